@@ -1,0 +1,38 @@
+"""The ``quantrl`` command: a thin typer app over the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from quantrl.cli.data import data_app, demo_summary
+from quantrl.errors import QuantRLError
+
+app = typer.Typer(
+    name="quantrl",
+    help="quantrl: market data, backtests, formulaic alphas and RL trading environments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run the main demo job."""
+    demo_summary()
+
+
+def main() -> None:
+    """Console-script entry point: library errors become one red line and exit code 1."""
+    try:
+        app()
+    except QuantRLError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

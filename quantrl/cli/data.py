@@ -1,0 +1,99 @@
+"""``quantrl data ...``: list, describe and fetch market data (thin over quantrl.data)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantrl.data import load_market
+from quantrl.data.providers.bundled import get_dataset, list_datasets
+from quantrl.data.summary import panel_summary, summarize_datasets
+
+data_app = typer.Typer(
+    help="Bundled datasets, local files and the Yahoo Finance cache.", no_args_is_help=True
+)
+console = Console(width=max(Console().width, 110))
+
+
+def summary_table(rows: list[dict], title: str) -> Table:
+    """Render dataset summary rows as a rich table."""
+    table = Table(title=title)
+    for col in ("dataset", "freq", "symbols", "dates", "span", "fields", "missing"):
+        table.add_column(
+            col, justify="right" if col in ("symbols", "dates", "fields", "missing") else "left"
+        )
+    for r in rows:
+        start, end = r["start"], r["end"]
+        if r.get("frequency", "1d") in ("1d", "") or (
+            start.endswith("00:00") and end.endswith("00:00")
+        ):
+            start, end = start[:10], end[:10]
+        table.add_row(
+            r["name"],
+            r.get("frequency", ""),
+            str(r["symbols"]) + ("" if r.get("kind", "panel") == "panel" else " rows"),
+            str(r["dates"]) if r["dates"] else "-",
+            f"{start} .. {end}" if start else "-",
+            str(r["fields"]),
+            f"{100 * r['missing']:.2f}%",
+        )
+    return table
+
+
+@data_app.command("list")
+def list_command() -> None:
+    """List the bundled datasets."""
+    table = Table(title="Bundled datasets")
+    for col in ("name", "kind", "freq", "file", "description"):
+        table.add_column(col)
+    for d in list_datasets():
+        table.add_row(d.name, d.kind, d.frequency, d.file, d.description)
+    console.print(table)
+
+
+@data_app.command("info")
+def info_command(
+    name: Annotated[str, typer.Argument(help="bundled name, file path or yahoo:TICKERS")],
+) -> None:
+    """Describe one dataset: size, span, fields, missing bars and the repairs its loader made."""
+    if ":" not in name and not name.endswith((".csv", ".parquet", ".tsv")):
+        spec = get_dataset(name)
+        if spec.kind != "panel":
+            from quantrl.data.providers.bundled import read_table
+
+            console.print(read_table(name))
+            return
+    panel = load_market(name, offline=True)
+    row = panel_summary(panel)
+    console.print(summary_table([row], title=str(panel)))
+    console.print(
+        f"symbols: {', '.join(panel.symbols[:40])}" + (" ..." if panel.n_symbols > 40 else "")
+    )
+    console.print(f"fields: {', '.join(panel.fields)}")
+    for line in panel.meta.get("cleaning", []):
+        console.print(f"[yellow]repair[/]: {line}")
+    if panel.meta.get("gaps"):
+        console.print(
+            f"[yellow]gaps[/]: {panel.meta['gaps']} missing bar(s) inside symbols' histories"
+        )
+
+
+@data_app.command("fetch")
+def fetch_command(
+    source: Annotated[str, typer.Argument(help="e.g. yahoo:AAPL,MSFT")],
+    start: Annotated[str | None, typer.Option(help="first date, YYYY-MM-DD")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="last date (exclusive for Yahoo), YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """Download into the disk cache (network only on a cache miss) and summarise."""
+    panel = load_market(source, start=start, end=end)
+    console.print(summary_table([panel_summary(panel)], title=f"cached {source}"))
+
+
+def demo_summary() -> None:
+    """Load every bundled dataset and print a summary table."""
+    console.print(summary_table(summarize_datasets(), title="quantrl bundled data"))

@@ -1,0 +1,8 @@
+"""Market data layer: the Panel, providers (bundled, files, Yahoo), cache and validation."""
+
+from __future__ import annotations
+
+from quantrl.data.loader import load_market
+from quantrl.data.panel import Panel
+
+__all__ = ["Panel", "load_market"]

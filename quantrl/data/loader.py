@@ -1,0 +1,146 @@
+"""``load_market``: one entry point from a bundled name, a file or ``yahoo:TICKERS`` to a Panel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
+from quantrl.data.clean import forward_fill, gap_counts
+from quantrl.data.panel import DateLike, Panel
+from quantrl.data.providers import bundled, files, yahoo
+from quantrl.data.serialize import panel_from_bytes, panel_to_bytes
+from quantrl.data.validate import OnInvalid, ValidationReport, check_symbols, validate_long
+from quantrl.errors import ConfigError, DataError
+
+Fill = Literal["ffill"] | None
+PANEL_NAMESPACE = "panels"
+_LOADER_VERSION = 1
+
+
+def _build_panel(
+    df: pl.DataFrame, report: ValidationReport, *, name: str, source: str, on_invalid: OnInvalid
+) -> Panel:
+    df, checked = validate_long(df, required=("close",), on_invalid=on_invalid)
+    report.findings.extend(checked.findings)
+    report.dropped_rows += checked.dropped_rows
+    panel = Panel.from_long(df)
+    gaps = gap_counts(panel)
+    meta = {
+        "name": name,
+        "source": source,
+        "cleaning": report.changes,
+        "validation": [
+            f"{f.rule}: {f.count} dropped, first {f.symbol} {str(f.date)[:19]}"
+            for f in report.findings
+        ],
+        "gaps": sum(gaps.values()),
+    }
+    return panel.replace(meta=meta)
+
+
+def _bundled_panel(name: str, on_invalid: OnInvalid, cache: DiskCache | None) -> Panel:
+    spec = bundled.get_dataset(name)
+    if not spec.path.exists():
+        raise DataError(f"bundled file {spec.path} is missing", rule="missing file")
+    stat = spec.path.stat()
+    request = {
+        "dataset": name,
+        "file": spec.file,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "on_invalid": on_invalid,
+        "version": _LOADER_VERSION,
+    }
+    key = request_key(request)
+    if cache is not None:
+        try:
+            data = cache.get_bytes(PANEL_NAMESPACE, key)
+        except CorruptCacheEntry:
+            data = None  # discarded; rebuilt from the bundled file below
+        if data is not None:
+            try:
+                return panel_from_bytes(data)
+            except DataError:
+                cache.discard(PANEL_NAMESPACE, key)
+    df, report = bundled.read_bundled_long(name)
+    panel = _build_panel(df, report, name=name, source=str(spec.path), on_invalid=on_invalid)
+    if cache is not None:
+        cache.put_bytes(PANEL_NAMESPACE, key, panel_to_bytes(panel), request)
+    return panel
+
+
+def load_market(
+    source: str | Path,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    symbols: Sequence[str] | None = None,
+    fields: Sequence[str] | None = None,
+    *,
+    on_invalid: OnInvalid = "raise",
+    fill: Fill = None,
+    cache: DiskCache | None = None,
+    use_cache: bool = True,
+    offline: bool = False,
+    downloader: yahoo.Downloader | None = None,
+) -> Panel:
+    """Load a market panel from a bundled name, a CSV/Parquet path or ``"yahoo:AAPL,MSFT"``.
+
+    Every bar is validated (``on_invalid="raise"`` raises a DataError naming rule, symbol and date;
+    ``"drop"`` removes failing bars and records them in ``panel.meta``). ``fill="ffill"`` forward-
+    fills missing bars explicitly. Bundled panels are cached on disk after the first load
+    (``use_cache=False`` bypasses it); Yahoo data is downloaded only on a cache miss.
+    """
+    if fill not in (None, "ffill"):
+        raise ConfigError(f"fill must be None or 'ffill', got {fill!r}")
+    text = str(source)
+    disk = cache if cache is not None else (DiskCache() if use_cache else None)
+    if text in bundled.DATASETS:
+        panel = _bundled_panel(text, on_invalid, disk)
+    elif text.lower().startswith("yahoo:"):
+        frame = yahoo.fetch_yahoo(
+            text, start, end, cache=disk or DiskCache(), downloader=downloader, offline=offline
+        )
+        panel = _build_panel(
+            frame, ValidationReport(), name=text, source="yahoo", on_invalid=on_invalid
+        )
+    elif files.is_file_source(text):
+        frame = files.read_long_file(text)
+        panel = _build_panel(
+            frame, ValidationReport(), name=Path(text).stem, source=text, on_invalid=on_invalid
+        )
+    else:
+        raise ConfigError(
+            f"unknown market source {text!r}: use a bundled name ({', '.join(bundled.DATASETS)}), "
+            "a .csv/.parquet path, or 'yahoo:TICKER,...'"
+        )
+    if symbols is not None:
+        wanted = [symbols] if isinstance(symbols, str) else list(symbols)
+        check_symbols(panel.symbols, wanted)
+        panel = panel.select(wanted)
+    if fields is not None:
+        panel = panel.select_fields(fields)
+    if start is not None or end is not None:
+        panel = panel.slice(start, end)
+    if symbols is not None or start is not None or end is not None:
+        panel = _drop_empty_rows(panel)
+    if fill == "ffill":
+        panel, n = forward_fill(panel)
+        panel = panel.replace(meta=dict(panel.meta, filled=n))
+    return panel
+
+
+def _drop_empty_rows(panel: Panel) -> Panel:
+    """Remove dates on which none of the selected symbols has a bar."""
+    import numpy as np
+
+    close = panel["close"] if "close" in panel.fields else next(iter(panel.fields.values()))
+    keep = ~np.all(np.isnan(close), axis=1)
+    if keep.all():
+        return panel
+    if not keep.any():
+        raise DataError("no bars for the selected symbols in this range", rule="empty date range")
+    return panel._take_rows(np.flatnonzero(keep)).replace(meta=dict(panel.meta))

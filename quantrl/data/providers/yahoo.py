@@ -1,0 +1,189 @@
+"""Yahoo Finance through yfinance, behind the content-addressed disk cache.
+
+The network is touched only on a cache miss (or after a corrupt entry was discarded). Tests replay
+recorded yfinance-shaped frames through the ``downloader`` argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
+from quantrl.data.frames import normalize_long
+from quantrl.errors import ConfigError, DataError
+
+Downloader = Callable[..., pd.DataFrame]
+NAMESPACE = "yahoo"
+PRICE_LEVEL = {
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj close",
+    "adj_close",
+    "volume",
+    "dividends",
+    "stock splits",
+    "capital gains",
+    "repaired?",
+}
+
+
+def parse_tickers(spec: str | Sequence[str]) -> list[str]:
+    """``"yahoo:AAPL,MSFT"`` or ``"AAPL, MSFT"`` or a list -> upper-cased unique tickers, in order."""
+    if isinstance(spec, str):
+        text = spec.split(":", 1)[1] if spec.lower().startswith("yahoo:") else spec
+        items = text.replace(" ", ",").split(",")
+    else:
+        items = list(spec)
+    tickers = list(dict.fromkeys(t.strip().upper() for t in items if t and t.strip()))
+    if not tickers:
+        raise ConfigError(f"no tickers in {spec!r} (expected e.g. 'yahoo:AAPL,MSFT')")
+    return tickers
+
+
+class _ErrorLog(logging.Handler):
+    """Collects yfinance's error log lines (it reports failed tickers there, not by raising)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage().strip())
+
+
+def yfinance_download(
+    tickers: list[str], start: str | None, end: str | None, interval: str
+) -> pd.DataFrame:
+    """Call ``yfinance.download`` (the only function here that touches the network)."""
+    import yfinance as yf
+
+    log = _ErrorLog()
+    logger = logging.getLogger("yfinance")
+    logger.addHandler(log)
+    try:
+        frame = yf.download(
+            tickers,
+            start=start,
+            end=end,
+            interval=interval,
+            auto_adjust=True,
+            actions=False,
+            progress=False,
+            group_by="column",
+            multi_level_index=True,
+            threads=True,
+        )
+    finally:
+        logger.removeHandler(log)
+    if (frame is None or len(frame) == 0) and log.lines:
+        raise ConnectionError("yfinance: " + " | ".join(line for line in log.lines if line)[:400])
+    return frame
+
+
+def yahoo_frame_to_long(raw: pd.DataFrame, tickers: Sequence[str]) -> pl.DataFrame:
+    """Turn ``yf.download`` output (MultiIndex (Price, Ticker) or (Ticker, Price)) into a long frame."""
+    if raw is None or len(raw) == 0:
+        raise DataError(
+            f"Yahoo returned no data for {', '.join(tickers)} (unknown ticker or empty range)",
+            rule="unknown symbol",
+            symbol=tickers[0] if tickers else None,
+        )
+    frame = raw.copy()
+    if not isinstance(frame.columns, pd.MultiIndex):
+        if len(tickers) != 1:
+            raise DataError(
+                "expected MultiIndex (Price, Ticker) columns from yfinance", rule="shape"
+            )
+        frame.columns = pd.MultiIndex.from_product([frame.columns, [tickers[0]]])
+    level0 = {str(v).lower() for v in frame.columns.get_level_values(0)}
+    price_level = 0 if level0 <= PRICE_LEVEL else 1
+    ticker_level = 1 - price_level
+    frame.index = pd.DatetimeIndex(frame.index, name="date")
+    long = frame.stack(level=ticker_level, future_stack=True)
+    long.index = long.index.set_names(["date", "symbol"])
+    long = long.reset_index()
+    long.columns = [str(c) for c in long.columns]
+    price_cols = [c for c in long.columns if c not in ("date", "symbol")]
+    long = long.dropna(subset=price_cols, how="all")
+    out = normalize_long(long)
+    present = set(out["symbol"].unique().to_list())
+    missing = [t for t in tickers if t not in present]
+    if missing:
+        raise DataError(
+            f"Yahoo returned no bars for {', '.join(missing)} (unknown or delisted ticker?)",
+            rule="unknown symbol",
+            symbol=missing[0],
+        )
+    return out.sort("symbol", "date")
+
+
+def _date_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(pd.Timestamp(value).date())
+
+
+def fetch_yahoo(
+    tickers: str | Sequence[str],
+    start: Any = None,
+    end: Any = None,
+    *,
+    interval: str = "1d",
+    cache: DiskCache | None = None,
+    downloader: Downloader | None = None,
+    offline: bool = False,
+) -> pl.DataFrame:
+    """Long OHLCV frame for ``tickers`` from the cache, downloading only on a miss.
+
+    ``end=None`` means "up to today" and is resolved to today's date, so the cache entry is
+    refreshed once a day. A corrupt cache entry is discarded and refetched; when ``offline`` (or the
+    download fails) a clear DataError says what is missing.
+    """
+    names = parse_tickers(tickers)
+    cache = cache if cache is not None else DiskCache()
+    start_s = _date_str(start)
+    end_s = _date_str(end) if end is not None else str(dt.date.today())
+    request = {
+        "provider": "yahoo",
+        "tickers": sorted(names),
+        "start": start_s,
+        "end": end_s,
+        "interval": interval,
+        "auto_adjust": True,
+        "version": 1,
+    }
+    key = request_key(request)
+    problem = ""
+    try:
+        cached = cache.get_frame(NAMESPACE, key)
+    except CorruptCacheEntry as exc:
+        cached, problem = None, f"the cached copy was corrupt and has been removed ({exc}); "
+    if cached is not None:
+        return cached
+    if offline:
+        raise DataError(
+            f"{problem}no cached Yahoo data for {', '.join(names)} {start_s}..{end_s} "
+            "and offline=True; run `quantrl data fetch` with network access first",
+            rule="cache miss",
+            symbol=names[0],
+        )
+    fetch = downloader or yfinance_download
+    try:
+        raw = fetch(names, start_s, end_s, interval)
+    except Exception as exc:
+        raise DataError(
+            f"{problem}downloading {', '.join(names)} from Yahoo failed: {exc}",
+            rule="download failed",
+            symbol=names[0],
+        ) from exc
+    frame = yahoo_frame_to_long(raw, names)
+    cache.put_frame(NAMESPACE, key, frame, request)
+    return frame

@@ -1,0 +1,1 @@
+"""Evaluation: performance statistics, alpha metrics (IC, AlphaEval) and reports."""
