@@ -7,6 +7,8 @@ import sys
 import typer
 from rich.console import Console
 
+from quantrl.cli.alpha import alpha_app
+from quantrl.cli.backtest import backtest_command, compare_command
 from quantrl.cli.data import data_app, demo_summary
 from quantrl.errors import QuantRLError
 
@@ -17,6 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(alpha_app, name="alpha")
+app.command("backtest")(backtest_command)
+app.command("compare")(compare_command)
 
 
 @app.command("demo")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantrl.data.loader import load_market
+from quantrl.data.loader import load_benchmark, load_market
 from quantrl.data.panel import Panel
 
-__all__ = ["Panel", "load_market"]
+__all__ = ["Panel", "load_benchmark", "load_market"]

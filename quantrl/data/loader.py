@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
@@ -135,8 +136,6 @@ def load_market(
 
 def _drop_empty_rows(panel: Panel) -> Panel:
     """Remove dates on which none of the selected symbols has a bar."""
-    import numpy as np
-
     close = panel["close"] if "close" in panel.fields else next(iter(panel.fields.values()))
     keep = ~np.all(np.isnan(close), axis=1)
     if keep.all():
@@ -144,3 +143,20 @@ def _drop_empty_rows(panel: Panel) -> Panel:
     if not keep.any():
         raise DataError("no bars for the selected symbols in this range", rule="empty date range")
     return panel._take_rows(np.flatnonzero(keep)).replace(meta=dict(panel.meta))
+
+
+def load_benchmark(panel: Panel, market: str | None = None) -> np.ndarray | None:
+    """Close of the market's bundled benchmark (e.g. DJIA for dow30) on ``panel.dates``, or None.
+
+    Dates the benchmark lacks are NaN; ``market`` defaults to ``panel.meta["name"]``.
+    """
+    name = market or panel.name
+    spec = bundled.DATASETS.get(name)
+    if spec is None or spec.benchmark is None:
+        return None
+    bench = load_market(spec.benchmark)
+    close = bench["close"][:, 0]
+    pos = np.searchsorted(bench.dates, panel.dates)
+    pos = np.clip(pos, 0, bench.n_dates - 1)
+    hit = bench.dates[pos] == panel.dates
+    return np.where(hit, close[pos], np.nan)

@@ -130,6 +130,7 @@ class Dataset:
     frequency: str
     description: str
     cleaner: Cleaner | None = None
+    benchmark: str | None = None
 
     @property
     def path(self) -> Path:
@@ -146,6 +147,7 @@ DATASETS: dict[str, Dataset] = {
             "panel",
             "1d",
             "29 DJIA members, adjusted daily OHLCV, 2010-2023 (Yahoo Finance)",
+            benchmark="djia",
         ),
         Dataset(
             "djia",

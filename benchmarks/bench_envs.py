@@ -1,0 +1,250 @@
+"""Workloads E and F: environment steps per second and SB3 PPO throughput.
+
+E: Portfolio-v0 with 30 assets and random actions (drawn before timing, for both sides),
+single environment through the gymnasium API, against FinRL's ``StockPortfolioEnv`` re-implemented
+faithfully in ``benchmarks/peers/finrl_portfolio_env.py`` (per-step pandas ``df.loc[day]``,
+softmax weights, covariance-matrix state) on the same prices; HFT-v0 and ESGPortfolio-v0 steps/s;
+the batched ``PortfolioVectorEnv`` with 1,024 environments (environment-steps/s).
+
+F: stable-baselines3 PPO ``MlpPolicy`` learning throughput on Portfolio-v0 with 1 and 4
+environments (``DummyVecEnv``), as a share of SB3's ceiling measured on a trivial environment with
+the same observation and action spaces (constant observation, zero reward), so the network is
+the same size and only the environment differs; plus PPO on 64 batched environments. torch runs
+on one thread for both (on a busy 2-core machine more threads make torch ~10x slower).
+
+Prices: ``make_prices(2520, 30, seed=5)``; open = previous close. Timings: one warm-up, then the
+median of 5 (F: of 3; ``--quick``: of 1 with smaller budgets). The machine may be shared, so
+absolute numbers are noisy; the ratios are what to compare.
+
+Run: ``python benchmarks/bench_envs.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import median_time, print_table  # noqa: E402
+from benchmarks.inputs import make_prices  # noqa: E402
+from quantrl.data.panel import Panel  # noqa: E402
+
+
+def bench_panel(n_bars: int = 2520, n_assets: int = 30, seed: int = 5) -> tuple[Panel, Any]:
+    """A Panel built from ``make_prices`` (open = previous close) and its close DataFrame."""
+    close_df = make_prices(n_bars, n_assets, seed)
+    close = close_df.to_numpy()
+    open_ = np.vstack([close[:1], close[:-1]])
+    panel = Panel(
+        dates=close_df.index.to_numpy(),
+        symbols=tuple(close_df.columns),
+        fields={
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.002,
+            "low": np.minimum(open_, close) * 0.998,
+            "close": close,
+            "volume": np.full(close.shape, 1e6),
+        },
+        meta={"name": "bench"},
+    )
+    return panel, close_df
+
+
+def env_steps_per_s(env: Any, actions: np.ndarray, repeats: int) -> float:
+    """Steps per second of ``env.step`` over the pre-drawn ``actions`` (resets when done)."""
+
+    def run() -> int:
+        env.reset(seed=0)
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        return len(actions)
+
+    seconds, n = median_time(run, repeats=repeats)
+    return n / seconds
+
+
+def workload_e(quick: bool) -> list[dict[str, Any]]:
+    """Single-env and batched steps/s, with the FinRL-style peer."""
+    from benchmarks.peers.finrl_portfolio_env import StockPortfolioEnv, finrl_frame
+    from quantrl.envs import ESGPortfolioEnv, HFTEnv, PortfolioEnv, PortfolioVectorEnv
+
+    repeats = 1 if quick else 5
+    n_ours = 5_000 if quick else 30_000
+    n_peer = 300 if quick else 2_000
+    panel, close_df = bench_panel()
+    rng = np.random.default_rng(0)
+    rows = []
+
+    env = PortfolioEnv(panel, split="all", episode_length=None)
+    ours = env_steps_per_s(env, rng.uniform(-1, 1, (n_ours, 31)), repeats)
+    df, tech = finrl_frame(close_df, lookback=252)
+    peer_env = StockPortfolioEnv(df, 30, 100, 1e6, 0.001, 1e-4, 30, 30, tech)
+    peer = env_steps_per_s(peer_env, rng.uniform(0, 1, (n_peer, 30)), repeats)
+    rows.append(_row("E Portfolio-v0, 30 assets", ours, "FinRL StockPortfolioEnv", peer, 70_000))
+
+    import gymnasium as gym
+
+    made = gym.make("quantrl/Portfolio-v0", market=panel, split="all")
+    rows.append(
+        _row(
+            "E Portfolio-v0 via gym.make",
+            env_steps_per_s(made, rng.uniform(-1, 1, (n_ours, 31)), repeats),
+            "FinRL StockPortfolioEnv",
+            peer,
+        )
+    )
+    hft = HFTEnv("crypto_minute", split="all", episode_length=240)
+    hft_rate = env_steps_per_s(hft, rng.integers(0, 11, n_ours), repeats)
+    rows.append(_row("E HFT-v0, minute bars", hft_rate, "", None))
+    esg = ESGPortfolioEnv("dow30", split="all", episode_length=None)
+    esg_rate = env_steps_per_s(esg, rng.uniform(-1, 1, (n_ours, esg.n_assets + 1)), repeats)
+    rows.append(_row("E ESGPortfolio-v0, dow30", esg_rate, "", None))
+
+    for copy in (True, False):
+        venv = PortfolioVectorEnv(1024, panel, split="all", episode_length=252, copy=copy)
+        acts = rng.uniform(-1, 1, (4, 1024, 31))
+        n_batch = 20 if quick else 100
+
+        def run_batched(venv: Any = venv, acts: np.ndarray = acts, n_batch: int = n_batch) -> int:
+            venv.reset(seed=0)
+            for k in range(n_batch):
+                venv.step(acts[k % 4])
+            return n_batch * 1024
+
+        seconds, n = median_time(run_batched, repeats=repeats)
+        label = "E batched x1024" + ("" if copy else " (copy=False)")
+        rows.append(_row(label, n / seconds, "", None, 1_000_000))
+    return rows
+
+
+def _row(
+    work: str, ours: float, peer_name: str, peer: float | None, target: float | None = None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"workload": work, "quantrl steps/s": round(ours)}
+    row["peer"] = peer_name or "-"
+    row["peer steps/s"] = round(peer) if peer else "-"
+    row["ratio"] = round(ours / peer, 1) if peer else "-"
+    row["target"] = f">= {target:,.0f}" if target else "-"
+    if target:
+        row["met"] = "yes" if ours >= target else "no"
+    return row
+
+
+class TrivialEnv:
+    """Built lazily: a gymnasium env with given spaces, constant observation, zero reward."""
+
+    @staticmethod
+    def make(observation_space: Any, action_space: Any, length: int = 252) -> Any:
+        """A trivial env with these spaces, truncated every ``length`` steps."""
+        import gymnasium as gym
+
+        class _Trivial(gym.Env):
+            def __init__(self) -> None:
+                self.observation_space = observation_space
+                self.action_space = action_space
+                self._obs = np.zeros(observation_space.shape, dtype=np.float32)
+                self._t = 0
+
+            def reset(self, *, seed: int | None = None, options: Any = None) -> Any:
+                super().reset(seed=seed)
+                self._t = 0
+                return self._obs.copy(), {}
+
+            def step(self, action: Any) -> Any:
+                self._t += 1
+                return self._obs.copy(), 0.0, False, self._t >= length, {}
+
+        return _Trivial()
+
+
+def workload_f(quick: bool) -> list[dict[str, Any]]:
+    """PPO learning steps/s on Portfolio-v0 vs the trivial env with the same spaces."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from quantrl.envs import PortfolioEnv, make_sb3_vec_env
+
+    repeats = 1 if quick else 3
+    panel, _ = bench_panel()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # more threads than free cores makes torch spin-wait
+    rows = []
+    for n_envs in (1, 4):
+        n_steps = 256 if quick else 2048
+        total = n_steps * n_envs * 2
+        rates = {}
+        for kind in ("trivial", "portfolio"):
+
+            def make(kind: str = kind) -> Any:
+                env = PortfolioEnv(panel, split="all")
+                if kind == "trivial":
+                    return TrivialEnv.make(env.observation_space, env.action_space)
+                return env
+
+            def learn(
+                make: Any = make, n_steps: int = n_steps, total: int = total, n_envs: int = n_envs
+            ) -> int:
+                venv = DummyVecEnv([make for _ in range(n_envs)])
+                model = PPO("MlpPolicy", venv, n_steps=n_steps, seed=0, device="cpu")
+                model.learn(total)
+                return total
+
+            seconds, n = median_time(learn, repeats=repeats)
+            rates[kind] = n / seconds
+        share = rates["portfolio"] / rates["trivial"]
+        rows.append(
+            {
+                "workload": f"F PPO, {n_envs} env(s)",
+                "Portfolio-v0 steps/s": round(rates["portfolio"]),
+                "trivial env steps/s": round(rates["trivial"]),
+                "share of ceiling": f"{100 * share:.1f} %",
+                "target": ">= 80 %",
+                "met": "yes" if share >= 0.8 else "no",
+            }
+        )
+
+    def learn_batched() -> int:
+        venv = make_sb3_vec_env(64, panel, split="all", seed=0)
+        model = PPO("MlpPolicy", venv, n_steps=32, seed=0, device="cpu")
+        total = 64 * 32 * (1 if quick else 4)
+        model.learn(total)
+        return total
+
+    seconds, n = median_time(learn_batched, repeats=repeats)
+    rows.append(
+        {
+            "workload": "F PPO, 64 batched envs",
+            "Portfolio-v0 steps/s": round(n / seconds),
+            "trivial env steps/s": "-",
+            "share of ceiling": "-",
+            "target": "-",
+        }
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run workloads E and F and print their tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small budgets, one repeat")
+    parser.add_argument("--only", choices=("E", "F"), help="run one workload")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    if args.only in (None, "E"):
+        print_table("Workload E: environment steps per second", workload_e(args.quick))
+    if args.only in (None, "F"):
+        print_table("Workload F: SB3 PPO learning throughput", workload_f(args.quick))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Workload M: RL miner vs masked random search vs genetic programming, equal wall-clock budget.
+
+Bundled S&P 500 panel, train < 2016-07-01 <= valid < 2017-01-01 <= test, label = 20-day forward
+return ``Ref($close,-20)/$close-1`` computed inside each split, pool of 10 combined by least
+squares. Every method runs in the same harness (same vocabulary of AlphaGen's 22 operators,
+features, windows and constants; same pool; its own evaluation cache) for ``--minutes`` of
+wall-clock time after a shared numba warm-up, then the final pool's combined factor is scored on
+the test split. Prints test IC, RankIC, ICIR, pool size, formulas evaluated and formulas/second.
+
+    .venv/bin/python benchmarks/bench_mining.py --minutes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from quantrl.alpha import OPERATORS, EvalCache, evaluate
+from quantrl.alpha.miner import MiningTask, Vocabulary
+from quantrl.alpha.miner.train import PPOConfig
+from quantrl.alpha.pool import AlphaPool
+from quantrl.data import load_market
+from quantrl.data.splits import split_dates
+from quantrl.jobs.runner import make_searcher
+
+
+def _warm_up(panel, vocab: Vocabulary) -> None:
+    """Compile every operator's kernel once (numba) so no method pays for it."""
+    small = panel.select(list(panel.symbols[:5]))
+    for name in vocab.operators:
+        spec = OPERATORS[name]
+        args = ["$close", "$volume"][: spec.n_inputs]
+        if spec.params:
+            args.append("10")
+        evaluate(f"{name}({','.join(args)})", small)
+
+
+def main() -> None:
+    """Run the three miners and print the comparison table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per method")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--capacity", type=int, default=10)
+    ap.add_argument("--methods", default="ppo,random,gp")
+    ap.add_argument("--max-symbols", type=int, default=0, help="use the first n symbols only")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+
+    panel = load_market("sp500")
+    if args.max_symbols:
+        panel = panel.select(list(panel.symbols[: args.max_symbols]))
+    train, valid, test = panel.split(*split_dates("sp500"), warmup=250)
+    labels = {
+        n: p.forward_returns(20) for n, p in (("train", train), ("valid", valid), ("test", test))
+    }
+    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"))
+    _warm_up(train, vocab)
+    print(
+        f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "
+        f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; "
+        f"{args.minutes:g} min per method, pool of {args.capacity}, seed {args.seed}"
+    )
+    rows = []
+    for method in args.methods.split(","):
+        pool = AlphaPool(args.capacity)
+        task = MiningTask(train, labels["train"], pool)
+        searcher = make_searcher(method, task, vocab, seed=args.seed, ppo=PPOConfig())
+        start = time.monotonic()
+        deadline = start + args.minutes * 60.0
+        while time.monotonic() < deadline:
+            searcher.run_chunk(1 << 30, deadline=deadline)
+        seconds = time.monotonic() - start
+        cache = EvalCache(max_bytes=256 << 20)
+        valid_m = pool.evaluate_on(valid, labels["valid"], cache=EvalCache(max_bytes=256 << 20))
+        test_m = pool.evaluate_on(test, labels["test"], cache=cache)
+        row = {
+            "method": method,
+            "pool": len(pool),
+            "train_ic": pool.objective,
+            "valid_ic": valid_m["ic"],
+            "test_ic": test_m["ic"],
+            "test_rank_ic": test_m["rank_ic"],
+            "test_icir": test_m["icir"],
+            "test_rank_icir": test_m["rank_icir"],
+            "formulas": task.n_offered,
+            "steps": searcher.steps_done,
+            "formulas_per_s": task.n_offered / seconds,
+            "seconds": seconds,
+            "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
+        }
+        rows.append(row)
+        print(f"  {method}: done in {seconds:.0f} s, {task.n_offered} formulas", flush=True)
+
+    head = (
+        f"{'method':8s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
+        f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['method']:8s} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
+            f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
+            f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
+        )
+    by = {r["method"]: r for r in rows}
+    if "ppo" in by and len(by) > 1:
+        others = [r["test_rank_ic"] for m, r in by.items() if m != "ppo"]
+        verdict = "met" if by["ppo"]["test_rank_ic"] >= max(others) else "NOT met"
+        print(f"\ntarget (RL test RankIC >= both baselines): {verdict}")
+    for r in rows:
+        print(f"\n{r['method']} pool:")
+        for f, w in r["members"]:
+            print(f"  {w:+.4f}  {f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

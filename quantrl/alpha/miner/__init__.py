@@ -1,0 +1,11 @@
+"""Formula-alpha mining: masked token env, MaskablePPO trainer and search baselines."""
+
+from __future__ import annotations
+
+from quantrl.alpha.miner.env import AlphaMinerEnv, MiningTask
+from quantrl.alpha.miner.registration import ENV_ID, register_miner_env
+from quantrl.alpha.miner.tokens import GrammarState, Vocabulary
+
+register_miner_env()
+
+__all__ = ["ENV_ID", "AlphaMinerEnv", "GrammarState", "MiningTask", "Vocabulary"]

@@ -1,0 +1,255 @@
+"""MaskablePPO trainer of the formula miner, in resumable chunks.
+
+The policy reads the token sequence so far with an LSTM features extractor (AlphaGen's
+``LSTMSharedNet``, smaller by default) and picks the next token under the grammar's action mask.
+Training runs in chunks of whole rollouts (``chunk_steps`` a multiple of ``n_steps``); every chunk
+starts a fresh formula, so the full state at a chunk boundary is: policy and optimiser weights,
+the step and update counters, the pool (formulas and weights) and the Python, NumPy and torch RNG
+states. ``state_dict()`` captures exactly that and ``load_state_dict()`` restores it, which makes a
+resumed run end with the same pool as an uninterrupted one (same seed, same thread count).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from quantrl.alpha.miner.env import AlphaMinerEnv, MiningTask
+from quantrl.alpha.miner.tokens import Vocabulary
+from quantrl.errors import ConfigError
+
+__all__ = [
+    "LSTMTokenExtractor",
+    "PPOConfig",
+    "PPOMiner",
+    "capture_rng",
+    "restore_rng",
+    "seed_everything",
+]
+
+
+def seed_everything(seed: int, threads: int = 2) -> None:
+    """Seed Python, NumPy and torch, fix torch's thread count and ask for deterministic kernels."""
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    set_random_seed(int(seed))
+
+
+def capture_rng() -> dict[str, Any]:
+    """States of the global Python, NumPy and torch random generators."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 - SB3 shuffles minibatches with it
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Restore states captured by ``capture_rng``."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002 - SB3 uses the legacy global RNG
+    torch.set_rng_state(state["torch"])
+
+
+def _extractor_base() -> type:
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    return BaseFeaturesExtractor
+
+
+class LSTMTokenExtractor(_extractor_base()):  # type: ignore[misc]
+    """Embeds the token ids and runs an LSTM; features = the output at the last written token."""
+
+    def __init__(
+        self, observation_space: Any, n_tokens: int, d_model: int = 64, n_layers: int = 2
+    ) -> None:
+        super().__init__(observation_space, features_dim=d_model)
+        self.embed = nn.Embedding(n_tokens + 2, d_model, padding_idx=0)
+        self.lstm = nn.LSTM(d_model, d_model, num_layers=n_layers, batch_first=True)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """(batch, max_len + 1) token ids -> (batch, d_model) features."""
+        ids = obs.long()
+        out, _ = self.lstm(self.embed(ids))
+        last = (ids > 0).sum(dim=1).clamp(min=1) - 1
+        return out[torch.arange(out.shape[0]), last]
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of the MaskablePPO miner (defaults sized for two CPU cores)."""
+
+    n_steps: int = 256
+    batch_size: int = 128
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    ent_coef: float = 0.01
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    d_model: int = 64
+    n_layers: int = 2
+    hidden: int = 64
+    reward_scale: float = 10.0
+    # One torch thread: the networks are tiny, and a second thread on busy cores makes one LSTM
+    # step ~50x slower (spin-waiting); raise it only on an idle machine with larger networks.
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 2 or self.batch_size < 2:
+            raise ConfigError(
+                f"n_steps and batch_size must be >= 2, got {self.n_steps}, {self.batch_size}"
+            )
+        if self.n_steps % self.batch_size and self.batch_size > self.n_steps:
+            raise ConfigError(f"batch_size {self.batch_size} exceeds n_steps {self.n_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return asdict(self)
+
+
+class PPOMiner:
+    """MaskablePPO over ``AlphaMinerEnv`` with chunked, exactly resumable training."""
+
+    method = "ppo"
+
+    def __init__(
+        self,
+        task: MiningTask,
+        vocab: Vocabulary,
+        *,
+        config: PPOConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        from sb3_contrib import MaskablePPO
+        from stable_baselines3.common.monitor import Monitor
+
+        self.task = task
+        self.vocab = vocab
+        self.config = config or PPOConfig()
+        self.seed = int(seed)
+        cfg = self.config
+        seed_everything(self.seed, cfg.threads)
+        self.env = AlphaMinerEnv(task, vocab=vocab)
+        wrapped = _RewardScale(Monitor(self.env), cfg.reward_scale, cfg.threads)
+        self.model = MaskablePPO(
+            "MlpPolicy",
+            wrapped,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            learning_rate=cfg.learning_rate,
+            ent_coef=cfg.ent_coef,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip_range,
+            policy_kwargs={
+                "features_extractor_class": LSTMTokenExtractor,
+                "features_extractor_kwargs": {
+                    "n_tokens": vocab.n_actions,
+                    "d_model": cfg.d_model,
+                    "n_layers": cfg.n_layers,
+                },
+                "net_arch": {"pi": [cfg.hidden], "vf": [cfg.hidden]},
+            },
+            seed=self.seed,
+            device="cpu",
+            verbose=0,
+        )
+
+    @property
+    def steps_done(self) -> int:
+        """Environment steps (tokens) taken so far."""
+        return int(self.model.num_timesteps)
+
+    @property
+    def chunk_multiple(self) -> int:
+        """Chunks are whole rollouts: a multiple of ``n_steps``."""
+        return self.config.n_steps
+
+    def run_chunk(
+        self,
+        steps: int,
+        *,
+        deadline: float | None = None,
+        on_step: Callable[[], None] | None = None,
+    ) -> int:
+        """Train for ``steps`` env steps (rounded up to whole rollouts) or until ``deadline``."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class _Stop(BaseCallback):
+            def _on_step(self) -> bool:
+                if on_step is not None:
+                    on_step()
+                return deadline is None or time.monotonic() < deadline
+
+        n = self.config.n_steps
+        steps = max(n, -(-int(steps) // n) * n)
+        before = self.steps_done
+        self.model._last_obs = None  # every chunk starts a fresh formula (exact resume)
+        self.model.learn(
+            total_timesteps=steps,
+            callback=_Stop(),
+            log_interval=None,
+            reset_num_timesteps=False,
+        )
+        return self.steps_done - before
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly (call at a chunk boundary)."""
+        pol = self.model.policy
+        return {
+            "method": self.method,
+            "policy": {k: v.detach().clone() for k, v in pol.state_dict().items()},
+            "optimizer": pol.optimizer.state_dict(),
+            "num_timesteps": int(self.model.num_timesteps),
+            "n_updates": int(self.model._n_updates),
+            "rng": capture_rng(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` output (the pool is restored by the caller)."""
+        if state.get("method") != self.method:
+            raise ConfigError(f"checkpoint is for {state.get('method')!r}, not {self.method!r}")
+        pol = self.model.policy
+        pol.load_state_dict(state["policy"])
+        pol.optimizer.load_state_dict(state["optimizer"])
+        self.model.num_timesteps = int(state["num_timesteps"])
+        self.model._n_updates = int(state["n_updates"])
+        restore_rng(state["rng"])
+
+
+def _reward_wrapper_base() -> type:
+    import gymnasium as gym
+
+    return gym.Wrapper
+
+
+class _RewardScale(_reward_wrapper_base()):  # type: ignore[misc]
+    """Multiplies rewards by a constant and forwards ``action_masks``."""
+
+    def __init__(self, env: Any, scale: float, threads: int) -> None:
+        super().__init__(env)
+        self.scale = float(scale)
+        self.threads = int(threads)
+
+    def step(self, action: Any) -> Any:
+        """Step the inner env and scale its reward."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated and torch.get_num_threads() != self.threads:
+            # numba's OpenMP layer shares torch's thread setting; restore ours after evaluation
+            torch.set_num_threads(self.threads)
+        return obs, reward * self.scale, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Masks of the wrapped miner env."""
+        return self.env.unwrapped.action_masks()

@@ -1,0 +1,751 @@
+"""Operator registry: name -> arity, parameter kinds, lookback rule, unit rule and kernel.
+
+Semantics follow Qlib's expression operators (``qlib/data/ops.py``) once a window is full:
+
+* rolling operators need a full window of finite values (NaN otherwise, first ``w - 1`` rows NaN);
+* Std/Var/Cov use ddof=1; Skew/Kurt are pandas' bias-corrected estimators; Mad is the mean
+  absolute deviation around the window mean; Med/Quantile interpolate linearly (pandas);
+* Rank is the percentile rank (average ties) of the last value within its window;
+* IdxMax/IdxMin give the 1-based position of the first extreme, the oldest row being 1;
+* Slope/Rsquare/Resi regress the window on 1..w; Rsquare and Corr are NaN where a window's std
+  is <= 2e-5 (as Qlib);
+* WMA reproduces Qlib exactly: weights 1..w normalised to sum 1, then ``nanmean`` of the
+  weighted values, i.e. the weighted mean divided by w;
+* EMA is pandas ``ewm(span=N)`` (alpha = 2/(N+1)) or ``ewm(alpha=N)`` for 0 < N < 1, over the
+  whole history, reported once the last window (N rows, or the span equivalent) is finite;
+* comparisons, And/Or/Not and If propagate NaN (Qlib turns a NaN comparison into False);
+* Ref with a negative offset reads the future and is accepted only for labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numba
+import numpy as np
+
+from quantrl.kernels import cross_section as cs
+from quantrl.kernels import rolling as rk
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Physical unit of a series: price^p * volume^v, or a special kind.
+
+    ``kind`` is ``"dim"`` (use ``price``/``volume`` exponents; 0/0 is a dimensionless ratio),
+    ``"count"`` (numbers of rows), ``"bool"`` (0/1 flags), ``"const"`` (a literal: adapts to
+    its partner) or ``"unknown"``. Count and bool are dimensionless for consistency checks.
+    """
+
+    kind: str = "dim"
+    price: Fraction = Fraction(0)
+    volume: Fraction = Fraction(0)
+
+    @property
+    def is_checked(self) -> bool:
+        """True when the unit takes part in consistency checks (not const/unknown)."""
+        return self.kind in ("dim", "count", "bool")
+
+    @property
+    def dims(self) -> tuple[Fraction, Fraction]:
+        """(price exponent, volume exponent); zero for count and bool."""
+        if self.kind == "dim":
+            return (self.price, self.volume)
+        return (Fraction(0), Fraction(0))
+
+    def __str__(self) -> str:
+        if self.kind != "dim":
+            return self.kind
+        parts_num, parts_den = [], []
+        for label, e in (("price", self.price), ("volume", self.volume)):
+            if e == 0:
+                continue
+            target = parts_num if e > 0 else parts_den
+            mag = abs(e)
+            target.append(label if mag == 1 else f"{label}^{mag}")
+        if not parts_num and not parts_den:
+            return "ratio"
+        num = "*".join(parts_num) if parts_num else "1"
+        return num + ("/" + "*".join(parts_den) if parts_den else "")
+
+
+PRICE = Unit("dim", Fraction(1), Fraction(0))
+VOLUME = Unit("dim", Fraction(0), Fraction(1))
+RATIO = Unit("dim")
+COUNT = Unit("count")
+BOOL = Unit("bool")
+CONST = Unit("const")
+UNKNOWN = Unit("unknown")
+
+FIELD_UNITS: dict[str, Unit] = {
+    "open": PRICE,
+    "high": PRICE,
+    "low": PRICE,
+    "close": PRICE,
+    "vwap": PRICE,
+    "adj_close": PRICE,
+    "volume": VOLUME,
+    "amount": Unit("dim", Fraction(1), Fraction(1)),
+}
+
+
+def field_unit(name: str) -> Unit:
+    """Unit of a panel field (price for OHLC/vwap, volume, amount = price*volume, else unknown)."""
+    return FIELD_UNITS.get(name, UNKNOWN)
+
+
+def _mul(a: Unit, b: Unit, sign: int = 1) -> Unit:
+    if a.kind == "const":
+        if b.kind == "const":
+            return CONST
+        return b if sign == 1 else _pow(b, -1)
+    if b.kind == "const":
+        return a
+    if not (a.is_checked and b.is_checked):
+        return UNKNOWN
+    p = a.dims[0] + sign * b.dims[0]
+    v = a.dims[1] + sign * b.dims[1]
+    return Unit("dim", p, v)
+
+
+def _pow(a: Unit, e: float) -> Unit:
+    if a.kind == "const":
+        return CONST
+    if not a.is_checked:
+        return UNKNOWN
+    try:
+        f = Fraction(e).limit_denominator(12)
+    except (ValueError, OverflowError):
+        return UNKNOWN
+    return Unit("dim", a.dims[0] * f, a.dims[1] * f)
+
+
+def _same(units: Sequence[Unit]) -> Unit:
+    """Unit of an operation whose operands must agree (Add, Greater, If branches...)."""
+    checked = [u for u in units if u.kind != "const"]
+    if not checked:
+        return CONST
+    if any(not u.is_checked for u in checked):
+        return UNKNOWN
+    first = checked[0]
+    if all(u.dims == first.dims for u in checked):
+        if first.kind != "dim" and all(u.kind == first.kind for u in checked):
+            return first
+        return Unit("dim", *first.dims) if len({u.kind for u in checked}) > 1 else first
+    return UNKNOWN
+
+
+def units_conflict(units: Sequence[Unit]) -> bool:
+    """True when two checked operands have different dimensions."""
+    checked = [u for u in units if u.is_checked]
+    return any(u.dims != checked[0].dims for u in checked[1:])
+
+
+# --------------------------------------------------------------------------- spec
+
+
+Array = np.ndarray
+Value = Any  # np.ndarray or float (a constant operand)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One operator: its inputs, parameters and how to compute it.
+
+    ``params`` lists the kinds of the trailing numeric arguments: ``"window"`` (integer >=
+    ``min_window``), ``"lag"`` (integer >= 1), ``"offset"`` (non-zero integer; negative reads
+    the future), ``"span"``
+    (integer >= 1 or a float in (0, 1)), ``"prob"`` (float in [0, 1]).
+    """
+
+    name: str
+    category: str  # unary, binary, ternary, rolling, pair_rolling, cross_section
+    n_inputs: int
+    params: tuple[str, ...]
+    compute: Callable[[list[Value], tuple], Array]
+    unit_rule: Callable[[list[Unit], tuple], Unit]
+    same_unit: tuple[int, ...] = ()  # indices of inputs that must share a unit
+    min_window: int = 1
+    description: str = ""
+
+    @property
+    def arity(self) -> int:
+        """Total number of arguments (expression inputs + numeric parameters)."""
+        return self.n_inputs + len(self.params)
+
+    def signature(self) -> str:
+        """Human-readable argument list, e.g. ``Mean(x, window)``."""
+        names = ["x", "y", "z"][: self.n_inputs] if self.n_inputs <= 3 else []
+        return f"{self.name}({', '.join(names + list(self.params))})"
+
+    def window_rows(self, params: tuple) -> int:
+        """Extra history rows the operator adds to its inputs' lookback."""
+        if not self.params:
+            return 0
+        kind = self.params[0]
+        p = params[0]
+        if kind == "window":
+            return int(p) - 1
+        if kind in ("offset", "lag"):
+            return max(int(p), 0)
+        if kind == "span":
+            return ema_window(p) - 1
+        return 0
+
+    def future_rows(self, params: tuple) -> int:
+        """Future rows the operator reads (only Ref with a negative offset)."""
+        if self.params and self.params[0] == "offset":
+            return max(-int(params[0]), 0)
+        return 0
+
+
+def ema_window(n: float) -> int:
+    """Window of rows that must be finite before EMA reports (N, or span-equivalent of alpha)."""
+    if isinstance(n, float) and 0.0 < n < 1.0:
+        return max(1, int(round(2.0 / n - 1.0)))
+    return int(n)
+
+
+def ema_alpha(n: float) -> float:
+    """Smoothing factor: 2 / (N + 1) for a span N >= 1, N itself for 0 < N < 1 (Qlib)."""
+    if isinstance(n, float) and 0.0 < n < 1.0:
+        return float(n)
+    return 2.0 / (float(n) + 1.0)
+
+
+# --------------------------------------------------------------------------- computations
+
+
+def _arr(x: Value) -> Array:
+    return x if isinstance(x, np.ndarray) else np.asarray(x, dtype=np.float64)
+
+
+#: Arrays smaller than this run numba kernels on one thread: starting a parallel region costs
+#: more than the work, and far more when the cores are busy with other processes.
+PARALLEL_MIN_SIZE = 100_000
+
+
+@contextmanager
+def _threads_for(size: int) -> Iterator[None]:
+    """Run small inputs single-threaded (restores the caller's thread count afterwards)."""
+    if size >= PARALLEL_MIN_SIZE:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _np1(fn: Callable[[Any], Any]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(args[0]), dtype=np.float64)
+
+    return compute
+
+
+def _np2(fn: Callable[[Any, Any], Any]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(args[0], args[1]), dtype=np.float64)
+
+    return compute
+
+
+def _isnan(x: Value) -> Any:
+    return np.isnan(x)
+
+
+def _flag(result: Any, *inputs: Value) -> Array:
+    bad = np.zeros(np.shape(result), dtype=bool)
+    for x in inputs:
+        bad = bad | _isnan(x)
+    return np.where(bad, np.nan, np.asarray(result, dtype=np.float64))
+
+
+def _cmp(fn: Callable[[Any, Any], Any]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        a, b = args
+        with np.errstate(all="ignore"):
+            return _flag(fn(a, b), a, b)
+
+    return compute
+
+
+def _logic(fn: Callable[[Any, Any], Any]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        a, b = args
+        return _flag(fn(np.asarray(a) != 0, np.asarray(b) != 0), a, b)
+
+    return compute
+
+
+def _not(args: list[Value], params: tuple) -> Array:
+    a = args[0]
+    return _flag(np.asarray(a) == 0, a)
+
+
+def _if(args: list[Value], params: tuple) -> Array:
+    c, a, b = args
+    shape = np.broadcast_shapes(np.shape(c), np.shape(a), np.shape(b))
+    out = np.where(np.asarray(c) != 0, a, b).astype(np.float64)
+    out = np.broadcast_to(out, shape).copy()
+    out[np.broadcast_to(_isnan(c), shape)] = np.nan
+    return out
+
+
+def _greater(args: list[Value], params: tuple) -> Array:
+    return np.asarray(np.maximum(args[0], args[1]), dtype=np.float64)
+
+
+def _less(args: list[Value], params: tuple) -> Array:
+    return np.asarray(np.minimum(args[0], args[1]), dtype=np.float64)
+
+
+def _sign(args: list[Value], params: tuple) -> Array:
+    return np.asarray(np.sign(args[0]), dtype=np.float64)
+
+
+def _rolling(kernel: Callable[..., Array]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        x = _arr(args[0])
+        with _threads_for(x.size):
+            return kernel(x, int(params[0]))
+
+    return compute
+
+
+def _pair(kernel: Callable[..., Array]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        x, y = _arr(args[0]), _arr(args[1])
+        with _threads_for(x.size):
+            return kernel(x, y, int(params[0]))
+
+    return compute
+
+
+def _shift(x: Array, d: int) -> Array:
+    out = np.full(x.shape, np.nan)
+    if d > 0:
+        out[d:] = x[:-d]
+    elif d < 0:
+        out[:d] = x[-d:]
+    else:
+        out[:] = x
+    return out
+
+
+def _ref(args: list[Value], params: tuple) -> Array:
+    return _shift(_arr(args[0]), int(params[0]))
+
+
+def _delta(args: list[Value], params: tuple) -> Array:
+    x = _arr(args[0])
+    d = int(params[0])
+    out = np.full(x.shape, np.nan)
+    with np.errstate(all="ignore"):
+        np.subtract(x[d:], x[:-d], out=out[d:])
+    return out
+
+
+def _quantile(args: list[Value], params: tuple) -> Array:
+    x = _arr(args[0])
+    with _threads_for(x.size):
+        return rk.rolling_quantile_nb(x, int(params[0]), float(params[1]))
+
+
+def _ema(args: list[Value], params: tuple) -> Array:
+    n = params[0]
+    x = _arr(args[0])
+    with _threads_for(x.size):
+        return rk.ewm_mean_nb(x, ema_alpha(n), ema_window(n))
+
+
+def _cs(kernel: Callable[[Array], Array]) -> Callable[[list[Value], tuple], Array]:
+    def compute(args: list[Value], params: tuple) -> Array:
+        x = _arr(args[0])
+        with _threads_for(x.size):
+            return kernel(x)
+
+    return compute
+
+
+# --------------------------------------------------------------------------- unit rules
+
+
+def _u_same(units: list[Unit], params: tuple) -> Unit:
+    return _same(units)
+
+
+def _u_first(units: list[Unit], params: tuple) -> Unit:
+    return units[0]
+
+
+def _u_ratio(units: list[Unit], params: tuple) -> Unit:
+    return RATIO
+
+
+def _u_count(units: list[Unit], params: tuple) -> Unit:
+    return COUNT
+
+
+def _u_bool(units: list[Unit], params: tuple) -> Unit:
+    return BOOL
+
+
+def _u_mul(units: list[Unit], params: tuple) -> Unit:
+    return _mul(units[0], units[1])
+
+
+def _u_div(units: list[Unit], params: tuple) -> Unit:
+    return _mul(units[0], units[1], -1)
+
+
+def _u_square(units: list[Unit], params: tuple) -> Unit:
+    return _pow(units[0], 2)
+
+
+def _u_sum(units: list[Unit], params: tuple) -> Unit:
+    return COUNT if units[0].kind == "bool" else units[0]
+
+
+def _u_mean(units: list[Unit], params: tuple) -> Unit:
+    return RATIO if units[0].kind == "bool" else units[0]
+
+
+def _u_if(units: list[Unit], params: tuple) -> Unit:
+    return _same(units[1:])
+
+
+def _u_power(units: list[Unit], params: tuple) -> Unit:
+    return UNKNOWN  # replaced by expr.py when the exponent is a constant
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _spec(
+    name: str,
+    category: str,
+    n_inputs: int,
+    params: tuple[str, ...],
+    compute: Callable[[list[Value], tuple], Array],
+    unit_rule: Callable[[list[Unit], tuple], Unit],
+    description: str,
+    *,
+    same_unit: tuple[int, ...] = (),
+    min_window: int = 1,
+) -> OpSpec:
+    return OpSpec(
+        name, category, n_inputs, params, compute, unit_rule, same_unit, min_window, description
+    )
+
+
+_W = ("window",)
+
+OPERATORS: dict[str, OpSpec] = {
+    s.name: s
+    for s in [
+        # element-wise, one input
+        _spec("Abs", "unary", 1, (), _np1(np.abs), _u_first, "absolute value"),
+        _spec("Sign", "unary", 1, (), _sign, _u_ratio, "sign (-1, 0, 1)"),
+        _spec("Log", "unary", 1, (), _np1(np.log), _u_ratio, "natural logarithm"),
+        _spec("Not", "unary", 1, (), _not, _u_bool, "logical not (1 where x == 0)"),
+        # element-wise, two inputs
+        _spec("Add", "binary", 2, (), _np2(np.add), _u_same, "x + y", same_unit=(0, 1)),
+        _spec("Sub", "binary", 2, (), _np2(np.subtract), _u_same, "x - y", same_unit=(0, 1)),
+        _spec("Mul", "binary", 2, (), _np2(np.multiply), _u_mul, "x * y"),
+        _spec("Div", "binary", 2, (), _np2(np.divide), _u_div, "x / y"),
+        _spec("Power", "binary", 2, (), _np2(np.power), _u_power, "x ** y"),
+        _spec("Greater", "binary", 2, (), _greater, _u_same, "max(x, y)", same_unit=(0, 1)),
+        _spec("Less", "binary", 2, (), _less, _u_same, "min(x, y)", same_unit=(0, 1)),
+        _spec("Gt", "binary", 2, (), _cmp(np.greater), _u_bool, "x > y", same_unit=(0, 1)),
+        _spec("Ge", "binary", 2, (), _cmp(np.greater_equal), _u_bool, "x >= y", same_unit=(0, 1)),
+        _spec("Lt", "binary", 2, (), _cmp(np.less), _u_bool, "x < y", same_unit=(0, 1)),
+        _spec("Le", "binary", 2, (), _cmp(np.less_equal), _u_bool, "x <= y", same_unit=(0, 1)),
+        _spec("Eq", "binary", 2, (), _cmp(np.equal), _u_bool, "x == y", same_unit=(0, 1)),
+        _spec("Ne", "binary", 2, (), _cmp(np.not_equal), _u_bool, "x != y", same_unit=(0, 1)),
+        _spec("And", "binary", 2, (), _logic(np.logical_and), _u_bool, "x and y (non-zero)"),
+        _spec("Or", "binary", 2, (), _logic(np.logical_or), _u_bool, "x or y (non-zero)"),
+        _spec("If", "ternary", 3, (), _if, _u_if, "y where x != 0 else z", same_unit=(1, 2)),
+        # rolling, one input
+        _spec("Ref", "rolling", 1, ("offset",), _ref, _u_first, "value d rows earlier"),
+        _spec("Delta", "rolling", 1, ("lag",), _delta, _u_first, "x - Ref(x, d)"),
+        _spec("Mean", "rolling", 1, _W, _rolling(rk.rolling_mean_nb), _u_mean, "rolling mean"),
+        _spec("Sum", "rolling", 1, _W, _rolling(rk.rolling_sum_nb), _u_sum, "rolling sum"),
+        _spec(
+            "Std",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_std_nb),
+            _u_first,
+            "rolling std (ddof=1)",
+            min_window=2,
+        ),
+        _spec(
+            "Var",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_var_nb),
+            _u_square,
+            "rolling variance (ddof=1)",
+            min_window=2,
+        ),
+        _spec(
+            "Skew",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_skew_nb),
+            _u_ratio,
+            "rolling skewness (pandas)",
+            min_window=3,
+        ),
+        _spec(
+            "Kurt",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_kurt_nb),
+            _u_ratio,
+            "rolling excess kurtosis (pandas)",
+            min_window=5,
+        ),
+        _spec("Max", "rolling", 1, _W, _rolling(rk.rolling_max_nb), _u_first, "rolling max"),
+        _spec("Min", "rolling", 1, _W, _rolling(rk.rolling_min_nb), _u_first, "rolling min"),
+        _spec(
+            "IdxMax",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_argmax_nb),
+            _u_count,
+            "1-based position of the window max (oldest = 1)",
+        ),
+        _spec(
+            "IdxMin",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_argmin_nb),
+            _u_count,
+            "1-based position of the window min (oldest = 1)",
+        ),
+        _spec("Med", "rolling", 1, _W, _rolling(rk.rolling_median_nb), _u_first, "rolling median"),
+        _spec(
+            "Mad",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_mad_nb),
+            _u_first,
+            "rolling mean absolute deviation",
+        ),
+        _spec(
+            "Quantile",
+            "rolling",
+            1,
+            ("window", "prob"),
+            _quantile,
+            _u_first,
+            "rolling quantile (linear interpolation)",
+        ),
+        _spec(
+            "Rank",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_rank_nb),
+            _u_ratio,
+            "percentile rank of the last value in its window",
+        ),
+        _spec(
+            "Count",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_count_nb),
+            _u_count,
+            "number of finite values in the window",
+        ),
+        _spec(
+            "Slope",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_slope_nb),
+            _u_first,
+            "regression slope on 1..w",
+            min_window=2,
+        ),
+        _spec(
+            "Rsquare",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_rsquare_nb),
+            _u_ratio,
+            "regression R^2 on 1..w",
+            min_window=2,
+        ),
+        _spec(
+            "Resi",
+            "rolling",
+            1,
+            _W,
+            _rolling(rk.rolling_resi_nb),
+            _u_first,
+            "regression residual of the last value",
+            min_window=2,
+        ),
+        _spec("WMA", "rolling", 1, _W, _rolling(rk.rolling_wma_nb), _u_first, "Qlib WMA"),
+        _spec("EMA", "rolling", 1, ("span",), _ema, _u_first, "exponential moving average"),
+        # rolling, two inputs
+        _spec(
+            "Cov",
+            "pair_rolling",
+            2,
+            _W,
+            _pair(rk.rolling_cov_nb),
+            _u_mul,
+            "rolling covariance (ddof=1)",
+            min_window=2,
+        ),
+        _spec(
+            "Corr",
+            "pair_rolling",
+            2,
+            _W,
+            _pair(rk.rolling_corr_nb),
+            _u_ratio,
+            "rolling Pearson correlation",
+            min_window=2,
+        ),
+        # cross-section
+        _spec("CSRank", "cross_section", 1, (), _cs(cs.cs_rank_nb), _u_ratio, "per-date rank"),
+        _spec(
+            "CSZScore", "cross_section", 1, (), _cs(cs.cs_zscore_nb), _u_ratio, "per-date z-score"
+        ),
+        _spec(
+            "CSDemean", "cross_section", 1, (), _cs(cs.cs_demean_nb), _u_first, "per-date demean"
+        ),
+    ]
+}
+
+ALIASES: dict[str, str] = {"Pow": "Power"}
+
+#: AlphaGen's 22 operators (``alphagen/data/expression.py``), all present in the registry.
+ALPHAGEN_OPERATORS: tuple[str, ...] = (
+    "Abs",
+    "Log",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Greater",
+    "Less",
+    "Ref",
+    "Mean",
+    "Sum",
+    "Std",
+    "Var",
+    "Max",
+    "Min",
+    "Med",
+    "Mad",
+    "Delta",
+    "WMA",
+    "EMA",
+    "Cov",
+    "Corr",
+)
+
+#: Infix operators -> operator names.
+INFIX: dict[str, str] = {
+    "+": "Add",
+    "-": "Sub",
+    "*": "Mul",
+    "/": "Div",
+    ">": "Gt",
+    "<": "Lt",
+    ">=": "Ge",
+    "<=": "Le",
+    "==": "Eq",
+    "!=": "Ne",
+    "&": "And",
+    "|": "Or",
+}
+
+_LOWER = {k.lower(): k for k in OPERATORS} | {k.lower(): v for k, v in ALIASES.items()}
+
+
+def lookup(name: str) -> OpSpec | None:
+    """Operator spec by name (exact, alias, then case-insensitive); None when unknown."""
+    if name in OPERATORS:
+        return OPERATORS[name]
+    if name in ALIASES:
+        return OPERATORS[ALIASES[name]]
+    canon = _LOWER.get(name.lower())
+    return OPERATORS[canon] if canon else None
+
+
+def check_param(spec: OpSpec, kind: str, value: float) -> tuple[float | int, str | None]:
+    """Validate one numeric parameter; return (normalised value, error message or None)."""
+    if not math.isfinite(value):
+        return value, f"{spec.name}: parameter must be finite, got {value}"
+    integral = float(value).is_integer()
+    if kind == "window":
+        if not integral or value < spec.min_window:
+            lo = spec.min_window
+            return value, (
+                f"{spec.name}: window must be an integer >= {lo}, got {_fmt(value)}"
+                if lo > 1
+                else f"{spec.name}: window must be a positive integer, got {_fmt(value)}"
+            )
+        return int(value), None
+    if kind == "lag":
+        if not integral or value < 1:
+            return value, f"{spec.name}: lag must be a positive integer, got {_fmt(value)}"
+        return int(value), None
+    if kind == "offset":
+        if not integral or value == 0:
+            return value, f"{spec.name}: offset must be a non-zero integer, got {_fmt(value)}"
+        return int(value), None
+    if kind == "span":
+        if integral and value >= 1:
+            return int(value), None
+        if 0.0 < value < 1.0:
+            return float(value), None
+        return value, (
+            f"{spec.name}: span must be an integer >= 1 or a smoothing factor in (0, 1), "
+            f"got {_fmt(value)}"
+        )
+    if kind == "prob":
+        if not 0.0 <= value <= 1.0:
+            return value, f"{spec.name}: quantile must lie in [0, 1], got {_fmt(value)}"
+        return float(value), None
+    return value, f"{spec.name}: unknown parameter kind {kind}"
+
+
+def _fmt(value: float) -> str:
+    return format_number(value)
+
+
+def format_number(value: float) -> str:
+    """Canonical text of a number: integers without a dot, others by shortest repr."""
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)

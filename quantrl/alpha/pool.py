@@ -1,0 +1,436 @@
+"""AlphaPool: a linearly combined set of formula alphas, refitted in closed form on every change.
+
+Definitions (train split, one row per date t, one column per symbol):
+
+* the label universe S_t is the set of symbols whose label is finite on date t;
+* a factor is standardised per date over its finite cells (mean 0, std 1, ``ddof=0``); missing
+  cells, and dates with fewer than 2 finite cells or no variance, become 0 (the "neutral" value);
+  the standardisation never looks at the label, so the combination is usable out of sample;
+* the label is standardised per date over S_t;
+* the weights solve the least-squares problem ``min_w sum_t sum_{n in S_t} (sum_i w_i z_itn -
+  y_tn)^2`` in closed form (normal equations, with a tiny ridge ``ridge * trace / k`` that keeps
+  them solvable when members are nearly collinear);
+* the objective is the mean over dates of the cross-sectional Pearson correlation (``"ic"``) or
+  Spearman correlation (``"rank_ic"``) between the combined factor ``sum_i w_i z_i`` and the raw
+  label, over S_t.
+
+The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``) so that the IC of any
+weight vector, and the mutual correlation of a candidate with every member, cost O(T k^2) after
+one pass over the candidate's values.
+
+Adding a candidate (``try_add``): an identical formula, or one whose mean per-date correlation
+with a member exceeds ``mutual_threshold`` in absolute value, is rejected; otherwise it joins,
+the weights are refitted, and while the pool holds more than ``capacity`` members the member with
+the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted again. The change
+is kept only when the objective improves by more than ``min_gain``; otherwise the pool is left as
+it was. The reported gain is the objective after minus before (it may be negative for a rejected
+candidate).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantrl.alpha.engine import EvalCache, evaluate
+from quantrl.alpha.expr import Expr
+from quantrl.alpha.parser import parse
+from quantrl.data.cache import atomic_write_bytes
+from quantrl.errors import ConfigError
+from quantrl.evaluation.alpha import ic_summary, rank_ic_series
+
+__all__ = ["AddResult", "AlphaPool", "standardize_rows", "combine_factors"]
+
+OBJECTIVES = ("ic", "rank_ic")
+
+
+def standardize_rows(values: np.ndarray) -> np.ndarray:
+    """Per-date z-score over finite cells (ddof=0); missing or degenerate cells become 0."""
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    count = finite.sum(axis=1, keepdims=True)
+    filled = np.where(finite, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=1, keepdims=True) / count
+        centred = np.where(finite, x - mean, 0.0)
+        std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
+        z = centred / std
+    ok = (count >= 2) & (std > 1e-12 * (np.abs(mean) + 1.0))
+    z = np.where(ok & finite, z, 0.0)
+    return np.ascontiguousarray(z)
+
+
+def combine_factors(factors: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Weighted sum of per-date standardised factors (the pool's combined factor)."""
+    if len(factors) != len(weights):
+        raise ConfigError(f"{len(factors)} factors but {len(weights)} weights")
+    if not factors:
+        raise ConfigError("cannot combine an empty list of factors")
+    out = np.zeros(np.shape(factors[0]), dtype=np.float64)
+    for f, w in zip(factors, weights, strict=True):
+        out += float(w) * standardize_rows(f)
+    return out
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """Outcome of offering a candidate to the pool."""
+
+    formula: str
+    accepted: bool
+    gain: float
+    objective: float
+    reason: str
+    single_ic: float = math.nan
+    max_mutual: float = math.nan
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass
+class _Member:
+    expr: Expr
+    z: np.ndarray  # (T, N) standardised, 0 outside the label universe
+    single_ic: float
+
+
+@dataclass
+class _Stats:
+    """Per-date sufficient statistics of the members over the label universe."""
+
+    s: np.ndarray  # (T, k)   sum_n z_i
+    g: np.ndarray  # (T, k, k) sum_n z_i z_j
+    b: np.ndarray  # (T, k)   sum_n z_i y_std
+    c: np.ndarray  # (T, k)   sum_n z_i y_raw (centred later)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AlphaPool:
+    """A capacity-limited linear combination of formula alphas fitted on one training panel."""
+
+    def __init__(
+        self,
+        capacity: int = 10,
+        *,
+        objective: str = "ic",
+        mutual_threshold: float = 0.99,
+        min_gain: float = 0.0,
+        ridge: float = 1e-8,
+    ) -> None:
+        if capacity < 1:
+            raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"pool objective must be one of {OBJECTIVES}, got {objective!r}")
+        if not 0.0 < mutual_threshold <= 1.0:
+            raise ConfigError(f"mutual_threshold must lie in (0, 1], got {mutual_threshold}")
+        self.capacity = int(capacity)
+        self.objective_name = objective
+        self.mutual_threshold = float(mutual_threshold)
+        self.min_gain = float(min_gain)
+        self.ridge = float(ridge)
+        self._panel: Any = None
+        self._label: np.ndarray | None = None
+        self._cache: EvalCache | None = None
+        self._members: list[_Member] = []
+        self.weights = np.zeros(0)
+        self.objective = 0.0
+        self.n_tried = 0
+        self.n_accepted = 0
+
+    # ------------------------------------------------------------------ binding
+    def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
+        """Attach the training panel and its label (T, N); clears the members."""
+        y = np.asarray(label, dtype=np.float64)
+        shape = (int(panel.n_dates), int(panel.n_symbols))
+        if y.shape != shape:
+            raise ConfigError(f"label shape {y.shape} differs from the panel's {shape}")
+        self._panel = panel
+        self._label = y
+        self._cache = cache if cache is not None else EvalCache(max_bytes=256 << 20)
+        self._universe = np.isfinite(y)
+        self._n = self._universe.sum(axis=1).astype(np.float64)  # (T,)
+        self._y_std = standardize_rows(y)
+        y0 = np.where(self._universe, y, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = y0.sum(axis=1) / self._n
+        self._y_c = np.where(self._universe, y - mean[:, None], 0.0)  # centred raw label
+        self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
+        self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
+        self._members = []
+        self._stats = self._empty_stats()
+        self.weights = np.zeros(0)
+        self.objective = 0.0
+        return self
+
+    def _require_bound(self) -> None:
+        if self._label is None:
+            raise ConfigError("AlphaPool is not bound to a panel: call pool.bind(panel, label)")
+
+    def _empty_stats(self) -> _Stats:
+        t = self._label.shape[0] if self._label is not None else 0
+        return _Stats(np.zeros((t, 0)), np.zeros((t, 0, 0)), np.zeros((t, 0)), np.zeros((t, 0)))
+
+    # ------------------------------------------------------------------ members
+    @property
+    def size(self) -> int:
+        """Number of members."""
+        return len(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    @property
+    def formulas(self) -> list[str]:
+        """Canonical formulas of the members, in pool order."""
+        return [str(m.expr) for m in self._members]
+
+    @property
+    def exprs(self) -> list[Expr]:
+        """Expression trees of the members, in pool order."""
+        return [m.expr for m in self._members]
+
+    def __contains__(self, formula: object) -> bool:
+        key = str(parse(formula)) if isinstance(formula, (str, Expr)) else None
+        return key is not None and key in self.formulas
+
+    def standardized(self, formula: str | Expr) -> np.ndarray:
+        """Per-date standardised values of a formula on the training panel, masked to the label."""
+        self._require_bound()
+        values = evaluate(formula, self._panel, cache=self._cache)
+        return np.where(self._universe, standardize_rows(values), 0.0)
+
+    def _candidate_stats(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
+        s = z.sum(axis=1)
+        zz = np.einsum("tn,tn->t", z, z)
+        cross = (
+            np.stack([np.einsum("tn,tn->t", z, m.z) for m in self._members], axis=1)
+            if (self._members)
+            else np.zeros((z.shape[0], 0))
+        )
+        b = np.einsum("tn,tn->t", z, self._y_std)
+        c = np.einsum("tn,tn->t", z, self._y_c)
+        return s, zz, cross, b, c
+
+    @staticmethod
+    def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
+        t, k = st.s.shape
+        g = np.zeros((t, k + 1, k + 1))
+        g[:, :k, :k] = st.g
+        g[:, :k, k] = cross
+        g[:, k, :k] = cross
+        g[:, k, k] = zz
+        return _Stats(
+            np.concatenate([st.s, s[:, None]], axis=1),
+            g,
+            np.concatenate([st.b, b[:, None]], axis=1),
+            np.concatenate([st.c, c[:, None]], axis=1),
+        )
+
+    @staticmethod
+    def _take(st: _Stats, keep: list[int]) -> _Stats:
+        idx = np.asarray(keep, dtype=np.int64)
+        return _Stats(st.s[:, idx], st.g[:, idx][:, :, idx], st.b[:, idx], st.c[:, idx])
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, st: _Stats) -> np.ndarray:
+        k = st.s.shape[1]
+        if k == 0:
+            return np.zeros(0)
+        a = st.g.sum(axis=0)
+        rhs = st.b.sum(axis=0)
+        lam = self.ridge * max(float(np.trace(a)) / k, 1e-300)
+        try:
+            return np.linalg.solve(a + lam * np.eye(k), rhs)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(a, rhs, rcond=None)[0]
+
+    def _ic_from_stats(self, st: _Stats, w: np.ndarray) -> np.ndarray:
+        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics."""
+        n = np.where(self._n > 0, self._n, 1.0)
+        sw = st.s @ w
+        num = st.c @ w  # label is centred: sum (combo) * y_c
+        var = np.einsum("tij,i,j->t", st.g, w, w) - sw * sw / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ic = num / np.sqrt(var * self._y_ss)
+        ok = self._dates_ok & (var > 1e-12 * np.maximum(np.einsum("tii->t", st.g), 1.0))
+        return np.where(ok, ic, np.nan)
+
+    def _objective(self, st: _Stats, w: np.ndarray, zs: Sequence[np.ndarray]) -> float:
+        if w.size == 0:
+            return 0.0
+        if self.objective_name == "ic":
+            ic = self._ic_from_stats(st, w)
+        else:
+            combo = np.zeros_like(zs[0])
+            for z, wi in zip(zs, w, strict=True):
+                combo += wi * z
+            combo = np.where(self._universe, combo, np.nan)
+            ic = rank_ic_series(combo, self._label)
+        finite = ic[np.isfinite(ic)]
+        return float(finite.mean()) if finite.size else 0.0
+
+    def _mutual(self, st: _Stats, k: int) -> np.ndarray:
+        """Mean per-date correlation of member ``k`` with every other member."""
+        n = np.where(self._n > 0, self._n, 1.0)
+        cov = st.g[:, k, :] - st.s[:, k : k + 1] * st.s / n[:, None]
+        var = np.einsum("tii->ti", st.g) - st.s * st.s / n[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.sqrt(var[:, k : k + 1] * var)
+        corr = np.where(np.isfinite(corr) & (var > 1e-12) & (var[:, k : k + 1] > 1e-12), corr, 0)
+        valid = ((var > 1e-12) & (var[:, k : k + 1] > 1e-12)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(valid > 0, corr.sum(axis=0) / np.maximum(valid, 1), 0.0)
+
+    # ------------------------------------------------------------------ adding
+    def try_add(self, formula: str | Expr) -> AddResult:
+        """Offer a formula: accept it when it is new, not a near-duplicate and raises the objective."""
+        self._require_bound()
+        self.n_tried += 1
+        expr = parse(formula)
+        key = str(expr)
+        before = self.objective
+        if key in self.formulas:
+            ic = self._members[self.formulas.index(key)].single_ic
+            return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
+        z = self.standardized(expr)
+        s, zz, cross, b, c = self._candidate_stats(z)
+        single_st = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
+        single = self._ic_from_stats(single_st, np.ones(1))
+        finite = single[np.isfinite(single)]
+        single_ic = float(finite.mean()) if finite.size else math.nan
+        if finite.size < max(2, int(0.1 * self._dates_ok.sum())):
+            return AddResult(key, False, 0.0, before, "degenerate", single_ic)
+        st = self._grow(self._stats, s, zz, cross, b, c)
+        k = st.s.shape[1] - 1
+        mutual = self._mutual(st, k)[:k]
+        max_mutual = float(np.max(np.abs(mutual))) if k else 0.0
+        if k and max_mutual > self.mutual_threshold:
+            return AddResult(key, False, 0.0, before, "near-duplicate", single_ic, max_mutual)
+        members = [*self._members, _Member(expr, z, single_ic)]
+        w = self._fit(st)
+        dropped: list[str] = []
+        while len(members) > self.capacity:
+            worst = int(np.argmin(np.abs(w)))
+            dropped.append(str(members[worst].expr))
+            keep = [i for i in range(len(members)) if i != worst]
+            members = [members[i] for i in keep]
+            st = self._take(st, keep)
+            w = self._fit(st)
+        after = self._objective(st, w, [m.z for m in members])
+        gain = after - before
+        if key in dropped or not gain > self.min_gain:
+            reason = "dropped" if key in dropped else "no gain"
+            return AddResult(key, False, gain, before, reason, single_ic, max_mutual)
+        self._members, self._stats, self.weights, self.objective = members, st, w, after
+        self.n_accepted += 1
+        return AddResult(key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped))
+
+    def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
+        """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
+        self._require_bound()
+        self._members = []
+        self._stats = self._empty_stats()
+        for f in formulas:
+            expr = parse(f)
+            z = self.standardized(expr)
+            s, zz, cross, b, c = self._candidate_stats(z)
+            single_st = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
+            single = self._ic_from_stats(single_st, np.ones(1))
+            fin = single[np.isfinite(single)]
+            self._stats = self._grow(self._stats, s, zz, cross, b, c)
+            self._members.append(_Member(expr, z, float(fin.mean()) if fin.size else math.nan))
+        w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(self._members),):
+            raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
+        self.weights = w
+        self.objective = self._objective(self._stats, w, [m.z for m in self._members])
+
+    # ------------------------------------------------------------------ evaluation
+    def single_ics(self) -> list[float]:
+        """Training IC of each member alone."""
+        return [m.single_ic for m in self._members]
+
+    def combined(self, panel: Any, *, cache: EvalCache | None = None) -> np.ndarray:
+        """Combined factor of the pool on any panel (NaN where no member has a value)."""
+        if not self._members:
+            raise ConfigError("the pool is empty")
+        memo = cache if cache is not None else EvalCache(max_bytes=256 << 20)
+        values = [evaluate(m.expr, panel, cache=memo) for m in self._members]
+        out = combine_factors(values, self.weights)
+        any_finite = np.zeros(out.shape, dtype=bool)
+        for v in values:
+            any_finite |= np.isfinite(v)
+        return np.where(any_finite, out, np.nan)
+
+    def evaluate_on(
+        self, panel: Any, label: np.ndarray, *, cache: EvalCache | None = None
+    ) -> dict[str, float]:
+        """IC, RankIC, ICIR and RankICIR of the combined factor against a label on a panel."""
+        if not self._members:
+            return {"ic": math.nan, "rank_ic": math.nan, "icir": math.nan, "rank_icir": math.nan}
+        combo = self.combined(panel, cache=cache)
+        summary = ic_summary(combo, label).as_dict()
+        return {k: float(summary[k]) for k in ("ic", "rank_ic", "icir", "rank_icir")}
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self, metrics: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+        """JSON-ready description: settings, formulas, weights, single ICs and split metrics."""
+        return {
+            "capacity": self.capacity,
+            "objective": self.objective_name,
+            "mutual_threshold": self.mutual_threshold,
+            "min_gain": self.min_gain,
+            "train_objective": self.objective,
+            "members": [
+                {"formula": str(m.expr), "weight": float(w), "train_ic": m.single_ic}
+                for m, w in zip(self._members, self.weights, strict=True)
+            ],
+            "metrics": metrics or {},
+        }
+
+    def save(self, path: str | Path, metrics: dict[str, dict[str, float]] | None = None) -> None:
+        """Write the pool as JSON atomically (temp file + rename)."""
+        text = json.dumps(self.to_dict(metrics), indent=2, allow_nan=True)
+        atomic_write_bytes(Path(path), text.encode())
+
+    @staticmethod
+    def read(path: str | Path) -> dict[str, Any]:
+        """Read a saved pool's JSON (formulas, weights, metrics) without binding a panel."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read pool file {path}: {exc}") from exc
+        if not isinstance(data, dict) or "members" not in data:
+            raise ConfigError(f"{path} is not a saved AlphaPool (no 'members')")
+        return data
+
+    @classmethod
+    def load(
+        cls, path: str | Path, panel: Any = None, label: np.ndarray | None = None
+    ) -> AlphaPool:
+        """Load a saved pool; with a panel and label, bind it and restore members and weights."""
+        data = cls.read(path)
+        pool = cls(
+            int(data["capacity"]),
+            objective=str(data.get("objective", "ic")),
+            mutual_threshold=float(data.get("mutual_threshold", 0.99)),
+            min_gain=float(data.get("min_gain", 0.0)),
+        )
+        formulas = [m["formula"] for m in data["members"]]
+        weights = [float(m["weight"]) for m in data["members"]]
+        if panel is not None and label is not None:
+            pool.bind(panel, label)
+            pool.restore(formulas, weights)
+        else:
+            pool._members = [
+                _Member(parse(f), np.zeros((0, 0)), m.get("train_ic", math.nan))
+                for f, m in zip(formulas, data["members"], strict=True)
+            ]
+            pool.weights = np.asarray(weights, dtype=np.float64)
+            pool.objective = float(data.get("train_objective", 0.0))
+        return pool

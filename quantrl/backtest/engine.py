@@ -1,0 +1,463 @@
+"""Backtest engine: ``run_weights`` and ``run_signals``, a thin typed API over the numba kernels.
+
+Timing (the no-look-ahead rule): row t of a decision array (target weights or signals) is decided
+with data up to the close of bar t and fills at bar t + ``lag``: at that bar's open
+(``execution="next_open"``, the default) or its close (``"next_close"``). ``lag=0`` fills at the
+same close t that the decision saw; it exists only to reproduce peers such as vectorbt, whose
+``Portfolio.from_orders`` / ``from_signals`` trade at the close of the signal bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from quantrl.backtest.result import BacktestResult
+from quantrl.data.panel import Panel
+from quantrl.errors import ConfigError, DataError
+from quantrl.kernels.portfolio import (
+    DEFAULT_MIN_SIZE,
+    TRADE_DTYPE,
+    first_bad_price_nb,
+    scan_weights_nb,
+    simulate_signals_nb,
+    simulate_weights_nb,
+)
+
+Execution = Literal["next_open", "next_close"]
+Delisting = Literal["freeze", "liquidate"]
+
+_LEVERAGE_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class MarketArrays:
+    """Prices a backtest needs: dates (T,) or None, symbols, close (T, N), open (T, N) or None."""
+
+    dates: np.ndarray | None
+    symbols: tuple[str, ...]
+    close: np.ndarray
+    open: np.ndarray | None
+    warmup: int = 0
+
+    def without_warmup(self) -> MarketArrays:
+        """The same prices without the leading history-only rows."""
+        w = self.warmup
+        if w == 0:
+            return self
+        return MarketArrays(
+            None if self.dates is None else self.dates[w:],
+            self.symbols,
+            self.close[w:],
+            None if self.open is None else self.open[w:],
+        )
+
+
+def market_arrays(panel_or_prices: Any, open_prices: Any = None) -> MarketArrays:
+    """Extract and validate close (and open) prices from a Panel, DataFrame, Series or array."""
+    dates = None
+    opens = None
+    warmup = 0
+    if isinstance(panel_or_prices, Panel):
+        panel = panel_or_prices
+        if "close" not in panel.fields:
+            raise DataError("the panel has no 'close' field", rule="field missing")
+        close = np.asarray(panel["close"], dtype=np.float64)
+        if "open" in panel.fields:
+            opens = np.asarray(panel["open"], dtype=np.float64)
+        dates = np.asarray(panel.dates)
+        symbols = panel.symbols
+        warmup = panel.warmup
+    else:
+        close, dates, symbols = _to_2d(panel_or_prices, "prices")
+    if open_prices is not None:
+        opens, _, _ = _to_2d(open_prices, "open_prices")
+        if opens.shape != close.shape:
+            raise ConfigError(
+                f"open_prices has shape {opens.shape}, expected the close shape {close.shape}"
+            )
+    if close.shape[0] - warmup <= 0 or close.shape[1] == 0:
+        raise DataError(
+            f"no prices to backtest: shape {close.shape} (dates, symbols)", rule="empty panel"
+        )
+    _check_prices(close, "close", dates, symbols)
+    if opens is not None:
+        _check_prices(opens, "open", dates, symbols)
+    return MarketArrays(dates, tuple(symbols), close, opens, warmup)
+
+
+def _to_2d(obj: Any, name: str) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    dates = None
+    symbols: tuple[str, ...] | None = None
+    if hasattr(obj, "to_numpy") and hasattr(obj, "index"):  # pandas Series / DataFrame
+        import pandas as pd
+
+        if isinstance(obj.index, pd.DatetimeIndex):
+            dates = obj.index.to_numpy().astype("datetime64[ns]")
+        if hasattr(obj, "columns"):
+            symbols = tuple(str(c) for c in obj.columns)
+        else:
+            symbols = (str(obj.name) if obj.name is not None else "asset",)
+        values = obj.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        try:
+            values = np.asarray(obj, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be numeric, got {type(obj).__name__}") from exc
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ConfigError(f"{name} must be 1-D or 2-D (dates, symbols), got shape {values.shape}")
+    if symbols is None:
+        symbols = tuple(f"asset_{j}" for j in range(values.shape[1]))
+    return np.ascontiguousarray(values), dates, symbols
+
+
+def _check_prices(
+    prices: np.ndarray, name: str, dates: np.ndarray | None, symbols: tuple[str, ...]
+) -> None:
+    i, j = first_bad_price_nb(prices)
+    if i >= 0:
+        raise DataError(
+            f"{name} price {prices[i, j]} is not a positive finite number (row {i})",
+            rule="non-positive price",
+            symbol=symbols[j],
+            date=None if dates is None else dates[i],
+        )
+
+
+def _check_costs(fees: float, fixed_fees: float, slippage: float, init_cash: float) -> None:
+    for name, value in (("fees", fees), ("fixed_fees", fixed_fees), ("slippage", slippage)):
+        if not np.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+    if slippage >= 1:
+        raise ConfigError(f"slippage must be below 1 (a fraction of price), got {slippage}")
+    if not np.isfinite(init_cash) or init_cash <= 0:
+        raise ConfigError(f"init_cash must be a finite number > 0, got {init_cash}")
+
+
+def _check_timing(execution: str, lag: int, has_open: bool) -> None:
+    if execution not in ("next_open", "next_close"):
+        raise ConfigError(f"execution must be 'next_open' or 'next_close', got {execution!r}")
+    if not isinstance(lag, int | np.integer) or lag < 0:
+        raise ConfigError(f"lag must be an integer >= 0, got {lag!r}")
+    if lag > 0 and execution == "next_open" and not has_open:
+        raise ConfigError(
+            "execution='next_open' needs open prices: pass a Panel with an 'open' field, "
+            "open_prices=..., or execution='next_close'"
+        )
+
+
+def _decision_array(obj: Any, mkt: MarketArrays, name: str) -> np.ndarray:
+    """A (T, N) decision array; DataFrame columns are matched to the symbols by name."""
+    shape = mkt.close.shape
+    if hasattr(obj, "columns") and hasattr(obj, "to_numpy"):
+        lookup = {str(c): c for c in obj.columns}
+        if tuple(lookup) != mkt.symbols and set(lookup) == set(mkt.symbols):
+            obj = obj[[lookup[s] for s in mkt.symbols]]
+    if hasattr(obj, "index") and hasattr(obj, "to_numpy") and mkt.dates is not None:
+        import pandas as pd
+
+        if isinstance(obj.index, pd.DatetimeIndex) and not np.array_equal(
+            obj.index.to_numpy().astype("datetime64[ns]"), mkt.dates
+        ):
+            raise ConfigError(f"{name} index does not match the price dates")
+    values = obj.to_numpy() if hasattr(obj, "to_numpy") else np.asarray(obj)
+    if values.ndim == 1 and shape[1] == 1:
+        values = values[:, None]
+    if values.shape != shape:
+        raise ConfigError(f"{name} has shape {values.shape}, expected (dates, symbols) = {shape}")
+    return values[mkt.warmup :]
+
+
+def _shift(values: np.ndarray, lag: int, fill: Any) -> np.ndarray:
+    if lag == 0:
+        return np.ascontiguousarray(values)
+    out = np.full_like(values, fill)
+    if lag < values.shape[0]:
+        out[lag:] = values[:-lag]
+    return out
+
+
+def _delist_bars(close: np.ndarray, delisting: str) -> np.ndarray:
+    n_bars, n = close.shape
+    out = np.full(n, n_bars, dtype=np.int64)
+    if delisting == "freeze":
+        return out
+    if delisting != "liquidate":
+        raise ConfigError(f"delisting must be 'freeze' or 'liquidate', got {delisting!r}")
+    valid = ~np.isnan(close)
+    has = valid.any(axis=0)
+    last = n_bars - 1 - np.argmax(valid[::-1], axis=0)
+    ended = has & (last < n_bars - 1)
+    out[ended] = last[ended] + 1
+    return out
+
+
+def _exec_prices(mkt: MarketArrays, execution: str, lag: int) -> np.ndarray:
+    if lag > 0 and execution == "next_open":
+        assert mkt.open is not None
+        return mkt.open
+    return mkt.close
+
+
+def _benchmark_prices(benchmark: Any, mkt: MarketArrays) -> np.ndarray | None:
+    if benchmark is None:
+        return None
+    if isinstance(benchmark, str):
+        if benchmark not in mkt.symbols:
+            raise ConfigError(f"benchmark symbol {benchmark!r} is not among the backtest symbols")
+        return mkt.close[mkt.warmup :, mkt.symbols.index(benchmark)].copy()
+    values = np.asarray(
+        benchmark.to_numpy() if hasattr(benchmark, "to_numpy") else benchmark, dtype=np.float64
+    ).reshape(-1)
+    if values.shape[0] != mkt.close.shape[0]:
+        raise ConfigError(
+            f"benchmark has {values.shape[0]} rows, expected one price per date "
+            f"({mkt.close.shape[0]})"
+        )
+    return values[mkt.warmup :]
+
+
+def run_weights(
+    panel_or_prices: Any,
+    target_weights: Any,
+    *,
+    fees: float = 0.001,
+    fixed_fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 1e6,
+    execution: Execution = "next_open",
+    lag: int = 1,
+    rebalance_threshold: float = 0.0,
+    max_leverage: float = 1.0,
+    delisting: Delisting = "freeze",
+    benchmark: Any = None,
+    open_prices: Any = None,
+    periods_per_year: float = 252,
+    freq: str | None = None,
+) -> BacktestResult:
+    """Rebalance a cash-sharing portfolio to target weights; returns a ``BacktestResult``.
+
+    ``panel_or_prices`` is a ``Panel`` (its ``open``/``close`` fields are used) or (T, N) close
+    prices (array, DataFrame or Series; pass ``open_prices=`` for ``next_open``); a panel's
+    ``warmup`` rows are history only: their decisions are dropped and the backtest starts after
+    them. DataFrame weights are matched to symbols by column name. Row t of
+    ``target_weights`` (T, N) gives target fractions of portfolio value decided at the close of
+    bar t; negative weights are shorts and the gross weight sum |w| of a row may not exceed
+    ``max_leverage``; longs are paid from cash, including the proceeds of shorts sold earlier in
+    the bar (no margin loan: a long book beyond that is partly filled). **NaN means "no target": that asset is not traded on that bar and keeps its
+    position** (an all-NaN row skips the bar); inf is an error.
+
+    Fills happen at bar t + ``lag``, at its open (``execution="next_open"``) or close
+    (``"next_close"``). ``lag=0`` fills at the close of the decision bar itself: it looks ahead
+    and exists ONLY to reproduce peers -- with ``lag=0`` the equity equals vectorbt's
+    ``Portfolio.from_orders(size_type="targetpercent", cash_sharing=True, group_by=True,
+    call_seq="auto")`` to machine precision.
+
+    Costs: ``fees`` (fraction of notional) plus ``fixed_fees`` per order; ``slippage`` moves the
+    fill price against the order. Orders that reduce positions run before those that add; a buy
+    that lacks cash is partly filled. Assets whose current weight is within
+    ``rebalance_threshold`` of the target are not traded. A NaN price means the asset cannot trade
+    that bar and its position is carried at the last price. An asset whose prices end before the
+    panel does is ``delisting="freeze"`` (default, as vectorbt: the position stays, valued at the
+    last price) or ``"liquidate"`` (closed at the last price on the first bar without one; this
+    uses the data's knowledge that no price follows, as a delisting notice would).
+    """
+    mkt = market_arrays(panel_or_prices, open_prices)
+    bench = _benchmark_prices(benchmark, mkt)
+    _check_costs(fees, fixed_fees, slippage, init_cash)
+    _check_timing(execution, lag, mkt.open is not None)
+    if not np.isfinite(rebalance_threshold) or rebalance_threshold < 0:
+        raise ConfigError(f"rebalance_threshold must be >= 0, got {rebalance_threshold}")
+    if not np.isfinite(max_leverage) or max_leverage <= 0:
+        raise ConfigError(f"max_leverage must be a finite number > 0, got {max_leverage}")
+    weights = _decision_array(target_weights, mkt, "target_weights")
+    try:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("target_weights must be numeric") from exc
+    mkt = mkt.without_warmup()
+    _check_weights(weights, max_leverage, mkt)
+    targets = _shift(weights, int(lag), np.nan)
+    exec_prices = _exec_prices(mkt, execution, int(lag))
+    delist = _delist_bars(mkt.close, delisting)
+    n_bars, n_assets = mkt.close.shape
+    cash = np.empty(n_bars)
+    equity = np.empty(n_bars)
+    positions = np.empty((n_bars, n_assets))
+    trades = np.empty(n_bars * n_assets + n_assets, dtype=TRADE_DTYPE)
+    n_trades = simulate_weights_nb(
+        np.ascontiguousarray(exec_prices),
+        np.ascontiguousarray(mkt.close),
+        np.ascontiguousarray(targets),
+        float(init_cash),
+        float(fees),
+        float(fixed_fees),
+        float(slippage),
+        DEFAULT_MIN_SIZE,
+        float(rebalance_threshold),
+        delist,
+        cash,
+        equity,
+        positions,
+        trades,
+    )
+    return BacktestResult(
+        dates=mkt.dates,
+        symbols=mkt.symbols,
+        equity=equity,
+        cash=cash,
+        positions=positions,
+        close=mkt.close,
+        exec_prices=exec_prices,
+        trades=trades[:n_trades].copy() if 2 * n_trades < trades.shape[0] else trades[:n_trades],
+        init_cash=float(init_cash),
+        benchmark_prices=bench,
+        periods_per_year=float(periods_per_year),
+        freq=freq,
+        spec={
+            "kind": "weights",
+            "targets": targets,
+            "fees": float(fees),
+            "fixed_fees": float(fixed_fees),
+            "slippage": float(slippage),
+            "execution": execution,
+            "lag": int(lag),
+            "rebalance_threshold": float(rebalance_threshold),
+            "delisting": delisting,
+            "delist_bar": delist,
+        },
+    )
+
+
+def _check_weights(weights: np.ndarray, max_leverage: float, mkt: MarketArrays) -> None:
+    i, j, gross = scan_weights_nb(weights)
+    if i >= 0:
+        raise ConfigError(
+            f"target_weights has an infinite value at row {i}, symbol {mkt.symbols[j]}"
+            + (f", date {str(mkt.dates[i])[:10]}" if mkt.dates is not None else "")
+        )
+    over = np.flatnonzero(gross > max_leverage + _LEVERAGE_TOL)
+    if over.size:
+        i = int(over[0])
+        raise ConfigError(
+            f"gross leverage {gross[i]:.6g} above max_leverage={max_leverage} at row {i}"
+            + (f" ({str(mkt.dates[i])[:10]})" if mkt.dates is not None else "")
+            + f"; {over.size} row(s) exceed the cap"
+        )
+
+
+def _signal_array(obj: Any, mkt: MarketArrays, name: str) -> np.ndarray:
+    if obj is None:
+        return np.zeros((mkt.close.shape[0] - mkt.warmup, mkt.close.shape[1]), dtype=np.bool_)
+    values = _decision_array(obj, mkt, name)
+    values = np.asarray(values)
+    if values.dtype != np.bool_:
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise ConfigError(f"{name} contains NaN; signals must be boolean")
+        values = values.astype(np.bool_)
+    return values
+
+
+def run_signals(
+    panel_or_prices: Any,
+    entries: Any,
+    exits: Any,
+    *,
+    short_entries: Any = None,
+    short_exits: Any = None,
+    size: float = 1.0,
+    fees: float = 0.001,
+    fixed_fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 1e6,
+    execution: Execution = "next_open",
+    lag: int = 1,
+    delisting: Delisting = "freeze",
+    benchmark: Any = None,
+    open_prices: Any = None,
+    periods_per_year: float = 252,
+    freq: str | None = None,
+) -> BacktestResult:
+    """Per-asset long/flat/short signal strategy; returns a ``BacktestResult``.
+
+    Each asset trades its own sleeve of ``init_cash / N``. ``entries``/``exits`` (T, N) booleans
+    open/close longs, ``short_entries``/``short_exits`` shorts. ``size`` in (0, 1] is the fraction
+    of the sleeve's cash spent on an entry (1.0 = all of it). Semantics mirror vectorbt's
+    ``Portfolio.from_signals`` defaults: an entry and an exit of one direction on the same bar
+    cancel; entries do not add to an open position; an opposite entry reverses the position. With
+    ``lag=0`` (fills at the signal bar's close; for peer reproduction only) each sleeve equals
+    ``from_signals(close, entries, exits, init_cash=init_cash / N)`` with ``size=np.inf`` (or
+    ``size_type="percent"`` for size < 1). Timing, costs and delisting as in ``run_weights``.
+    """
+    mkt = market_arrays(panel_or_prices, open_prices)
+    bench = _benchmark_prices(benchmark, mkt)
+    _check_costs(fees, fixed_fees, slippage, init_cash)
+    _check_timing(execution, lag, mkt.open is not None)
+    if not np.isfinite(size) or not 0 < size <= 1:
+        raise ConfigError(f"size must be a fraction of cash in (0, 1], got {size}")
+    arrays = [
+        _shift(_signal_array(a, mkt, n), int(lag), False)
+        for a, n in (
+            (entries, "entries"),
+            (exits, "exits"),
+            (short_entries, "short_entries"),
+            (short_exits, "short_exits"),
+        )
+    ]
+    mkt = mkt.without_warmup()
+    n_assets = mkt.close.shape[1]
+    sleeve = np.full(n_assets, float(init_cash) / n_assets)
+    exec_prices = _exec_prices(mkt, execution, int(lag))
+    delist = _delist_bars(mkt.close, delisting)
+    shape = mkt.close.shape
+    cash, equity, positions = np.empty(shape), np.empty(shape), np.empty(shape)
+    trades = np.empty(2 * shape[0] * shape[1] + shape[1], dtype=TRADE_DTYPE)
+    n_trades = simulate_signals_nb(
+        np.ascontiguousarray(exec_prices),
+        np.ascontiguousarray(mkt.close),
+        *[np.ascontiguousarray(a) for a in arrays],
+        sleeve,
+        float(size),
+        float(fees),
+        float(fixed_fees),
+        float(slippage),
+        DEFAULT_MIN_SIZE,
+        delist,
+        cash,
+        equity,
+        positions,
+        trades,
+    )
+    trades = trades[:n_trades]
+    trades = trades[np.lexsort((trades["asset"], trades["bar"]))]
+    return BacktestResult(
+        dates=mkt.dates,
+        symbols=mkt.symbols,
+        equity=equity.sum(axis=1),
+        cash=cash.sum(axis=1),
+        positions=positions,
+        close=mkt.close,
+        exec_prices=exec_prices,
+        trades=trades,
+        init_cash=float(init_cash),
+        benchmark_prices=bench,
+        periods_per_year=float(periods_per_year),
+        freq=freq,
+        spec={
+            "kind": "signals",
+            "signals": arrays,
+            "size": float(size),
+            "fees": float(fees),
+            "fixed_fees": float(fixed_fees),
+            "slippage": float(slippage),
+            "execution": execution,
+            "lag": int(lag),
+            "delisting": delisting,
+            "delist_bar": delist,
+            "sleeve_equity": equity,
+        },
+    )

@@ -1,0 +1,222 @@
+"""``quantrl mine``, ``quantrl jobs ...`` and ``quantrl alpha top``: thin commands over quantrl.jobs.
+
+Wire into the main app with::
+
+    app.command("mine")(mine_command)
+    app.add_typer(jobs_app, name="jobs")
+    alpha_app.command("top")(alpha_top_command)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantrl.errors import ConfigError
+
+__all__ = ["alpha_top_command", "jobs_app", "mine_command"]
+
+REGISTRY_ENV = "QUANTRL_REGISTRY"
+
+jobs_app = typer.Typer(
+    help="Scheduled mining jobs: list runs, show one, run the due specs.", no_args_is_help=True
+)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "-" if not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _when(ts: Any) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _registry_path(registry: Path | None, spec: Path | None = None) -> Path:
+    if registry is not None:
+        return registry
+    if spec is not None:
+        from quantrl.jobs.spec import load_spec
+
+        return load_spec(spec).registry
+    env = os.environ.get(REGISTRY_ENV)
+    if env:
+        return Path(env)
+    raise ConfigError(
+        f"no registry given: pass --registry PATH, --spec JOB.toml or set ${REGISTRY_ENV}"
+    )
+
+
+def mine_command(
+    spec: Annotated[Path, typer.Argument(help="job spec (TOML)")],
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="discard an existing checkpoint and start over")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Mine formula alphas as the job spec says (checkpointed; --resume after a kill)."""
+    from quantrl.jobs.runner import run_job
+
+    console = Console()
+    result = run_job(spec, resume=resume, restart=restart, progress=not quiet)
+    table = Table(title=f"job {result.job} (run {result.run_id})")
+    table.add_column("split")
+    for name in ("IC", "RankIC", "ICIR", "RankICIR"):
+        table.add_column(name, justify="right")
+    for split, m in result.metrics.items():
+        table.add_row(
+            split, _fmt(m["ic"]), _fmt(m["rank_ic"]), _fmt(m["icir"], 3), _fmt(m["rank_icir"], 3)
+        )
+    console.print(table)
+    for f, w in zip(result.formulas, result.weights, strict=True):
+        console.print(f"  {w:+.4f}  {f}")
+    console.print(
+        f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
+        + (" (resumed)" if result.resumed else "")
+    )
+
+
+@jobs_app.command("list")
+def jobs_list(
+    registry: Annotated[Path | None, typer.Option(help="registry SQLite file")] = None,
+    spec: Annotated[Path | None, typer.Option(help="take the registry from this spec")] = None,
+    job: Annotated[str | None, typer.Option(help="only this job")] = None,
+    limit: Annotated[int, typer.Option(help="most recent runs")] = 20,
+) -> None:
+    """List recent runs with status and pool metrics."""
+    from quantrl.jobs.store import Registry
+
+    reg = Registry(_registry_path(registry, spec))
+    table = Table(title=f"runs in {reg.path}")
+    for col in (
+        "id",
+        "job",
+        "method",
+        "seed",
+        "status",
+        "started",
+        "steps",
+        "formulas",
+        "valid IC",
+        "test IC",
+        "test RankIC",
+    ):
+        table.add_column(col, justify="right" if col not in ("job", "method", "status") else "left")
+    for r in reg.runs(job, limit):
+        table.add_row(
+            str(r["id"]),
+            r["job"],
+            r["method"],
+            str(r["seed"]),
+            r["status"],
+            _when(r["started"]),
+            str(r["steps"]),
+            str(r["n_formulas"]),
+            _fmt(r["valid_ic"]),
+            _fmt(r["test_ic"]),
+            _fmt(r["test_rank_ic"]),
+        )
+    Console().print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    run_id: Annotated[int, typer.Argument(help="run id")],
+    registry: Annotated[Path | None, typer.Option(help="registry SQLite file")] = None,
+    spec: Annotated[Path | None, typer.Option(help="take the registry from this spec")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show one run and its alphas."""
+    from quantrl.jobs.store import Registry
+
+    reg = Registry(_registry_path(registry, spec))
+    run = reg.run(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id} in {reg.path}")
+    alphas = reg.alphas(run_id)
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps({"run": run, "alphas": alphas}, default=str))
+        return
+    console.print(
+        f"[bold]run {run['id']}[/] job {run['job']} ({run['method']}, seed "
+        f"{run['seed']}) {run['status']}, {run['steps']} steps, started "
+        f"{_when(run['started'])}, finished {_when(run['finished'])}"
+    )
+    table = Table()
+    table.add_column("formula", overflow="fold")
+    for col in ("weight", "train IC", "valid IC", "test IC", "test RankIC"):
+        table.add_column(col, justify="right")
+    for a in alphas:
+        table.add_row(
+            a["formula"],
+            _fmt(a["weight"]),
+            _fmt(a["train_ic"]),
+            _fmt(a["valid_ic"]),
+            _fmt(a["test_ic"]),
+            _fmt(a["test_rank_ic"]),
+        )
+    console.print(table)
+
+
+@jobs_app.command("run-due")
+def jobs_run_due(
+    folder: Annotated[Path, typer.Argument(help="folder of job specs (*.toml)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what is due")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Run the specs whose schedule is due (for cron or a systemd timer)."""
+    from quantrl.jobs.runner import run_due
+
+    outcomes = run_due(folder, progress=not quiet, dry_run=dry_run)
+    console = Console()
+    for o in outcomes:
+        console.print(f"{o.action:8s} {o.job:20s} {o.detail}")
+    if any(o.action == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def alpha_top_command(
+    metric: Annotated[str, typer.Option(help="ic, rank_ic, icir or rank_icir")] = "rank_ic",
+    split: Annotated[str, typer.Option(help="train, valid or test")] = "test",
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+    registry: Annotated[Path | None, typer.Option(help="registry SQLite file")] = None,
+    spec: Annotated[Path | None, typer.Option(help="take the registry from this spec")] = None,
+    job: Annotated[str | None, typer.Option(help="only this job")] = None,
+) -> None:
+    """Best mined alphas across runs by a metric of one split."""
+    from quantrl.jobs.store import Registry
+
+    reg = Registry(_registry_path(registry, spec))
+    rows = reg.top_alphas(metric, split, limit, job)
+    table = Table(title=f"top alphas by {split} {metric}")
+    table.add_column("formula", overflow="fold")
+    for col in ("job", "run", f"{split} {metric}", "train IC", "test IC", "test RankIC"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["formula"],
+            r["job"],
+            str(r["run_id"]),
+            _fmt(r[f"{split}_{metric}"]),
+            _fmt(r["train_ic"]),
+            _fmt(r["test_ic"]),
+            _fmt(r["test_rank_ic"]),
+        )
+    Console().print(table)

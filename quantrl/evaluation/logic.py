@@ -1,0 +1,346 @@
+"""Financial-logic judges: score a formula in [0, 1] with the reasons behind the score.
+
+``RuleBasedJudge`` (the default) needs nothing but the expression tree. ``LLMJudge`` asks an
+OpenAI-compatible chat endpoint and is used only when a user configures one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from quantrl.errors import ConfigError, QuantRLError
+
+__all__ = ["Judge", "JudgeVerdict", "LLMJudge", "RuleBasedJudge", "parse_judge_reply"]
+
+
+@dataclass(frozen=True)
+class JudgeVerdict:
+    """A judge's score in [0, 1] (1 = sound financial logic) and its reasons."""
+
+    score: float
+    reasons: tuple[str, ...] = ()
+    judge: str = ""
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Anything with ``judge(formula) -> JudgeVerdict``; formula is a string or an Expr."""
+
+    def judge(self, formula: Any) -> JudgeVerdict:
+        """Score one formula."""
+        ...
+
+
+# ---------------------------------------------------------------------------- rule-based judge
+#: Operators whose two operands being the same expression make the result trivial.
+_SELF_DEGENERATE: dict[str, str] = {
+    "Sub": "is identically 0",
+    "Div": "is identically 1",
+    "Greater": "is just its operand",
+    "Less": "is just its operand",
+    "Gt": "is identically 0",
+    "Lt": "is identically 0",
+    "Ne": "is identically 0",
+    "Ge": "is identically 1",
+    "Le": "is identically 1",
+    "Eq": "is identically 1",
+    "And": "is just its operand's truth value",
+    "Or": "is just its operand's truth value",
+    "Corr": "is identically 1",
+}
+#: Rolling operators that a window of 1 turns into the identity or a constant.
+_WINDOW_ONE: dict[str, str] = {
+    "Mean": "is its operand",
+    "Sum": "is its operand",
+    "Max": "is its operand",
+    "Min": "is its operand",
+    "Med": "is its operand",
+    "WMA": "is its operand",
+    "EMA": "is its operand",
+    "Quantile": "is its operand",
+    "Mad": "is identically 0",
+    "Rank": "is constant",
+    "IdxMax": "is identically 1",
+    "IdxMin": "is identically 1",
+    "Count": "only flags missing values",
+}
+#: Operators for which f(f(x)) == f(x).
+_IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
+#: Final units that are comparable across symbols (scale-free).
+_SCALE_FREE = frozenset({"ratio", "count", "bool", "const", "unknown"})
+
+
+class RuleBasedJudge:
+    """Score a formula's financial logic in [0, 1] from its expression tree alone.
+
+    The score starts at 1 and loses a penalty per distinct finding (clipped at 0):
+    ``unit_penalty`` per unit inconsistency (``unit_issues``: adding a price to a volume...),
+    ``degenerate_penalty`` per construct that is trivially constant or redundant (``Sub(x, x)``,
+    ``Div(x, x)``, ``Corr(x, x, w)``, ``If(c, x, x)``...), ``window_penalty`` per rolling window
+    of 1 (``Mean(x, 1)``, ``EMA(x, 1)``...), ``redundant_penalty`` per idempotent double
+    application (``Abs(Abs(x))``), ``depth_penalty`` per nesting level beyond ``max_depth``,
+    ``size_penalty`` per 10 nodes beyond ``max_size`` and ``scale_penalty`` when the factor is a
+    raw level (price, volume, ...) that is not comparable across symbols. A formula that does
+    not parse (constants-only subtrees, Ref of a constant, bad windows), depends on no market
+    data or reads future rows scores 0.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_depth: int = 6,
+        max_size: int = 30,
+        unit_penalty: float = 0.35,
+        degenerate_penalty: float = 0.35,
+        window_penalty: float = 0.25,
+        redundant_penalty: float = 0.1,
+        depth_penalty: float = 0.1,
+        size_penalty: float = 0.1,
+        scale_penalty: float = 0.15,
+    ) -> None:
+        if max_depth < 1 or max_size < 1:
+            raise ConfigError(f"max_depth and max_size must be >= 1, got {max_depth}, {max_size}")
+        penalties = {
+            "unit_penalty": unit_penalty,
+            "degenerate_penalty": degenerate_penalty,
+            "window_penalty": window_penalty,
+            "redundant_penalty": redundant_penalty,
+            "depth_penalty": depth_penalty,
+            "size_penalty": size_penalty,
+            "scale_penalty": scale_penalty,
+        }
+        for key, value in penalties.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key} must lie in [0, 1], got {value}")
+        self.max_depth = int(max_depth)
+        self.max_size = int(max_size)
+        self.unit_penalty = float(unit_penalty)
+        self.degenerate_penalty = float(degenerate_penalty)
+        self.window_penalty = float(window_penalty)
+        self.redundant_penalty = float(redundant_penalty)
+        self.depth_penalty = float(depth_penalty)
+        self.size_penalty = float(size_penalty)
+        self.scale_penalty = float(scale_penalty)
+
+    def __repr__(self) -> str:
+        return f"RuleBasedJudge(max_depth={self.max_depth}, max_size={self.max_size})"
+
+    def _structure(self, expr: Any) -> list[tuple[float, str]]:
+        findings: list[tuple[float, str]] = []
+        seen: set[str] = set()
+        for node in expr.walk():
+            text = str(node)
+            if node.kind != "op" or text in seen:
+                continue
+            seen.add(text)
+            kids = node.children
+            if len(kids) == 2 and kids[0] == kids[1] and node.name in _SELF_DEGENERATE:
+                what = _SELF_DEGENERATE[node.name]
+                findings.append((self.degenerate_penalty, f"degenerate: {text} {what}"))
+            if node.name == "If" and kids[1] == kids[2]:
+                findings.append((self.degenerate_penalty, f"degenerate: {text} has equal branches"))
+            if node.name == "Cov" and kids[0] == kids[1]:
+                findings.append(
+                    (self.redundant_penalty, f"redundant: {text} is Var of its operand")
+                )
+            if node.params and node.params[0] == 1 and node.name in _WINDOW_ONE:
+                what = _WINDOW_ONE[node.name]
+                findings.append((self.window_penalty, f"window of 1: {text} {what}"))
+            if node.name in _IDEMPOTENT and kids and kids[0].name == node.name:
+                findings.append((self.redundant_penalty, f"redundant: {text} repeats {node.name}"))
+        return findings
+
+    def judge(self, formula: Any) -> JudgeVerdict:
+        """Score ``formula`` (a string or an Expr) with the reasons for every deduction."""
+        from quantrl.alpha import parse, unit_issues
+        from quantrl.errors import FormulaError
+
+        try:
+            expr = parse(formula, allow_future=True)
+        except FormulaError as exc:
+            first = str(exc).splitlines()[0]
+            return JudgeVerdict(0.0, (f"invalid formula: {first}",), "rules")
+        if not expr.features:
+            return JudgeVerdict(0.0, ("depends on no market data (a constant)",), "rules")
+        if expr.future:
+            return JudgeVerdict(
+                0.0, (f"look-ahead: reads {expr.future} future row(s) (negative Ref)",), "rules"
+            )
+        findings = [(self.unit_penalty, f"unit mismatch: {issue}") for issue in unit_issues(expr)]
+        findings += self._structure(expr)
+        if expr.depth > self.max_depth:
+            extra = expr.depth - self.max_depth
+            findings.append(
+                (
+                    min(1.0, self.depth_penalty * extra),
+                    f"deep nesting: depth {expr.depth} > {self.max_depth}",
+                )
+            )
+        if expr.size > self.max_size:
+            extra = math.ceil((expr.size - self.max_size) / 10)
+            findings.append(
+                (
+                    min(1.0, self.size_penalty * extra),
+                    f"large formula: {expr.size} nodes > {self.max_size}",
+                )
+            )
+        if expr.unit not in _SCALE_FREE:
+            findings.append(
+                (
+                    self.scale_penalty,
+                    f"raw level in unit {expr.unit!r}: not comparable across symbols",
+                )
+            )
+        score = round(max(0.0, 1.0 - sum(p for p, _ in findings)), 12)
+        return JudgeVerdict(score, tuple(reason for _, reason in findings), "rules")
+
+
+# ---------------------------------------------------------------------------- LLM judge
+_SYSTEM_PROMPT = (
+    "You review formulaic alpha factors for quantitative equity trading. Judge whether the "
+    "formula has sound financial logic: consistent units (no adding prices to volumes), a "
+    "plausible economic rationale, no degenerate or redundant constructs, no look-ahead, "
+    "reasonable complexity. Answer with JSON only, no prose: "
+    '{"score": <number between 0 and 1, 1 = sound>, "reasons": [<short strings>]}'
+)
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def _json_candidates(text: str) -> list[str]:
+    candidates = [text.strip()]
+    candidates += [m.strip() for m in _FENCE.findall(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    return candidates
+
+
+def parse_judge_reply(text: str) -> JudgeVerdict:
+    """Parse an LLM reply holding JSON {score, reasons} (bare, fenced or inside prose).
+
+    ``score`` may be a number or a numeric string in [0, 1]; ``reasons`` a list of strings or
+    one string. Anything else raises QuantRLError quoting the reply.
+    """
+    payload: Any = None
+    for candidate in _json_candidates(text):
+        try:
+            payload = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(payload, dict):
+            break
+        payload = None
+    snippet = text[:200].replace("\n", " ")
+    if payload is None:
+        raise QuantRLError(f"LLM judge reply is not a JSON object: {snippet!r}")
+    raw = payload.get("score")
+    try:
+        score = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise QuantRLError(f"LLM judge reply has no numeric 'score': {snippet!r}") from None
+    if not math.isfinite(score) or not -1e-9 <= score <= 1.0 + 1e-9:
+        raise QuantRLError(f"LLM judge score {raw!r} is outside [0, 1]: {snippet!r}")
+    reasons = payload.get("reasons", ())
+    if isinstance(reasons, str):
+        reasons = (reasons,)
+    elif isinstance(reasons, list | tuple):
+        reasons = tuple(str(r) for r in reasons)
+    else:
+        reasons = (str(reasons),)
+    return JudgeVerdict(score=min(max(score, 0.0), 1.0), reasons=tuple(reasons), judge="llm")
+
+
+class LLMJudge:
+    """Judge through an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    ``base_url`` is the server root (``http://host:port``) or its ``/v1`` prefix. The request
+    asks for JSON {score, reasons}; HTTP failures, unreachable servers and replies that are not
+    such JSON raise QuantRLError naming the endpoint.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        *,
+        temperature: float = 0.0,
+        system_prompt: str = _SYSTEM_PROMPT,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"LLM judge base_url must start with http:// or https://: {base_url!r}"
+            )
+        if not model:
+            raise ConfigError("LLM judge needs a model name")
+        if not timeout > 0:
+            raise ConfigError(f"LLM judge timeout must be > 0, got {timeout}")
+        root = base_url.rstrip("/")
+        if root.endswith("/v1"):
+            root = root[:-3]
+        self.url = root + "/v1/chat/completions"
+        self.model = model
+        self.api_key = api_key
+        self.timeout = float(timeout)
+        self.temperature = float(temperature)
+        self.system_prompt = system_prompt
+
+    def __repr__(self) -> str:
+        return f"LLMJudge(url={self.url!r}, model={self.model!r})"
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(
+            self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:200].decode("utf-8", "replace") if exc.fp else ""
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} returned HTTP {exc.code} {exc.reason}: {detail}"
+            ) from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise QuantRLError(f"cannot reach LLM judge endpoint {self.url}: {exc}") from exc
+        try:
+            reply = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} sent a body that is not JSON: {raw[:200]!r}"
+            ) from exc
+        if not isinstance(reply, dict):
+            raise QuantRLError(f"LLM judge endpoint {self.url} sent unexpected JSON: {reply!r}")
+        return reply
+
+    def judge(self, formula: Any) -> JudgeVerdict:
+        """Ask the endpoint to score ``formula``."""
+        body = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": [
+                {"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": f"Formula: {formula}"},
+            ],
+        }
+        reply = self._post(body)
+        try:
+            content = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} sent no choices[0].message.content: "
+                f"{str(reply)[:200]}"
+            ) from None
+        if not isinstance(content, str):
+            raise QuantRLError(f"LLM judge endpoint {self.url} sent non-text content: {content!r}")
+        return parse_judge_reply(content)

@@ -1,0 +1,435 @@
+"""Run mining jobs: build the harness from a spec, train in chunks, checkpoint, resume, record.
+
+``run_job(spec, resume=...)`` takes the job's lock, loads the market, splits it, builds the
+vocabulary, pool and searcher (``ppo``, ``random`` or ``gp``), and runs chunks of
+``chunk_steps`` until the step or time budget is spent. After each chunk the pool is validated
+on the valid split; at the first chunk boundary after ``checkpoint_minutes`` a checkpoint is
+written atomically (searcher state, pool, RNG states, step counter, elapsed time, run id). With
+``resume=True`` the newest good checkpoint is loaded and the run continues exactly where it was:
+with a step budget the final pool equals an uninterrupted run's. At the end the pool is saved to
+``pool.json`` with train/valid/test metrics, and the run and its alphas go to the SQLite registry.
+
+``run_due(folder)`` runs every ``*.toml`` spec of a folder whose schedule is due (see
+``quantrl.jobs.spec``) and resumes unfinished runs. Drive it from cron, e.g. every 15 minutes::
+
+    */15 * * * * cd /srv/quantrl && .venv/bin/quantrl jobs run-due jobs/ >> jobs.log 2>&1
+
+or from a systemd timer (``OnCalendar=*:0/15``) running the same command.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantrl.alpha.engine import EvalCache, evaluate
+from quantrl.alpha.miner.baselines import GeneticSearch, RandomSearch
+from quantrl.alpha.miner.env import MiningTask
+from quantrl.alpha.miner.tokens import Vocabulary
+from quantrl.alpha.miner.train import PPOConfig, PPOMiner
+from quantrl.alpha.pool import AlphaPool
+from quantrl.errors import ConfigError, JobError
+from quantrl.evaluation.alpha import ic_summary
+from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
+from quantrl.jobs.lock import JobLock
+from quantrl.jobs.spec import JobSpec, load_spec
+from quantrl.jobs.store import Registry
+
+__all__ = ["MiningSetup", "JobResult", "build_setup", "make_searcher", "run_due", "run_job"]
+
+Searcher = Any  # PPOMiner | RandomSearch | GeneticSearch (same duck-typed interface)
+
+
+def make_searcher(
+    method: str,
+    task: MiningTask,
+    vocab: Vocabulary,
+    *,
+    seed: int = 0,
+    ppo: PPOConfig | None = None,
+    gp: dict[str, Any] | None = None,
+) -> Searcher:
+    """Build the searcher of a method: ``ppo`` (MaskablePPO), ``random`` or ``gp``."""
+    if method == "ppo":
+        return PPOMiner(task, vocab, config=ppo, seed=seed)
+    if method == "random":
+        return RandomSearch(task, vocab, seed=seed)
+    if method == "gp":
+        return GeneticSearch(task, vocab, seed=seed, **(gp or {}))
+    raise ConfigError(f"unknown search method {method!r} (ppo, random, gp)")
+
+
+@dataclass
+class MiningSetup:
+    """Panels, labels, vocabulary, harness and searcher of one job."""
+
+    spec: JobSpec
+    train: Any
+    valid: Any
+    test: Any
+    labels: dict[str, np.ndarray]
+    vocab: Vocabulary
+    task: MiningTask
+    searcher: Searcher
+    caches: dict[str, EvalCache] = field(default_factory=dict)
+
+    def panel(self, split: str) -> Any:
+        """Panel of a split name."""
+        return {"train": self.train, "valid": self.valid, "test": self.test}[split]
+
+    def pool_metrics(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> dict:
+        """IC, RankIC, ICIR, RankICIR of the pool's combined factor per split."""
+        out = {}
+        for s in splits:
+            cache = self.caches.setdefault(s, EvalCache(max_bytes=256 << 20))
+            if s == "train":
+                cache = self.task.cache
+            out[s] = self.task.pool.evaluate_on(self.panel(s), self.labels[s], cache=cache)
+        return out
+
+    def member_metrics(self) -> list[dict[str, Any]]:
+        """Per-member metrics on every split (for the registry)."""
+        rows = []
+        pool = self.task.pool
+        for formula, weight in zip(pool.formulas, pool.weights, strict=True):
+            row: dict[str, Any] = {"formula": formula, "weight": float(weight), "in_pool": True}
+            for s in ("train", "valid", "test"):
+                cache = (
+                    self.task.cache
+                    if s == "train"
+                    else self.caches.setdefault(s, EvalCache(max_bytes=256 << 20))
+                )
+                values = evaluate(formula, self.panel(s), cache=cache)
+                summary = ic_summary(values, self.labels[s]).as_dict()
+                for m in ("ic", "rank_ic", "icir", "rank_icir"):
+                    row[f"{s}_{m}"] = float(summary[m])
+            rows.append(row)
+        return rows
+
+
+def build_setup(spec: JobSpec) -> MiningSetup:
+    """Load the market, split it, and build vocabulary, pool, harness and searcher."""
+    from quantrl.data import load_market
+    from quantrl.data.splits import split_dates
+
+    panel = load_market(
+        spec.market, start=spec.start, end=spec.end, symbols=list(spec.symbols) or None
+    )
+    if spec.max_symbols > 0:
+        panel = panel.select(list(panel.symbols[: spec.max_symbols]))
+    if spec.valid_start and spec.test_start:
+        vs, ts = spec.valid_start, spec.test_start
+    else:
+        vs, ts = split_dates(spec.market)
+    train, valid, test = panel.split(vs, ts, warmup=spec.warmup)
+    h = spec.label_horizon
+    labels = {
+        s: p.forward_returns(h) for s, p in (("train", train), ("valid", valid), ("test", test))
+    }
+    vocab = Vocabulary(
+        operators=spec.operators,
+        features=spec.features,
+        windows=spec.windows,
+        constants=spec.constants,
+        max_len=spec.max_len,
+    )
+    missing = [f for f in vocab.features if f not in train.field_names]
+    if missing:
+        raise ConfigError(
+            f"[search] features {missing} are not fields of {spec.market} "
+            f"(has {list(train.field_names)})"
+        )
+    pool = AlphaPool(
+        spec.capacity, objective=spec.objective, mutual_threshold=spec.mutual_threshold
+    )
+    task = MiningTask(train, labels["train"], pool, subtree_penalty=spec.subtree_penalty)
+    searcher = make_searcher(spec.method, task, vocab, seed=spec.seed, ppo=spec.ppo, gp=spec.gp)
+    return MiningSetup(spec, train, valid, test, labels, vocab, task, searcher)
+
+
+@dataclass
+class JobResult:
+    """Summary of a finished (or budget-stopped) run."""
+
+    job: str
+    run_id: int
+    steps: int
+    n_formulas: int
+    seconds: float
+    formulas: list[str]
+    weights: list[float]
+    metrics: dict[str, dict[str, float]]
+    resumed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return dict(self.__dict__)
+
+
+def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict[str, Any]:
+    pool = setup.task.pool
+    return {
+        "version": 1,
+        "job": setup.spec.name,
+        "digest": setup.spec.digest,
+        "run_id": run_id,
+        "elapsed": elapsed,
+        "status": status,
+        "n_formulas": setup.task.n_offered,
+        "pool": {"formulas": pool.formulas, "weights": [float(w) for w in pool.weights]},
+        "searcher": setup.searcher.state_dict(),
+    }
+
+
+ProgressHook = Callable[[MiningSetup, dict[str, float]], None]
+
+
+def run_job(
+    spec: JobSpec | str | Path,
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    progress: bool = False,
+    on_chunk: ProgressHook | None = None,
+) -> JobResult:
+    """Run (or resume) a mining job under its lock; see the module docstring."""
+    if not isinstance(spec, JobSpec):
+        spec = load_spec(spec)
+    spec.output_dir.mkdir(parents=True, exist_ok=True)
+    with JobLock(spec.lock_path):
+        return _run_locked(
+            spec, resume=resume, restart=restart, progress=progress, on_chunk=on_chunk
+        )
+
+
+def _run_locked(
+    spec: JobSpec, *, resume: bool, restart: bool, progress: bool, on_chunk: ProgressHook | None
+) -> JobResult:
+    registry = Registry(spec.registry)
+    found = load_checkpoint(spec.checkpoint_path) if resume else None
+    if not resume and spec.checkpoint_path.exists() and not restart:
+        raise JobError(
+            f"job {spec.name} has a checkpoint in {spec.output_dir}; pass --resume to continue "
+            "it or --restart to start over"
+        )
+    setup = build_setup(spec)
+    elapsed = 0.0
+    if found is not None:
+        state, _ = found
+        if state.get("job") != spec.name:
+            raise JobError(f"checkpoint belongs to job {state.get('job')!r}, not {spec.name!r}")
+        setup.task.pool.restore(state["pool"]["formulas"], state["pool"]["weights"])
+        setup.searcher.load_state_dict(state["searcher"])
+        setup.task.n_offered = int(state.get("n_formulas", 0))
+        run_id = int(state["run_id"])
+        elapsed = float(state["elapsed"])
+        if state.get("status") == "finished":
+            return _finish(setup, registry, run_id, elapsed, resumed=True)
+        if registry.run(run_id) is None:
+            run_id = registry.start_run(
+                spec.name, spec.method, spec.seed, str(spec.output_dir), spec.digest
+            )
+        registry.update_run(run_id, status="running", message="resumed")
+    else:
+        run_id = registry.start_run(
+            spec.name, spec.method, spec.seed, str(spec.output_dir), spec.digest
+        )
+    try:
+        elapsed = _train(setup, registry, run_id, elapsed, progress, on_chunk)
+    except BaseException as exc:
+        registry.update_run(run_id, status="interrupted", message=repr(exc)[:500])
+        raise
+    return _finish(setup, registry, run_id, elapsed, resumed=found is not None)
+
+
+def _train(
+    setup: MiningSetup,
+    registry: Registry,
+    run_id: int,
+    elapsed: float,
+    progress: bool,
+    on_chunk: ProgressHook | None,
+) -> float:
+    spec, searcher, task = setup.spec, setup.searcher, setup.task
+    started = time.monotonic() - elapsed
+    deadline = started + spec.minutes * 60.0 if spec.minutes > 0 else None
+    last_ckpt = time.monotonic()
+    total = spec.steps if spec.steps > 0 else None
+    bar = _Bar(spec.name, total, searcher.steps_done) if progress else None
+    try:
+        while True:
+            left = (spec.steps - searcher.steps_done) if spec.steps > 0 else spec.chunk_steps
+            if left <= 0 or (deadline is not None and time.monotonic() >= deadline):
+                break
+            hook = bar.hook(searcher) if bar else None
+            searcher.run_chunk(min(spec.chunk_steps, left), deadline=deadline, on_step=hook)
+            valid = setup.pool_metrics(("valid",))["valid"]
+            info = {
+                "steps": float(searcher.steps_done),
+                "pool": float(len(task.pool)),
+                "train_ic": task.pool.objective,
+                "valid_ic": valid["ic"],
+                "valid_rank_ic": valid["rank_ic"],
+            }
+            if bar:
+                bar.update(searcher.steps_done, info)
+            if on_chunk is not None:
+                on_chunk(setup, info)
+            now = time.monotonic()
+            if now - last_ckpt >= spec.checkpoint_minutes * 60.0:
+                save_checkpoint(
+                    spec.checkpoint_path, _state(setup, run_id, now - started, "running")
+                )
+                last_ckpt = now
+                registry.update_run(
+                    run_id,
+                    steps=searcher.steps_done,
+                    n_formulas=task.n_offered,
+                    valid_ic=_f(valid["ic"]),
+                    valid_rank_ic=_f(valid["rank_ic"]),
+                )
+    finally:
+        if bar:
+            bar.close()
+    return time.monotonic() - started
+
+
+def _finish(
+    setup: MiningSetup, registry: Registry, run_id: int, elapsed: float, *, resumed: bool
+) -> JobResult:
+    spec, pool = setup.spec, setup.task.pool
+    metrics = setup.pool_metrics() if len(pool) else {}
+    pool.save(spec.pool_path, metrics)
+    save_checkpoint(spec.checkpoint_path, _state(setup, run_id, elapsed, "finished"))
+    registry.record_alphas(run_id, spec.name, setup.member_metrics() if len(pool) else [])
+    values: dict[str, Any] = {
+        "status": "finished",
+        "finished": time.time(),
+        "steps": setup.searcher.steps_done,
+        "n_formulas": setup.task.n_offered,
+        "message": "",
+    }
+    for split, ms in metrics.items():
+        for k, v in ms.items():
+            values[f"{split}_{k}"] = _f(v)
+    registry.update_run(run_id, **values)
+    return JobResult(
+        spec.name,
+        run_id,
+        setup.searcher.steps_done,
+        setup.task.n_offered,
+        elapsed,
+        pool.formulas,
+        [float(w) for w in pool.weights],
+        metrics,
+        resumed,
+    )
+
+
+def _f(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+class _Bar:
+    """Rich progress bar: steps, pool size, train objective and validation IC."""
+
+    def __init__(self, name: str, total: int | None, done: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            transient=False,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task(name, total=total, completed=done, info="")
+        self._last = 0.0
+
+    def hook(self, searcher: Searcher) -> Callable[[], None]:
+        def _on_step() -> None:
+            now = time.monotonic()
+            if now - self._last > 0.5:
+                self._last = now
+                self.progress.update(self.task_id, completed=searcher.steps_done)
+
+        return _on_step
+
+    def update(self, steps: int, info: dict[str, float]) -> None:
+        text = (
+            f"pool {int(info['pool'])}  train IC {info['train_ic']:.4f}  "
+            f"valid IC {info['valid_ic']:.4f}  RankIC {info['valid_rank_ic']:.4f}"
+        )
+        self.progress.update(self.task_id, completed=steps, info=text)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+@dataclass
+class DueOutcome:
+    """What ``run_due`` did with one spec."""
+
+    spec: str
+    job: str
+    action: str  # ran, resumed, skipped, locked, failed
+    detail: str = ""
+
+
+def run_due(
+    folder: str | Path,
+    *,
+    now: datetime | None = None,
+    progress: bool = False,
+    dry_run: bool = False,
+) -> list[DueOutcome]:
+    """Run every spec in ``folder`` whose schedule is due (unfinished runs are resumed)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder of job specs")
+    moment = now or datetime.now(UTC)
+    outcomes: list[DueOutcome] = []
+    for path in sorted(root.glob("*.toml")):
+        try:
+            spec = load_spec(path)
+        except ConfigError as exc:
+            outcomes.append(DueOutcome(str(path), "?", "failed", str(exc)))
+            continue
+        last = Registry(spec.registry).last_run(spec.name)
+        unfinished = last is not None and last["status"] != "finished"
+        last_start = datetime.fromtimestamp(float(last["started"]), UTC) if last else None
+        if not unfinished and not spec.schedule.is_due(moment, last_start):
+            outcomes.append(DueOutcome(str(path), spec.name, "skipped", spec.schedule.text))
+            continue
+        resume = unfinished and spec.checkpoint_path.exists()
+        if dry_run:
+            outcomes.append(DueOutcome(str(path), spec.name, "due", "resume" if resume else ""))
+            continue
+        try:
+            result = run_job(spec, resume=resume, restart=not resume, progress=progress)
+        except JobError as exc:
+            action = "locked" if "already running" in str(exc) else "failed"
+            outcomes.append(DueOutcome(str(path), spec.name, action, str(exc)))
+            continue
+        except Exception as exc:  # one failing job must not stop the others
+            outcomes.append(DueOutcome(str(path), spec.name, "failed", repr(exc)))
+            continue
+        test = result.metrics.get("test", {})
+        detail = f"run {result.run_id}: test RankIC {test.get('rank_ic', math.nan):.4f}"
+        outcomes.append(DueOutcome(str(path), spec.name, "resumed" if resume else "ran", detail))
+    return outcomes

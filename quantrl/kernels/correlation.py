@@ -1,0 +1,238 @@
+"""Per-date cross-sectional statistics on (T, N) arrays: Pearson, Spearman, ranks, quantiles.
+
+Every kernel treats a cell as missing when it is not finite (NaN or +-inf). Rows are dates and
+are processed independently (``prange`` over dates); nothing ever mixes two dates except the
+explicitly lagged kernels (``rank_kl_stability_nb``, ``top_quantile_turnover_nb``), which read
+rows t and t-1 only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def average_rank_nb(values: np.ndarray) -> np.ndarray:
+    """Average ranks 1..n of a 1-D finite array (tied values share the mean of their ranks)."""
+    n = values.shape[0]
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(n, dtype=np.float64)
+    i = 0
+    while i < n:
+        j = i
+        v = values[order[i]]
+        while j + 1 < n and values[order[j + 1]] == v:
+            j += 1
+        avg = 0.5 * (i + j) + 1.0
+        for k in range(i, j + 1):
+            ranks[order[k]] = avg
+        i = j + 1
+    return ranks
+
+
+@njit(cache=True)
+def _pearson_1d_nb(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of two finite 1-D arrays; NaN for < 2 points or a constant input."""
+    n = x.shape[0]
+    if n < 2:
+        return np.nan
+    xmin = x[0]
+    xmax = x[0]
+    ymin = y[0]
+    ymax = y[0]
+    sx = 0.0
+    sy = 0.0
+    for i in range(n):
+        sx += x[i]
+        sy += y[i]
+        xmin = min(xmin, x[i])
+        xmax = max(xmax, x[i])
+        ymin = min(ymin, y[i])
+        ymax = max(ymax, y[i])
+    if xmin == xmax or ymin == ymax:
+        return np.nan
+    mx = sx / n
+    my = sy / n
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for i in range(n):
+        dx = x[i] - mx
+        dy = y[i] - my
+        sxy += dx * dy
+        sxx += dx * dx
+        syy += dy * dy
+    if sxx <= 0.0 or syy <= 0.0:
+        return np.nan
+    r = sxy / np.sqrt(sxx * syy)
+    return max(-1.0, min(1.0, r))
+
+
+@njit(cache=True)
+def _valid_pairs_nb(xrow: np.ndarray, yrow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of two rows where both are finite."""
+    n = xrow.shape[0]
+    count = 0
+    for j in range(n):
+        if np.isfinite(xrow[j]) and np.isfinite(yrow[j]):
+            count += 1
+    xs = np.empty(count, dtype=np.float64)
+    ys = np.empty(count, dtype=np.float64)
+    k = 0
+    for j in range(n):
+        if np.isfinite(xrow[j]) and np.isfinite(yrow[j]):
+            xs[k] = xrow[j]
+            ys[k] = yrow[j]
+            k += 1
+    return xs, ys
+
+
+@njit(cache=True, parallel=True)
+def pearson_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row Pearson correlation of two (T, N) arrays over the columns finite in both.
+
+    A row with fewer than 2 valid pairs, or where either side is constant, gives NaN.
+    """
+    t_len = x.shape[0]
+    out = np.empty(t_len, dtype=np.float64)
+    for t in prange(t_len):
+        xs, ys = _valid_pairs_nb(x[t], y[t])
+        out[t] = _pearson_1d_nb(xs, ys)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def spearman_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row Spearman correlation (Pearson of average ranks) over the columns finite in both.
+
+    Ranks are computed among the valid pairs only; ties share their average rank. A row with
+    fewer than 2 valid pairs, or where either side is constant, gives NaN.
+    """
+    t_len = x.shape[0]
+    out = np.empty(t_len, dtype=np.float64)
+    for t in prange(t_len):
+        xs, ys = _valid_pairs_nb(x[t], y[t])
+        if xs.shape[0] < 2:
+            out[t] = np.nan
+        else:
+            out[t] = _pearson_1d_nb(average_rank_nb(xs), average_rank_nb(ys))
+    return out
+
+
+@njit(cache=True, parallel=True)
+def rank_kl_stability_nb(x: np.ndarray) -> np.ndarray:
+    """Per-date rank stability 1 / (1 + KL(p_t || p_{t-1})), KL in nats.
+
+    For each t >= 1 the symbols finite at both t and t-1 are ranked separately at t and at t-1
+    (average ranks 1..n, so every probability is positive); p = rank / sum(rank). Row 0 and rows
+    with fewer than 2 common symbols are NaN.
+    """
+    t_len, n_cols = x.shape
+    out = np.full(t_len, np.nan)
+    for t in prange(1, t_len):
+        cur, prev = _valid_pairs_nb(x[t], x[t - 1])
+        n = cur.shape[0]
+        if n < 2:
+            continue
+        rc = average_rank_nb(cur)
+        rp = average_rank_nb(prev)
+        total = 0.5 * n * (n + 1)  # sum of ranks 1..n, ties included
+        kl = 0.0
+        for k in range(n):
+            pc = rc[k] / total
+            pp = rp[k] / total
+            kl += pc * np.log(pc / pp)
+        out[t] = 1.0 / (1.0 + max(kl, 0.0))
+    return out
+
+
+@njit(cache=True)
+def _buckets_nb(values: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """Quantile bucket 0..Q-1 of each finite value: floor(Q * (avg_rank - 0.5) / n)."""
+    n = values.shape[0]
+    ranks = average_rank_nb(values)
+    out = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        b = int(np.floor(n_quantiles * (ranks[k] - 0.5) / n))
+        out[k] = min(max(b, 0), n_quantiles - 1)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def quantile_means_nb(x: np.ndarray, y: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """Per-date mean of ``y`` within each quantile bucket of ``x`` -> (T, Q).
+
+    Only symbols with both ``x`` and ``y`` finite take part; a date with fewer than
+    ``n_quantiles`` of them is all NaN. Buckets come from ``_buckets_nb`` (ties share a bucket).
+    """
+    t_len = x.shape[0]
+    out = np.full((t_len, n_quantiles), np.nan)
+    for t in prange(t_len):
+        xs, ys = _valid_pairs_nb(x[t], y[t])
+        n = xs.shape[0]
+        if n < n_quantiles:
+            continue
+        buckets = _buckets_nb(xs, n_quantiles)
+        sums = np.zeros(n_quantiles)
+        counts = np.zeros(n_quantiles)
+        for k in range(n):
+            sums[buckets[k]] += ys[k]
+            counts[buckets[k]] += 1.0
+        for q in range(n_quantiles):
+            if counts[q] > 0:
+                out[t, q] = sums[q] / counts[q]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def top_quantile_mask_nb(x: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """(T, N) boolean mask of the symbols in the top quantile bucket of ``x`` on each date."""
+    t_len, n_cols = x.shape
+    out = np.zeros((t_len, n_cols), dtype=np.bool_)
+    for t in prange(t_len):
+        row = x[t]
+        count = 0
+        for j in range(n_cols):
+            if np.isfinite(row[j]):
+                count += 1
+        if count < n_quantiles:
+            continue
+        idx = np.empty(count, dtype=np.int64)
+        vals = np.empty(count, dtype=np.float64)
+        k = 0
+        for j in range(n_cols):
+            if np.isfinite(row[j]):
+                idx[k] = j
+                vals[k] = row[j]
+                k += 1
+        buckets = _buckets_nb(vals, n_quantiles)
+        for k in range(count):
+            if buckets[k] == n_quantiles - 1:
+                out[t, idx[k]] = True
+    return out
+
+
+@njit(cache=True)
+def top_quantile_turnover_nb(x: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """Share of the top-quantile members at t that were not top-quantile members at t-1.
+
+    Row 0, and rows where either top set is empty, are NaN.
+    """
+    mask = top_quantile_mask_nb(x, n_quantiles)
+    t_len, n_cols = x.shape
+    out = np.full(t_len, np.nan)
+    for t in range(1, t_len):
+        size = 0
+        size_prev = 0
+        new = 0
+        for j in range(n_cols):
+            if mask[t - 1, j]:
+                size_prev += 1
+            if mask[t, j]:
+                size += 1
+                if not mask[t - 1, j]:
+                    new += 1
+        if size > 0 and size_prev > 0:
+            out[t] = new / size
+    return out

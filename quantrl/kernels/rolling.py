@@ -1,0 +1,772 @@
+"""Rolling-window kernels on (T, N) float64 arrays: one column per symbol, rows are dates.
+
+Conventions shared by every kernel here:
+
+* A window of length ``w`` ending at row ``t`` covers rows ``t - w + 1 .. t``; nothing after ``t``
+  is ever read, so the value at ``t`` only depends on rows ``<= t``.
+* A window must be full: the first ``w - 1`` rows are NaN, and a window holding a non-finite value
+  (NaN or +/-inf) yields NaN (``rolling_count_nb`` excepted: it counts the finite values).
+* O(T) kernels (sums, moments, covariance, regression, EMA, max/min) walk the rows in order with
+  all symbols innermost: contiguous memory that LLVM vectorises. They run on one thread: on the
+  2-core machines measured, a ``prange`` over symbol blocks was slower (region start-up, column
+  strides, and cores shared with other work) than one vectorised pass. Running sums are
+  re-synchronised from scratch every ``max(w, 32)`` rows around a local centre: no drift.
+* O(T*w) kernels (median, quantile, rank, skew, kurt) use ``prange`` over symbols.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------- helpers
+
+
+@njit(cache=True, error_model="numpy")
+def _sync_period(w: int) -> int:
+    return max(w, 32)
+
+
+# --------------------------------------------------------------------------- layout helpers
+
+
+@njit(cache=True, error_model="numpy")
+def _recentre(x, c, t, w):
+    """Set c to the latest finite value of each column in rows t-w+1..t (0 when none)."""
+    for jj in range(c.shape[0]):
+        c[jj] = 0.0
+        for k in range(t, max(t - w, -1), -1):
+            v = x[k, jj]
+            if np.isfinite(v):
+                c[jj] = v
+                break
+
+
+@njit(cache=True, error_model="numpy")
+def _first_centres(x, m):
+    """First finite value of each column (0 when none)."""
+    c = np.zeros(m)
+    for jj in range(m):
+        for k in range(x.shape[0]):
+            v = x[k, jj]
+            if np.isfinite(v):
+                c[jj] = v
+                break
+    return c
+
+
+# --------------------------------------------------------------------------- sum / mean / var
+
+
+@njit(cache=True, error_model="numpy")
+def _moments_block(x, w, mode, out):
+    """Rows in order, the block's columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
+    T = x.shape[0]
+    m = x.shape[1]
+    c = _first_centres(x, m)
+    s1 = np.zeros(m)
+    s2 = np.zeros(m)
+    bad = np.zeros(m)
+    period = _sync_period(w)
+    for t in range(T):
+        if (t % period) == 0 and t >= w:
+            _recentre(x, c, t, w)
+            s1[:] = 0.0
+            s2[:] = 0.0
+            bad[:] = 0.0
+            for k in range(t - w + 1, t + 1):
+                for jj in range(m):
+                    v = x[k, jj]
+                    ok = np.isfinite(v)
+                    d = v - c[jj] if ok else 0.0
+                    s1[jj] += d
+                    s2[jj] += d * d
+                    bad[jj] += 0.0 if ok else 1.0
+        else:
+            for jj in range(m):
+                v = x[t, jj]
+                ok = np.isfinite(v)
+                d = v - c[jj] if ok else 0.0
+                s1[jj] += d
+                s2[jj] += d * d
+                bad[jj] += 0.0 if ok else 1.0
+            if t >= w:
+                for jj in range(m):
+                    u = x[t - w, jj]
+                    ok = np.isfinite(u)
+                    d = u - c[jj] if ok else 0.0
+                    s1[jj] -= d
+                    s2[jj] -= d * d
+                    bad[jj] -= 0.0 if ok else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        if mode == 0:
+            for jj in range(m):
+                out[t, jj] = s1[jj] + c[jj] * w if bad[jj] == 0.0 else np.nan
+        elif mode == 1:
+            for jj in range(m):
+                out[t, jj] = s1[jj] / w + c[jj] if bad[jj] == 0.0 else np.nan
+        elif mode == 2:
+            for jj in range(m):
+                var = max((s2[jj] - s1[jj] * s1[jj] / w) / (w - 1), 0.0)
+                out[t, jj] = var if bad[jj] == 0.0 else np.nan
+        else:
+            for jj in range(m):
+                var = max((s2[jj] - s1[jj] * s1[jj] / w) / (w - 1), 0.0)
+                out[t, jj] = np.sqrt(var) if bad[jj] == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_sum_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling sum over a full window of ``w`` rows."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _moments_block(x, w, 0, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling mean over a full window of ``w`` rows."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _moments_block(x, w, 1, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_var_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling sample variance (ddof=1, as pandas ``rolling(w).var()``)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _moments_block(x, w, 2, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling sample standard deviation (ddof=1, as pandas ``rolling(w).std()``)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _moments_block(x, w, 3, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_count_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Number of finite values in the last ``w`` rows (NaN for the first ``w - 1`` rows)."""
+    T, N = x.shape
+    out = np.full((T, N), np.nan)
+    n = np.zeros(N)
+    for t in range(T):
+        for j in range(N):
+            n[j] += 1.0 if np.isfinite(x[t, j]) else 0.0
+        if t >= w:
+            for j in range(N):
+                n[j] -= 1.0 if np.isfinite(x[t - w, j]) else 0.0
+        if t >= w - 1:
+            for j in range(N):
+                out[t, j] = n[j]
+    return out
+
+
+# --------------------------------------------------------------------------- covariance / corr
+
+
+@njit(cache=True, error_model="numpy")
+def _pair_block(x, y, w, mode, eps, out):
+    """mode 0 cov (ddof=1), 1 corr (NaN where either window std <= eps)."""
+    T = x.shape[0]
+    m = x.shape[1]
+    cx = np.zeros(m)
+    cy = np.zeros(m)
+    for jj in range(m):
+        for k in range(T):
+            if np.isfinite(x[k, jj]) and np.isfinite(y[k, jj]):
+                cx[jj] = x[k, jj]
+                cy[jj] = y[k, jj]
+                break
+    sx = np.zeros(m)
+    sy = np.zeros(m)
+    sxx = np.zeros(m)
+    syy = np.zeros(m)
+    sxy = np.zeros(m)
+    bad = np.zeros(m)
+    period = _sync_period(w)
+    for t in range(T):
+        if (t % period) == 0 and t >= w:
+            for jj in range(m):
+                for k in range(t, t - w, -1):
+                    a = x[k, jj]
+                    b = y[k, jj]
+                    if np.isfinite(a) and np.isfinite(b):
+                        cx[jj] = a
+                        cy[jj] = b
+                        break
+            sx[:] = 0.0
+            sy[:] = 0.0
+            sxx[:] = 0.0
+            syy[:] = 0.0
+            sxy[:] = 0.0
+            bad[:] = 0.0
+            for k in range(t - w + 1, t + 1):
+                for jj in range(m):
+                    a = x[k, jj]
+                    b = y[k, jj]
+                    ok = np.isfinite(a) & np.isfinite(b)
+                    da = a - cx[jj] if ok else 0.0
+                    db = b - cy[jj] if ok else 0.0
+                    sx[jj] += da
+                    sy[jj] += db
+                    sxx[jj] += da * da
+                    syy[jj] += db * db
+                    sxy[jj] += da * db
+                    bad[jj] += 0.0 if ok else 1.0
+        else:
+            for jj in range(m):
+                a = x[t, jj]
+                b = y[t, jj]
+                ok = np.isfinite(a) & np.isfinite(b)
+                da = a - cx[jj] if ok else 0.0
+                db = b - cy[jj] if ok else 0.0
+                sx[jj] += da
+                sy[jj] += db
+                sxx[jj] += da * da
+                syy[jj] += db * db
+                sxy[jj] += da * db
+                bad[jj] += 0.0 if ok else 1.0
+            if t >= w:
+                for jj in range(m):
+                    a = x[t - w, jj]
+                    b = y[t - w, jj]
+                    ok = np.isfinite(a) & np.isfinite(b)
+                    da = a - cx[jj] if ok else 0.0
+                    db = b - cy[jj] if ok else 0.0
+                    sx[jj] -= da
+                    sy[jj] -= db
+                    sxx[jj] -= da * da
+                    syy[jj] -= db * db
+                    sxy[jj] -= da * db
+                    bad[jj] -= 0.0 if ok else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        if mode == 0:
+            for jj in range(m):
+                cov = (sxy[jj] - sx[jj] * sy[jj] / w) / (w - 1)
+                out[t, jj] = cov if bad[jj] == 0.0 else np.nan
+        else:
+            e2 = eps * eps
+            for jj in range(m):
+                cov = (sxy[jj] - sx[jj] * sy[jj] / w) / (w - 1)
+                vx = (sxx[jj] - sx[jj] * sx[jj] / w) / (w - 1)
+                vy = (syy[jj] - sy[jj] * sy[jj] / w) / (w - 1)
+                ok = (bad[jj] == 0.0) & (vx > e2) & (vy > e2)
+                out[t, jj] = cov / np.sqrt(vx * vy) if ok else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_cov_nb(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """Rolling sample covariance of two aligned (T, N) arrays (ddof=1)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _pair_block(x, y, w, 0, 0.0, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_corr_nb(x: np.ndarray, y: np.ndarray, w: int, eps: float = 2e-5) -> np.ndarray:
+    """Rolling Pearson correlation; NaN where either window's std is <= ``eps`` (as Qlib)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _pair_block(x, y, w, 1, eps, out)
+    return out
+
+
+# --------------------------------------------------------------------------- max / min / idx
+
+
+@njit(cache=True, error_model="numpy")
+def _extreme_value(x, w, sign, out):
+    """Value-only van Herk / Gil-Werman pass (see ``_extreme_block``), branch-free inner loops."""
+    T = x.shape[0]
+    m = x.shape[1]
+    pre = np.empty((T, m))
+    suf = np.empty((T, m))
+    ninf = -np.inf
+    for t in range(T):
+        if (t % w) == 0:
+            for jj in range(m):
+                v = x[t, jj]
+                pre[t, jj] = sign * v if np.isfinite(v) else ninf
+        else:
+            for jj in range(m):
+                v = x[t, jj]
+                v = sign * v if np.isfinite(v) else ninf
+                p = pre[t - 1, jj]
+                pre[t, jj] = v if v > p else p
+    for t in range(T - 1, -1, -1):
+        if (t % w) == w - 1 or t == T - 1:
+            for jj in range(m):
+                v = x[t, jj]
+                suf[t, jj] = sign * v if np.isfinite(v) else ninf
+        else:
+            for jj in range(m):
+                v = x[t, jj]
+                v = sign * v if np.isfinite(v) else ninf
+                q = suf[t + 1, jj]
+                suf[t, jj] = v if v > q else q
+    bad = np.zeros(m)
+    for t in range(T):
+        for jj in range(m):
+            bad[jj] += 0.0 if np.isfinite(x[t, jj]) else 1.0
+        if t >= w:
+            for jj in range(m):
+                bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        s0 = t - w + 1
+        if s0 % w == 0:
+            for jj in range(m):
+                out[t, jj] = sign * suf[s0, jj] if bad[jj] == 0.0 else np.nan
+        else:
+            for jj in range(m):
+                a = suf[s0, jj]
+                b = pre[t, jj]
+                val = a if a > b else b
+                out[t, jj] = sign * val if bad[jj] == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _extreme_block(x, w, sign, want_idx, out):
+    """Van Herk / Gil-Werman: prefix and suffix extremes within blocks of w rows, O(T).
+
+    ``sign`` = 1 for max, -1 for min (values are multiplied by sign, so max is always taken).
+    The window [t-w+1, t] is the suffix of its first block plus the prefix of t's block, so the
+    result at t reads rows <= t only. Ties resolve to the earliest row.
+    """
+    T = x.shape[0]
+    m = x.shape[1]
+    if not want_idx:
+        _extreme_value(x, w, sign, out)
+        return
+    pre = np.empty((T, m))
+    pre_i = np.empty((T, m), dtype=np.int64)
+    suf = np.empty((T, m))
+    suf_i = np.empty((T, m), dtype=np.int64)
+    for t in range(T):
+        start = (t % w) == 0
+        for jj in range(m):
+            v = x[t, jj]
+            v = sign * v if np.isfinite(v) else -np.inf
+            if start or v > pre[t - 1, jj]:
+                pre[t, jj] = v
+                pre_i[t, jj] = t
+            else:
+                pre[t, jj] = pre[t - 1, jj]
+                pre_i[t, jj] = pre_i[t - 1, jj]
+    for t in range(T - 1, -1, -1):
+        end = (t % w) == w - 1 or t == T - 1
+        for jj in range(m):
+            v = x[t, jj]
+            v = sign * v if np.isfinite(v) else -np.inf
+            if end or v >= suf[t + 1, jj]:
+                suf[t, jj] = v
+                suf_i[t, jj] = t
+            else:
+                suf[t, jj] = suf[t + 1, jj]
+                suf_i[t, jj] = suf_i[t + 1, jj]
+    bad = np.zeros(m)
+    for t in range(T):
+        for jj in range(m):
+            bad[jj] += 0.0 if np.isfinite(x[t, jj]) else 1.0
+        if t >= w:
+            for jj in range(m):
+                bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        s = t - w + 1
+        for jj in range(m):
+            if s % w == 0 or suf[s, jj] >= pre[t, jj]:
+                val = suf[s, jj]
+                idx = suf_i[s, jj]
+            else:
+                val = pre[t, jj]
+                idx = pre_i[t, jj]
+            res = float(idx - s + 1) if want_idx else sign * val
+            out[t, jj] = res if bad[jj] == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_max_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling maximum (van Herk / Gil-Werman, O(T))."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _extreme_block(x, w, 1.0, False, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_min_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling minimum (van Herk / Gil-Werman, O(T))."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _extreme_block(x, w, -1.0, False, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_argmax_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """1-based position of the first maximum inside the window, oldest row = 1 (Qlib IdxMax)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _extreme_block(x, w, 1.0, True, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """1-based position of the first minimum inside the window, oldest row = 1 (Qlib IdxMin)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _extreme_block(x, w, -1.0, True, out)
+    return out
+
+
+# --------------------------------------------------------------------------- order statistics
+
+
+@njit(cache=True, error_model="numpy")
+def _order_col(x, w, out, mode, q, buf):
+    """Sorted window kept by insertion. mode 0 quantile q (linear), 1 percentile rank of the
+    last value (average ties)."""
+    T = x.shape[0]
+    n = 0
+    for t in range(T):
+        v = x[t]
+        if t >= w:
+            u = x[t - w]
+            if np.isfinite(u):
+                k = 0
+                while k < n and buf[k] != u:
+                    k += 1
+                for i in range(k, n - 1):
+                    buf[i] = buf[i + 1]
+                n -= 1
+        if np.isfinite(v):
+            k = n
+            while k > 0 and buf[k - 1] > v:
+                buf[k] = buf[k - 1]
+                k -= 1
+            buf[k] = v
+            n += 1
+        if t < w - 1 or n != w:
+            out[t] = np.nan
+        elif mode == 0:
+            pos = q * (w - 1)
+            lo = int(np.floor(pos))
+            frac = pos - lo
+            if lo + 1 < w:
+                out[t] = buf[lo] + frac * (buf[lo + 1] - buf[lo])
+            else:
+                out[t] = buf[lo]
+        else:
+            less = 0
+            equal = 0
+            for i in range(n):
+                less += 1 if buf[i] < v else 0
+                equal += 1 if buf[i] == v else 0
+            out[t] = (less + (equal + 1) / 2.0) / w
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def rolling_quantile_nb(x: np.ndarray, w: int, q: float) -> np.ndarray:
+    """Rolling ``q``-quantile with linear interpolation (pandas ``rolling(w).quantile(q)``)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    for j in prange(N):
+        buf = np.empty(w + 1)
+        col = np.empty(T)
+        _order_col(x[:, j].copy(), w, col, 0, q, buf)
+        out[:, j] = col
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def rolling_median_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling median (mean of the two middle values for even ``w``, as pandas)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    for j in prange(N):
+        buf = np.empty(w + 1)
+        col = np.empty(T)
+        _order_col(x[:, j].copy(), w, col, 0, 0.5, buf)
+        out[:, j] = col
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def rolling_rank_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Percentile rank of the last value in its window (pandas ``rolling(w).rank(pct=True)``)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    for j in prange(N):
+        buf = np.empty(w + 1)
+        col = np.empty(T)
+        _order_col(x[:, j].copy(), w, col, 1, 0.0, buf)
+        out[:, j] = col
+    return out
+
+
+# --------------------------------------------------------------------------- window loops
+
+
+@njit(cache=True, error_model="numpy")
+def _mad_block(x, w, out):
+    """Mean absolute deviation: running mean, then one pass over the window per row."""
+    T = x.shape[0]
+    m = x.shape[1]
+    _moments_block(x, w, 1, out)  # out holds the window mean (NaN if invalid)
+    acc = np.zeros(m)
+    for t in range(w - 1, T):
+        acc[:] = 0.0
+        for k in range(t - w + 1, t + 1):
+            for jj in range(m):
+                acc[jj] += abs(x[k, jj] - out[t, jj])
+        for jj in range(m):
+            out[t, jj] = acc[jj] / w
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_mad_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling mean absolute deviation around the window mean (Qlib Mad)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _mad_block(x, w, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _moment_col(x, w, out, mode):
+    """mode 1 skew, 2 kurt (pandas bias-corrected), exact two-pass per window."""
+    T = x.shape[0]
+    last_bad = -1
+    for t in range(T):
+        if not np.isfinite(x[t]):
+            last_bad = t
+        if t < w - 1 or last_bad > t - w:
+            continue
+        m = 0.0
+        for k in range(t - w + 1, t + 1):
+            m += x[k]
+        m /= w
+        m2 = 0.0
+        m3 = 0.0
+        m4 = 0.0
+        for k in range(t - w + 1, t + 1):
+            d = x[k] - m
+            d2 = d * d
+            m2 += d2
+            m3 += d2 * d
+            m4 += d2 * d2
+        m2 /= w
+        m3 /= w
+        m4 /= w
+        if m2 <= 1e-14 * max(m * m, 1e-300):
+            continue
+        n = float(w)
+        if mode == 1:
+            out[t] = np.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2**1.5
+        else:
+            k4 = (n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) ** 2
+            out[t] = k4 / ((n - 2.0) * (n - 3.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def rolling_skew_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling sample skewness, bias-corrected as pandas ``rolling(w).skew()``."""
+    T, N = x.shape
+    out = np.full((T, N), np.nan)
+    for j in prange(N):
+        _moment_col(x[:, j], w, out[:, j], 1)
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def rolling_kurt_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Rolling excess kurtosis, bias-corrected as pandas ``rolling(w).kurt()``."""
+    T, N = x.shape
+    out = np.full((T, N), np.nan)
+    for j in prange(N):
+        _moment_col(x[:, j], w, out[:, j], 2)
+    return out
+
+
+# --------------------------------------------------------------------------- weighted / trend
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_block(x, w, mode, eps, out):
+    """Running sums of y and k*y (k = 1..w, oldest = 1) over a full window.
+
+    mode 0 WMA (Qlib: sum(k*y)/sum(k)/w), 1 slope, 2 rsquare, 3 residual of the last point.
+    """
+    T = x.shape[0]
+    m = x.shape[1]
+    kw = float(w)
+    k1 = kw * (kw + 1.0) / 2.0
+    k2 = kw * (kw + 1.0) * (2.0 * kw + 1.0) / 6.0
+    den_x = kw * k2 - k1 * k1
+    c = _first_centres(x, m)
+    s = np.zeros(m)
+    sk = np.zeros(m)
+    sq = np.zeros(m)
+    bad = np.zeros(m)
+    period = _sync_period(w)
+    for t in range(T):
+        if (t % period) == 0 and t >= w:
+            _recentre(x, c, t, w)
+            s[:] = 0.0
+            sk[:] = 0.0
+            sq[:] = 0.0
+            bad[:] = 0.0
+            for i in range(w):
+                for jj in range(m):
+                    u = x[t - w + 1 + i, jj]
+                    ok = np.isfinite(u)
+                    d = u - c[jj] if ok else 0.0
+                    s[jj] += d
+                    sk[jj] += (i + 1) * d
+                    sq[jj] += d * d
+                    bad[jj] += 0.0 if ok else 1.0
+        else:
+            # shift: every weight drops by one, the oldest (weight 1) leaves
+            for jj in range(m):
+                sk[jj] -= s[jj]
+            if t >= w:
+                for jj in range(m):
+                    u = x[t - w, jj]
+                    ok = np.isfinite(u)
+                    d = u - c[jj] if ok else 0.0
+                    s[jj] -= d
+                    sq[jj] -= d * d
+                    bad[jj] -= 0.0 if ok else 1.0
+            for jj in range(m):
+                v = x[t, jj]
+                ok = np.isfinite(v)
+                d = v - c[jj] if ok else 0.0
+                s[jj] += d
+                sk[jj] += kw * d
+                sq[jj] += d * d
+                bad[jj] += 0.0 if ok else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        if mode == 0:
+            for jj in range(m):
+                val = (sk[jj] + c[jj] * k1) / k1 / kw
+                out[t, jj] = val if bad[jj] == 0.0 else np.nan
+        elif mode == 1:
+            for jj in range(m):
+                slope = (kw * sk[jj] - k1 * s[jj]) / den_x
+                out[t, jj] = slope if bad[jj] == 0.0 else np.nan
+        elif mode == 3:
+            for jj in range(m):
+                slope = (kw * sk[jj] - k1 * s[jj]) / den_x
+                intercept = s[jj] / kw - slope * k1 / kw
+                val = (x[t, jj] - c[jj]) - (slope * kw + intercept)
+                out[t, jj] = val if bad[jj] == 0.0 else np.nan
+        else:
+            for jj in range(m):
+                vy = kw * sq[jj] - s[jj] * s[jj]
+                var = vy / (kw * (kw - 1.0))
+                ok = (bad[jj] == 0.0) & (var > eps * eps) & (vy > 0.0)
+                r = (kw * sk[jj] - k1 * s[jj]) / np.sqrt(den_x * vy) if ok else np.nan
+                out[t, jj] = r * r
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_wma_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Qlib WMA: weights 1..w (newest heaviest) normalised to sum 1, then averaged (divided by w)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _linear_block(x, w, 0, 0.0, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_slope_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Least-squares slope of the window regressed on 1..w (Qlib Slope)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _linear_block(x, w, 1, 0.0, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_rsquare_nb(x: np.ndarray, w: int, eps: float = 2e-5) -> np.ndarray:
+    """R^2 of the window regressed on 1..w; NaN where the window std <= ``eps`` (Qlib Rsquare)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _linear_block(x, w, 2, eps, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rolling_resi_nb(x: np.ndarray, w: int) -> np.ndarray:
+    """Residual of the last point from the window's regression on 1..w (Qlib Resi)."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    _linear_block(x, w, 3, 0.0, out)
+    return out
+
+
+# --------------------------------------------------------------------------- EMA
+
+
+@njit(cache=True, error_model="numpy")
+def _ewm_block(x, alpha, w, out):
+    T = x.shape[0]
+    m = x.shape[1]
+    decay = 1.0 - alpha
+    num = np.zeros(m)
+    den = np.zeros(m)
+    bad = np.zeros(m)
+    for t in range(T):
+        for jj in range(m):
+            v = x[t, jj]
+            ok = np.isfinite(v)
+            num[jj] = num[jj] * decay + (v if ok else 0.0)
+            den[jj] = den[jj] * decay + (1.0 if ok else 0.0)
+            bad[jj] += 0.0 if ok else 1.0
+        if t >= w:
+            for jj in range(m):
+                bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
+        if t < w - 1:
+            for jj in range(m):
+                out[t, jj] = np.nan
+            continue
+        for jj in range(m):
+            ok = (bad[jj] == 0.0) & (den[jj] > 0.0)
+            out[t, jj] = num[jj] / den[jj] if ok else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def ewm_mean_nb(x: np.ndarray, alpha: float, w: int) -> np.ndarray:
+    """Exponentially weighted mean, pandas ``ewm(alpha=alpha, adjust=True).mean()`` recursion.
+
+    The whole history up to ``t`` enters (non-finite values are skipped, decay continues, as
+    pandas ``ignore_na=False``); the value at ``t`` is reported only when the last ``w`` rows are
+    all finite.
+    """
+    out = np.empty(x.shape)
+    _ewm_block(x, alpha, w, out)
+    return out

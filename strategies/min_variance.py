@@ -1,0 +1,53 @@
+"""Long-only minimum-variance portfolio from a trailing covariance estimate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from quantrl.data.panel import Panel
+from strategies.base import log_returns, rebalance_rows, register
+from strategies.covariance import trailing_moments
+
+
+def min_variance_weights(cov: np.ndarray) -> np.ndarray:
+    """argmin w'Σw subject to sum(w) = 1, 0 <= w <= 1 (SLSQP from equal weights)."""
+    k = cov.shape[0]
+    cov = cov / np.mean(np.diag(cov))  # scale-free: the solution does not change
+    x0 = np.full(k, 1.0 / k)
+    res = minimize(
+        lambda w: w @ cov @ w,
+        x0,
+        jac=lambda w: 2 * cov @ w,
+        bounds=[(0.0, 1.0)] * k,
+        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(k)},),
+        method="SLSQP",
+        options={"ftol": 1e-12, "maxiter": 200},
+    )
+    w = np.clip(res.x, 0.0, None)
+    return w / w.sum()
+
+
+@register("min_variance")
+@dataclass
+class MinVariance:
+    """Minimum variance over the symbols with a full ``window`` of past returns."""
+
+    window: int = 60
+    every: int = 21
+    shrinkage: float = 0.1
+    name: str = "min_variance"
+
+    def target_weights(self, panel: Panel) -> np.ndarray:
+        """Weights at each rebalance date from returns up to that date; NaN between."""
+        out = np.full(panel.shape, np.nan)
+        rets = log_returns(panel)
+        for row in rebalance_rows(panel.n_dates, self.every, start=self.window):
+            cols, _, cov = trailing_moments(rets, row, self.window, self.shrinkage)
+            if cols.size == 0:
+                continue
+            out[row] = 0.0
+            out[row, cols] = min_variance_weights(cov)
+        return out

@@ -1,0 +1,54 @@
+"""Equal-risk-contribution (risk parity) portfolio from a trailing covariance estimate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from quantrl.data.panel import Panel
+from strategies.base import log_returns, rebalance_rows, register
+from strategies.covariance import trailing_moments
+
+
+def risk_parity_weights(cov: np.ndarray) -> np.ndarray:
+    """Weights whose risk contributions w_i (Σw)_i are equal (Spinu's convex formulation).
+
+    Minimises 0.5 y'Σy - (1/k) Σ log y_i over y > 0, then w = y / sum(y).
+    """
+    k = cov.shape[0]
+    cov = cov / np.mean(np.diag(cov))  # scale-free: the solution does not change
+    y0 = 1.0 / np.sqrt(np.diag(cov))
+    res = minimize(
+        lambda y: 0.5 * y @ cov @ y - np.log(y).sum() / k,
+        y0 / y0.sum(),
+        jac=lambda y: cov @ y - 1.0 / (k * y),
+        bounds=[(1e-12, None)] * k,
+        method="L-BFGS-B",
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 1000},
+    )
+    return res.x / res.x.sum()
+
+
+@register("risk_parity")
+@dataclass
+class RiskParity:
+    """Each eligible symbol contributes the same share of portfolio variance."""
+
+    window: int = 60
+    every: int = 21
+    shrinkage: float = 0.1
+    name: str = "risk_parity"
+
+    def target_weights(self, panel: Panel) -> np.ndarray:
+        """Weights at each rebalance date from returns up to that date; NaN between."""
+        out = np.full(panel.shape, np.nan)
+        rets = log_returns(panel)
+        for row in rebalance_rows(panel.n_dates, self.every, start=self.window):
+            cols, _, cov = trailing_moments(rets, row, self.window, self.shrinkage)
+            if cols.size == 0:
+                continue
+            out[row] = 0.0
+            out[row, cols] = risk_parity_weights(cov)
+        return out

@@ -1,0 +1,231 @@
+"""Financial-logic judges: hand cases for the rules, a local fake server for the LLM judge."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from quantrl.alpha import parse
+from quantrl.errors import ConfigError, QuantRLError
+from quantrl.evaluation.alpha import alphaeval
+from quantrl.evaluation.logic import (
+    Judge,
+    JudgeVerdict,
+    LLMJudge,
+    RuleBasedJudge,
+    parse_judge_reply,
+)
+
+JUDGE = RuleBasedJudge()
+
+
+def test_sound_formulas_score_one() -> None:
+    for text in (
+        "Mean($close, 20) / $close - 1",
+        "Corr($close, Log($volume + 1), 10)",
+        "($close - Ref($close, 5)) / Ref($close, 5)",
+        "Std($close / Ref($close, 1) - 1, 20)",
+    ):
+        verdict = JUDGE.judge(text)
+        assert verdict.score == 1.0, (text, verdict.reasons)
+        assert verdict.reasons == ()
+
+
+def test_price_plus_volume_is_flagged() -> None:
+    verdict = JUDGE.judge("($close + $volume) / $open")
+    assert verdict.score == pytest.approx(1.0 - JUDGE.unit_penalty)
+    assert any("unit mismatch" in r and "volume" in r for r in verdict.reasons)
+    two = JUDGE.judge("($close + $volume) / ($high - $volume)")
+    assert two.score == pytest.approx(1.0 - 2 * JUDGE.unit_penalty)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Sub($close, $close) / $open", "identically 0"),
+        ("Div(Mean($close, 5), Mean($close, 5))", "identically 1"),
+        ("Corr($close, $close, 10)", "identically 1"),
+        ("Greater($close, $close) / $open", "just its operand"),
+        ("If($close > $open, $close, $close) / $open", "equal branches"),
+    ],
+)
+def test_degenerate_constructs(text: str, needle: str) -> None:
+    verdict = JUDGE.judge(text)
+    assert verdict.score <= 1.0 - JUDGE.degenerate_penalty
+    assert any(r.startswith("degenerate") and needle in r for r in verdict.reasons), verdict
+
+
+def test_windows_of_one_and_redundancy() -> None:
+    verdict = JUDGE.judge("Mean($close, 1) / $close")
+    assert verdict.score == pytest.approx(1.0 - JUDGE.window_penalty)
+    assert "window of 1" in verdict.reasons[0]
+    assert JUDGE.judge("EMA($close, 1) / $close").score < 1.0
+    assert JUDGE.judge("Delta($close, 1) / $close").score == 1.0  # a 1-day change is fine
+    redundant = JUDGE.judge("Abs(Abs($close - $open)) / $close")
+    assert redundant.score == pytest.approx(1.0 - JUDGE.redundant_penalty)
+    assert "repeats Abs" in redundant.reasons[0]
+
+
+def test_constants_only_and_ref_of_constant_score_zero() -> None:
+    for text, needle in (
+        ("$close + (1 + 2)", "market data"),
+        ("Ref(5, 1)", "market-data operand"),
+        ("Mean($close, 0)", "window"),
+    ):
+        verdict = JUDGE.judge(text)
+        assert verdict.score == 0.0
+        assert "invalid formula" in verdict.reasons[0] and needle in verdict.reasons[0]
+    assert JUDGE.judge("5").score == 0.0
+    assert "no market data" in JUDGE.judge("5").reasons[0]
+
+
+def test_look_ahead_scores_zero() -> None:
+    verdict = JUDGE.judge("Ref($close, -5) / $close - 1")
+    assert verdict.score == 0.0 and "look-ahead" in verdict.reasons[0]
+
+
+def test_deep_nesting_is_penalised_per_level() -> None:
+    inner = "$close / $open"
+    text = inner
+    for _ in range(8):
+        text = f"Mean({text}, 3)"
+    expr = parse(text)
+    assert expr.depth == 10
+    verdict = JUDGE.judge(expr)
+    extra = expr.depth - JUDGE.max_depth
+    assert verdict.score == pytest.approx(1.0 - JUDGE.depth_penalty * extra)
+    assert "deep nesting" in verdict.reasons[0]
+    assert RuleBasedJudge(max_depth=10).judge(expr).score == 1.0
+    shallow = JUDGE.judge("Mean($close / $open, 3)")
+    assert shallow.score == 1.0
+
+
+def test_raw_levels_lose_a_little() -> None:
+    verdict = JUDGE.judge("Mean($close, 20)")
+    assert verdict.score == pytest.approx(1.0 - JUDGE.scale_penalty)
+    assert "price" in verdict.reasons[0]
+
+
+def test_judge_protocol_and_alphaeval_uses_it() -> None:
+    assert isinstance(JUDGE, Judge)
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(10, 8))
+    y = rng.normal(size=(10, 8))
+    res = alphaeval(f, y, formula="$close + $volume")
+    assert res.logic == pytest.approx(1.0 - JUDGE.unit_penalty)
+    assert res.logic_reasons and "unit mismatch" in res.logic_reasons[0]
+
+    class Fixed:
+        def judge(self, formula: object) -> JudgeVerdict:
+            return JudgeVerdict(0.42, ("fixed",))
+
+    assert alphaeval(f, y, formula="$close", judge=Fixed()).logic == 0.42
+    with pytest.raises(ConfigError):
+        RuleBasedJudge(unit_penalty=2.0)
+
+
+# ---------------------------------------------------------------------------- LLM judge
+class _FakeChat(BaseHTTPRequestHandler):
+    """OpenAI-compatible fake: the reply is chosen by the model name in the request."""
+
+    requests: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length))
+        type(self).requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
+        model = body["model"]
+        if model == "broken":
+            self._send(500, b'{"error": "internal"}')
+            return
+        if model == "html":
+            self._send(200, b"<html>not json</html>")
+            return
+        content = {
+            "good": '{"score": 0.8, "reasons": ["momentum is a known effect"]}',
+            "fenced": 'Sure!\n```json\n{"score": "0.25", "reasons": "mixes units"}\n```\n',
+            "prose": "I think it is fine. Score: high, no JSON here.",
+            "range": '{"score": 7, "reasons": []}',
+        }[model]
+        reply = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+        self._send(200, json.dumps(reply).encode())
+
+    def _send(self, code: int, payload: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+
+@pytest.fixture()
+def fake_server():
+    _FakeChat.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeChat)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_llm_judge_parses_reply(fake_server: str) -> None:
+    judge = LLMJudge(fake_server, "good", api_key="k123", timeout=5)
+    verdict = judge.judge("Mean($close, 20) / $close - 1")
+    assert verdict.score == pytest.approx(0.8)
+    assert verdict.reasons == ("momentum is a known effect",)
+    sent = _FakeChat.requests[-1]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["auth"] == "Bearer k123"
+    assert "Mean($close, 20) / $close - 1" in sent["body"]["messages"][-1]["content"]
+    # a /v1 base url is not doubled; a fenced reply with a string score parses
+    fenced = LLMJudge(fake_server + "/v1/", "fenced", timeout=5).judge("$close")
+    assert fenced.score == pytest.approx(0.25) and fenced.reasons == ("mixes units",)
+    assert _FakeChat.requests[-1]["path"] == "/v1/chat/completions"
+    assert _FakeChat.requests[-1]["auth"] is None
+
+
+def test_llm_judge_fails_clearly(fake_server: str) -> None:
+    with pytest.raises(QuantRLError, match="HTTP 500"):
+        LLMJudge(fake_server, "broken", timeout=5).judge("$close")
+    with pytest.raises(QuantRLError, match="not JSON"):
+        LLMJudge(fake_server, "html", timeout=5).judge("$close")
+    with pytest.raises(QuantRLError, match="not a JSON object"):
+        LLMJudge(fake_server, "prose", timeout=5).judge("$close")
+    with pytest.raises(QuantRLError, match=r"outside \[0, 1\]"):
+        LLMJudge(fake_server, "range", timeout=5).judge("$close")
+
+
+def test_llm_judge_unreachable_and_config() -> None:
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(QuantRLError, match="cannot reach"):
+        LLMJudge(f"http://127.0.0.1:{port}", "good", timeout=2).judge("$close")
+    with pytest.raises(ConfigError):
+        LLMJudge("127.0.0.1:8000", "good")
+    with pytest.raises(ConfigError):
+        LLMJudge("http://127.0.0.1:8000", "")
+
+
+def test_parse_judge_reply_variants() -> None:
+    assert parse_judge_reply('{"score": 1, "reasons": []}').score == 1.0
+    v = parse_judge_reply('Here: {"score": 0.5, "reasons": ["a", 2]} done')
+    assert v.score == 0.5 and v.reasons == ("a", "2")
+    with pytest.raises(QuantRLError, match="numeric 'score'"):
+        parse_judge_reply('{"score": "high"}')
+    with pytest.raises(QuantRLError, match="not a JSON object"):
+        parse_judge_reply("[0.5]")

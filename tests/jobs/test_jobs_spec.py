@@ -1,0 +1,96 @@
+"""Job specs: TOML validation with clear errors, and the schedule grammar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quantrl.errors import ConfigError
+from quantrl.jobs.spec import load_spec, parse_schedule
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "sp500_small.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "job.toml"
+    p.write_text(text)
+    return p
+
+
+def test_example_spec_is_valid():
+    spec = load_spec(EXAMPLE)
+    assert spec.name and spec.market == "sp500" and spec.capacity == 10
+    assert spec.schedule.kind in ("daily", "weekly", "every", "manual")
+    assert spec.output_dir.is_absolute() and len(spec.digest) == 64
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    spec = load_spec(_write(tmp_path, '[job]\nname = "a"\n'))
+    assert spec.method == "ppo" and spec.steps == 20000 and spec.label_horizon == 20
+    assert spec.output_dir == tmp_path / "runs" / "a"
+    assert spec.registry == tmp_path / "runs" / "registry.sqlite"
+    assert spec.schedule.kind == "manual"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[job]\nseed = 1\n", "name is required"),
+        ('[job]\nname = "a b"\n', "must use letters"),
+        ('[job]\nname = "a"\n[serch]\n', r"unknown section \[serch\]"),
+        ('[job]\nname = "a"\n[pool]\ncapcity = 3\n', "unknown key 'capcity' in \\[pool\\]"),
+        ('[job]\nname = "a"\n[pool]\ncapacity = "3"\n', r"\[pool\] capacity must be int"),
+        ('[job]\nname = "a"\n[pool]\ncapacity = 0\n', "capacity must be >= 1"),
+        ('[job]\nname = "a"\n[search]\nmethod = "sa"\n', "method must be one of"),
+        ('[job]\nname = "a"\n[budget]\nsteps = 0\n', "needs steps > 0 or minutes > 0"),
+        ('[job]\nname = "a"\nschedule = "hourly"\n', "schedule 'hourly' not understood"),
+        (
+            '[job]\nname = "a"\n[data]\nvalid_start = "2016-13-01"\ntest_start = "2017-01-01"\n',
+            "is not a date",
+        ),
+        (
+            '[job]\nname = "a"\n[data]\nvalid_start = "2017-01-01"\ntest_start = "2016-01-01"\n',
+            "must be before",
+        ),
+        ('[job]\nname = "a"\n[ppo]\nn_stepz = 3\n', r"unknown key 'n_stepz' in \[ppo\]"),
+        ('[job]\nname = "a"\n[search]\nwindows = [0, 5]\n', "positive integers"),
+        ('[job]\nname = "a"\n[job2\n', "not valid TOML"),
+    ],
+)
+def test_invalid_specs_name_the_problem(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_spec(_write(tmp_path, text))
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="cannot read job spec"):
+        load_spec("/nonexistent/job.toml")
+
+
+def test_daily_schedule():
+    s = parse_schedule("daily 02:00")
+    now = datetime(2024, 5, 10, 3, 0, tzinfo=UTC)
+    assert s.is_due(now, None)
+    assert not s.is_due(now, datetime(2024, 5, 10, 2, 5, tzinfo=UTC))  # already ran today
+    assert s.is_due(now, datetime(2024, 5, 9, 2, 5, tzinfo=UTC))  # ran yesterday
+    early = datetime(2024, 5, 10, 1, 0, tzinfo=UTC)  # before today's slot
+    assert not s.is_due(early, datetime(2024, 5, 9, 2, 5, tzinfo=UTC))
+
+
+def test_weekly_and_interval_schedules():
+    w = parse_schedule("weekly mon 06:30")
+    fri = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)  # a Friday
+    assert w.last_slot(fri) == datetime(2024, 5, 6, 6, 30, tzinfo=UTC)
+    assert not w.is_due(fri, datetime(2024, 5, 6, 7, 0, tzinfo=UTC))
+    assert w.is_due(fri, datetime(2024, 5, 6, 6, 0, tzinfo=UTC))
+    e = parse_schedule("every 6h")
+    assert e.interval == timedelta(hours=6)
+    assert e.is_due(fri, fri - timedelta(hours=6))
+    assert not e.is_due(fri, fri - timedelta(hours=5, minutes=59))
+    assert parse_schedule("every 30m").interval == timedelta(minutes=30)
+    assert not parse_schedule("manual").is_due(fri, None)
+    for bad in ("daily 25:00", "weekly xyz 01:00", "every 0h", "cron * * *"):
+        with pytest.raises(ConfigError):
+            parse_schedule(bad)
