@@ -7,8 +7,9 @@ seeded synthetic OHLCV (plus 100 history rows before and 30 future rows after, A
 re-implementation in ``benchmarks/peers/alphagen_ops.py`` (``expr.evaluate`` +
 ``normalize_by_day`` + ``batch_pearsonr``, float32 as AlphaGen loads data), and RankIC
 (``rank_ic_series`` versus AlphaGen's ``batch_spearmanr``). Values are compared where both are
-finite; operators whose definitions differ between Qlib and AlphaGen (EMA, WMA, Med on even
-windows) are reported by correlation instead.
+finite, against the peer run on a float64 copy of the data (so the check compares definitions,
+not float32 rounding); operators whose definitions differ between Qlib and AlphaGen (EMA, WMA,
+Med on even windows) are reported by correlation instead.
 
 Timings: one warm-up call, then the median of the repeats; ratio = peer / quantrl (higher is
 better); torch runs with 2 threads. Usage: ``python -m benchmarks.bench_alpha [--quick]``.
@@ -103,6 +104,9 @@ def main() -> None:
     data = ag.make_stock_data(
         {k: torch.tensor(v, dtype=torch.float32) for k, v in fields.items()}, back, fut
     )
+    data64 = ag.make_stock_data(
+        {k: torch.tensor(v, dtype=torch.float64) for k, v in fields.items()}, back, fut
+    )
     target_expr = ag.Sub(ag.Div(ag.Ref(ag.Feature(ag.FeatureType.CLOSE), -20),
                                 ag.Feature(ag.FeatureType.CLOSE)), 1.0)  # fmt: skip
     target = ag.normalize_by_day(target_expr.evaluate(data))
@@ -129,7 +133,7 @@ def main() -> None:
         tpv, _ = median_time(lambda peer_expr=peer_expr: peer_expr.evaluate(data), repeats=repeats)
         qv_times.append(tv)
         pv_times.append(tpv)
-        raw_p = peer_expr.evaluate(data).double().numpy()
+        raw_p = peer_expr.evaluate(data64).numpy()  # float64 twin: compares definitions
         both = np.isfinite(value_q) & np.isfinite(raw_p)
         ops = set(expr.operators())
         if ops & DIFFERENT_DEFINITIONS:

@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.alpha.miner import MiningTask, Vocabulary
 from quantrl.alpha.miner.train import PPOConfig
@@ -42,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per method")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="", help="comma-separated seeds (overrides --seed)")
     ap.add_argument("--capacity", type=int, default=10)
     ap.add_argument("--methods", default="ppo,random,gp")
     ap.add_argument("--max-symbols", type=int, default=0, help="use the first n symbols only")
@@ -62,11 +65,12 @@ def main() -> None:
         f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; "
         f"{args.minutes:g} min per method, pool of {args.capacity}, seed {args.seed}"
     )
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     rows = []
-    for method in args.methods.split(","):
+    for seed, method in [(sd, m) for sd in seeds for m in args.methods.split(",")]:
         pool = AlphaPool(args.capacity)
         task = MiningTask(train, labels["train"], pool)
-        searcher = make_searcher(method, task, vocab, seed=args.seed, ppo=PPOConfig())
+        searcher = make_searcher(method, task, vocab, seed=seed, ppo=PPOConfig())
         start = time.monotonic()
         deadline = start + args.minutes * 60.0
         while time.monotonic() < deadline:
@@ -77,6 +81,7 @@ def main() -> None:
         test_m = pool.evaluate_on(test, labels["test"], cache=cache)
         row = {
             "method": method,
+            "seed": seed,
             "pool": len(pool),
             "train_ic": pool.objective,
             "valid_ic": valid_m["ic"],
@@ -91,7 +96,11 @@ def main() -> None:
             "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
         }
         rows.append(row)
-        print(f"  {method}: done in {seconds:.0f} s, {task.n_offered} formulas", flush=True)
+        print(
+            f"  {method} seed {seed}: {seconds:.0f} s, {task.n_offered} formulas, test RankIC "
+            f"{test_m['rank_ic']:.4f}",
+            flush=True,
+        )
 
     head = (
         f"{'method':8s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
@@ -106,13 +115,26 @@ def main() -> None:
             f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
             f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
         )
-    by = {r["method"]: r for r in rows}
-    if "ppo" in by and len(by) > 1:
-        others = [r["test_rank_ic"] for m, r in by.items() if m != "ppo"]
-        verdict = "met" if by["ppo"]["test_rank_ic"] >= max(others) else "NOT met"
-        print(f"\ntarget (RL test RankIC >= both baselines): {verdict}")
+    means: dict[str, dict[str, float]] = {}
+    for m in dict.fromkeys(r["method"] for r in rows):
+        sel = [r for r in rows if r["method"] == m]
+        means[m] = {
+            k: float(np.mean([r[k] for r in sel]))
+            for k in ("test_ic", "test_rank_ic", "test_icir", "formulas_per_s")
+        }
+        if len(seeds) > 1:
+            sd = float(np.std([r["test_rank_ic"] for r in sel], ddof=1))
+            print(
+                f"{m:8s} mean of {len(sel)} seeds: test IC {means[m]['test_ic']:.4f}  "
+                f"RankIC {means[m]['test_rank_ic']:.4f} (sd {sd:.4f})  ICIR "
+                f"{means[m]['test_icir']:.3f}  form/s {means[m]['formulas_per_s']:.1f}"
+            )
+    if "ppo" in means and len(means) > 1:
+        others = [v["test_rank_ic"] for m, v in means.items() if m != "ppo"]
+        verdict = "met" if means["ppo"]["test_rank_ic"] >= max(others) else "NOT met"
+        print(f"\ntarget (RL mean test RankIC >= both baselines'): {verdict}")
     for r in rows:
-        print(f"\n{r['method']} pool:")
+        print(f"\n{r['method']} pool (seed {r['seed']}):")
         for f, w in r["members"]:
             print(f"  {w:+.4f}  {f}")
     if args.json:

@@ -19,6 +19,7 @@ _LAZY = {
     "BacktestResult": ("quantrl.backtest", "BacktestResult"),
     "parse": ("quantrl.alpha", "parse"),
     "evaluate": ("quantrl.alpha", "evaluate"),
+    "make_env": ("quantrl.envs", "make_env"),
 }
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "QuantRLError",
     "evaluate",
     "load_market",
+    "make_env",
     "parse",
     "run_grid",
     "run_signals",

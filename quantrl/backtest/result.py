@@ -86,8 +86,11 @@ class BacktestResult:
     @cached_property
     def slippage_paid(self) -> np.ndarray:
         """(T,) slippage cost per bar: units times the distance between fill and quoted price."""
-        quoted = self.exec_prices[self.trades["bar"], self.trades["asset"]]
-        # liquidations of delisted assets fill at the last price, quoted price NaN there
+        bar, asset = self.trades["bar"], self.trades["asset"]
+        quoted = self.exec_prices[bar, asset]
+        # a delisted asset is liquidated at its last close (no quote on that bar)
+        missing = np.isnan(quoted)
+        quoted[missing] = self.marks[np.maximum(bar[missing] - 1, 0), asset[missing]]
         cost = np.abs(self.trades["price"] - quoted) * self.trades["size"]
         return self._per_bar(np.nan_to_num(cost, nan=0.0))
 

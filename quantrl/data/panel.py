@@ -156,6 +156,12 @@ class Panel:
             rule="field missing",
         )
 
+    def __copy__(self) -> Panel:
+        return self  # immutable: a copy is the panel itself
+
+    def __deepcopy__(self, memo: dict) -> Panel:
+        return self
+
     def __contains__(self, key: object) -> bool:
         return key in self.fields or key in self.extras
 

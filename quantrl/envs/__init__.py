@@ -9,7 +9,7 @@ from quantrl.envs.core import Account, Costs
 from quantrl.envs.esg import ESGPortfolioEnv
 from quantrl.envs.hft import HFTEnv
 from quantrl.envs.portfolio import PortfolioEnv
-from quantrl.envs.registration import ENV_IDS, register_envs
+from quantrl.envs.registration import ENV_IDS, make_env, register_envs
 from quantrl.envs.rewards import REWARDS, make_reward
 
 register_envs()
@@ -37,6 +37,7 @@ __all__ = [
     "PortfolioVectorEnv",
     "SB3VecEnv",
     "make_sb3_vec_env",
+    "make_env",
     "make_reward",
     "register_envs",
 ]

@@ -9,6 +9,7 @@ same ``rebalance_bar_nb`` the backtester loops over.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ class Costs:
     def __post_init__(self) -> None:
         for name in ("fees", "fixed_fees", "slippage", "rebalance_threshold"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.slippage >= 1:
             raise ConfigError(

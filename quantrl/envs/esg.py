@@ -22,6 +22,7 @@ The observation is Portfolio-v0's with one more point feature, ``esg_quality`` =
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ class ESGPortfolioEnv(PortfolioEnv):
         **kwargs: Any,
     ) -> None:
         for name, value in (("gamma", gamma), ("theta", theta)):
-            if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         self.gamma = float(gamma)
         self.theta = float(theta)

@@ -9,6 +9,7 @@ values (no bar, not enough history) become 0 in the observation.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -113,9 +114,11 @@ def factor_features(panel: Panel, formulas: Sequence[str]) -> list[np.ndarray]:
     out = []
     for formula in formulas:
         values = np.asarray(evaluate(formula, panel), dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1, keepdims=True)
-            std = np.nanstd(np.where(np.isfinite(values), values, np.nan), axis=1, keepdims=True)
+        finite = np.where(np.isfinite(values), values, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows without any value
+            mean = np.nanmean(finite, axis=1, keepdims=True)
+            std = np.nanstd(finite, axis=1, keepdims=True)
             out.append(np.where(std > 0, (values - mean) / std, 0.0))
     return out
 

@@ -19,7 +19,8 @@ close) and participation ``rho = dq / V``:
 * ``impact="none"``.
 
 The fill price is ``p (1 + slippage + impact)`` for buys and ``p (1 - slippage - impact)`` for
-sells; the impact is capped at ``0.5 - slippage``; a bar without volume gives the cap.
+sells; the impact is capped at ``max_impact`` (default 0.05, at most ``0.99 - slippage``); a
+window without volume gives the cap.
 
 Observation (float32): ``window`` 1-minute log returns, then ``window`` signed volumes
 ``sign(r) v / V``; point features: volatility, log volume ratio ``log(v / V)``, close-location
@@ -71,6 +72,7 @@ from quantrl.kernels.envs import (
     P_ETA,
     P_IMPACT,
     P_LAMBDA,
+    P_MAX_IMPACT,
     S_T,
     hft_step_nb,
     reset_env_nb,
@@ -117,6 +119,7 @@ class HFTEnv(gym.Env):
         impact: str = "sqrt",
         impact_coef: float | None = None,
         impact_window: int = 60,
+        max_impact: float = 0.05,
         volume_unit: str | None = None,
         init_cash: float = 1e6,
         execution: Execution = "next_open",
@@ -145,6 +148,10 @@ class HFTEnv(gym.Env):
             impact_coef = 1e-3 if impact == "linear" else 1.0
         if not np.isfinite(impact_coef) or impact_coef < 0:
             raise ConfigError(f"impact_coef must be a finite number >= 0, got {impact_coef}")
+        if not np.isfinite(max_impact) or not 0 <= max_impact <= 0.99 - slippage:
+            raise ConfigError(
+                f"max_impact must be in [0, 0.99 - slippage], got {max_impact} (slippage {slippage})"
+            )
         self.costs = Costs(
             fees=commission,
             slippage=slippage,
@@ -220,6 +227,7 @@ class HFTEnv(gym.Env):
         self._fp[P_ETA] = self.reward_spec.eta
         self._fp[P_LAMBDA] = self.reward_spec.lam
         self._fp[P_IMPACT] = impact_coef
+        self._fp[P_MAX_IMPACT] = max_impact
         self._ip[I_REWARD] = self.reward_spec.code
         self._ip[I_WINDOW] = self.window
         self._ip[I_IMPACT] = IMPACTS[impact]

@@ -6,7 +6,11 @@ longer ``episode_length`` to ``gymnasium.make``, pass ``max_episode_steps`` too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
+
+from quantrl.errors import ConfigError
 
 ENV_IDS: dict[str, tuple[str, int]] = {
     "quantrl/Portfolio-v0": ("quantrl.envs.portfolio:PortfolioEnv", 252),
@@ -27,3 +31,22 @@ def register_envs() -> None:
             max_episode_steps=max_steps,
             disable_env_checker=False,
         )
+
+
+SHORT_NAMES = {
+    "portfolio": "quantrl/Portfolio-v0",
+    "hft": "quantrl/HFT-v0",
+    "esg": "quantrl/ESGPortfolio-v0",
+}
+"""Short names accepted by ``make_env``."""
+
+
+def make_env(name: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` for a quantrl id or short name (``"portfolio"``, ``"hft"``, ``"esg"``)."""
+    register_envs()
+    env_id = SHORT_NAMES.get(name, name)
+    if env_id not in ENV_IDS:
+        raise ConfigError(
+            f"unknown environment {name!r}; choose from {', '.join([*SHORT_NAMES, *ENV_IDS])}"
+        )
+    return gym.make(env_id, **kwargs)

@@ -1,8 +1,9 @@
 """Batched Portfolio environments stepped together in numba, for gymnasium and stable-baselines3.
 
 ``PortfolioVectorEnv`` runs ``num_envs`` independent Portfolio-v0 (or ESGPortfolio-v0) episodes on
-one shared copy of the market arrays; one ``step`` is one parallel numba call
-(``quantrl.kernels.envs.step_batch_nb``) over the per-environment state rows. Every environment
+one shared copy of the market arrays; one ``step`` is one numba call
+(``quantrl.kernels.envs.step_batch_nb``, threaded, or ``step_batch_serial_nb``) over the
+per-environment state rows. Every environment
 behaves exactly like the single environment it is built from (same kernel, same numbers); its
 episodes start at random rows of the split (``seed`` drives a ``numpy.random.Generator``).
 
@@ -25,14 +26,26 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from quantrl.data.panel import Panel
-from quantrl.envs.core import EnvState, check_positive_int
+from quantrl.envs.core import EnvState, check_positive_int, fast_entry
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import DONE, OK, reset_batch_nb, step_batch_nb
+from quantrl.kernels.envs import (
+    DONE,
+    OK,
+    reset_batch_nb,
+    step_batch_nb,
+    step_batch_serial_nb,
+)
 
 
 class PortfolioVectorEnv(VectorEnv):
-    """``num_envs`` Portfolio environments stepped in one parallel numba call (same-step reset)."""
+    """``num_envs`` Portfolio environments stepped in one numba call (same-step autoreset).
+
+    ``parallel=True`` spreads the environments over numba's threads (``prange``): worth it on a
+    machine with idle cores; next to a training process on few cores the thread pool's spinning
+    slows that process down, so the default steps them on one thread. ``copy=False`` returns
+    the internal observation buffer (overwritten by the next step) instead of a copy.
+    """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
@@ -44,6 +57,7 @@ class PortfolioVectorEnv(VectorEnv):
         env_cls: type[PortfolioEnv] = PortfolioEnv,
         seed: int | None = None,
         copy: bool = True,
+        parallel: bool = False,
         **env_kwargs: Any,
     ) -> None:
         self.num_envs = check_positive_int("num_envs", num_envs)
@@ -68,6 +82,35 @@ class PortfolioVectorEnv(VectorEnv):
         self._action_shape = (self.num_envs, *tpl.action_space.shape)
         self._started = False
         self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+        # every state row is empty (episode over), so this call only compiles / loads the kernel
+        kernel = step_batch_nb if parallel else step_batch_serial_nb
+        self.parallel = bool(parallel)
+        self._step_fn = fast_entry(kernel, *self._step_args(np.zeros(self._action_shape)))
+
+    def _step_args(self, actions: np.ndarray) -> tuple[Any, ...]:
+        tpl = self.template
+        s = self._state
+        return (
+            actions,
+            tpl._fp,
+            tpl._ip,
+            tpl._exec,
+            tpl._close,
+            tpl._quality,
+            tpl._winfeat,
+            tpl._ptfeat,
+            s.account,
+            s.book,
+            s.scal,
+            s.ring,
+            s.trades,
+            s.obs,
+            self._final_obs,
+            s.out,
+            self._status,
+            self._draw_starts(),
+            self.episode_length,
+        )
 
     def _draw_starts(self) -> np.ndarray:
         return self.np_random.integers(self._lo, self._hi + 1, self.num_envs)
@@ -124,29 +167,8 @@ class PortfolioVectorEnv(VectorEnv):
         if not np.isfinite(a).all():
             rows = np.flatnonzero(~np.isfinite(a).all(axis=1))
             raise ConfigError(f"actions have non-finite values (NaN or inf) for envs {rows[:5]}")
-        tpl = self.template
+        self._step_fn(*self._step_args(a))
         s = self._state
-        step_batch_nb(
-            a,
-            tpl._fp,
-            tpl._ip,
-            tpl._exec,
-            tpl._close,
-            tpl._quality,
-            tpl._winfeat,
-            tpl._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.trades,
-            s.obs,
-            self._final_obs,
-            s.out,
-            self._status,
-            self._draw_starts(),
-            self.episode_length,
-        )
         if (self._status != OK).any():
             bad = int(np.flatnonzero(self._status != OK)[0])
             if self._status[bad] == DONE:

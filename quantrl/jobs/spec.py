@@ -41,7 +41,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     chunk_steps = 1024              # steps between chunk boundaries (rounded to PPO rollouts)
 
     [ppo]                           # quantrl.alpha.miner.train.PPOConfig fields
-    n_steps = 256
+    n_steps = 64                    # per env; n_envs = 8 envs share the pool
 
 Schedule grammar (times are UTC): ``"daily HH:MM"`` is due once per day after HH:MM;
 ``"weekly DAY HH:MM"`` (DAY = mon..sun) once per week after that time; ``"every N[m|h|d]"``

@@ -55,7 +55,8 @@ P_INIT_CASH = 9
 P_GAMMA = 10
 P_THETA = 11
 P_IMPACT = 12
-P_SIZE = 13
+P_MAX_IMPACT = 13
+P_SIZE = 14
 
 # int parameter slots
 I_MODE = 0
@@ -442,6 +443,8 @@ def step_env_nb(
     out[e, 3] = log_ret
     out[e, 4] = turnover / prev if prev > 0 else 0.0
     out[e, 5] = 1.0 if equity <= 0 else (2.0 if b >= end else 0.0)
+    if equity <= 0:
+        scal[e, S_END] = b  # wiped out: the episode is over
     out[e, 6] = b
     out[e, 7] = adj
     return OK
@@ -516,6 +519,69 @@ def step_batch_nb(
     """
     n_envs = actions.shape[0]
     for e in prange(n_envs):
+        st = step_env_nb(
+            e,
+            actions[e],
+            fp,
+            ip,
+            exec_prices,
+            close,
+            quality,
+            winfeat,
+            ptfeat,
+            account,
+            book,
+            scal,
+            ring,
+            trades,
+            obs,
+            out,
+        )
+        status[e] = st
+        if st == OK and out[e, 5] != 0.0:
+            final_obs[e, :] = obs[e, :]
+            reset_env_nb(
+                e,
+                starts[e],
+                starts[e] + length,
+                fp,
+                ip,
+                close,
+                winfeat,
+                ptfeat,
+                account,
+                book,
+                scal,
+                ring,
+                obs,
+            )
+
+
+@njit(cache=True)
+def step_batch_serial_nb(
+    actions: np.ndarray,
+    fp: np.ndarray,
+    ip: np.ndarray,
+    exec_prices: np.ndarray,
+    close: np.ndarray,
+    quality: np.ndarray,
+    winfeat: np.ndarray,
+    ptfeat: np.ndarray,
+    account: np.ndarray,
+    book: np.ndarray,
+    scal: np.ndarray,
+    ring: np.ndarray,
+    trades: np.ndarray,
+    obs: np.ndarray,
+    final_obs: np.ndarray,
+    out: np.ndarray,
+    status: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+) -> None:
+    """``step_batch_nb`` on one thread (no thread pool spinning next to other work)."""
+    n_envs = actions.shape[0]
+    for e in range(n_envs):
         st = step_env_nb(
             e,
             actions[e],
@@ -656,7 +722,7 @@ def hft_step_nb(
             rho = dq / mean_volume[t]
         else:
             rho = np.inf
-        impact = impact_nb(ip[I_IMPACT], fp[P_IMPACT], rho, sigma[t], 0.5 - fp[P_SLIP])
+        impact = impact_nb(ip[I_IMPACT], fp[P_IMPACT], rho, sigma[t], fp[P_MAX_IMPACT])
     equity, paid, n_fills = account_bar_nb(
         b,
         exec_prices[b],
@@ -697,6 +763,8 @@ def hft_step_nb(
     out[0, 3] = log_ret
     out[0, 4] = turnover / prev if prev > 0 else 0.0
     out[0, 5] = 1.0 if equity <= 0 else (2.0 if b >= end else 0.0)
+    if equity <= 0:
+        scal[0, S_END] = b
     out[0, 6] = b
     out[0, 7] = impact_cost
     return OK

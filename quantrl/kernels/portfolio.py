@@ -39,8 +39,7 @@ TRADE_DTYPE = np.dtype(
         ("price", np.float64),
         ("fees", np.float64),
         ("side", np.int8),
-    ],
-    align=True,
+    ]
 )
 """Trade record: bar index, asset index, filled units (> 0), fill price (after slippage), fees
 paid, side (0 = buy, 1 = sell) -- the fields of vectorbt's order records."""

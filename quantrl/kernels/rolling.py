@@ -444,29 +444,71 @@ def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
+def _lower_bound(buf, n, v):
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy")
+def _upper_bound(buf, n, v):
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy")
 def _order_col(x, w, out, mode, q, buf):
-    """Sorted window kept by insertion. mode 0 quantile q (linear), 1 percentile rank of the
-    last value (average ties)."""
+    """Sorted window of the finite values, updated in place.
+
+    When one value leaves and one enters, the newcomer takes the leaver's slot and moves to its
+    sorted place, so the cost is the rank distance between them. mode 0: quantile q (linear
+    interpolation); mode 1: percentile rank of the last value (average ties).
+    """
     T = x.shape[0]
     n = 0
     for t in range(T):
         v = x[t]
+        v_ok = np.isfinite(v)
+        u_ok = False
+        u = 0.0
         if t >= w:
             u = x[t - w]
-            if np.isfinite(u):
-                k = 0
-                while k < n and buf[k] != u:
-                    k += 1
-                for i in range(k, n - 1):
-                    buf[i] = buf[i + 1]
-                n -= 1
-        if np.isfinite(v):
-            k = n
+            u_ok = np.isfinite(u)
+        if u_ok and v_ok:
+            k = _lower_bound(buf, n, u)
             while k > 0 and buf[k - 1] > v:
                 buf[k] = buf[k - 1]
                 k -= 1
+            while k < n - 1 and buf[k + 1] < v:
+                buf[k] = buf[k + 1]
+                k += 1
             buf[k] = v
-            n += 1
+        else:
+            if u_ok:
+                k = _lower_bound(buf, n, u)
+                for i in range(k, n - 1):
+                    buf[i] = buf[i + 1]
+                n -= 1
+            if v_ok:
+                k = n
+                while k > 0 and buf[k - 1] > v:
+                    buf[k] = buf[k - 1]
+                    k -= 1
+                buf[k] = v
+                n += 1
         if t < w - 1 or n != w:
             out[t] = np.nan
         elif mode == 0:
@@ -478,11 +520,8 @@ def _order_col(x, w, out, mode, q, buf):
             else:
                 out[t] = buf[lo]
         else:
-            less = 0
-            equal = 0
-            for i in range(n):
-                less += 1 if buf[i] < v else 0
-                equal += 1 if buf[i] == v else 0
+            less = _lower_bound(buf, n, v)
+            equal = _upper_bound(buf, n, v) - less
             out[t] = (less + (equal + 1) / 2.0) / w
 
 

@@ -237,11 +237,16 @@ def test_delisting_freeze_and_liquidate(panel):
     np.testing.assert_allclose(
         frozen.weights[39:, 0] * frozen.equity[39:], frozen.positions[39, 0] * close[39, 0]
     )
-    liq = run_weights(close, w, lag=0, delisting="liquidate", fees=0.001)
+    liq = run_weights(close, w, lag=0, delisting="liquidate", fees=0.001, slippage=0.01)
     assert np.all(liq.positions[40:, 0] == 0.0)
     last = liq.trades[(liq.trades["asset"] == 0)][-1]
-    assert last["bar"] == 40 and last["price"] == close[39, 0] and last["side"] == 1
-    np.testing.assert_array_equal(liq.equity[:40], frozen.equity[:40])
+    assert last["bar"] == 40 and last["price"] == close[39, 0] * 0.99 and last["side"] == 1
+    # slippage of bar 40: the liquidation is quoted at the last close, the others at the close
+    at40 = liq.trades[liq.trades["bar"] == 40]
+    quoted = np.where(at40["asset"] == 0, close[39, 0], close[40, at40["asset"]])
+    assert liq.slippage_paid[40] == pytest.approx((at40["size"] * quoted * 0.01).sum(), rel=1e-12)
+    same_costs = run_weights(close, w, lag=0, fees=0.001, slippage=0.01)
+    np.testing.assert_array_equal(liq.equity[:40], same_costs.equity[:40])
 
 
 def test_all_nan_row_skips_the_bar(panel, weights):
@@ -364,6 +369,11 @@ def test_bad_inputs(panel, weights):
         run_weights(np.array(panel["close"]), weights)
     with pytest.raises(DataError, match="empty"):
         run_weights(np.empty((0, 3)), np.empty((0, 3)), lag=0)
+    empty = Panel(np.array([], dtype="datetime64[ns]"), ("A", "B"), {"close": np.empty((0, 2))})
+    with pytest.raises(DataError, match=r"no prices to backtest: shape \(0, 2\)"):
+        run_weights(empty, np.empty((0, 2)), execution="next_close")
+    with pytest.raises(DataError, match="empty panel"):
+        run_signals(panel.replace(warmup=panel.n_dates), weights > 0.3, weights < 0.1)
     close = np.array(panel["close"])
     close[7, 2] = -1.0
     with pytest.raises(DataError, match="not a positive finite number") as info:

@@ -49,3 +49,15 @@ def test_intraday_splits_do_not_overlap(synth):
     valid = parts["valid"]
     assert valid.panel.dates[valid.first_row] > train_end
     assert parts["test"].panel.dates[parts["test"].first_row] > valid.panel.dates[-1]
+
+
+def test_make_env_by_short_name(synth):
+    from quantrl.envs import make_env
+
+    env = make_env(
+        "portfolio", market=synth(80, 2), split="all", window=3, vol_window=3, episode_length=10
+    )
+    assert type(env.unwrapped).__name__ == "PortfolioEnv"
+    env.reset(seed=0)
+    with pytest.raises(ConfigError, match="unknown environment"):
+        make_env("atari")

@@ -175,3 +175,27 @@ def test_ppo_learns_on_hft_env(minute_panel, request):
     model.learn(2_000)
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+def test_impact_is_capped_where_volume_is_missing(synth):
+    panel = synth(200, 1, seed=4, freq="m")
+    volume = np.asarray(panel["volume"]).copy()
+    volume[90:131] = 0.0  # no volume in the impact window of row 130
+    panel = panel.replace(fields={**panel.fields, "volume": volume})
+    env = HFTEnv(
+        panel,
+        split="all",
+        episode_length=20,
+        window=3,
+        vol_window=3,
+        impact_window=10,
+        impact="linear",
+        max_impact=0.02,
+        commission=0.0,
+    )
+    env.reset(options={"start": 130})
+    _, _, _, _, info = env.step(10)  # all in: buys at open * (1 + 0.02), partial for cash
+    p = np.asarray(panel["open"])[131, 0]
+    assert env._state.trades[0, 0]["price"] == pytest.approx(p * 1.02, rel=1e-12)
+    with pytest.raises(ConfigError, match="max_impact"):
+        HFTEnv(panel, split="all", episode_length=20, max_impact=1.5)

@@ -343,3 +343,26 @@ def test_factor_features_are_row_zscores_of_the_formula(synth, perturb):
     np.testing.assert_array_equal(changed.reset(options={"start": 60})[0], obs)
     with pytest.raises(QuantRLError):
         PortfolioEnv(panel, split="all", factors=["Mean($close, "])
+
+
+def test_wiped_out_short_terminates_the_episode(synth):
+    panel = synth(60, 2, seed=1)
+    fields = {k: np.asarray(v).copy() for k, v in panel.fields.items()}
+    for name in ("open", "high", "low", "close"):
+        fields[name][40:, 0] *= 3.0  # asset 0 triples between rows 39 and 40
+    panel = panel.replace(fields=fields)
+    env = PortfolioEnv(
+        panel,
+        split="all",
+        window=3,
+        vol_window=3,
+        episode_length=15,
+        action_mode="long_short",
+        fees=0.0,
+    )
+    env.reset(options={"start": 38})
+    env.step(np.array([-1.0, 0.0]))  # short all of equity, filled at row 39's open
+    _, reward, terminated, truncated, info = env.step(np.array([-1.0, 0.0]))
+    assert terminated and not truncated and info["equity"] <= 0 and reward == -1.0
+    with pytest.raises(ConfigError, match="reset"):
+        env.step(np.array([0.0, 0.0]))

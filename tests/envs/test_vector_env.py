@@ -131,3 +131,19 @@ def test_ppo_with_64_batched_envs(request):
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(4_096)
     assert model.num_timesteps >= 4_096
+
+
+def test_threaded_and_serial_kernels_agree(synth):
+    panel = synth(150, 3, seed=6)
+    actions = np.random.default_rng(2).uniform(-1, 1, (30, 16, 4))
+    runs = []
+    for parallel in (False, True):
+        venv = PortfolioVectorEnv(16, panel, episode_length=12, parallel=parallel, **KW)
+        obs, _ = venv.reset(seed=4)
+        seq = [obs]
+        for a in actions:
+            o, r, *_ = venv.step(a)
+            seq.append(np.column_stack([o, r]))
+        runs.append(seq)
+    for x, y in zip(*runs, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -49,7 +49,8 @@ checkpoint_minutes = 0
 chunk_steps = 64
 
 [ppo]
-n_steps = 64
+n_steps = 32
+n_envs = 2
 batch_size = 32
 n_epochs = 2
 d_model = 16
@@ -125,6 +126,7 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     assert not spec.lock_path.exists()
 
 
+@pytest.mark.slow
 def test_second_concurrent_run_exits_with_clear_message(tmp_path):
     spec_path = _spec(tmp_path, "busy", method="random", steps=10**9)
     spec = load_spec(spec_path)

@@ -66,6 +66,7 @@ def test_weights_match_lstsq_and_objective_matches_ic(panel):
     assert pool.objective == pytest.approx(ic_ref, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")
 def test_rank_ic_objective(panel):
     label = panel.forward_returns(20)
     pool = AlphaPool(5, objective="rank_ic", min_gain=-1.0).bind(panel, label)

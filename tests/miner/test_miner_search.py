@@ -12,7 +12,7 @@ from quantrl.alpha.miner.baselines import GeneticSearch, RandomSearch, rpn_lengt
 from quantrl.alpha.miner.train import PPOConfig, PPOMiner
 from quantrl.alpha.pool import AlphaPool
 
-CFG = PPOConfig(n_steps=64, batch_size=32, n_epochs=2, d_model=16, hidden=16, n_layers=1)
+CFG = PPOConfig(n_steps=32, n_envs=2, batch_size=32, n_epochs=2, d_model=16, hidden=16, n_layers=1)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +114,25 @@ def test_budget_counts_tokens(panel):
     rs = _make("random", panel, seed=5)
     rs.run_chunk(50)
     assert 50 <= rs.steps_done <= 50 + VOCAB.max_len + 1
+
+
+def test_kind_prior_balances_token_kinds_at_start(panel):
+    import torch
+
+    from quantrl.alpha.miner import GrammarState
+
+    miner = _make("ppo", panel, seed=0)
+    vocab = VOCAB
+    st = GrammarState(vocab)
+    st.push(vocab.tokens.index("$close"))  # now ops, features, windows, constants, end allowed
+    obs = np.zeros((1, vocab.max_len + 1), dtype=np.float32)
+    obs[0, 0] = vocab.n_actions + 1
+    obs[0, 1] = vocab.tokens.index("$close") + 1
+    pol = miner.model.policy
+    with torch.no_grad():
+        dist = pol.get_distribution(torch.as_tensor(obs), action_masks=st.mask()[None])
+        probs = dist.distribution.probs[0].numpy()
+    kinds = np.array([vocab.kind_of(a) for a in range(vocab.n_actions)])
+    mass = {k: probs[kinds == k].sum() for k in ("feature", "window", "constant", "end")}
+    # without the prior, the 14 constants would take ~14x the mass of the single end token
+    assert max(mass.values()) / min(mass.values()) < 2.0

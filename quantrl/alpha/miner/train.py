@@ -2,7 +2,10 @@
 
 The policy reads the token sequence so far with an LSTM features extractor (AlphaGen's
 ``LSTMSharedNet``, smaller by default) and picks the next token under the grammar's action mask.
-Training runs in chunks of whole rollouts (``chunk_steps`` a multiple of ``n_steps``); every chunk
+``n_envs`` copies of the env share one ``MiningTask`` (one pool, one cache) inside a
+``DummyVecEnv``, so each policy forward pass serves ``n_envs`` formulas at once; they step in a
+fixed order, which keeps runs deterministic. Training runs in chunks of whole rollouts
+(``n_steps * n_envs`` env steps); every chunk
 starts a fresh formula, so the full state at a chunk boundary is: policy and optimiser weights,
 the step and update counters, the pool (formulas and weights) and the Python, NumPy and torch RNG
 states. ``state_dict()`` captures exactly that and ``load_state_dict()`` restores it, which makes a
@@ -29,13 +32,14 @@ __all__ = [
     "LSTMTokenExtractor",
     "PPOConfig",
     "PPOMiner",
+    "kind_prior_logits",
     "capture_rng",
     "restore_rng",
     "seed_everything",
 ]
 
 
-def seed_everything(seed: int, threads: int = 2) -> None:
+def seed_everything(seed: int, threads: int = 1) -> None:
     """Seed Python, NumPy and torch, fix torch's thread count and ask for deterministic kernels."""
     from stable_baselines3.common.utils import set_random_seed
 
@@ -84,11 +88,24 @@ class LSTMTokenExtractor(_extractor_base()):  # type: ignore[misc]
         return out[torch.arange(out.shape[0]), last]
 
 
+def kind_prior_logits(vocab: Vocabulary) -> torch.Tensor:
+    """Initial action-logit biases -log(#tokens of the action's kind).
+
+    The untrained policy then picks each token kind (operator, feature, window, constant, end)
+    about equally often, like the random-search sampler, instead of favouring the kind with
+    the most tokens (14 constants against 5 features by default). Training moves it freely.
+    """
+    kinds = [vocab.kind_of(a) for a in range(vocab.n_actions)]
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    return torch.tensor([-np.log(counts[k]) for k in kinds], dtype=torch.float32)
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """Hyper-parameters of the MaskablePPO miner (defaults sized for two CPU cores)."""
 
-    n_steps: int = 256
+    n_steps: int = 64
+    n_envs: int = 8
     batch_size: int = 128
     n_epochs: int = 4
     learning_rate: float = 3e-4
@@ -100,17 +117,23 @@ class PPOConfig:
     n_layers: int = 2
     hidden: int = 64
     reward_scale: float = 10.0
+    kind_prior: bool = True
     # One torch thread: the networks are tiny, and a second thread on busy cores makes one LSTM
     # step ~50x slower (spin-waiting); raise it only on an idle machine with larger networks.
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.n_envs < 1:
+            raise ConfigError(f"n_envs must be >= 1, got {self.n_envs}")
         if self.n_steps < 2 or self.batch_size < 2:
             raise ConfigError(
                 f"n_steps and batch_size must be >= 2, got {self.n_steps}, {self.batch_size}"
             )
-        if self.n_steps % self.batch_size and self.batch_size > self.n_steps:
-            raise ConfigError(f"batch_size {self.batch_size} exceeds n_steps {self.n_steps}")
+        if self.batch_size > self.n_steps * self.n_envs:
+            raise ConfigError(
+                f"batch_size {self.batch_size} exceeds the rollout size n_steps * n_envs = "
+                f"{self.n_steps * self.n_envs}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
@@ -139,8 +162,15 @@ class PPOMiner:
         self.seed = int(seed)
         cfg = self.config
         seed_everything(self.seed, cfg.threads)
-        self.env = AlphaMinerEnv(task, vocab=vocab)
-        wrapped = _RewardScale(Monitor(self.env), cfg.reward_scale, cfg.threads)
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        self.envs = [AlphaMinerEnv(task, vocab=vocab) for _ in range(cfg.n_envs)]
+        self.env = self.envs[0]
+
+        def _factory(env: AlphaMinerEnv) -> Callable[[], Any]:
+            return lambda: _RewardScale(Monitor(env), cfg.reward_scale, cfg.threads)
+
+        wrapped = DummyVecEnv([_factory(e) for e in self.envs])
         self.model = MaskablePPO(
             "MlpPolicy",
             wrapped,
@@ -166,6 +196,10 @@ class PPOMiner:
             verbose=0,
         )
 
+        if cfg.kind_prior:
+            with torch.no_grad():
+                self.model.policy.action_net.bias.copy_(kind_prior_logits(vocab))
+
     @property
     def steps_done(self) -> int:
         """Environment steps (tokens) taken so far."""
@@ -173,8 +207,8 @@ class PPOMiner:
 
     @property
     def chunk_multiple(self) -> int:
-        """Chunks are whole rollouts: a multiple of ``n_steps``."""
-        return self.config.n_steps
+        """Chunks are whole rollouts: a multiple of ``n_steps * n_envs``."""
+        return self.config.n_steps * self.config.n_envs
 
     def run_chunk(
         self,
@@ -192,7 +226,7 @@ class PPOMiner:
                     on_step()
                 return deadline is None or time.monotonic() < deadline
 
-        n = self.config.n_steps
+        n = self.chunk_multiple
         steps = max(n, -(-int(steps) // n) * n)
         before = self.steps_done
         self.model._last_obs = None  # every chunk starts a fresh formula (exact resume)
