@@ -28,7 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check quantrl strategies tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python -m benchmarks.bench_data
+	$(BIN)/python -m benchmarks.bench_backtest
+	$(BIN)/python -m benchmarks.bench_alpha
+	$(BIN)/python -m benchmarks.bench_envs
+	$(BIN)/python -m benchmarks.bench_mining --minutes 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -103,7 +103,7 @@ def main() -> None:
         )
 
     head = (
-        f"{'method':8s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
+        f"{'method':8s} {'seed':>4s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
         f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s}"
     )
     print()
@@ -111,7 +111,7 @@ def main() -> None:
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r['method']:8s} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
+            f"{r['method']:8s} {r['seed']:4d} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
             f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
             f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
         )

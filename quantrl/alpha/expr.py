@@ -258,6 +258,12 @@ class Op(Expr):
                 formula=text,
                 position=0,
             )
+        if spec.category == "pair_rolling" and not all(c.is_featured for c in children):
+            raise FormulaError(
+                f"{spec.name} needs two market-data operands, got a constant",
+                formula=text,
+                position=0,
+            )
         if spec.category in ("rolling", "cross_section") and not children[0].is_featured:
             raise FormulaError(
                 f"{spec.name} needs a market-data operand, got a constant",

@@ -37,7 +37,8 @@ from quantrl.kernels.correlation import (
     pearson_rows_nb,
     quantile_means_nb,
     rank_kl_stability_nb,
-    spearman_rows_nb,
+    sorted_order,
+    spearman_rows,
     top_quantile_turnover_nb,
 )
 
@@ -110,10 +111,23 @@ def ic_series(factor: np.ndarray, label: np.ndarray) -> np.ndarray:
     return pearson_rows_nb(f, y)
 
 
-def rank_ic_series(factor: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Per-date cross-sectional Spearman RankIC (average ranks for ties) -> (T,)."""
+def label_order(label: np.ndarray) -> np.ndarray:
+    """The label's per-date sort order, to reuse across many ``rank_ic_series`` calls."""
+    return sorted_order(_as_2d("label", label))
+
+
+def rank_ic_series(
+    factor: np.ndarray, label: np.ndarray, *, order: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-date cross-sectional Spearman RankIC (average ranks for ties) -> (T,).
+
+    ``order=label_order(label)`` skips re-sorting the label when many factors share it; the
+    result is identical either way.
+    """
     f, y = _pair(factor, label)
-    return spearman_rows_nb(f, y)
+    if order is not None and order.shape != y.shape:
+        raise ConfigError(f"order has shape {order.shape}, the label {y.shape}")
+    return spearman_rows(f, y, y_order=order)
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,7 @@ def summarize_ic(ic: np.ndarray, rank_ic: np.ndarray) -> ICSummary:
 def ic_summary(factor: np.ndarray, label: np.ndarray) -> ICSummary:
     """IC mean, ICIR, RankIC mean, RankICIR, share of positive ICs and dates used."""
     f, y = _pair(factor, label)
-    return summarize_ic(pearson_rows_nb(f, y), spearman_rows_nb(f, y))
+    return summarize_ic(pearson_rows_nb(f, y), spearman_rows(f, y))
 
 
 # ---------------------------------------------------------------------------- quantiles
@@ -188,7 +202,7 @@ def factor_autocorrelation(factor: np.ndarray, lag: int = 1) -> np.ndarray:
         raise ConfigError(f"lag must be >= 1, got {lag}")
     out = np.full(f.shape[0], np.nan)
     if f.shape[0] > lag:
-        out[lag:] = spearman_rows_nb(np.ascontiguousarray(f[lag:]), np.ascontiguousarray(f[:-lag]))
+        out[lag:] = spearman_rows(f[lag:], f[:-lag])
     return out
 
 
@@ -236,9 +250,10 @@ def pfs(
     eps_gauss = rng.standard_normal(f.shape)
     eps_t = rng.standard_t(3.0, f.shape)
     scores = []
+    order = sorted_order(f)
     for eps in (eps_gauss, eps_t):
         noisy = f * (1.0 + noise_scale * eps)
-        scores.append(_nanmean(spearman_rows_nb(f, noisy)))
+        scores.append(_nanmean(spearman_rows(noisy, f, y_order=order)))
     g, t = scores
     return PFSResult(gaussian=g, student_t=t, mean=0.5 * (g + t))
 
@@ -327,7 +342,7 @@ def _alphaeval_one(
 ) -> AlphaEvalResult:
     f, y = _pair(factor, label)
     if ic is None or rank_ic is None:
-        ic, rank_ic = pearson_rows_nb(f, y), spearman_rows_nb(f, y)
+        ic, rank_ic = pearson_rows_nb(f, y), spearman_rows(f, y)
     s = summarize_ic(ic, rank_ic)
     robust = pfs(f, noise_scale=noise_scale, seed=seed)
     score, reasons = _judge_formula(formula, judge)
@@ -524,9 +539,7 @@ def split_segment(
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return market_split(
-        panel, split, valid_start=valid_start, test_start=test_start, warmup=warmup
-    )
+    return market_split(panel, split, valid_start=valid_start, test_start=test_start, warmup=warmup)
 
 
 def evaluate_split(

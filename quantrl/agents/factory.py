@@ -1,0 +1,342 @@
+"""``make_agent``: stable-baselines3 / sb3-contrib algorithms with defaults suited to each env.
+
+Defaults are small (short rollouts, two 64-unit layers) because the quantrl environments are
+cheap to step and the machines are small CPUs; anything passed as ``**kwargs`` overrides them
+(``policy_kwargs`` is merged). Runs are seeded and deterministic on CPU: the seed goes to
+``set_random_seed``, the model and the env's action space, and torch uses ``n_threads`` threads
+(1 by default: faster for these small networks, and bitwise reproducible).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from quantrl.errors import ConfigError
+
+ALGOS: dict[str, tuple[str, str]] = {
+    "ppo": ("stable_baselines3", "PPO"),
+    "a2c": ("stable_baselines3", "A2C"),
+    "sac": ("stable_baselines3", "SAC"),
+    "td3": ("stable_baselines3", "TD3"),
+    "ddpg": ("stable_baselines3", "DDPG"),
+    "dqn": ("stable_baselines3", "DQN"),
+    "maskable_ppo": ("sb3_contrib", "MaskablePPO"),
+    "recurrent_ppo": ("sb3_contrib", "RecurrentPPO"),
+}
+"""Algorithm name (lower case) -> (module, class)."""
+
+ALIASES = {
+    "maskableppo": "maskable_ppo",
+    "recurrentppo": "recurrent_ppo",
+    "ppo_lstm": "recurrent_ppo",
+}
+
+ON_POLICY = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
+CONTINUOUS_ONLY = ("sac", "td3", "ddpg")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo": {
+        "n_steps": 256,
+        "batch_size": 64,
+        "n_epochs": 5,
+        "learning_rate": 3e-4,
+        "ent_coef": 0.0,
+    },
+    "maskable_ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 5, "learning_rate": 3e-4},
+    "recurrent_ppo": {"n_steps": 128, "batch_size": 64, "n_epochs": 5, "learning_rate": 3e-4},
+    "a2c": {"n_steps": 16, "learning_rate": 7e-4},
+    "sac": {"buffer_size": 50_000, "learning_starts": 100, "batch_size": 64, "learning_rate": 3e-4},
+    "td3": {"buffer_size": 50_000, "learning_starts": 100, "batch_size": 64, "learning_rate": 1e-3},
+    "ddpg": {
+        "buffer_size": 50_000,
+        "learning_starts": 100,
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+    },
+    "dqn": {
+        "buffer_size": 50_000,
+        "learning_starts": 100,
+        "batch_size": 64,
+        "learning_rate": 1e-4,
+        "target_update_interval": 500,
+        "exploration_fraction": 0.2,
+    },
+}
+"""Per-algorithm constructor defaults (overridden by ``make_agent``'s keyword arguments)."""
+
+NET_ARCH: dict[str, Any] = {
+    "ppo": {"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
+    "maskable_ppo": {"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
+    "recurrent_ppo": {"net_arch": {"pi": [64], "vf": [64]}, "lstm_hidden_size": 64},
+    "a2c": {"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
+    "sac": {"net_arch": [64, 64]},
+    "td3": {"net_arch": [64, 64]},
+    "ddpg": {"net_arch": [64, 64]},
+    "dqn": {"net_arch": [64, 64]},
+}
+
+
+def algo_name(name: str) -> str:
+    """Canonical lower-case algorithm name, or a ConfigError listing the choices."""
+    key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key not in ALGOS:
+        raise ConfigError(f"unknown algorithm {name!r}; choose from {', '.join(ALGOS)}")
+    return key
+
+
+def algo_class(name: str) -> type:
+    """The SB3 / sb3-contrib class of an algorithm name."""
+    import importlib
+
+    module, cls = ALGOS[algo_name(name)]
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigError(f"algorithm {name!r} needs the {module} package ({exc})") from exc
+
+
+def has_action_masks(env: Any) -> bool:
+    """Whether an env (or a vector env's first env) exposes ``action_masks``."""
+    if hasattr(env, "env_method"):
+        try:
+            env.env_method("action_masks", indices=[0])
+            return True
+        except (AttributeError, NotImplementedError):
+            return False
+    if callable(getattr(env, "action_masks", None)):
+        return True
+    return callable(getattr(getattr(env, "unwrapped", env), "action_masks", None))
+
+
+def check_compatible(name: str, env: Any) -> None:
+    """Raise ConfigError when ``name`` cannot act in ``env``'s action space."""
+    key = algo_name(name)
+    space = env.action_space
+    if key == "dqn" and not isinstance(space, spaces.Discrete):
+        raise ConfigError(
+            f"dqn needs a Discrete action space (e.g. quantrl/HFT-v0); this env has "
+            f"{type(space).__name__}{getattr(space, 'shape', '')}: use ppo, a2c, sac, td3 or ddpg"
+        )
+    if key in CONTINUOUS_ONLY and not isinstance(space, spaces.Box):
+        raise ConfigError(
+            f"{key} needs a continuous Box action space; this env has {type(space).__name__} "
+            "(use dqn, ppo or a2c)"
+        )
+    if key == "maskable_ppo" and not has_action_masks(env):
+        raise ConfigError(
+            "maskable_ppo needs an env with an action_masks() method (e.g. quantrl/AlphaMiner-v0)"
+        )
+
+
+def default_kwargs(name: str, env: Any) -> dict[str, Any]:
+    """Constructor defaults for ``name`` on ``env`` (policy, sizes, rates, action noise)."""
+    key = algo_name(name)
+    kw: dict[str, Any] = dict(DEFAULTS[key])
+    kw["policy_kwargs"] = dict(NET_ARCH[key])
+    if key == "recurrent_ppo":
+        kw["policy"] = "MlpLstmPolicy"
+    else:
+        kw["policy"] = "MlpPolicy"
+    if key in ("td3", "ddpg"):
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dim = int(np.prod(env.action_space.shape))
+        kw["action_noise"] = NormalActionNoise(np.zeros(dim), 0.1 * np.ones(dim))
+    if key in ON_POLICY:
+        n_envs = int(getattr(env, "num_envs", 1))
+        kw["batch_size"] = min(kw.get("batch_size", 64), kw["n_steps"] * n_envs)
+        if key == "a2c":
+            kw.pop("batch_size")
+    return kw
+
+
+def make_agent(
+    name: str,
+    env: gym.Env | Any,
+    *,
+    seed: int = 0,
+    n_threads: int | None = 1,
+    verbose: int = 0,
+    **kwargs: Any,
+) -> Any:
+    """A seeded SB3 / sb3-contrib model (``ppo a2c sac td3 ddpg dqn maskable_ppo recurrent_ppo``)."""
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    key = algo_name(name)
+    check_compatible(key, env)
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    set_random_seed(seed)
+    if hasattr(env, "action_space"):
+        env.action_space.seed(seed)
+    params = default_kwargs(key, env)
+    extra_policy = kwargs.pop("policy_kwargs", None) or {}
+    params["policy_kwargs"] = {**params["policy_kwargs"], **extra_policy}
+    params.update(kwargs)
+    policy = params.pop("policy")
+    cls = algo_class(key)
+    try:
+        return cls(policy, env, seed=seed, device="cpu", verbose=verbose, **params)
+    except TypeError as exc:
+        raise ConfigError(f"bad argument for {cls.__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- training driver
+DEFAULT_MARKETS = {
+    "quantrl/Portfolio-v0": "dow30",
+    "quantrl/ESGPortfolio-v0": "dow30",
+    "quantrl/HFT-v0": "crypto_minute",
+}
+"""Market used when ``train_agent`` gets none."""
+
+
+def env_class(env_id: str) -> type:
+    """The env class of a quantrl id or short name (``portfolio``, ``hft``, ``esg``)."""
+    import importlib
+
+    from quantrl.envs.registration import ENV_IDS, SHORT_NAMES
+
+    full = SHORT_NAMES.get(env_id, env_id)
+    if full not in ENV_IDS:
+        raise ConfigError(
+            f"unknown environment {env_id!r}; choose from {', '.join([*SHORT_NAMES, *ENV_IDS])}"
+        )
+    module, cls = ENV_IDS[full][0].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def canonical_env_id(env_id: str) -> str:
+    """The full registered id of an id or short name."""
+    from quantrl.envs.registration import SHORT_NAMES
+
+    env_class(env_id)
+    return SHORT_NAMES.get(env_id, env_id)
+
+
+class TrainOutcome:
+    """What ``train_agent`` produced: the model, its run folder and its learning curves."""
+
+    def __init__(
+        self,
+        model: Any,
+        run_path: Any,
+        episode_rewards: list[float],
+        eval_history: list[dict[str, float]],
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        market: Any,
+    ) -> None:
+        self.model = model
+        self.run_path = run_path
+        self.episode_rewards = episode_rewards
+        self.eval_history = eval_history
+        self.env_id = env_id
+        self.env_kwargs = env_kwargs
+        self.market = market
+
+
+def train_agent(
+    env_id: str = "quantrl/Portfolio-v0",
+    *,
+    algo: str = "ppo",
+    timesteps: int = 5000,
+    market: Any = None,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    split_dates: tuple[Any, Any] | None = None,
+    out: Any = None,
+    eval_freq: int | None = None,
+    patience: int | None = None,
+    metric: str = "sharpe",
+    progress: bool = False,
+    algo_kwargs: dict[str, Any] | None = None,
+) -> TrainOutcome:
+    """Train ``algo`` on the train split of ``env_id``; optionally evaluate on valid and save.
+
+    With ``out`` the final model goes to ``out/`` and (with ``eval_freq``) the best one on the
+    validation split to ``out/best/``, both as run folders (``quantrl.agents.persist``).
+    """
+    from pathlib import Path
+
+    from stable_baselines3.common.monitor import Monitor
+
+    from quantrl.agents.callbacks import BacktestEvalCallback, RichProgressCallback
+    from quantrl.agents.persist import market_panel, save
+
+    if int(timesteps) < 1:
+        raise ConfigError(f"timesteps must be >= 1, got {timesteps}")
+    full_id = canonical_env_id(env_id)
+    cls = env_class(full_id)
+    market = market if market is not None else DEFAULT_MARKETS[full_id]
+    kwargs = dict(env_kwargs or {})
+    for reserved in ("split", "split_dates", "seed", "market", "sampling"):
+        if reserved in kwargs:
+            raise ConfigError(f"env_kwargs may not set {reserved!r}: train_agent chooses it")
+    panel = market_panel(market, kwargs.pop("symbols", None))
+    if env_kwargs and env_kwargs.get("symbols") is not None:
+        kwargs["symbols"] = list(env_kwargs["symbols"])
+    base_kw = {k: v for k, v in kwargs.items() if k != "symbols"}
+    env = Monitor(cls(panel, split="train", split_dates=split_dates, seed=seed, **base_kw))
+    save_kwargs = {
+        "env_kwargs": kwargs,
+        "market": market,
+        "split_dates": split_dates,
+        "env_id": full_id,
+    }
+
+    def make_eval_env() -> Any:
+        kw = dict(base_kw)
+        if full_id != "quantrl/HFT-v0":
+            kw["episode_length"] = None
+        return cls(panel, split="valid", split_dates=split_dates, sampling="sequential", **kw)
+
+    model = make_agent(algo, env, seed=seed, **(algo_kwargs or {}))
+    callbacks: list[Any] = []
+    if progress:
+        callbacks.append(RichProgressCallback(int(timesteps), f"{algo_name(algo)} {full_id}"))
+    evaluator = None
+    if eval_freq:
+        evaluator = BacktestEvalCallback(
+            make_eval_env,
+            int(eval_freq),
+            metric=metric,
+            patience=patience,
+            save_path=Path(out) / "best" if out is not None else None,
+            save_kwargs=save_kwargs,
+        )
+        callbacks.append(evaluator)
+    model.learn(int(timesteps), callback=callbacks or None)
+    run_path = None
+    if out is not None:
+        extra = {"timesteps": int(model.num_timesteps), "seed": seed, "algo_kwargs": algo_kwargs}
+        if evaluator is not None:
+            extra["eval_history"] = evaluator.history
+        run_path = save(model, out, extra=extra, **save_kwargs)
+    return TrainOutcome(
+        model=model,
+        run_path=run_path,
+        episode_rewards=[float(r) for r in env.get_episode_rewards()],
+        eval_history=evaluator.history if evaluator is not None else [],
+        env_id=full_id,
+        env_kwargs=kwargs,
+        market=market,
+    )
+
+
+__all__ = [
+    "ALGOS",
+    "TrainOutcome",
+    "algo_class",
+    "algo_name",
+    "check_compatible",
+    "default_kwargs",
+    "env_class",
+    "make_agent",
+    "train_agent",
+]

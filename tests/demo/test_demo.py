@@ -1,0 +1,142 @@
+"""The main demo job in fast mode: report with every figure, summary rows, determinism, CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from quantrl.demo import ALPHA_COLUMNS, POOL_NAME, PPO_NAME, STRATEGY_NAMES, run_demo
+
+FIGURES = ("equity", "drawdown", "rolling_sharpe", "weights", "monthly_returns", "alpha_ic")
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("demo"), fast=True, seed=0)
+
+
+def test_report_has_every_figure_and_table(summary):
+    assert summary.report.exists() and summary.report.name == "report.html"
+    text = summary.report.read_text()
+    assert summary.figures == FIGURES
+    for name in FIGURES:
+        assert f"id='fig-{name}'" in text
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
+    assert len(images) == len(FIGURES)
+    assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    assert "Alpha pool (AlphaEval" in text and "Deflated Sharpe ratio" in text
+    for name in (*STRATEGY_NAMES, PPO_NAME):
+        assert f"<th>{name}</th>" in text.replace("&#x27;", "'")
+
+
+def test_summary_rows_and_values(summary, dow30):
+    assert list(summary.table.index) == [*STRATEGY_NAMES, PPO_NAME]
+    assert np.isfinite(summary.table.to_numpy()).all()
+    assert (summary.table["Max drawdown"] <= 0).all()
+    # the 1/N row against a plain 1/N target rebalanced every 21 rows (NaN = hold) on the same rows
+    from quantrl.backtest import run_weights
+    from quantrl.data.splits import market_split
+
+    test = market_split(dow30, "test", warmup=252)
+    targets = np.full(test.shape, np.nan)
+    targets[::21] = 1.0 / test.n_symbols
+    plain = run_weights(test, targets, fees=0.001)
+    assert summary.table.loc["1/N", "Total return"] == pytest.approx(plain.total_return, rel=1e-9)
+    k = len(summary.formulas)
+    assert list(summary.alpha_table.index) == [f"alpha {i + 1}" for i in range(k)] + [POOL_NAME]
+    assert set(ALPHA_COLUMNS) <= set(summary.alpha_table.columns)
+    assert summary.alpha_table["formula"].iloc[:k].tolist() == summary.formulas
+    members = summary.alpha_table.iloc[:k]
+    finite = members[np.isfinite(members["ic"])]
+    assert len(finite) >= 1
+    assert ((finite["pps"] - 0.5 * (finite["ic"] + finite["rank_ic"])).abs() < 1e-12).all()
+    assert ((finite["rre"] > 0) & (finite["rre"] <= 1)).all()
+    saved = json.loads(summary.pool_file.read_text())
+    assert [m["formula"] for m in saved["members"]] == summary.formulas
+    assert [m["weight"] for m in saved["members"]] == pytest.approx(summary.pool_weights)
+
+
+def test_ppo_weights_are_long_only_and_decided_in_the_test_split(summary):
+    from quantrl.data import load_market
+    from quantrl.data.splits import market_split
+    from quantrl.demo import DemoBudget, ppo_test_weights, train_ppo
+
+    test = market_split(load_market("dow30"), "test", warmup=252)
+    model = train_ppo(DemoBudget(ppo_steps=64, ppo_n_envs=2, ppo_n_steps=32), seed=1, fees=0.001)
+    w = ppo_test_weights(model, test, fees=0.001)
+    assert w.shape == test.shape
+    assert (w[: test.warmup] == 0).all()  # no decisions in the warm-up history
+    active = w[test.warmup : -1]
+    assert (active > 0).all() and (active.sum(axis=1) < 1).all()  # softmax leaves some cash
+
+
+def test_cli_is_deterministic_and_prints_the_summary(summary, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from quantrl.cli.demo import demo_command
+
+    app = typer.Typer()
+    app.command()(demo_command)
+    res = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--fast", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for row in (*STRATEGY_NAMES, PPO_NAME, POOL_NAME, "dow30", "sp500"):
+        assert row in res.output
+    assert "report.html" in res.output.replace("\n", "")
+    again = json.loads((tmp_path / "alpha_pool.json").read_text())
+    assert [m["formula"] for m in again["members"]] == summary.formulas
+    first = json.loads(summary.pool_file.read_text())
+    assert [m["weight"] for m in again["members"]] == [m["weight"] for m in first["members"]]
+
+
+def chromium() -> str | None:
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed")
+def test_report_renders_in_headless_chromium(summary, tmp_path):
+    import matplotlib.image as mpimg
+
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,4800",
+    ]
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*cmd, f"--screenshot={shot}", summary.report.as_uri()],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    pixels = mpimg.imread(shot)[..., :3]
+    colored = np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) > 0.15
+    rows = np.flatnonzero(colored.any(axis=1))
+    assert colored.mean() > 0.01 and rows.max() - rows.min() > 2000
+    dom = subprocess.run(
+        [*cmd, "--dump-dom", summary.report.as_uri()],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert dom.count("<img") == len(FIGURES)
+    assert "Sharpe ratio" in dom and POOL_NAME in dom
