@@ -32,6 +32,7 @@ class RichProgressCallback(BaseCallback):
         self.disable = disable
         self._progress: Any = None
         self._task: Any = None
+        self.completed = 0
 
     def _on_training_start(self) -> None:
         if self.disable:
@@ -49,8 +50,9 @@ class RichProgressCallback(BaseCallback):
         self._task = self._progress.add_task(self.description, total=self.total)
 
     def _on_step(self) -> bool:
+        self.completed += self.training_env.num_envs
         if self._progress is not None:
-            self._progress.update(self._task, advance=self.training_env.num_envs)
+            self._progress.update(self._task, completed=self.completed)
         return True
 
     def _on_training_end(self) -> None:

@@ -65,7 +65,8 @@ def rollout(
     Returns arrays aligned on the rows from ``start`` to the last one stepped: ``equity`` and
     ``cash`` at each close (``init_cash`` at ``start``), ``positions``, ``targets`` (the risky
     weights decided at each row, NaN on the last) and the fills as a trades array with bars
-    counted from ``start``.
+    counted from ``start``. The episode runs on ``env.unwrapped`` (wrappers such as a time limit
+    are bypassed, so the whole split is covered); an ``action_masks`` method of ``env`` is used.
     """
     base = env.unwrapped
     first = base.first_row if start is None else int(start)

@@ -11,6 +11,7 @@ from quantrl.cli.alpha import alpha_app
 from quantrl.cli.backtest import backtest_command, compare_command
 from quantrl.cli.data import data_app, demo_summary
 from quantrl.cli.mine import alpha_top_command, jobs_app, mine_command
+from quantrl.cli.train import eval_command, train_command
 from quantrl.errors import QuantRLError
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app.add_typer(alpha_app, name="alpha")
 alpha_app.command("top")(alpha_top_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("mine")(mine_command)
+app.command("train")(train_command)
+app.command("eval")(eval_command)
 app.command("backtest")(backtest_command)
 app.command("compare")(compare_command)
 

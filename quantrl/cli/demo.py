@@ -22,9 +22,8 @@ def datasets_table(rows: list[dict]) -> Table:
     """The bundled-data summary as a rich table."""
     table = Table(title="Bundled datasets")
     for col in ("dataset", "kind", "freq", "rows", "dates", "span", "fields", "missing"):
-        table.add_column(
-            col, justify="left" if col in ("dataset", "kind", "freq", "span") else "right"
-        )
+        left = col in ("dataset", "kind", "freq", "span")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
         start, end = r["start"], r["end"]
         if start.endswith("00:00") and end.endswith("00:00"):
@@ -98,7 +97,8 @@ def demo_command(
             percent=("Total return", "CAGR", "Max drawdown"),
         )
     )
-    console.print(
-        frame_table(summary.alpha_table, "Alpha pool: AlphaEval on the S&P 500 test split")
-    )
+    alpha = summary.alpha_table.drop(columns=["formula"])
+    console.print(frame_table(alpha, "Alpha pool: AlphaEval on the S&P 500 test split"))
+    for k, formula in enumerate(summary.formulas):
+        console.print(f"  alpha {k + 1} = {formula}", soft_wrap=True, highlight=False)
     console.print(f"report: [bold]{summary.report}[/]  ({time.perf_counter() - start:.0f} s)")

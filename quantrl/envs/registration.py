@@ -16,6 +16,7 @@ ENV_IDS: dict[str, tuple[str, int]] = {
     "quantrl/Portfolio-v0": ("quantrl.envs.portfolio:PortfolioEnv", 252),
     "quantrl/HFT-v0": ("quantrl.envs.hft:HFTEnv", 240),
     "quantrl/ESGPortfolio-v0": ("quantrl.envs.esg:ESGPortfolioEnv", 63),
+    "quantrl/PairsTrading-v0": ("quantrl.envs.pairs:PairsTradingEnv", 252),
 }
 """Environment id -> (entry point, max_episode_steps)."""
 

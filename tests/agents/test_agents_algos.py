@@ -210,3 +210,14 @@ def test_same_seed_gives_identical_learning_curve_and_test_equity(synth, split_d
         algo_kwargs={"n_steps": 64},
     )
     assert c.episode_rewards != a.episode_rewards
+
+
+def test_progress_callback_counts_steps(synth):
+    from quantrl.agents.callbacks import RichProgressCallback
+
+    env = _portfolio(synth, seed=0)
+    model = make_agent("a2c", env, seed=0)
+    cb = RichProgressCallback(160, "test")
+    model.learn(160, callback=cb)
+    assert cb.completed == model.num_timesteps == 160
+    assert cb._progress is None  # stopped at the end of training
