@@ -9,7 +9,8 @@ from rich.console import Console
 
 from quantrl.cli.alpha import alpha_app
 from quantrl.cli.backtest import backtest_command, compare_command
-from quantrl.cli.data import data_app, demo_summary
+from quantrl.cli.data import data_app
+from quantrl.cli.demo import demo_command
 from quantrl.cli.mine import alpha_top_command, jobs_app, mine_command
 from quantrl.cli.train import eval_command, train_command
 from quantrl.errors import QuantRLError
@@ -30,11 +31,7 @@ app.command("eval")(eval_command)
 app.command("backtest")(backtest_command)
 app.command("compare")(compare_command)
 
-
-@app.command("demo")
-def demo() -> None:
-    """Run the main demo job."""
-    demo_summary()
+app.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from quantrl.data import load_market
 from quantrl.data.providers.bundled import get_dataset, list_datasets
-from quantrl.data.summary import panel_summary, summarize_datasets
+from quantrl.data.summary import panel_summary
 
 data_app = typer.Typer(
     help="Bundled datasets, local files and the Yahoo Finance cache.", no_args_is_help=True
@@ -92,8 +92,3 @@ def fetch_command(
     """Download into the disk cache (network only on a cache miss) and summarise."""
     panel = load_market(source, start=start, end=end)
     console.print(summary_table([panel_summary(panel)], title=f"cached {source}"))
-
-
-def demo_summary() -> None:
-    """Load every bundled dataset and print a summary table."""
-    console.print(summary_table(summarize_datasets(), title="quantrl bundled data"))

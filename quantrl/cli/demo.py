@@ -68,7 +68,7 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="seed of every random choice")] = 0,
 ) -> None:
     """Run the main demo: data summary, strategies, PPO, alpha mining, AlphaEval and a report."""
-    from quantrl.demo import run_demo
+    from quantrl.cli.demo_job import run_demo
 
     start = time.perf_counter()
     with Progress(

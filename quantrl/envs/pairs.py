@@ -165,7 +165,7 @@ class PairsTradingEnv(gym.Env):
         self.sampling = sampling
         self._unit = spread_weights(self.beta)
         self.action_space = spaces.Discrete(3)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (self.n_lags + 3,), np.float32)
+        self.observation_space = spaces.Box(-10.0, 10.0, (self.n_lags + 3,), np.float32)
         self._t = self.first_row
         self._end = self.first_row
         self._units = np.zeros(2)

@@ -138,7 +138,7 @@ class ESGDRLExperiment:
         if not fast:
             universes["dow30 top10 liquid"] = liquid_universe(recent, 10, "2022-07-01")
         algos = ("A2C", "PPO")
-        steps = 1024 if fast else 12_000
+        steps = 1024 if fast else 8_000
         rows = []
         backtests: dict[str, BacktestResult] = {}
         windows: dict[str, tuple[Any, Any]] = {}
@@ -186,7 +186,9 @@ class ESGDRLExperiment:
                             env.unwrapped.panel, out["weights"], fees=FEES
                         )
         table = pd.DataFrame(rows)
-        table.index = [f"{u} / {m} / {p}" for u, m, p in table[["universe", "market", "policy"]].values]
+        table.index = [
+            f"{u} / {m} / {p}" for u, m, p in table[["universe", "market", "policy"]].values
+        ]
         table.index.name = "universe / market / policy"
         table = table.drop(columns=["universe", "market", "policy"])
         notes = [

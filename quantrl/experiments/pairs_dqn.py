@@ -87,9 +87,9 @@ class PairsDQNExperiment:
         rows = []
         backtests: dict[str, BacktestResult] = {}
         windows: dict[str, tuple[Any, Any]] = {"pair selection": (train.dates[0], train.dates[-1])}
-        selection = pd.DataFrame(
-            ranked[:10], columns=["a", "b", "beta", "adf_t"]
-        ).rename_axis("rank")
+        selection = pd.DataFrame(ranked[:10], columns=["a", "b", "beta", "adf_t"]).rename_axis(
+            "rank"
+        )
         for a, b, beta, tstat in ranked[:n_pairs]:
             kw = {"pair": (a, b), "beta": beta, "split_dates": split_dates, "fees": FEES}
             env = PairsTradingEnv(panel, split="train", episode_length=252, seed=seed, **kw)

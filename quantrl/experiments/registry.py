@@ -42,6 +42,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "sharpe_portfolio": ("quantrl.experiments.sharpe_portfolio", "SharpePortfolioExperiment"),
     "esg_drl": ("quantrl.experiments.esg_drl", "ESGDRLExperiment"),
     "pairs_dqn": ("quantrl.experiments.pairs_dqn", "PairsDQNExperiment"),
+    "imitation": ("quantrl.experiments.imitation", "ImitationExperiment"),
+    "macro_hft": ("quantrl.experiments.macro_hft", "MacroHFTExperiment"),
 }
 """Experiment name -> (module, class); modules are imported only when the experiment is used."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,13 @@ def run_experiment(
             subtitle=f"experiment {name}, seed {seed}, {'fast' if fast else 'full'} run",
             extra_tables=tables,
         )
+    else:
+        body = "".join(f"<h2>{html.escape(k)}</h2>{v.to_html()}" for k, v in tables.items())
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(experiment.title)}"
+            f"</title></head><body><h1>{html.escape(experiment.title)}</h1>{body}</body></html>"
+        )
+        atomic_write_bytes(out / "report.html", page.encode())
     return result
 
 

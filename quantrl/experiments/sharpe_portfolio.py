@@ -115,7 +115,11 @@ class SharpePortfolioExperiment:
         panel = full.select(symbols)
 
         test_env = PortfolioEnv(
-            panel, split="test", split_dates=SPLIT_DATES, episode_length=None, fees=FEES,
+            panel,
+            split="test",
+            split_dates=SPLIT_DATES,
+            episode_length=None,
+            fees=FEES,
             temperature=TEMPERATURE,
         )
         seg = test_env.panel

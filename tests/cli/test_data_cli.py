@@ -33,9 +33,3 @@ def test_data_fetch_offline_failure_is_an_error(monkeypatch):
     result = runner.invoke(app, ["data", "fetch", "yahoo:AAPL", "--start", "2020-01-01"])
     assert result.exit_code != 0
     assert "offline" in str(result.exception)
-
-
-def test_demo_prints_the_summary():
-    result = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "dow30" in result.output and "3522" in result.output

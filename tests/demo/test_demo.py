@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from quantrl.demo import ALPHA_COLUMNS, POOL_NAME, PPO_NAME, STRATEGY_NAMES, run_demo
+from quantrl.cli.demo_job import ALPHA_COLUMNS, POOL_NAME, PPO_NAME, STRATEGY_NAMES, run_demo
 
 FIGURES = ("equity", "drawdown", "rolling_sharpe", "weights", "monthly_returns", "alpha_ic")
 
@@ -65,7 +65,7 @@ def test_summary_rows_and_values(summary, dow30):
 def test_ppo_weights_are_long_only_and_decided_in_the_test_split(summary):
     from quantrl.data import load_market
     from quantrl.data.splits import market_split
-    from quantrl.demo import DemoBudget, ppo_test_weights, train_ppo
+    from quantrl.cli.demo_job import DemoBudget, ppo_test_weights, train_ppo
 
     test = market_split(load_market("dow30"), "test", warmup=252)
     model = train_ppo(DemoBudget(ppo_steps=64, ppo_n_envs=2, ppo_n_steps=32), seed=1, fees=0.001)

@@ -70,3 +70,15 @@ def test_training_is_seeded(algo: str) -> None:
         model = train_agent(algo, env, 128, seed=3)
         preds.append(model.predict(obs, deterministic=True)[0])
     np.testing.assert_array_equal(preds[0], preds[1])
+
+
+@pytest.mark.slow
+def test_fast_run_writes_table_and_report(tmp_path) -> None:
+    from quantrl.experiments import run_experiment
+
+    res = run_experiment("esg_drl", tmp_path, fast=True, seed=0)
+    t = res.table
+    assert len(t) == 10  # 2 markets x (1/N + 2 algos x aware/blind)
+    assert (t.loc[[i for i in t.index if "/ free /" in i], "esg_grant_minus_tax"] == 0).all()
+    assert res.windows["train"][1] < res.windows["test"][0]
+    assert (tmp_path / "report.html").exists() and (tmp_path / "table.csv").exists()

@@ -115,7 +115,9 @@ def test_fast_run_is_deterministic_and_writes_report(tmp_path) -> None:
     np.testing.assert_allclose(back.to_numpy(), a.table.to_numpy(), rtol=1e-12)
     t = a.table
     # no impact model -> no impact cost; the calibrated coefficient is below the 1e-3 default
-    assert (t.loc[[i for i in t.index if i.startswith("none")], "impact_cost_per_episode"] == 0).all()
+    assert (
+        t.loc[[i for i in t.index if i.startswith("none")], "impact_cost_per_episode"] == 0
+    ).all()
     cal = t.loc["linear (calibrated) / momentum", "impact_cost_per_episode"]
     default = t.loc["linear (default 1e-3) / momentum", "impact_cost_per_episode"]
     summary = a.extra_tables["Kyle lambda summary"]

@@ -1,5 +1,9 @@
 """The main demo job (``quantrl demo``): data, classic strategies, PPO, alpha mining, one report.
 
+It lives beside the CLI because it is an application of the library (it uses the ``strategies``
+gallery, which the library itself never imports); ``run_demo`` is the one Python call behind the
+command.
+
 Steps, all seeded and on bundled data:
 
 1. summarise the bundled datasets and load DOW30;

@@ -1,0 +1,59 @@
+"""MacroHFT-style study: kNN memory weights, embeddings, episode returns and splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantrl.envs.hft import HFTEnv
+from quantrl.experiments.macro_hft import KNNMemory, embed, run_episode
+
+
+def test_knn_memory_weights_match_hand_computation() -> None:
+    keys = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    values = np.array([[0.01, 0.0], [0.03, 0.0], [0.02, 0.0], [-1.0, 1.0]])
+    mem = KNNMemory(keys, values, k=3, tau=0.01)
+    w = mem.weights(np.array([0.1, 0.1]))
+    # the 3 nearest are the first three rows: mean scores 0.02 and 0.0
+    e = np.exp(np.array([0.02, 0.0]) / 0.01 - 2.0)
+    np.testing.assert_allclose(w, e / e.sum())
+    near_far = KNNMemory(keys, values, k=1, tau=0.01).weights(np.array([4.0, 4.0]))
+    assert near_far[1] > 0.99
+
+
+def test_embed_uses_the_observation_layout() -> None:
+    env = HFTEnv("crypto_minute", split="train", seed=0)
+    obs, _ = env.reset(options={"start": env.first_row + 10})
+    e = embed(obs, env.window)
+    assert e[0] == pytest.approx(obs[: env.window].sum())
+    assert e[3] == obs[2 * env.window]
+    assert e.shape == (5,)
+
+
+def test_run_episode_flat_is_zero_and_deterministic() -> None:
+    env = HFTEnv("crypto_minute", split="test")
+    s = int(env.chunk_starts[0])
+    assert run_episode(env, s, lambda o: env.n_levels // 2) == 0.0
+    a = run_episode(env, s, lambda o: int(o[0] > 0) * (env.n_levels - 1))
+    b = run_episode(env, s, lambda o: int(o[0] > 0) * (env.n_levels - 1))
+    assert a == b and a != 0.0
+
+
+def test_regime_training_and_test_windows_do_not_overlap() -> None:
+    train = HFTEnv("crypto_minute", split="train", regime="up")
+    test = HFTEnv("crypto_minute", split="test")
+    last_train = train.panel.dates[-1]
+    assert last_train < test.panel.dates[test.first_row]
+    assert train.panel.dates[train.chunk_starts[-1] + train.episode_length] <= last_train
+
+
+@pytest.mark.slow
+def test_fast_run_is_deterministic(tmp_path) -> None:
+    import pandas as pd
+
+    from quantrl.experiments import run_experiment
+
+    a = run_experiment("macro_hft", tmp_path / "a", fast=True, seed=0)
+    b = run_experiment("macro_hft", tmp_path / "b", fast=True, seed=0)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert (tmp_path / "a" / "report.html").exists()

@@ -1,0 +1,135 @@
+"""PairsTrading-v0 and the DQN stat-arb study: Engle-Granger, z-scores, accounting, splits."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+from gymnasium.utils.env_checker import check_env
+from scipy import stats
+
+import quantrl.envs  # noqa: F401  (registers the ids)
+from quantrl.backtest.engine import run_weights
+from quantrl.data import load_market
+from quantrl.envs.pairs import (
+    PairsTradingEnv,
+    adf_tstat,
+    engle_granger,
+    ols_hedge,
+    rolling_zscore,
+)
+from quantrl.experiments.pairs_dqn import positions_to_weights, rollout_positions, zscore_positions
+
+PAIR = {"pair": ("KO", "VZ"), "beta": 0.75}
+
+
+def test_ols_hedge_matches_linregress() -> None:
+    rng = np.random.default_rng(0)
+    b = rng.normal(0, 1, 300).cumsum()
+    a = 0.3 + 1.7 * b + rng.normal(0, 0.5, 300)
+    beta, alpha = ols_hedge(a, b)
+    ref = stats.linregress(b, a)
+    assert beta == pytest.approx(ref.slope, rel=1e-10)
+    assert alpha == pytest.approx(ref.intercept, rel=1e-8)
+
+
+def test_adf_tstat_matches_hand_regression() -> None:
+    rng = np.random.default_rng(1)
+    e = np.zeros(400)
+    for t in range(1, 400):
+        e[t] = 0.8 * e[t - 1] + rng.normal()
+    # lags=0: t = rho_hat / se, closed form without a constant
+    de, lag = np.diff(e), e[:-1]
+    rho = (lag @ de) / (lag @ lag)
+    s2 = ((de - rho * lag) @ (de - rho * lag)) / (de.size - 1)
+    assert adf_tstat(e, 0) == pytest.approx(rho / np.sqrt(s2 / (lag @ lag)), rel=1e-10)
+    # lags=1 against an explicit normal-equation solve
+    y = de[1:]
+    x = np.column_stack([e[1:-1], de[:-1]])
+    coef = np.linalg.solve(x.T @ x, x.T @ y)
+    res = y - x @ coef
+    se = np.sqrt((res @ res) / (y.size - 2) * np.linalg.inv(x.T @ x)[0, 0])
+    assert adf_tstat(e, 1) == pytest.approx(coef[0] / se, rel=1e-10)
+    # stationary residuals reject; a random walk does not
+    assert adf_tstat(e, 1) < -3.34
+    assert adf_tstat(rng.normal(0, 1, 400).cumsum(), 1) > -3.34
+
+
+def test_engle_granger_finds_planted_cointegration() -> None:
+    rng = np.random.default_rng(2)
+    b = rng.normal(0, 0.01, 1000).cumsum()
+    a = 0.5 * b + rng.normal(0, 0.002, 1000)
+    walk = rng.normal(0, 0.01, 1000).cumsum()
+    assert engle_granger(a, b)["beta"] == pytest.approx(0.5, abs=0.02)
+    assert engle_granger(a, b)["adf_t"] < engle_granger(walk, b)["adf_t"]
+
+
+def test_rolling_zscore_matches_pandas_and_is_causal() -> None:
+    rng = np.random.default_rng(3)
+    s = rng.normal(0, 1, 200).cumsum()
+    z = rolling_zscore(s, 20)
+    ser = pd.Series(s)
+    ref = (ser - ser.rolling(20).mean()) / ser.rolling(20).std(ddof=0)
+    np.testing.assert_allclose(z, ref.to_numpy(), rtol=1e-7, atol=1e-9, equal_nan=True)
+    s2 = s.copy()
+    s2[150:] += 50
+    np.testing.assert_array_equal(rolling_zscore(s2, 20)[:150], z[:150])
+
+
+def test_zscore_rule_hand_case() -> None:
+    z = np.array([np.nan, 0.0, 2.5, 1.0, 0.4, -0.1, -2.1, -1.0, 3.0, 0.2])
+    np.testing.assert_array_equal(zscore_positions(z), [0, 0, -1, -1, 0, 0, 1, 1, 1, 0])
+
+
+def test_env_passes_checker_and_registers() -> None:
+    env = PairsTradingEnv("dow30", split="train", seed=0, **PAIR)
+    check_env(env, skip_render_check=True)
+    made = gym.make("quantrl/PairsTrading-v0", **PAIR)
+    assert made.unwrapped.pair == ("KO", "VZ")
+
+
+def test_env_accounting_matches_run_weights() -> None:
+    env = PairsTradingEnv("dow30", split="test", episode_length=None, fees=0.002, **PAIR)
+    rng = np.random.default_rng(4)
+    acts = rng.integers(0, 3, env.panel.n_dates)
+    pos = rollout_positions(env, lambda o: acts[env.t])
+    # replay the same episode for the env's final equity
+    env.reset(seed=0)
+    done, eq = False, 0.0
+    while not done:
+        _, _, te, tr, info = env.step(int(acts[env.t]))
+        eq, done = info["equity"], te or tr
+    res = run_weights(env.panel, positions_to_weights(env, pos), fees=0.002, execution="next_close")
+    assert res.equity[-1] == pytest.approx(eq, rel=1e-10)
+
+
+def test_hedge_ratio_and_train_test_windows_do_not_overlap() -> None:
+    panel = load_market("dow30")
+    env = PairsTradingEnv(panel, split="train", pair=("KO", "VZ"))
+    test = PairsTradingEnv(panel, split="test", pair=("KO", "VZ"), episode_length=None)
+    assert env.beta == test.beta  # estimated on the training rows in both
+    assert env.panel.dates[-1] < np.datetime64("2019-01-01")
+    assert test.panel.dates[test.first_row] >= np.datetime64("2021-01-01")
+    # the hedge ratio ignores test prices
+    fields = {k: np.array(v, copy=True) for k, v in panel.fields.items()}
+    late = panel.dates >= np.datetime64("2019-01-01")
+    for k in ("open", "high", "low", "close"):
+        fields[k][late] *= 2.0
+    from quantrl.data.panel import Panel
+
+    perturbed = Panel(panel.dates, panel.symbols, fields)
+    env2 = PairsTradingEnv(
+        perturbed, split="train", pair=("KO", "VZ"), split_dates=("2019-01-01", "2021-01-01")
+    )
+    assert env2.beta == pytest.approx(env.beta, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_fast_run_is_deterministic(tmp_path) -> None:
+    from quantrl.experiments import run_experiment
+
+    a = run_experiment("pairs_dqn", tmp_path / "a", fast=True, seed=0)
+    b = run_experiment("pairs_dqn", tmp_path / "b", fast=True, seed=0)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.windows["train"][1] < a.windows["test"][0]
