@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from quantrl.data.panel import Panel
+from strategies.base import log_returns, rebalance_rows
+
+Solver = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def trailing_moments(
@@ -24,3 +31,21 @@ def trailing_moments(
     cov = np.cov(block, rowvar=False, ddof=1).reshape(cols.size, cols.size)
     cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov))
     return cols, mean, cov
+
+
+def optimised_weights(
+    panel: Panel, solve: Solver, *, window: int, every: int, shrinkage: float
+) -> np.ndarray:
+    """Weights from ``solve(mean, cov)`` at each rebalance date (trailing moments); NaN between.
+
+    Symbols without a full window of returns get weight 0 on that date.
+    """
+    out = np.full(panel.shape, np.nan)
+    rets = log_returns(panel)
+    for row in rebalance_rows(panel.n_dates, every, start=window):
+        cols, mean, cov = trailing_moments(rets, row, window, shrinkage)
+        if cols.size == 0:
+            continue
+        out[row] = 0.0
+        out[row, cols] = solve(mean, cov)
+    return out

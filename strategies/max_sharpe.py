@@ -8,8 +8,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from quantrl.data.panel import Panel
-from strategies.base import log_returns, rebalance_rows, register
-from strategies.covariance import trailing_moments
+from strategies.base import register
+from strategies.covariance import optimised_weights
 
 
 def max_sharpe_weights(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -45,12 +45,10 @@ class MaxSharpe:
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """Weights at each rebalance date from returns up to that date; NaN between."""
-        out = np.full(panel.shape, np.nan)
-        rets = log_returns(panel)
-        for row in rebalance_rows(panel.n_dates, self.every, start=self.window):
-            cols, mean, cov = trailing_moments(rets, row, self.window, self.shrinkage)
-            if cols.size == 0:
-                continue
-            out[row] = 0.0
-            out[row, cols] = max_sharpe_weights(mean, cov)
-        return out
+        return optimised_weights(
+            panel,
+            max_sharpe_weights,
+            window=self.window,
+            every=self.every,
+            shrinkage=self.shrinkage,
+        )

@@ -8,8 +8,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from quantrl.data.panel import Panel
-from strategies.base import log_returns, rebalance_rows, register
-from strategies.covariance import trailing_moments
+from strategies.base import register
+from strategies.covariance import optimised_weights
 
 
 def min_variance_weights(cov: np.ndarray) -> np.ndarray:
@@ -42,12 +42,10 @@ class MinVariance:
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """Weights at each rebalance date from returns up to that date; NaN between."""
-        out = np.full(panel.shape, np.nan)
-        rets = log_returns(panel)
-        for row in rebalance_rows(panel.n_dates, self.every, start=self.window):
-            cols, _, cov = trailing_moments(rets, row, self.window, self.shrinkage)
-            if cols.size == 0:
-                continue
-            out[row] = 0.0
-            out[row, cols] = min_variance_weights(cov)
-        return out
+        return optimised_weights(
+            panel,
+            lambda mean, cov: min_variance_weights(cov),
+            window=self.window,
+            every=self.every,
+            shrinkage=self.shrinkage,
+        )

@@ -36,3 +36,49 @@ def rng() -> np.random.Generator:
 def fixtures_dir() -> Path:
     """Folder of recorded test inputs."""
     return FIXTURES
+
+
+def chromium_path() -> str | None:
+    """The headless browser used to render reports, if installed."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture
+def headless_chromium(tmp_path):
+    """``render(uri, height) -> (screenshot PNG path, rendered DOM)`` in headless Chromium."""
+    import subprocess
+
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("headless Chromium is not installed (.ci/run installs it)")
+
+    def render(uri: str, height: int = 3200) -> tuple[Path, str]:
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
+            f"--window-size=1200,{height}",
+        ]
+        shot = tmp_path / "screenshot.png"
+        subprocess.run(
+            [*cmd, f"--screenshot={shot}", uri], check=True, timeout=120, capture_output=True
+        )
+        dom = subprocess.run(
+            [*cmd, "--dump-dom", uri], check=True, timeout=120, capture_output=True, text=True
+        ).stdout
+        return shot, dom
+
+    return render

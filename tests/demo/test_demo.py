@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -63,9 +61,9 @@ def test_summary_rows_and_values(summary, dow30):
 
 
 def test_ppo_weights_are_long_only_and_decided_in_the_test_split(summary):
+    from quantrl.cli.demo_job import DemoBudget, ppo_test_weights, train_ppo
     from quantrl.data import load_market
     from quantrl.data.splits import market_split
-    from quantrl.cli.demo_job import DemoBudget, ppo_test_weights, train_ppo
 
     test = market_split(load_market("dow30"), "test", warmup=252)
     model = train_ppo(DemoBudget(ppo_steps=64, ppo_n_envs=2, ppo_n_steps=32), seed=1, fees=0.001)
@@ -95,48 +93,13 @@ def test_cli_is_deterministic_and_prints_the_summary(summary, tmp_path):
     assert [m["weight"] for m in again["members"]] == [m["weight"] for m in first["members"]]
 
 
-def chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed")
-def test_report_renders_in_headless_chromium(summary, tmp_path):
+def test_report_renders_in_headless_chromium(summary, headless_chromium):
     import matplotlib.image as mpimg
 
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,4800",
-    ]
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*cmd, f"--screenshot={shot}", summary.report.as_uri()],
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
+    shot, dom = headless_chromium(summary.report.as_uri(), height=4800)
     pixels = mpimg.imread(shot)[..., :3]
     colored = np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) > 0.15
     rows = np.flatnonzero(colored.any(axis=1))
     assert colored.mean() > 0.01 and rows.max() - rows.min() > 2000
-    dom = subprocess.run(
-        [*cmd, "--dump-dom", summary.report.as_uri()],
-        check=True,
-        timeout=120,
-        capture_output=True,
-        text=True,
-    ).stdout
     assert dom.count("<img") == len(FIGURES)
     assert "Sharpe ratio" in dom and POOL_NAME in dom

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -60,38 +58,11 @@ def test_report_is_self_contained_with_every_figure(results, tmp_path):
     assert "http://" not in text and "https://" not in text  # opens offline
 
 
-def chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
-@pytest.mark.skipif(
-    chromium() is None, reason="headless Chromium is not installed (.ci/run installs it)"
-)
-def test_report_renders_in_headless_chromium(results, tmp_path):
+def test_report_renders_in_headless_chromium(results, tmp_path, headless_chromium):
     import matplotlib.image as mpimg
 
     out = write_report(results, tmp_path / "r.html")
-    shot = tmp_path / "shot.png"
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,3200",
-        f"--screenshot={shot}",
-        out.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    shot, dom = headless_chromium(out.as_uri(), height=3200)
     pixels = mpimg.imread(shot)[..., :3]
     assert pixels.shape[0] >= 3000
     colored = np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) > 0.15
@@ -99,11 +70,4 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     # figures draw coloured lines from the top of the page down through the heatmap at the end
     assert colored.mean() > 0.01
     assert rows_with_color.max() - rows_with_color.min() > 1500
-    dom = subprocess.run(
-        [*cmd[:-2], "--dump-dom", out.as_uri()],
-        check=True,
-        timeout=120,
-        capture_output=True,
-        text=True,
-    ).stdout
     assert dom.count("<img") == len(FIGURES) and "Sharpe ratio" in dom
