@@ -11,6 +11,7 @@ from quantrl.cli.alpha import alpha_app
 from quantrl.cli.backtest import backtest_command, compare_command
 from quantrl.cli.data import data_app
 from quantrl.cli.demo import demo_command
+from quantrl.cli.experiment import experiment_app
 from quantrl.cli.mine import alpha_top_command, jobs_app, mine_command
 from quantrl.cli.train import eval_command, train_command
 from quantrl.errors import QuantRLError
@@ -25,6 +26,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(alpha_app, name="alpha")
 alpha_app.command("top")(alpha_top_command)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(experiment_app, name="experiment")
 app.command("mine")(mine_command)
 app.command("train")(train_command)
 app.command("eval")(eval_command)

@@ -248,6 +248,9 @@ def reward_nb(
     return log_ret - lam * var
 
 
+ESG_SCORE_TOL = 1e-9
+
+
 @njit(cache=True)
 def esg_adjust_nb(
     targets: np.ndarray, quality: np.ndarray, ret: float, gamma: float, theta: float
@@ -256,6 +259,8 @@ def esg_adjust_nb(
 
     ``s = sum(w q) / sum(w)``, ``m = mean(q)``, ``g = gamma max(r, 0) max(s - m, 0) / m``,
     ``tax = theta max(r, 0) 1[s < m]``. Returns ``g - tax`` (0 when ``sum(w) <= 0``).
+    Scores within ``ESG_SCORE_TOL`` (relative) of the market mean count as equal to it, so an
+    equal-weight portfolio is not taxed on rounding noise.
     """
     if ret <= 0:
         return 0.0
@@ -271,6 +276,8 @@ def esg_adjust_nb(
     if sw <= 1e-12 or m <= 0:
         return 0.0
     s = swq / sw
+    if abs(s - m) <= ESG_SCORE_TOL * m:
+        s = m
     grant = gamma * ret * max(s - m, 0.0) / m
     tax = theta * ret if s < m else 0.0
     return grant - tax

@@ -194,3 +194,16 @@ def test_seeded_resets_are_reproducible(synth):
 
     for x, y in zip(run(2), run(2), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_equal_weights_are_not_taxed_on_rounding_noise():
+    import numpy as np
+
+    from quantrl.kernels.envs import esg_adjust_nb
+
+    rng = np.random.default_rng(3)
+    quality = rng.uniform(60, 90, 29)
+    w = np.full(29, 1 / 29)  # s equals m up to rounding
+    assert esg_adjust_nb(w, quality, 0.01, 0.5, 0.1) == 0.0
+    low = np.where(quality < np.median(quality), 2.0, 0.0) / 29
+    assert esg_adjust_nb(low, quality, 0.01, 0.5, 0.1) == -0.1 * 0.01
