@@ -45,6 +45,25 @@ def run_episode(env: HFTEnv, start: int, policy: Any) -> float:
     return float(np.log(eq / env.costs.init_cash))
 
 
+MINUTES_PER_YEAR = 365 * 24 * 60  # crypto trades around the clock
+
+
+def episode_tear_sheets(env: HFTEnv, start: int, policies: dict[str, Any]) -> dict[str, Any]:
+    """BacktestResults of one test episode per policy (env trajectories), for the tear sheet."""
+    import dataclasses
+
+    from quantrl.agents.evaluate import rollout, trajectory_result
+
+    out = {}
+    for name, policy in policies.items():
+        traj = rollout(lambda obs, _env, policy=policy: policy(obs), env, start=start)
+        result = trajectory_result(env, traj, env_id="quantrl/HFT-v0")
+        out[f"{name} (first test episode)"] = dataclasses.replace(
+            result, periods_per_year=MINUTES_PER_YEAR, freq="1min"
+        )
+    return out
+
+
 class KNNMemory:
     """(embedding -> per-sub-agent return) memory with kNN lookup and softmax weights."""
 
@@ -155,6 +174,15 @@ class MacroHFTExperiment:
                 results[name].append(
                     run_episode(test, s, hyper_policy_for(w) if pol is None else pol)
                 )
+        backtests = episode_tear_sheets(
+            test,
+            int(test_starts[0]),
+            {
+                "hyper-agent": hyper_policy_for(chosen[0]),
+                "single agent": greedy(single),
+                "long": policies["long"],
+            },
+        )
         rows = []
         for name, rets in results.items():
             r = np.asarray(rets)
@@ -185,10 +213,11 @@ class MacroHFTExperiment:
         ]
         return ExperimentResult(
             table=table,
+            backtests=backtests,
             notes=notes,
             extra_tables={"Hyper-agent weights per test episode": mix},
             windows=windows,
         )
 
 
-__all__ = ["KNNMemory", "MacroHFTExperiment", "embed", "run_episode"]
+__all__ = ["KNNMemory", "MacroHFTExperiment", "embed", "episode_tear_sheets", "run_episode"]

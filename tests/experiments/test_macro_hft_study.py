@@ -57,3 +57,9 @@ def test_fast_run_is_deterministic(tmp_path) -> None:
     b = run_experiment("macro_hft", tmp_path / "b", fast=True, seed=0)
     pd.testing.assert_frame_equal(a.table, b.table)
     assert (tmp_path / "a" / "report.html").exists()
+    assert a.backtests, "the report needs tear-sheet backtests"
+    for res in a.backtests.values():
+        # equity is cash plus positions at the close, bar by bar
+        value = res.cash + (res.positions * res.close).sum(axis=1)
+        np.testing.assert_allclose(value, res.equity, rtol=1e-9)
+    assert (tmp_path / "a" / "report.html").read_text().count("<img") >= 4
