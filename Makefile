@@ -3,31 +3,39 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INPUT_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
-STAMP := $(VENV)/.installed-$(INPUT_HASH)
+BASE_STAMP := $(VENV)/.installed-base-$(INPUT_HASH)
+DEV_STAMP := $(VENV)/.installed-dev-$(INPUT_HASH)
 PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint bench clean
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-$(STAMP):
+# the library and what the demo needs
+$(BASE_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt setuptools wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation -e ".[dev]"
-	@rm -f $(VENV)/.installed-*
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-base-*
+	@touch $@
 
-demo: $(STAMP)
+# plus tests, benchmarks and the peers they compare with
+$(DEV_STAMP): $(BASE_STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation -e ".[dev]"
+	@rm -f $(VENV)/.installed-dev-*
+	@touch $@
+
+demo: $(BASE_STAMP)
 	$(BIN)/quantrl demo
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check quantrl strategies tests benchmarks
 	$(BIN)/ruff format --check quantrl strategies tests benchmarks
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.bench_data
 	$(BIN)/python -m benchmarks.bench_backtest
 	$(BIN)/python -m benchmarks.bench_alpha
