@@ -60,12 +60,12 @@ WARMUP_ROWS = 252  # a year of history before the test split (momentum's lookbac
 class DemoBudget:
     """Budgets of one demo run (steps, not seconds, so runs are reproducible)."""
 
-    ppo_steps: int = 65536
+    ppo_steps: int = 32768
     ppo_n_envs: int = 8
     ppo_n_steps: int = 256
     ppo_episode_length: int = 252
-    mine_tokens: int = 60000
-    mine_symbols: int = 150
+    mine_tokens: int = 30000
+    mine_symbols: int = 100
     mine_start: str = "2014-06-01"
     pool_capacity: int = 8
     horizon: int = 20
