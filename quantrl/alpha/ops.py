@@ -31,6 +31,7 @@ import numpy as np
 
 from quantrl.kernels import cross_section as cs
 from quantrl.kernels import rolling as rk
+from quantrl.kernels import rolling_order as ro
 
 # --------------------------------------------------------------------------- units
 
@@ -361,7 +362,7 @@ def _delta(args: list[Value], params: tuple) -> Array:
 def _quantile(args: list[Value], params: tuple) -> Array:
     x = _arr(args[0])
     with _threads_for(x.size):
-        return rk.rolling_quantile_nb(x, int(params[0]), float(params[1]))
+        return ro.rolling_quantile_nb(x, int(params[0]), float(params[1]))
 
 
 def _ema(args: list[Value], params: tuple) -> Array:
@@ -543,7 +544,7 @@ OPERATORS: dict[str, OpSpec] = {
             _u_count,
             "1-based position of the window min (oldest = 1)",
         ),
-        _spec("Med", "rolling", 1, _W, _rolling(rk.rolling_median_nb), _u_first, "rolling median"),
+        _spec("Med", "rolling", 1, _W, _rolling(ro.rolling_median_nb), _u_first, "rolling median"),
         _spec(
             "Mad",
             "rolling",
@@ -567,7 +568,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_rank_nb),
+            _rolling(ro.rolling_rank_nb),
             _u_ratio,
             "percentile rank of the last value in its window",
         ),

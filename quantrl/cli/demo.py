@@ -13,32 +13,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quantrl.cli.data import summary_table
+
 console = Console(width=max(Console().width, 110))
 
 STEPS = 7  # progress messages run_demo emits
-
-
-def datasets_table(rows: list[dict]) -> Table:
-    """The bundled-data summary as a rich table."""
-    table = Table(title="Bundled datasets")
-    for col in ("dataset", "kind", "freq", "rows", "dates", "span", "fields", "missing"):
-        left = col in ("dataset", "kind", "freq", "span")
-        table.add_column(col, justify="left" if left else "right", no_wrap=True)
-    for r in rows:
-        start, end = r["start"], r["end"]
-        if start.endswith("00:00") and end.endswith("00:00"):
-            start, end = start[:10], end[:10]
-        table.add_row(
-            r["name"],
-            r.get("kind", "panel"),
-            r.get("frequency", ""),
-            str(r["symbols"]),
-            str(r["dates"]) if r["dates"] else "-",
-            f"{start} .. {end}" if start else "-",
-            str(r["fields"]),
-            f"{100 * r['missing']:.2f}%",
-        )
-    return table
 
 
 def frame_table(frame: pd.DataFrame, title: str, percent: tuple[str, ...] = ()) -> Table:
@@ -89,7 +68,7 @@ def demo_command(
 
         summary = run_demo(out, fast=fast, seed=seed, progress=step)
         progress.update(task, completed=STEPS, description="done")
-    console.print(datasets_table(summary.datasets))
+    console.print(summary_table(summary.datasets, title="Bundled datasets"))
     console.print(
         frame_table(
             summary.table,
