@@ -19,6 +19,7 @@ from quantrl.data.panel import Panel
 from quantrl.data.splits import DEFAULT_SPLITS
 from quantrl.errors import ConfigError, DataError
 from quantrl.kernels.envs import (
+    BOOK_ROWS,
     I_SIZE,
     P_FEES,
     P_FIXED,
@@ -31,7 +32,7 @@ from quantrl.kernels.envs import (
     S_SIZE,
     account_bar_nb,
 )
-from quantrl.kernels.portfolio import DEFAULT_MIN_SIZE, TRADE_DTYPE
+from quantrl.kernels.portfolio import DEFAULT_MIN_SIZE, TRADE_DTYPE, WORK_ROWS
 
 Execution = Literal["next_open", "next_close"]
 Split = Literal["train", "valid", "test", "all"]
@@ -146,7 +147,7 @@ class EnvState:
 
     def __init__(self, n_envs: int, n_assets: int, obs_dim: int, ring: int) -> None:
         self.account = np.zeros((n_envs, 2))
-        self.book = np.zeros((n_envs, 4, n_assets))
+        self.book = np.zeros((n_envs, BOOK_ROWS, n_assets))
         self.scal = np.zeros((n_envs, S_SIZE))
         self.ring = np.zeros((n_envs, ring))
         self.trades = np.zeros((n_envs, n_assets), dtype=TRADE_DTYPE)
@@ -181,6 +182,7 @@ class Account:
         self.debts = np.zeros(n_assets)
         self.mark = np.full(n_assets, np.nan)
         self._trades = np.zeros(n_assets, dtype=TRADE_DTYPE)
+        self._work = np.zeros((WORK_ROWS, n_assets))
 
     @property
     def cash(self) -> float:
@@ -207,5 +209,6 @@ class Account:
             DEFAULT_MIN_SIZE,
             c.rebalance_threshold,
             self._trades,
+            self._work,
         )
         return float(equity), float(paid)

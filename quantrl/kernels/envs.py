@@ -7,8 +7,9 @@ mark at the close), so an environment and the backtester agree to the last bit.
 State of E environments (one row per environment):
 
 * ``account`` float64 (E, 2): ``[cash, free_cash]``;
-* ``book`` float64 (E, 4, N): rows ``POS`` (units held), ``DEBT`` (short entry value), ``MARK``
-  (latest known price), ``TGT`` (the risky target weights of the last action);
+* ``book`` float64 (E, BOOK_ROWS, N): rows ``POS`` (units held), ``DEBT`` (short entry value),
+  ``MARK`` (latest known price), ``TGT`` (the risky target weights of the last action), then from
+  ``WORK`` on the scratch rows of ``rebalance_bar_nb``;
 * ``scal`` float64 (E, S_SIZE): the scalars named ``S_*`` below;
 * ``ring`` float64 (E, K): the last K simple returns of the episode (rolling rewards);
 * ``trades``: a ``TRADE_DTYPE`` (E, N) scratch buffer for one bar's fills;
@@ -22,13 +23,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from quantrl.kernels.portfolio import portfolio_value_nb, rebalance_bar_nb
+from quantrl.kernels.portfolio import WORK_ROWS, portfolio_value_nb, rebalance_bar_nb
 
 # book rows
 POS = 0
 DEBT = 1
 MARK = 2
 TGT = 3
+WORK = 4
+BOOK_ROWS = WORK + WORK_ROWS
 
 # scalar state slots
 S_T = 0  # current row (the last bar whose close the agent has seen)
@@ -106,6 +109,7 @@ def account_bar_nb(
     min_size: float,
     threshold: float,
     trades: np.ndarray,
+    work: np.ndarray,
 ) -> tuple[float, float, int]:
     """Trade to ``targets`` at ``exec_row`` prices, then mark at ``close_row``.
 
@@ -138,6 +142,7 @@ def account_bar_nb(
             threshold,
             trades,
             0,
+            work,
         )
         for k in range(n_fills):
             paid += trades[k]["fees"]
@@ -413,6 +418,7 @@ def step_env_nb(
         fp[P_MIN_SIZE],
         fp[P_THRESHOLD],
         trades[e],
+        book[e, WORK:],
     )
     turnover = 0.0
     for k in range(n_fills):
@@ -745,6 +751,7 @@ def hft_step_nb(
         fp[P_MIN_SIZE],
         fp[P_THRESHOLD],
         trades[0],
+        book[0, WORK:],
     )
     turnover = 0.0
     impact_cost = 0.0

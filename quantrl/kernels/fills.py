@@ -41,13 +41,11 @@ REJECTED = 2
 @njit(cache=True)
 def is_close_nb(a: float, b: float) -> bool:
     """True when ``a`` and ``b`` are equal within 1e-9 relative / 1e-12 absolute tolerance."""
-    if np.isnan(a) or np.isnan(b):
-        return False
-    if np.isinf(a) or np.isinf(b):
-        return False
-    if a == b:
-        return True
-    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)
+    # written so that the common finite case takes one comparison; NaN fails it, and an
+    # infinite operand passes it only to be refused by the last line
+    if not abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL):
+        return a == b and not np.isinf(a)
+    return not (np.isinf(a) or np.isinf(b))
 
 
 @njit(cache=True)
@@ -80,7 +78,9 @@ def add_nb(a: float, b: float) -> float:
 @njit(cache=True)
 def snap_zero_nb(x: float) -> float:
     """``x`` with values within tolerance of zero replaced by 0.0."""
-    if is_close_nb(x, 0.0):
+    # is_close_nb(x, 0.0) reduces to |x| <= ABS_TOL: the relative bound 1e-9 |x| never covers
+    # |x| itself, and NaN or inf fail the comparison
+    if abs(x) <= ABS_TOL:
         return 0.0
     return x
 

@@ -136,47 +136,18 @@ def _record_nb(
     return n_trades + 1
 
 
-@njit(cache=True, inline="always")
-def _target_order_nb(
-    bar: int,
-    j: int,
-    account: np.ndarray,
-    positions: np.ndarray,
-    debts: np.ndarray,
-    size: float,
-    price: float,
-    fees: float,
-    fixed_fees: float,
-    slippage: float,
-    min_size: float,
-    trades: np.ndarray,
-    n_trades: int,
-) -> int:
-    cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
-        account[0],
-        account[1],
-        positions[j],
-        debts[j],
-        size,
-        price,
-        BOTH,
-        fees,
-        fixed_fees,
-        slippage,
-        min_size,
-        np.nan,
-    )
-    account[0] = cash
-    account[1] = free_cash
-    positions[j] = pos
-    debts[j] = debt
-    if status == FILLED:
-        n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
-    return n_trades
-
-
 _MAX_TAIL = 32
 _CASH_MARGIN = 1e-10
+
+WORK_ROWS = 5
+"""Rows of the float64 (WORK_ROWS, N) scratch array that ``rebalance_bar_nb`` works in: order
+values, order sizes, cash needs, set-aside flags and the set-aside list. The caller allocates it
+once (per backtest or per environment), so no bar allocates anything."""
+_W_ORDER = 0
+_W_SIZE = 1
+_W_NEED = 2
+_W_IN_TAIL = 3
+_W_TAIL = 4
 
 
 @njit(cache=True)
@@ -195,6 +166,7 @@ def rebalance_bar_nb(
     threshold: float,
     trades: np.ndarray,
     n_trades: int,
+    work: np.ndarray,
 ) -> int:
     """Rebalance the shared-cash account to target weights at one bar; returns the trade count.
 
@@ -202,7 +174,8 @@ def rebalance_bar_nb(
     means no order for j. ``order_prices[j]`` is the fill price before slippage (NaN: j cannot
     trade this bar, its position is kept); ``val_prices[j]`` values positions and converts target
     value to units (the last known price). The portfolio value is taken once, before any order.
-    Assets whose weight is already within ``threshold`` of the target are not traded.
+    Assets whose weight is already within ``threshold`` of the target are not traded. ``work``
+    is a (``WORK_ROWS``, N) float64 scratch array owned by the caller.
 
     Orders run as vectorbt's auto call sequence does (ascending approximate order value: sells
     first, the largest buys last), so the buys that meet a cash shortfall and their partial fills
@@ -215,12 +188,19 @@ def rebalance_bar_nb(
     clean_value = snap_zero_nb(value)
     if np.isnan(clean_value) or clean_value <= 0:
         return n_trades
-    order_value = np.empty(n, dtype=np.float64)
-    sizes = np.empty(n, dtype=np.float64)
-    need = np.zeros(n)
+    order_value = work[_W_ORDER]
+    sizes = work[_W_SIZE]
+    need = work[_W_NEED]
+    in_tail = work[_W_IN_TAIL]
+    tail = work[_W_TAIL]
+    cash = account[0]  # the account lives in registers during the bar, written back at the end
+    free_cash = account[1]
     total = 0.0
     n_buys = 0
+    largest = -1  # the last order of the sequence: largest value, the later asset on ties
     for j in range(n):
+        in_tail[j] = 0.0
+        need[j] = 0.0
         tgt = targets[j]
         val = val_prices[j]
         asset_value = positions[j] * val
@@ -239,42 +219,47 @@ def rebalance_bar_nb(
         sizes[j] = size
         if ov < 0:
             # a sell is never limited by cash: its place in the sequence changes no fill
-            n_trades = _target_order_nb(
-                bar,
-                j,
-                account,
-                positions,
-                debts,
+            cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+                cash,
+                free_cash,
+                positions[j],
+                debts[j],
                 size,
                 price,
+                BOTH,
                 fees,
                 fixed_fees,
                 slippage,
                 min_size,
-                trades,
-                n_trades,
+                np.nan,
             )
-        elif size > 0:
+            positions[j] = pos
+            debts[j] = debt
+            if status == FILLED:
+                n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
+            continue
+        if largest < 0 or ov >= order_value[largest]:
+            largest = j
+        if size > 0:
             # cash this buy needs (the arithmetic of buy_nb)
             req = size * (price * (1.0 + slippage))
             need[j] = req + (req * fees + fixed_fees)
             total += need[j]
             n_buys += 1
     # the largest buys (last in the sequence) are set aside until the rest surely fit
-    tail = np.empty(min(n_buys, _MAX_TAIL), dtype=np.int64)
-    in_tail = np.zeros(n, dtype=np.bool_)
     n_tail = 0
-    cash = account[0]
     while total > cash * (1.0 - _CASH_MARGIN) - 1e-9 and n_tail < n_buys:
         if n_tail == _MAX_TAIL:
             n_tail = -1
             break
-        best = -1
-        for j in range(n):
-            if order_value[j] >= 0 and not in_tail[j]:
-                if best < 0 or order_value[j] >= order_value[best]:
-                    best = j
-        in_tail[best] = True
+        best = largest
+        if n_tail > 0:
+            best = -1
+            for j in range(n):
+                if order_value[j] >= 0 and in_tail[j] == 0.0:
+                    if best < 0 or order_value[j] >= order_value[best]:
+                        best = j
+        in_tail[best] = 1.0
         tail[n_tail] = best
         n_tail += 1
         total -= need[best]
@@ -286,56 +271,69 @@ def rebalance_bar_nb(
         for k in range(n):
             j = call_seq[k]
             if order_value[j] >= 0:
-                n_trades = _target_order_nb(
-                    bar,
-                    j,
-                    account,
-                    positions,
-                    debts,
+                cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+                    cash,
+                    free_cash,
+                    positions[j],
+                    debts[j],
                     sizes[j],
                     order_prices[j],
+                    BOTH,
                     fees,
                     fixed_fees,
                     slippage,
                     min_size,
-                    trades,
-                    n_trades,
+                    np.nan,
                 )
+                positions[j] = pos
+                debts[j] = debt
+                if status == FILLED:
+                    n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
+        account[0] = cash
+        account[1] = free_cash
         return n_trades
     for j in range(n):
-        if order_value[j] >= 0 and not in_tail[j]:
-            n_trades = _target_order_nb(
-                bar,
-                j,
-                account,
-                positions,
-                debts,
+        if order_value[j] >= 0 and in_tail[j] == 0.0:
+            cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+                cash,
+                free_cash,
+                positions[j],
+                debts[j],
                 sizes[j],
                 order_prices[j],
+                BOTH,
                 fees,
                 fixed_fees,
                 slippage,
                 min_size,
-                trades,
-                n_trades,
+                np.nan,
             )
+            positions[j] = pos
+            debts[j] = debt
+            if status == FILLED:
+                n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
     for k in range(n_tail - 1, -1, -1):
-        j = tail[k]
-        n_trades = _target_order_nb(
-            bar,
-            j,
-            account,
-            positions,
-            debts,
+        j = int(tail[k])
+        cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+            cash,
+            free_cash,
+            positions[j],
+            debts[j],
             sizes[j],
             order_prices[j],
+            BOTH,
             fees,
             fixed_fees,
             slippage,
             min_size,
-            trades,
-            n_trades,
+            np.nan,
         )
+        positions[j] = pos
+        debts[j] = debt
+        if status == FILLED:
+            n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
+    account[0] = cash
+    account[1] = free_cash
     return n_trades
 
 
@@ -374,20 +372,32 @@ def simulate_weights_nb(
     mark = np.full(n, np.nan)
     row_prices = np.empty(n)
     row_targets = np.empty(n)
+    work = np.empty((WORK_ROWS, n))
     n_trades = 0
     for t in range(n_bars):
         any_order = False
+        delisted = False
         for j in range(n):
             p = exec_prices[t, j]
-            row_prices[j] = p
-            row_targets[j] = targets[t, j]
             if not np.isnan(p):
                 mark[j] = p
+                if not np.isnan(targets[t, j]):
+                    any_order = True
             if t == delist_bar[j] and positions[j] != 0:
-                row_prices[j] = mark[j]
-                row_targets[j] = 0.0
-            if not np.isnan(row_targets[j]) and not np.isnan(row_prices[j]):
-                any_order = True
+                delisted = True
+        prices_t = exec_prices[t]
+        targets_t = targets[t]
+        if delisted:
+            # close delisted positions at their last price: copies of the rows with overrides
+            for j in range(n):
+                row_prices[j] = exec_prices[t, j]
+                row_targets[j] = targets[t, j]
+                if t == delist_bar[j] and positions[j] != 0:
+                    row_prices[j] = mark[j]
+                    row_targets[j] = 0.0
+                    any_order = True
+            prices_t = row_prices
+            targets_t = row_targets
         if any_order:
             n_trades = rebalance_bar_nb(
                 t,
@@ -395,8 +405,8 @@ def simulate_weights_nb(
                 positions,
                 debts,
                 mark,
-                row_prices,
-                row_targets,
+                prices_t,
+                targets_t,
                 fees,
                 fixed_fees,
                 slippage,
@@ -404,6 +414,7 @@ def simulate_weights_nb(
                 threshold,
                 trades,
                 n_trades,
+                work,
             )
         equity = account[0]
         for j in range(n):
