@@ -12,6 +12,7 @@ import numpy as np
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.memory import retain_freed_memory
 
 
 class EvalCache:
@@ -160,6 +161,7 @@ def evaluate(
             position=0,
         )
     shape = (int(panel.n_dates), int(panel.n_symbols))
+    retain_freed_memory()  # reuse freed panel-sized blocks instead of faulting in new pages
     memo = cache if cache is not None else EvalCache()
     memo.bind(panel)
     out = _evaluate_node(node, panel, memo, node, shape)

@@ -32,6 +32,7 @@ import numpy as np
 from quantrl.kernels import cross_section as cs
 from quantrl.kernels import rolling as rk
 from quantrl.kernels import rolling_order as ro
+from quantrl.kernels.elementwise import log_flat_nb
 
 # --------------------------------------------------------------------------- units
 
@@ -313,6 +314,17 @@ def _less(args: list[Value], params: tuple) -> Array:
     return np.asarray(np.minimum(args[0], args[1]), dtype=np.float64)
 
 
+def _log(args: list[Value], params: tuple) -> Array:
+    x = args[0]
+    if isinstance(x, np.ndarray) and x.size >= 1024:
+        a = np.ascontiguousarray(x, dtype=np.float64)
+        out = np.empty(a.shape, dtype=np.float64)
+        log_flat_nb(a.reshape(-1), out.reshape(-1))
+        return out
+    with np.errstate(all="ignore"):
+        return np.asarray(np.log(x), dtype=np.float64)
+
+
 def _sign(args: list[Value], params: tuple) -> Array:
     return np.asarray(np.sign(args[0]), dtype=np.float64)
 
@@ -460,7 +472,7 @@ OPERATORS: dict[str, OpSpec] = {
         # element-wise, one input
         _spec("Abs", "unary", 1, (), _np1(np.abs), _u_first, "absolute value"),
         _spec("Sign", "unary", 1, (), _sign, _u_ratio, "sign (-1, 0, 1)"),
-        _spec("Log", "unary", 1, (), _np1(np.log), _u_ratio, "natural logarithm"),
+        _spec("Log", "unary", 1, (), _log, _u_ratio, "natural logarithm"),
         _spec("Not", "unary", 1, (), _not, _u_bool, "logical not (1 where x == 0)"),
         # element-wise, two inputs
         _spec("Add", "binary", 2, (), _np2(np.add), _u_same, "x + y", same_unit=(0, 1)),
