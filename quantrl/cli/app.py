@@ -13,6 +13,7 @@ from quantrl.cli.data import data_app
 from quantrl.cli.demo import demo_command
 from quantrl.cli.experiment import experiment_app
 from quantrl.cli.mine import alpha_top_command, jobs_app, mine_command
+from quantrl.cli.sweep import sweep_command
 from quantrl.cli.train import eval_command, train_command
 from quantrl.errors import QuantRLError
 
@@ -28,6 +29,7 @@ alpha_app.command("top")(alpha_top_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(experiment_app, name="experiment")
 app.command("mine")(mine_command)
+app.command("sweep")(sweep_command)
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("backtest")(backtest_command)

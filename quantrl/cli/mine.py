@@ -69,27 +69,66 @@ def mine_command(
         bool, typer.Option("--restart", help="discard an existing checkpoint and start over")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="run independent miners on 'local' processes or 'ray' and merge them"),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: 'auto' or 'ray://host:10001' (ray only)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="concurrent miners")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="comma-separated miner seeds (default: the spec's)")
+    ] = None,
 ) -> None:
-    """Mine formula alphas as the job spec says (checkpointed; --resume after a kill)."""
+    """Mine formula alphas as the job spec says (checkpointed; --resume after a kill).
+
+    With --executor/--seeds (or a [distributed] table with seeds in the spec) independent miners
+    run in parallel and their alphas merge into one pool on this machine.
+    """
     from quantrl.jobs.runner import run_job
+    from quantrl.jobs.spec import load_spec
 
     console = Console()
-    result = run_job(spec, resume=resume, restart=restart, progress=not quiet)
-    table = Table(title=f"job {result.job} (run {result.run_id})")
+    job = load_spec(spec)
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+    if executor or seed_list or job.seeds or address or workers:
+        from quantrl.distributed.mining import mine_distributed
+
+        merged = mine_distributed(
+            job,
+            executor,
+            workers=workers,
+            address=address,
+            seeds=seed_list,
+            restart=restart,
+        )
+        _print_pool(console, f"job {merged.job} (run {merged.run_id})", merged.metrics, merged)
+        console.print(
+            f"{len(merged.miners)} miners on {merged.executor} x{merged.workers} "
+            f"({merged.reused} reused), {merged.seconds:.0f} s"
+        )
+        return
+    result = run_job(job, resume=resume, restart=restart, progress=not quiet)
+    _print_pool(console, f"job {result.job} (run {result.run_id})", result.metrics, result)
+    console.print(
+        f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
+        + (" (resumed)" if result.resumed else "")
+    )
+
+
+def _print_pool(console: Console, title: str, metrics: dict[str, Any], result: Any) -> None:
+    table = Table(title=title)
     table.add_column("split")
     for name in ("IC", "RankIC", "ICIR", "RankICIR"):
         table.add_column(name, justify="right")
-    for split, m in result.metrics.items():
+    for split, m in metrics.items():
         table.add_row(
             split, _fmt(m["ic"]), _fmt(m["rank_ic"]), _fmt(m["icir"], 3), _fmt(m["rank_icir"], 3)
         )
     console.print(table)
     for f, w in zip(result.formulas, result.weights, strict=True):
         console.print(f"  {w:+.4f}  {f}")
-    console.print(
-        f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
-        + (" (resumed)" if result.resumed else "")
-    )
 
 
 @jobs_app.command("list")

@@ -97,6 +97,18 @@ class Panel:
         object.__setattr__(self, "warmup", int(self.warmup))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle support (the read-only mappings are rebuilt from plain dicts)."""
+        args = (
+            self.dates,
+            self.symbols,
+            dict(self.fields),
+            dict(self.extras),
+            self.warmup,
+            dict(self.meta),
+        )
+        return (Panel, args)
+
     @staticmethod
     def _check_array(name: str, value: Any, shape: tuple[int, int]) -> np.ndarray:
         try:

@@ -42,7 +42,16 @@ from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
 
-__all__ = ["MiningSetup", "JobResult", "build_setup", "make_searcher", "run_due", "run_job"]
+__all__ = [
+    "MiningSetup",
+    "JobResult",
+    "build_harness",
+    "build_setup",
+    "load_splits",
+    "make_searcher",
+    "run_due",
+    "run_job",
+]
 
 Searcher = Any  # PPOMiner | RandomSearch | GeneticSearch (same duck-typed interface)
 
@@ -114,8 +123,8 @@ class MiningSetup:
         return rows
 
 
-def build_setup(spec: JobSpec) -> MiningSetup:
-    """Load the market, split it, and build vocabulary, pool, harness and searcher."""
+def load_splits(spec: JobSpec) -> tuple[Any, Any, Any, dict[str, np.ndarray]]:
+    """The job's market split into train / valid / test panels and their forward-return labels."""
     from quantrl.data import load_market
     from quantrl.data.splits import split_dates
 
@@ -133,8 +142,22 @@ def build_setup(spec: JobSpec) -> MiningSetup:
     labels = {
         s: p.forward_returns(h) for s, p in (("train", train), ("valid", valid), ("test", test))
     }
+    return train, valid, test, labels
+
+
+def build_harness(
+    spec: JobSpec,
+    train: Any,
+    valid: Any,
+    labels: dict[str, np.ndarray],
+    *,
+    seed: int | None = None,
+    method: str | None = None,
+    operators: tuple[str, ...] | None = None,
+) -> tuple[Vocabulary, MiningTask, Searcher]:
+    """Vocabulary, pool, harness and searcher of a job (seed, method, operators overridable)."""
     vocab = Vocabulary(
-        operators=spec.operators,
+        operators=operators or spec.operators,
         features=spec.features,
         windows=spec.windows,
         constants=spec.constants,
@@ -150,7 +173,21 @@ def build_setup(spec: JobSpec) -> MiningSetup:
         spec.capacity, objective=spec.objective, mutual_threshold=spec.mutual_threshold
     )
     task = MiningTask(train, labels["train"], pool, subtree_penalty=spec.subtree_penalty)
-    searcher = make_searcher(spec.method, task, vocab, seed=spec.seed, ppo=spec.ppo, gp=spec.gp)
+    searcher = make_searcher(
+        method or spec.method,
+        task,
+        vocab,
+        seed=spec.seed if seed is None else seed,
+        ppo=spec.ppo,
+        gp=spec.gp,
+    )
+    return vocab, task, searcher
+
+
+def build_setup(spec: JobSpec) -> MiningSetup:
+    """Load the market, split it, and build vocabulary, pool, harness and searcher."""
+    train, valid, test, labels = load_splits(spec)
+    vocab, task, searcher = build_harness(spec, train, valid, labels)
     return MiningSetup(spec, train, valid, test, labels, vocab, task, searcher)
 
 

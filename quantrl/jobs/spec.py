@@ -43,6 +43,13 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     [ppo]                           # quantrl.alpha.miner.train.PPOConfig fields
     n_steps = 64                    # per env; n_envs = 8 envs share the pool
 
+    [distributed]                   # optional: independent miners merged into one pool
+    executor = "local"              # local (processes) | ray
+    workers = 2                     # concurrent miners (ray: default = the cluster's CPUs)
+    address = ""                    # ray only: "" starts a local Ray, "auto", "ray://host:10001"
+    seeds = [0, 1, 2, 3]            # one miner per seed
+    operator_sets = []              # optional lists of operators, assigned round-robin
+
 Schedule grammar (times are UTC): ``"daily HH:MM"`` is due once per day after HH:MM;
 ``"weekly DAY HH:MM"`` (DAY = mon..sun) once per week after that time; ``"every N[m|h|d]"``
 (e.g. ``"every 6h"``, ``"every 30m"``) when at least N minutes/hours/days have passed since the
@@ -62,7 +69,7 @@ from typing import Any
 
 from quantrl.alpha.miner.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
 from quantrl.alpha.miner.train import PPOConfig
-from quantrl.alpha.ops import ALPHAGEN_OPERATORS
+from quantrl.alpha.ops import ALPHAGEN_OPERATORS, OPERATORS
 from quantrl.errors import ConfigError
 
 __all__ = ["JobSpec", "Schedule", "load_spec", "parse_schedule"]
@@ -177,6 +184,11 @@ class JobSpec:
     chunk_steps: int = 1024
     ppo: PPOConfig = field(default_factory=PPOConfig)
     gp: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+    workers: int = 1
+    address: str = ""
+    seeds: tuple[int, ...] = ()
+    operator_sets: tuple[tuple[str, ...], ...] = ()
     source: Path | None = None
     digest: str = ""
 
@@ -214,6 +226,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
                               "max_len", "subtree_penalty")},
     "pool": {k: k for k in ("capacity", "objective", "mutual_threshold")},
     "budget": {k: k for k in ("steps", "minutes", "checkpoint_minutes", "chunk_steps")},
+    "distributed": {k: k for k in ("executor", "workers", "address", "seeds", "operator_sets")},
 }  # fmt: skip
 
 
@@ -328,6 +341,26 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         str(f).lstrip("$")
         for f in get("features", list, ["open", "high", "low", "close", "volume"])
     )
+    executor = get("executor", str, "local")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"[distributed] executor must be 'local' or 'ray', got {executor!r}")
+    workers = get("workers", int, 1)
+    if workers < 1:
+        raise ConfigError(f"[distributed] workers must be >= 1, got {workers}")
+    seeds = tuple(get("seeds", list, []))
+    for sd in seeds:
+        if isinstance(sd, bool) or not isinstance(sd, int):
+            raise ConfigError(f"[distributed] seeds must be integers, got {sd!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"[distributed] seeds must be distinct, got {list(seeds)}")
+    operator_sets = []
+    for op_set in get("operator_sets", list, []):
+        if not isinstance(op_set, list) or not op_set:
+            raise ConfigError("[distributed] operator_sets must be non-empty lists of operators")
+        unknown = [o for o in op_set if o not in OPERATORS]
+        if unknown:
+            raise ConfigError(f"[distributed] unknown operators {unknown} in operator_sets")
+        operator_sets.append(tuple(str(o) for o in op_set))
     spec = JobSpec(
         name=name,
         seed=get("seed", int, 0),
@@ -359,6 +392,11 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         chunk_steps=chunk,
         ppo=ppo,
         gp=gp,
+        executor=executor,
+        workers=workers,
+        address=get("address", str, ""),
+        seeds=tuple(int(x) for x in seeds),
+        operator_sets=tuple(operator_sets),
     )
     return spec
 

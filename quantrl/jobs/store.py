@@ -49,7 +49,17 @@ CREATE TABLE IF NOT EXISTS alphas (
     created REAL NOT NULL,
     {", ".join(f"{s}_{m} REAL" for s in SPLITS for m in METRICS)}
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sweep TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    split TEXT NOT NULL,
+    params TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS alphas_formula ON alphas(formula);
+CREATE INDEX IF NOT EXISTS sweeps_name ON sweeps(sweep);
 CREATE INDEX IF NOT EXISTS runs_job ON runs(job);
 """
 
@@ -167,6 +177,37 @@ class Registry:
             ).fetchall()
         return [dict(r) for r in rows]
 
+    def record_sweep(
+        self, sweep: str, kind: str, split: str, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Replace the stored results of ``sweep`` with ``rows`` ({"params": ..., "metrics": ...})."""
+        now = time.time()
+        with self._connect() as con:
+            con.execute("DELETE FROM sweeps WHERE sweep = ?", (sweep,))
+            for r in rows:
+                con.execute(
+                    "INSERT INTO sweeps (sweep, kind, split, params, metrics, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (sweep, kind, split, dumps(r["params"]), _metrics_json(r["metrics"]), now),
+                )
+
+    def sweep_results(self, sweep: str) -> list[dict[str, Any]]:
+        """Stored rows of a sweep: params and metrics as dicts (NaN for missing metrics)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT params, metrics FROM sweeps WHERE sweep = ? ORDER BY id", (sweep,)
+            ).fetchall()
+        return [
+            {
+                "params": json.loads(r["params"]),
+                "metrics": {
+                    k: (float("nan") if v is None else v)
+                    for k, v in json.loads(r["metrics"]).items()
+                },
+            }
+            for r in rows
+        ]
+
     def top_alphas(
         self, metric: str = "rank_ic", split: str = "test", limit: int = 20, job: str | None = None
     ) -> list[dict[str, Any]]:
@@ -206,6 +247,10 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if v == v else None
+
+
+def _metrics_json(metrics: dict[str, float]) -> str:
+    return json.dumps({k: _num(v) for k, v in metrics.items()}, separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:

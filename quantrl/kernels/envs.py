@@ -306,11 +306,14 @@ def write_obs_nb(
     size = window * n
     lo = (t - window + 1) * n
     for f in range(winfeat.shape[0]):
-        src = winfeat[f].ravel()
-        obs[k : k + size] = src[lo : lo + size]
+        src = winfeat[f].reshape(-1)
+        for i in range(size):  # a plain loop: slice assignment would check for overlap and copy
+            obs[k + i] = src[lo + i]
         k += size
     for f in range(ptfeat.shape[0]):
-        obs[k : k + n] = ptfeat[f, t]
+        row = ptfeat[f, t]
+        for j in range(n):
+            obs[k + j] = row[j]
         k += n
     inv = 1.0 / equity if equity > 0 else 0.0
     for j in range(n):

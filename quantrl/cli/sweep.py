@@ -1,0 +1,41 @@
+"""``quantrl sweep SPEC.toml``: a thin command over ``quantrl.distributed.sweep.run_sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["sweep_command"]
+
+
+def sweep_command(
+    spec: Annotated[Path, typer.Argument(help="sweep spec (TOML)")],
+    executor: Annotated[str | None, typer.Option(help="'local' processes or 'ray'")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: 'auto' or 'ray://host:10001' (ray only)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="concurrent combinations")] = None,
+    top: Annotated[int, typer.Option(help="rows to print")] = 20,
+) -> None:
+    """Run a strategy or agent parameter sweep; results go to the registry and an HTML report."""
+    from quantrl.distributed.sweep import run_sweep
+
+    result = run_sweep(spec, executor, workers=workers, address=address)
+    table = Table(title=f"sweep {result.name}, best {result.metric} first")
+    table.add_column("parameters")
+    for col in ("sharpe_ratio", "total_return", "max_drawdown", "turnover"):
+        table.add_column(col, justify="right")
+    for row in result.rows[:top]:
+        m = row["metrics"]
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
+        table.add_row(
+            params,
+            *(f"{m.get(c, float('nan')):.4f}" for c in ("sharpe_ratio", "total_return",
+                                                         "max_drawdown", "turnover")),
+        )  # fmt: skip
+    Console().print(table)
+    Console().print(f"report: {result.report}")

@@ -1,0 +1,72 @@
+"""The [distributed] table of a job spec and `quantrl mine --executor local --seeds`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quantrl.cli.app import app
+from quantrl.distributed.mining import plan_miners
+from quantrl.errors import ConfigError
+from quantrl.jobs.spec import spec_from_dict
+from quantrl.jobs.store import Registry
+
+BASE = {"job": {"name": "d"}, "budget": {"steps": 100}}
+
+
+def _spec(**distributed: object):
+    return spec_from_dict({**BASE, "distributed": distributed})
+
+
+def test_defaults_and_values() -> None:
+    spec = _spec(executor="ray", workers=4, address="auto", seeds=[3, 1], operator_sets=[["Abs"]])
+    assert (spec.executor, spec.workers, spec.address, spec.seeds) == ("ray", 4, "auto", (3, 1))
+    assert spec.operator_sets == (("Abs",),)
+    plain = spec_from_dict(BASE)
+    assert (plain.executor, plain.workers, plain.seeds) == ("local", 1, ())
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"executor": "dask"}, "executor"),
+        ({"workers": 0}, "workers"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"seeds": ["a"]}, "integers"),
+        ({"operator_sets": [["Nope"]]}, "unknown operators"),
+        ({"operator_sets": [[]]}, "non-empty"),
+        ({"colour": 1}, "unknown key"),
+    ],
+)
+def test_bad_tables_name_the_key(table: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _spec(**table)
+
+
+def test_plan_assigns_operator_sets_round_robin() -> None:
+    spec = _spec(seeds=[5, 6, 7], operator_sets=[["Abs", "Log"], ["Mean"]])
+    plan = plan_miners(spec, list(spec.seeds), spec.operator_sets)
+    assert [(t.index, t.seed, t.operators) for t in plan] == [
+        (0, 5, ("Abs", "Log")),
+        (1, 6, ("Mean",)),
+        (2, 7, ("Abs", "Log")),
+    ]
+    with pytest.raises(ConfigError, match="at least one seed"):
+        plan_miners(spec, [])
+
+
+def test_cli_mine_with_local_executor_merges_the_miners(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "cli-dist"\noutput_dir = "out"\n'
+        '[data]\nmarket = "sp500"\nmax_symbols = 20\n'
+        '[search]\nmethod = "random"\n[pool]\ncapacity = 3\n'
+        "[budget]\nsteps = 300\nchunk_steps = 100\n"
+    )
+    out = CliRunner().invoke(app, ["mine", str(job), "--executor", "local", "--seeds", "0,1"])
+    assert out.exit_code == 0, out.output
+    assert "2 miners on local x1" in out.output
+    runs = Registry(tmp_path / "registry.sqlite").runs("cli-dist")
+    assert runs[0]["status"] == "finished" and runs[0]["method"].startswith("random x2")
