@@ -2,8 +2,8 @@
 
 An executor runs ``fn(shared, item)`` for every item and yields ``(index, result)`` pairs as the
 results arrive. ``shared`` is the large read-only input (panels, labels, a spec) and travels to
-each worker once, never once per task: ``LocalExecutor`` hands it to every worker process when
-the process starts (a pool initializer), ``RayExecutor`` puts it in Ray's object store once
+each worker once, never once per task: ``LocalExecutor`` pickles it once per map to a temporary
+file that each worker process reads once, ``RayExecutor`` puts it in Ray's object store once
 (``ray.put``) and every task reads that copy (numpy arrays are mapped from shared memory, not
 copied). ``fn`` must be a module-level function, deterministic in ``(shared, item)``, and must not
 write shared state: results are consumed on the driver only, so a task that is retried after its
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -78,16 +80,25 @@ def _check_workers(workers: int | None) -> int:
 _SHARED: dict[str, Any] = {}
 
 
-def _init_worker(shared: Any) -> None:
-    _SHARED["value"] = shared
+def _shared_from(path: str) -> Any:
+    """The shared input of a map, unpickled once per worker process and kept for its tasks."""
+    if _SHARED.get("path") != path:
+        with open(path, "rb") as fh:
+            _SHARED["value"] = pickle.load(fh)
+        _SHARED["path"] = path
+    return _SHARED["value"]
 
 
-def _call_local(fn: TaskFn, item: Any) -> Any:
-    return fn(_SHARED.get("value"), item)
+def _call_local(fn: TaskFn, path: str, item: Any) -> Any:
+    return fn(_shared_from(path), item)
 
 
 class LocalExecutor:
-    """Worker processes on this machine (``workers=1`` runs in the calling process)."""
+    """Worker processes on this machine (``workers=1`` runs in the calling process).
+
+    The processes start on the first ``map`` and are reused by later ones until ``close()``.
+    The shared input is pickled once per map into a temporary file that each worker reads once.
+    """
 
     kind = "local"
 
@@ -99,6 +110,14 @@ class LocalExecutor:
         if start_method not in mp.get_all_start_methods():
             raise ConfigError(f"start method {start_method!r} is not available here")
         self.start_method = start_method
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=mp.get_context(self.start_method)
+            )
+        return self._pool
 
     def map(
         self, fn: TaskFn, items: Sequence[Any], shared: Any = None
@@ -112,50 +131,57 @@ class LocalExecutor:
                 except Exception as exc:
                     raise TaskError(f"task {i} ({item!r}) failed: {exc!r}") from exc
             return
-        pending = list(range(len(items)))
-        breaks = 0
-        while pending:
-            done, pending = yield from self._run_pool(fn, items, shared, pending)
-            if pending:
-                breaks += 1
-                if breaks > self.max_retries:
-                    raise TaskError(
-                        f"worker processes died {breaks} times; tasks {pending[:5]} did not finish "
-                        f"(max_retries={self.max_retries})"
-                    )
+        with tempfile.TemporaryDirectory(prefix="quantrl-shared-") as tmp:
+            path = os.path.join(tmp, "shared.pkl")
+            with open(path, "wb") as fh:
+                pickle.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pending = list(range(len(items)))
+            breaks = 0
+            while pending:
+                pending = yield from self._run_pool(fn, items, path, pending)
+                if pending:
+                    breaks += 1
+                    if breaks > self.max_retries:
+                        raise TaskError(
+                            f"worker processes died {breaks} times; tasks {pending[:5]} did not "
+                            f"finish (max_retries={self.max_retries})"
+                        )
 
     def _run_pool(
-        self, fn: TaskFn, items: list[Any], shared: Any, pending: list[int]
+        self, fn: TaskFn, items: list[Any], path: str, pending: list[int]
     ) -> Iterator[tuple[int, Any]]:
-        ctx = mp.get_context(self.start_method)
+        pool = self._get_pool()
         left = list(pending)
-        with ProcessPoolExecutor(
-            max_workers=min(self.workers, len(pending)),
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(shared,),
-        ) as pool:
-            futures: dict[Future[Any], int] = {
-                pool.submit(_call_local, fn, items[i]): i for i in pending
-            }
-            while futures:
-                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    i = futures.pop(fut)
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        continue  # the pool is gone: every unfinished item is rerun
-                    except Exception as exc:
-                        for other in futures:
-                            other.cancel()
-                        raise TaskError(f"task {i} ({items[i]!r}) failed: {exc!r}") from exc
-                    left.remove(i)
-                    yield i, result
-        return [i for i in pending if i not in left], left
+        futures: dict[Future[Any], int] = {
+            pool.submit(_call_local, fn, path, items[i]): i for i in pending
+        }
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = futures.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    self._discard_pool()
+                    continue  # the pool is gone: every unfinished item is rerun in a new one
+                except Exception as exc:
+                    for other in futures:
+                        other.cancel()
+                    raise TaskError(f"task {i} ({items[i]!r}) failed: {exc!r}") from exc
+                left.remove(i)
+                yield i, result
+        return left
+
+    def _discard_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
-        """Nothing to release: every map owns its pool."""
+        """Stop the worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 # --------------------------------------------------------------------------- Ray

@@ -125,3 +125,10 @@ def test_agent_sweep_trains_and_backtests_each_point(tmp_path: Path) -> None:
     assert [sorted(r["params"]) for r in result.rows] == [["algo", "learning_rate"]] * 2
     assert all(math.isfinite(r["metrics"]["total_return"]) for r in result.rows)
     assert len(Registry(spec.registry).sweep_results("agents")) == 2
+
+
+@pytest.mark.parametrize("name", ["momentum_grid.toml", "ppo_learning_rate.toml"])
+def test_example_specs_parse(name: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    spec = load_sweep(root / "examples" / "sweeps" / name)
+    assert len(grid_points(spec.grid)) >= 6
