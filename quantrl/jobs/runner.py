@@ -458,6 +458,14 @@ def run_due(
             outcomes.append(DueOutcome(str(path), spec.name, "due", "resume" if resume else ""))
             continue
         try:
+            if spec.seeds:  # independent miners merged on this machine
+                from quantrl.distributed.mining import mine_distributed
+
+                merged = mine_distributed(spec)
+                test = merged.metrics.get("test", {})
+                detail = f"run {merged.run_id}: test RankIC {test.get('rank_ic', math.nan):.4f}"
+                outcomes.append(DueOutcome(str(path), spec.name, "ran", detail))
+                continue
             result = run_job(spec, resume=resume, restart=not resume, progress=progress)
         except JobError as exc:
             action = "locked" if "already running" in str(exc) else "failed"

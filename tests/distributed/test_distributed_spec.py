@@ -70,3 +70,21 @@ def test_cli_mine_with_local_executor_merges_the_miners(tmp_path: Path) -> None:
     assert "2 miners on local x1" in out.output
     runs = Registry(tmp_path / "registry.sqlite").runs("cli-dist")
     assert runs[0]["status"] == "finished" and runs[0]["method"].startswith("random x2")
+
+
+def test_run_due_runs_a_distributed_spec_then_skips_it(tmp_path: Path) -> None:
+    from quantrl.jobs.runner import run_due
+
+    (tmp_path / "d.toml").write_text(
+        '[job]\nname = "due-dist"\noutput_dir = "out"\nschedule = "every 1h"\n'
+        '[data]\nmarket = "sp500"\nmax_symbols = 15\n'
+        '[search]\nmethod = "random"\n[pool]\ncapacity = 3\n'
+        "[budget]\nsteps = 200\nchunk_steps = 100\n"
+        "[distributed]\nseeds = [0, 1]\n"
+    )
+    first = run_due(tmp_path)
+    assert [(o.job, o.action) for o in first] == [("due-dist", "ran")]
+    assert "test RankIC" in first[0].detail
+    second = run_due(tmp_path)
+    assert [(o.job, o.action) for o in second] == [("due-dist", "skipped")]
+    assert len(list((tmp_path / "out" / "miners").glob("*.json"))) == 2
