@@ -163,8 +163,8 @@ def spearman_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def _packed_keys_nb(values: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, parallel=True)
+def _packed_keys_nb(values: np.ndarray, shift: int, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Order-preserving int64 keys with the column index in the low ``shift`` bits; counts finite."""
     t_len, n_cols = values.shape
     bits = values.view(np.int64)
@@ -172,40 +172,64 @@ def _packed_keys_nb(values: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndar
     n_finite = np.zeros(t_len, dtype=np.int64)
     top = (np.int64(0x7FFFFFFFFFFFFFFF) >> shift) << shift
     mask = np.int64(0x7FFFFFFFFFFFFFFF)
-    for t in range(t_len):
-        for j in range(n_cols):
-            if np.isfinite(values[t, j]):
-                b = bits[t, j]
-                k = b ^ ((b >> 63) & mask)
-                keys[t, j] = ((k >> shift) << shift) | j
-                n_finite[t] += 1
-            else:
-                keys[t, j] = top | j
+    step = (t_len + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        for t in range(blk * step, min(t_len, (blk + 1) * step)):
+            for j in range(n_cols):
+                if np.isfinite(values[t, j]):
+                    b = bits[t, j]
+                    k = b ^ ((b >> 63) & mask)
+                    keys[t, j] = ((k >> shift) << shift) | j
+                    n_finite[t] += 1
+                else:
+                    keys[t, j] = top | j
     return keys, n_finite
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _unpack_and_fix_nb(
-    values: np.ndarray, keys: np.ndarray, n_finite: np.ndarray, shift: int
+    values: np.ndarray, keys: np.ndarray, n_finite: np.ndarray, shift: int, n_blocks: int
 ) -> np.ndarray:
     """Column indices from sorted keys, then an insertion pass for exact order among near-ties."""
     t_len, n_cols = keys.shape
     low = (np.int64(1) << shift) - 1
     order = np.empty((t_len, n_cols), dtype=np.int64)
-    for t in range(t_len):
-        row = values[t]
-        idx = order[t]
-        for i in range(n_cols):
-            idx[i] = keys[t, i] & low
-        for i in range(1, n_finite[t]):
-            cur = idx[i]
-            v = row[cur]
-            k = i - 1
-            while k >= 0 and row[idx[k]] > v:
-                idx[k + 1] = idx[k]
-                k -= 1
-            idx[k + 1] = cur
+    step = (t_len + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        for t in range(blk * step, min(t_len, (blk + 1) * step)):
+            row = values[t]
+            idx = order[t]
+            for i in range(n_cols):
+                idx[i] = keys[t, i] & low
+            for i in range(1, n_finite[t]):
+                cur = idx[i]
+                v = row[cur]
+                k = i - 1
+                while k >= 0 and row[idx[k]] > v:
+                    idx[k + 1] = idx[k]
+                    k -= 1
+                idx[k + 1] = cur
     return order
+
+
+def _blocks(t_len: int) -> int:
+    """Row blocks for the parallel kernels: one per thread, or one for small inputs."""
+    from numba import get_num_threads
+
+    return max(1, min(get_num_threads(), t_len // 64))
+
+
+def _sort_rows(keys: np.ndarray, n_blocks: int) -> None:
+    """Sort each row in place; numpy releases the GIL, so row blocks sort on threads at once."""
+    if n_blocks == 1:
+        keys.sort(axis=1)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = (keys.shape[0] + n_blocks - 1) // n_blocks
+    parts = [keys[i : i + step] for i in range(0, keys.shape[0], step)]
+    with ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(lambda part: part.sort(axis=1), parts))
 
 
 def sorted_order(values: np.ndarray) -> np.ndarray:
@@ -213,13 +237,15 @@ def sorted_order(values: np.ndarray) -> np.ndarray:
 
     Sorts packed int64 keys (an order-preserving image of the float with the column index in its
     low bits) with numpy's vectorised sort, then an insertion pass restores the exact order of
-    values that differ only in those low bits. Ties keep no particular order.
+    values that differ only in those low bits. Ties keep no particular order. Blocks of rows run
+    on numba's threads.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
     shift = max(1, int(values.shape[1] - 1).bit_length())
-    keys, n_finite = _packed_keys_nb(values, shift)
-    keys.sort(axis=1)
-    return _unpack_and_fix_nb(values, keys, n_finite, shift)
+    n_blocks = _blocks(values.shape[0])
+    keys, n_finite = _packed_keys_nb(values, shift, n_blocks)
+    _sort_rows(keys, n_blocks)
+    return _unpack_and_fix_nb(values, keys, n_finite, shift, n_blocks)
 
 
 @njit(cache=True)
@@ -254,7 +280,85 @@ def _ranks_from_order_nb(
 
 
 @njit(cache=True)
-def spearman_from_orders_nb(
+def _ranks_all_valid_nb(
+    row: np.ndarray, idx: np.ndarray, n: int, ranks: np.ndarray, sorted_values: np.ndarray
+) -> None:
+    """Average ranks when the first ``n`` entries of the order are exactly the valid ones."""
+    for i in range(n):
+        sorted_values[i] = row[idx[i]]
+    ties = False
+    for i in range(n - 1):
+        ties |= sorted_values[i] == sorted_values[i + 1]
+    if not ties:
+        for i in range(n):
+            ranks[idx[i]] = i + 1.0
+        return
+    i = 0
+    while i < n:
+        v = sorted_values[i]
+        k = i + 1
+        while k < n and sorted_values[k] == v:
+            k += 1
+        avg = 0.5 * (i + 1 + k)
+        for m in range(i, k):
+            ranks[idx[m]] = avg
+        i = k
+
+
+@njit(cache=True, parallel=True)
+def _spearman_from_orders_nb(
+    x: np.ndarray, y: np.ndarray, x_order: np.ndarray, y_order: np.ndarray, n_blocks: int
+) -> np.ndarray:
+    t_len, n_cols = x.shape
+    out = np.empty(t_len, dtype=np.float64)
+    step = (t_len + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        valid = np.empty(n_cols, dtype=np.bool_)
+        rx = np.empty(n_cols, dtype=np.float64)
+        ry = np.empty(n_cols, dtype=np.float64)
+        scratch = np.empty(n_cols, dtype=np.float64)
+        for t in range(blk * step, min(t_len, (blk + 1) * step)):
+            xr = x[t]
+            yr = y[t]
+            n = 0
+            nx = 0
+            ny = 0
+            for j in range(n_cols):
+                fx = np.isfinite(xr[j])
+                fy = np.isfinite(yr[j])
+                ok = fx and fy
+                valid[j] = ok
+                n += 1 if ok else 0
+                nx += 1 if fx else 0
+                ny += 1 if fy else 0
+            if n < 2:
+                out[t] = np.nan
+                continue
+            if n == nx and n == ny:  # the valid pairs are each side's finite values
+                _ranks_all_valid_nb(xr, x_order[t], n, rx, scratch)
+                _ranks_all_valid_nb(yr, y_order[t], n, ry, scratch)
+            else:
+                _ranks_from_order_nb(xr, x_order[t], valid, rx)
+                _ranks_from_order_nb(yr, y_order[t], valid, ry)
+            mean = 0.5 * (n + 1)
+            sxy = 0.0
+            sxx = 0.0
+            syy = 0.0
+            for j in range(n_cols):
+                if valid[j]:
+                    dx = rx[j] - mean
+                    dy = ry[j] - mean
+                    sxy += dx * dy
+                    sxx += dx * dx
+                    syy += dy * dy
+            if sxx <= 0.0 or syy <= 0.0:
+                out[t] = np.nan
+            else:
+                out[t] = max(-1.0, min(1.0, sxy / np.sqrt(sxx * syy)))
+    return out
+
+
+def spearman_from_orders(
     x: np.ndarray, y: np.ndarray, x_order: np.ndarray, y_order: np.ndarray
 ) -> np.ndarray:
     """Per-row Spearman correlation from each side's sorted order (see ``sorted_order``).
@@ -262,39 +366,7 @@ def spearman_from_orders_nb(
     Exactly ``spearman_rows_nb``: ranks are taken among the columns finite in both rows (walking
     a sorted order and skipping the others keeps it sorted), ties share their average rank.
     """
-    t_len, n_cols = x.shape
-    out = np.empty(t_len, dtype=np.float64)
-    valid = np.empty(n_cols, dtype=np.bool_)
-    rx = np.empty(n_cols, dtype=np.float64)
-    ry = np.empty(n_cols, dtype=np.float64)
-    for t in range(t_len):
-        n = 0
-        for j in range(n_cols):
-            ok = np.isfinite(x[t, j]) and np.isfinite(y[t, j])
-            valid[j] = ok
-            if ok:
-                n += 1
-        if n < 2:
-            out[t] = np.nan
-            continue
-        _ranks_from_order_nb(x[t], x_order[t], valid, rx)
-        _ranks_from_order_nb(y[t], y_order[t], valid, ry)
-        mean = 0.5 * (n + 1)
-        sxy = 0.0
-        sxx = 0.0
-        syy = 0.0
-        for j in range(n_cols):
-            if valid[j]:
-                dx = rx[j] - mean
-                dy = ry[j] - mean
-                sxy += dx * dy
-                sxx += dx * dx
-                syy += dy * dy
-        if sxx <= 0.0 or syy <= 0.0:
-            out[t] = np.nan
-        else:
-            out[t] = max(-1.0, min(1.0, sxy / np.sqrt(sxx * syy)))
-    return out
+    return _spearman_from_orders_nb(x, y, x_order, y_order, _blocks(x.shape[0]))
 
 
 def spearman_rows(x: np.ndarray, y: np.ndarray, *, y_order: np.ndarray | None = None) -> np.ndarray:
@@ -303,7 +375,7 @@ def spearman_rows(x: np.ndarray, y: np.ndarray, *, y_order: np.ndarray | None = 
     y = np.ascontiguousarray(y, dtype=np.float64)
     if y_order is None:
         y_order = sorted_order(y)
-    return spearman_from_orders_nb(x, y, sorted_order(x), y_order)
+    return spearman_from_orders(x, y, sorted_order(x), y_order)
 
 
 @njit(cache=True, parallel=True)
