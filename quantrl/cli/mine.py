@@ -102,6 +102,7 @@ def mine_command(
             address=address,
             seeds=seed_list,
             restart=restart,
+            progress=not quiet,
         )
         _print_pool(console, f"job {merged.job} (run {merged.run_id})", merged.metrics, merged)
         console.print(

@@ -140,13 +140,15 @@ def mine_distributed(
     seeds: list[int] | None = None,
     operator_sets: list[tuple[str, ...]] | None = None,
     restart: bool = False,
+    progress: bool = False,
 ) -> DistributedResult:
     """Run independent miners on ``executor`` and merge their alphas into one pool (driver only).
 
     ``executor`` is an executor or its name (``local`` / ``ray``, built with ``workers`` and
     ``address``); default: the spec's ``[distributed]`` settings. ``seeds`` defaults to
     ``spec.seeds`` or ``[spec.seed]``; ``operator_sets`` to ``spec.operator_sets``. Results of
-    miners that already finished (same spec digest) are reused unless ``restart``.
+    miners that already finished (same spec digest) are reused unless ``restart``. ``progress``
+    shows a bar of finished miners with the best training objective so far.
     """
     if not isinstance(spec, JobSpec):
         spec = load_spec(spec)
@@ -162,14 +164,14 @@ def mine_distributed(
     spec.output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with JobLock(spec.lock_path):
-            return _mine_locked(spec, executor, plan, restart)  # type: ignore[arg-type]
+            return _mine_locked(spec, executor, plan, restart, progress)  # type: ignore[arg-type]
     finally:
         if owned:
             executor.close()  # type: ignore[union-attr]
 
 
 def _mine_locked(
-    spec: JobSpec, executor: Executor, plan: list[MinerTask], restart: bool
+    spec: JobSpec, executor: Executor, plan: list[MinerTask], restart: bool, progress: bool
 ) -> DistributedResult:
     from quantrl.jobs.runner import load_splits
 
@@ -189,15 +191,22 @@ def _mine_locked(
     reused = len(results)
     todo = [t for t in plan if t.index not in results]
     shared = {"spec": spec, "train": train, "valid": valid, "labels": labels}
+    bar = _progress_bar(spec.name, len(plan), reused) if progress else None
     try:
         for _, result in executor.map(run_miner, todo, shared):
             task = plan[int(result["index"])]
             atomic_write_bytes(folder / f"{task.key}.json", json.dumps(result, indent=1).encode())
             results[task.index] = result
             registry.update_run(run_id, message=f"{len(results)}/{len(plan)} miners done")
+            if bar is not None:
+                best = max(float(r["train_objective"]) for r in results.values())
+                bar[0].update(bar[1], completed=len(results), info=f"best train {best:.4f}")
     except BaseException as exc:
         registry.update_run(run_id, status="interrupted", message=repr(exc)[:500])
         raise
+    finally:
+        if bar is not None:
+            bar[0].stop()
     miners = [results[t.index] for t in plan]
     pool = merge_pools(spec, train, labels["train"], miners)
     metrics = {
@@ -218,6 +227,20 @@ def _mine_locked(
         reused,
         time.monotonic() - started,
     )
+
+
+def _progress_bar(name: str, total: int, done: int) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn(f"[bold]{name} miners"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    bar.start()
+    return bar, bar.add_task(name, total=total, completed=done, info="")
 
 
 def merge_pools(spec: JobSpec, train: Any, label: Any, miners: list[dict[str, Any]]) -> AlphaPool:
