@@ -3,9 +3,15 @@
 Bundled S&P 500 panel, train < 2016-07-01 <= valid < 2017-01-01 <= test, label = 20-day forward
 return ``Ref($close,-20)/$close-1`` computed inside each split, pool of 10 combined by least
 squares. Every method runs in the same harness (same vocabulary of AlphaGen's 22 operators,
-features, windows and constants; same pool; its own evaluation cache) for ``--minutes`` of
-wall-clock time after a shared numba warm-up, then the final pool's combined factor is scored on
-the test split. Prints test IC, RankIC, ICIR, pool size, formulas evaluated and formulas/second.
+features, windows and constants; same pool settings; its own evaluation cache) for ``--minutes``
+of wall-clock time after a shared numba warm-up, then the final pool's combined factor is scored
+on the test split. Prints test IC, RankIC, ICIR, pool size, formulas evaluated and formulas/second.
+
+The pool defaults to per-date rank-transformed factors fitted to the label's ranks
+(``--transform rank``) and accepts a candidate only when its gain holds in each of 3 consecutive
+thirds of the training dates (``--blocks 3``); ``--transform zscore --blocks 1`` is the plain
+least-squares pool. ``--valid-gate`` also requires a gain on the validation split (the test split
+is never used by any search); ``--ppo key=value,...`` overrides ``PPOConfig`` fields.
 
     .venv/bin/python benchmarks/bench_mining.py --minutes 2
 """
@@ -39,6 +45,19 @@ def _warm_up(panel, vocab: Vocabulary) -> None:
         evaluate(f"{name}({','.join(args)})", small)
 
 
+def _ppo_config(text: str) -> PPOConfig:
+    """PPOConfig with ``key=value`` overrides separated by commas."""
+    kw: dict[str, float | int | bool] = {}
+    defaults = PPOConfig().to_dict()
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in defaults:
+            raise SystemExit(f"unknown PPOConfig field {key!r}")
+        kind = type(defaults[key])
+        kw[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return PPOConfig(**kw)
+
+
 def main() -> None:
     """Run the three miners and print the comparison table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,6 +67,13 @@ def main() -> None:
     ap.add_argument("--capacity", type=int, default=10)
     ap.add_argument("--methods", default="ppo,random,gp")
     ap.add_argument("--max-symbols", type=int, default=0, help="use the first n symbols only")
+    ap.add_argument("--objective", default="ic", choices=("ic", "rank_ic"), help="pool objective")
+    ap.add_argument("--transform", default="rank", choices=("zscore", "rank"))
+    ap.add_argument("--blocks", type=int, default=3, help="train blocks a gain must hold in")
+    ap.add_argument(
+        "--valid-gate", action="store_true", help="accept only gains on the validation split"
+    )
+    ap.add_argument("--ppo", default="", help="PPOConfig overrides, e.g. n_epochs=2,d_model=32")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -60,17 +86,26 @@ def main() -> None:
     }
     vocab = Vocabulary(features=("open", "high", "low", "close", "volume"))
     _warm_up(train, vocab)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     print(
         f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "
         f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; "
-        f"{args.minutes:g} min per method, pool of {args.capacity}, seed {args.seed}"
+        f"{args.minutes:g} min per method, pool of {args.capacity}, seeds {seeds}"
     )
-    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    print(
+        f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks}, "
+        f"validation gate {'on' if args.valid_gate else 'off'}; PPO {args.ppo or 'defaults'}"
+    )
     rows = []
+    ppo = _ppo_config(args.ppo)
     for seed, method in [(sd, m) for sd in seeds for m in args.methods.split(",")]:
-        pool = AlphaPool(args.capacity)
+        pool = AlphaPool(
+            args.capacity, objective=args.objective, transform=args.transform, blocks=args.blocks
+        )
         task = MiningTask(train, labels["train"], pool)
-        searcher = make_searcher(method, task, vocab, seed=seed, ppo=PPOConfig())
+        if args.valid_gate:
+            pool.bind_validation(valid, labels["valid"])
+        searcher = make_searcher(method, task, vocab, seed=seed, ppo=ppo)
         start = time.monotonic()
         deadline = start + args.minutes * 60.0
         while time.monotonic() < deadline:

@@ -25,6 +25,21 @@ the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted
 is kept only when the objective improves by more than ``min_gain``; otherwise the pool is left as
 it was. The reported gain is the objective after minus before (it may be negative for a rejected
 candidate).
+
+Three options aim at pools that generalise out of sample:
+
+* ``transform="rank"`` replaces every factor, and the label the weights are fitted to, by its
+  per-date percentile rank before standardising; monotone re-expressions of one factor
+  (``$close``, ``Log($close)``) then coincide and are rejected as near-duplicates, and outliers
+  cannot dominate the fit (the ``"ic"`` objective is then the correlation with the label's ranks);
+* ``bind_validation(panel, label)`` attaches a validation split: a candidate that passes the
+  training test is accepted only when the validation objective of the refitted pool (weights
+  still fitted on train) rises by more than ``valid_min_gain``; ``AddResult.valid_gain`` reports
+  the change. The test split is never seen;
+* ``blocks=k`` cuts the training dates into ``k`` consecutive runs of equal length: a candidate
+  is accepted only when the objective rises by more than ``min_gain`` in every run, not just on
+  average (refused as ``"unstable"``, with ``AddResult.worst_block_gain``), which keeps out
+  factors that pay in one regime and lose in another.
 """
 
 from __future__ import annotations
@@ -43,11 +58,19 @@ from quantrl.alpha.expr import Expr
 from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
-from quantrl.evaluation.alpha import ic_summary, rank_ic_series
+from quantrl.evaluation.alpha import ic_series, ic_summary, label_order, rank_ic_series
+from quantrl.kernels.cross_section import cs_rank_nb
 
-__all__ = ["AddResult", "AlphaPool", "standardize_rows", "combine_factors"]
+__all__ = [
+    "AddResult",
+    "AlphaPool",
+    "combine_factors",
+    "standardize_rows",
+    "transform_rows",
+]
 
 OBJECTIVES = ("ic", "rank_ic")
+TRANSFORMS = ("zscore", "rank")
 
 
 def standardize_rows(values: np.ndarray) -> np.ndarray:
@@ -66,15 +89,26 @@ def standardize_rows(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(z)
 
 
-def combine_factors(factors: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Weighted sum of per-date standardised factors (the pool's combined factor)."""
+def transform_rows(values: np.ndarray, transform: str = "zscore") -> np.ndarray:
+    """Per-date z-score (``"zscore"``) or z-scored percentile rank (``"rank"``) of a factor."""
+    if transform == "zscore":
+        return standardize_rows(values)
+    if transform == "rank":
+        return standardize_rows(cs_rank_nb(np.ascontiguousarray(values, dtype=np.float64)))
+    raise ConfigError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+
+
+def combine_factors(
+    factors: Sequence[np.ndarray], weights: Sequence[float], transform: str = "zscore"
+) -> np.ndarray:
+    """Weighted sum of per-date transformed factors (the pool's combined factor)."""
     if len(factors) != len(weights):
         raise ConfigError(f"{len(factors)} factors but {len(weights)} weights")
     if not factors:
         raise ConfigError("cannot combine an empty list of factors")
     out = np.zeros(np.shape(factors[0]), dtype=np.float64)
     for f, w in zip(factors, weights, strict=True):
-        out += float(w) * standardize_rows(f)
+        out += float(w) * transform_rows(f, transform)
     return out
 
 
@@ -90,6 +124,8 @@ class AddResult:
     single_ic: float = math.nan
     max_mutual: float = math.nan
     dropped: tuple[str, ...] = ()
+    valid_gain: float = math.nan
+    worst_block_gain: float = math.nan
 
 
 @dataclass
@@ -97,6 +133,7 @@ class _Member:
     expr: Expr
     z: np.ndarray  # (T, N) standardised, 0 outside the label universe
     single_ic: float
+    vz: np.ndarray | None = None  # the same on the validation panel, when one is bound
 
 
 @dataclass
@@ -121,6 +158,9 @@ class AlphaPool:
         mutual_threshold: float = 0.99,
         min_gain: float = 0.0,
         ridge: float = 1e-8,
+        transform: str = "zscore",
+        valid_min_gain: float = 0.0,
+        blocks: int = 1,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -128,17 +168,28 @@ class AlphaPool:
             raise ConfigError(f"pool objective must be one of {OBJECTIVES}, got {objective!r}")
         if not 0.0 < mutual_threshold <= 1.0:
             raise ConfigError(f"mutual_threshold must lie in (0, 1], got {mutual_threshold}")
+        if transform not in TRANSFORMS:
+            raise ConfigError(f"pool transform must be one of {TRANSFORMS}, got {transform!r}")
+        if blocks < 1:
+            raise ConfigError(f"blocks must be >= 1, got {blocks}")
+        if ridge < 0:
+            raise ConfigError(f"ridge must be >= 0, got {ridge}")
         self.capacity = int(capacity)
         self.objective_name = objective
         self.mutual_threshold = float(mutual_threshold)
         self.min_gain = float(min_gain)
         self.ridge = float(ridge)
+        self.transform = transform
+        self.valid_min_gain = float(valid_min_gain)
+        self.blocks = int(blocks)
         self._panel: Any = None
         self._label: np.ndarray | None = None
         self._cache: EvalCache | None = None
         self._members: list[_Member] = []
         self.weights = np.zeros(0)
         self.objective = 0.0
+        self.valid_objective = math.nan
+        self._valid: dict[str, Any] | None = None
         self.n_tried = 0
         self.n_accepted = 0
 
@@ -154,6 +205,8 @@ class AlphaPool:
         self._cache = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         self._universe = np.isfinite(y)
         self._n = self._universe.sum(axis=1).astype(np.float64)  # (T,)
+        if self.transform == "rank":  # fit to (and score against) the label's per-date ranks
+            y = np.where(self._universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
         self._y_std = standardize_rows(y)
         y0 = np.where(self._universe, y, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,7 +218,67 @@ class AlphaPool:
         self._stats = self._empty_stats()
         self.weights = np.zeros(0)
         self.objective = 0.0
+        self._current = np.full(self._n.shape, np.nan)  # per-date objective of the members
+        self.valid_objective = 0.0 if self._valid is not None else math.nan
         return self
+
+    def bind_validation(
+        self, panel: Any, label: np.ndarray, cache: EvalCache | None = None
+    ) -> AlphaPool:
+        """Attach a validation panel and label that every accepted candidate must improve."""
+        self._require_bound()
+        if self._members:
+            raise ConfigError("bind the validation split before adding members")
+        y = np.asarray(label, dtype=np.float64)
+        shape = (int(panel.n_dates), int(panel.n_symbols))
+        if y.shape != shape:
+            raise ConfigError(f"validation label shape {y.shape} differs from the panel's {shape}")
+        if tuple(panel.symbols) != tuple(self._panel.symbols):
+            raise ConfigError("the validation panel must have the training panel's symbols")
+        universe = np.isfinite(y)
+        if not universe.any():
+            raise ConfigError("the validation label has no finite value")
+        self._valid = {
+            "panel": panel,
+            "label": y,
+            "universe": universe,
+            "order": label_order(y),
+            "cache": cache if cache is not None else EvalCache(max_bytes=128 << 20),
+        }
+        if self.transform == "rank":
+            self._valid["target"] = np.where(universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
+        else:
+            self._valid["target"] = y
+        self.valid_objective = 0.0
+        return self
+
+    @property
+    def has_validation(self) -> bool:
+        """True when a validation split gates acceptance."""
+        return self._valid is not None
+
+    def _valid_z(self, expr: Expr) -> np.ndarray:
+        v = self._valid
+        assert v is not None
+        values = evaluate(expr, v["panel"], cache=v["cache"])
+        return np.where(v["universe"], transform_rows(values, self.transform), 0.0)
+
+    def _valid_objective(self, vzs: Sequence[np.ndarray], w: np.ndarray) -> float:
+        """Validation objective of the combination ``w`` of validation-panel factors."""
+        v = self._valid
+        assert v is not None
+        if w.size == 0:
+            return 0.0
+        combo = np.zeros_like(vzs[0])
+        for z, wi in zip(vzs, w, strict=True):
+            combo += wi * z
+        combo = np.where(v["universe"], combo, np.nan)
+        if self.objective_name == "ic":
+            ic = ic_series(combo, v["target"])
+        else:
+            ic = rank_ic_series(combo, v["label"], order=v["order"])
+        finite = ic[np.isfinite(ic)]
+        return float(finite.mean()) if finite.size else 0.0
 
     def _require_bound(self) -> None:
         if self._label is None:
@@ -202,7 +315,7 @@ class AlphaPool:
         """Per-date standardised values of a formula on the training panel, masked to the label."""
         self._require_bound()
         values = evaluate(formula, self._panel, cache=self._cache)
-        return np.where(self._universe, standardize_rows(values), 0.0)
+        return np.where(self._universe, transform_rows(values, self.transform), 0.0)
 
     def _candidate_stats(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
         s = z.sum(axis=1)
@@ -243,7 +356,7 @@ class AlphaPool:
             return np.zeros(0)
         a = st.g.sum(axis=0)
         rhs = st.b.sum(axis=0)
-        lam = self.ridge * max(float(np.trace(a)) / k, 1e-300)
+        lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
         try:
             return np.linalg.solve(a + lam * np.eye(k), rhs)
         except np.linalg.LinAlgError:
@@ -260,19 +373,27 @@ class AlphaPool:
         ok = self._dates_ok & (var > 1e-12 * np.maximum(np.einsum("tii->t", st.g), 1.0))
         return np.where(ok, ic, np.nan)
 
-    def _objective(self, st: _Stats, w: np.ndarray, zs: Sequence[np.ndarray]) -> float:
+    def _series(self, st: _Stats, w: np.ndarray, zs: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-date objective (IC or RankIC) of the combination ``w``; NaN where undefined."""
         if w.size == 0:
-            return 0.0
+            return np.full(self._n.shape, np.nan)
         if self.objective_name == "ic":
-            ic = self._ic_from_stats(st, w)
-        else:
-            combo = np.zeros_like(zs[0])
-            for z, wi in zip(zs, w, strict=True):
-                combo += wi * z
-            combo = np.where(self._universe, combo, np.nan)
-            ic = rank_ic_series(combo, self._label)
-        finite = ic[np.isfinite(ic)]
-        return float(finite.mean()) if finite.size else 0.0
+            return self._ic_from_stats(st, w)
+        combo = np.zeros_like(zs[0])
+        for z, wi in zip(zs, w, strict=True):
+            combo += wi * z
+        combo = np.where(self._universe, combo, np.nan)
+        return rank_ic_series(combo, self._label)
+
+    def _block_means(self, series: np.ndarray) -> np.ndarray:
+        """Mean of a per-date series over ``blocks`` consecutive, equally long runs of dates."""
+        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
+        out = np.zeros(len(parts))
+        for i, idx in enumerate(parts):
+            vals = series[idx]
+            vals = vals[np.isfinite(vals)]
+            out[i] = float(vals.mean()) if vals.size else 0.0
+        return out
 
     def _mutual(self, st: _Stats, k: int) -> np.ndarray:
         """Mean per-date correlation of member ``k`` with every other member."""
@@ -321,14 +442,39 @@ class AlphaPool:
             members = [members[i] for i in keep]
             st = self._take(st, keep)
             w = self._fit(st)
-        after = self._objective(st, w, [m.z for m in members])
+        series = self._series(st, w, [m.z for m in members])
+        finite = series[np.isfinite(series)]
+        after = float(finite.mean()) if finite.size else 0.0
         gain = after - before
         if key in dropped or not gain > self.min_gain:
             reason = "dropped" if key in dropped else "no gain"
             return AddResult(key, False, gain, before, reason, single_ic, max_mutual)
+        if self.blocks > 1:
+            block_gain = self._block_means(series) - self._block_means(self._current)
+            worst = float(block_gain.min())
+            if not worst > self.min_gain:
+                return AddResult(
+                    key, False, gain, before, "unstable", single_ic, max_mutual,
+                    worst_block_gain=worst,
+                )  # fmt: skip
+        valid_after = math.nan
+        if self._valid is not None:
+            members[-1].vz = self._valid_z(expr)
+            valid_after = self._valid_objective([m.vz for m in members], w)  # type: ignore[misc]
+            valid_gain = valid_after - self.valid_objective
+            if not valid_gain > self.valid_min_gain:
+                return AddResult(
+                    key, False, gain, before, "no valid gain", single_ic, max_mutual,
+                    valid_gain=valid_gain,
+                )  # fmt: skip
+        valid_gain = valid_after - self.valid_objective
         self._members, self._stats, self.weights, self.objective = members, st, w, after
+        self._current = series
+        self.valid_objective = valid_after
         self.n_accepted += 1
-        return AddResult(key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped))
+        return AddResult(
+            key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain
+        )
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
         """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
@@ -343,12 +489,19 @@ class AlphaPool:
             single = self._ic_from_stats(single_st, np.ones(1))
             fin = single[np.isfinite(single)]
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
-            self._members.append(_Member(expr, z, float(fin.mean()) if fin.size else math.nan))
+            vz = self._valid_z(expr) if self._valid is not None else None
+            single_ic = float(fin.mean()) if fin.size else math.nan
+            self._members.append(_Member(expr, z, single_ic, vz))
         w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
         self.weights = w
-        self.objective = self._objective(self._stats, w, [m.z for m in self._members])
+        self._current = self._series(self._stats, w, [m.z for m in self._members])
+        finite = self._current[np.isfinite(self._current)]
+        self.objective = float(finite.mean()) if finite.size else 0.0
+        if self._valid is not None:
+            vzs = [m.vz for m in self._members]
+            self.valid_objective = self._valid_objective(vzs, w)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ evaluation
     def single_ics(self) -> list[float]:
@@ -361,7 +514,7 @@ class AlphaPool:
             raise ConfigError("the pool is empty")
         memo = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         values = [evaluate(m.expr, panel, cache=memo) for m in self._members]
-        out = combine_factors(values, self.weights)
+        out = combine_factors(values, self.weights, self.transform)
         any_finite = np.zeros(out.shape, dtype=bool)
         for v in values:
             any_finite |= np.isfinite(v)
@@ -385,7 +538,12 @@ class AlphaPool:
             "objective": self.objective_name,
             "mutual_threshold": self.mutual_threshold,
             "min_gain": self.min_gain,
+            "ridge": self.ridge,
+            "transform": self.transform,
+            "valid_min_gain": self.valid_min_gain,
+            "blocks": self.blocks,
             "train_objective": self.objective,
+            "valid_objective": self.valid_objective,
             "members": [
                 {"formula": str(m.expr), "weight": float(w), "train_ic": m.single_ic}
                 for m, w in zip(self._members, self.weights, strict=True)
@@ -420,6 +578,10 @@ class AlphaPool:
             objective=str(data.get("objective", "ic")),
             mutual_threshold=float(data.get("mutual_threshold", 0.99)),
             min_gain=float(data.get("min_gain", 0.0)),
+            ridge=float(data.get("ridge", 1e-8)),
+            transform=str(data.get("transform", "zscore")),
+            valid_min_gain=float(data.get("valid_min_gain", 0.0)),
+            blocks=int(data.get("blocks", 1)),
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

@@ -169,3 +169,182 @@ def test_invalid_settings():
         AlphaPool(3, objective="sharpe")
     with pytest.raises(ConfigError, match="not bound"):
         AlphaPool(3).try_add("$close")
+
+
+def _rank_zscore_ref(values: np.ndarray) -> np.ndarray:
+    """Independent per-date z-scored percentile rank (pandas rank, ties averaged)."""
+    ranks = pd.DataFrame(values).rank(axis=1, pct=True).to_numpy()
+    return _zscore_ref(ranks)
+
+
+def test_rank_transform_weights_match_lstsq_on_ranks(panel):
+    label = panel.forward_returns(20)
+    pool = AlphaPool(10, transform="rank", min_gain=-1.0).bind(panel, label)
+    for f in FORMULAS[:4]:
+        assert pool.try_add(f).accepted
+    universe = np.isfinite(label)
+    zs = [
+        np.where(universe, _rank_zscore_ref(np.array(evaluate(f, panel))), 0.0)
+        for f in pool.formulas
+    ]
+    y_rank = pd.DataFrame(np.where(universe, label, np.nan)).rank(axis=1, pct=True).to_numpy()
+    y = _zscore_ref(y_rank)
+    x = np.stack([z[universe] for z in zs], axis=1)
+    ref, *_ = np.linalg.lstsq(x, y[universe], rcond=None)
+    np.testing.assert_allclose(pool.weights, ref, rtol=1e-6, atol=1e-9)
+    combo = np.where(universe, sum(w * z for w, z in zip(ref, zs, strict=True)), np.nan)
+    assert pool.objective == pytest.approx(_pearson_by_date(combo, y_rank).mean(), rel=1e-9)
+    # the combined factor on a panel uses the same rank transform
+    values = [np.array(evaluate(f, panel)) for f in pool.formulas]
+    expected = sum(w * _rank_zscore_ref(v) for w, v in zip(pool.weights, values, strict=True))
+    np.testing.assert_allclose(np.nan_to_num(pool.combined(panel)), expected, atol=1e-9)
+
+
+def test_rank_transform_rejects_monotone_reexpressions(panel):
+    pool = AlphaPool(5, transform="rank").bind(panel, panel.forward_returns(20))
+    assert pool.try_add("Mean($close,20)/$close").accepted
+    res = pool.try_add("Log(Mean($close,20)/$close)")  # same ranks every date
+    assert not res.accepted and res.reason == "near-duplicate"
+
+
+@pytest.fixture(scope="module")
+def split_panels():
+    """50 S&P 500 stocks: train 2015, validation Jan-Jun 2016 with 60 rows of history."""
+    p = quantrl.load_market("sp500", start="2015-01-01", end="2016-06-30")
+    p = p.select(list(p.symbols[:50]))
+    train, valid, _ = p.split("2016-01-01", "2016-06-30", warmup=60)
+    return train, valid
+
+
+VALID_FORMULAS = [
+    *FORMULAS,
+    "Mean($volume,10)/Mean($volume,40)",
+    "Corr($high,$volume,20)",
+    "$high/$low-1",
+    "Std(Delta($close,1)/$close,20)",
+    "Ref($close,5)/$close-1",
+    "Max($high,20)/$close",
+]
+
+
+def _valid_objective_ref(pool, valid, vlabel) -> float:
+    """Mean daily IC on the validation split of the train-weighted z-scored members."""
+    universe = np.isfinite(vlabel)
+    zs = [np.where(universe, _zscore_ref(np.array(evaluate(f, valid))), 0.0) for f in pool.formulas]
+    combo = np.where(universe, sum(w * z for w, z in zip(pool.weights, zs, strict=True)), np.nan)
+    return float(_pearson_by_date(combo, vlabel).mean())
+
+
+def test_validation_gate_accepts_only_validation_gains(split_panels):
+    train, valid = split_panels
+    label, vlabel = train.forward_returns(20), valid.forward_returns(20)
+    gated = AlphaPool(5).bind(train, label).bind_validation(valid, vlabel)
+    outcomes = []
+    for f in VALID_FORMULAS:
+        before_valid = gated.valid_objective
+        res = gated.try_add(f)
+        outcomes.append(res.reason)
+        if res.reason in ("accepted", "no valid gain"):
+            assert res.gain > 0  # passed the training test first
+            assert res.accepted == (res.valid_gain > 0)
+        if res.accepted:
+            ref = _valid_objective_ref(gated, valid, vlabel)
+            assert gated.valid_objective == pytest.approx(ref, rel=1e-9, abs=1e-12)
+            assert gated.valid_objective == pytest.approx(before_valid + res.valid_gain)
+        else:
+            assert gated.valid_objective == before_valid
+    assert "accepted" in outcomes and "no valid gain" in outcomes
+    # without the gate the same stream keeps at least one member the gate refused
+    plain = AlphaPool(5).bind(train, label)
+    for f in VALID_FORMULAS:
+        plain.try_add(f)
+    assert plain.formulas != gated.formulas
+    # restoring the formulas and weights recomputes the validation objective exactly
+    again = AlphaPool(5).bind(train, label).bind_validation(valid, vlabel)
+    again.restore(gated.formulas, gated.weights)
+    assert again.valid_objective == pytest.approx(gated.valid_objective, rel=1e-12)
+
+
+def test_validation_binding_errors(split_panels, panel):
+    train, valid = split_panels
+    label, vlabel = train.forward_returns(20), valid.forward_returns(20)
+    with pytest.raises(ConfigError, match="not bound"):
+        AlphaPool(3).bind_validation(valid, vlabel)
+    pool = AlphaPool(3).bind(train, label)
+    with pytest.raises(ConfigError, match="shape"):
+        pool.bind_validation(valid, vlabel[:-1])
+    pool.try_add(FORMULAS[0])
+    with pytest.raises(ConfigError, match="before adding"):
+        pool.bind_validation(valid, vlabel)
+    with pytest.raises(ConfigError, match="transform"):
+        AlphaPool(3, transform="quantile")
+
+
+def _ic_by_date(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-date Pearson correlation, NaN where fewer than 2 pairs or no variance."""
+    out = np.full(x.shape[0], np.nan)
+    for t in range(x.shape[0]):
+        ok = np.isfinite(x[t]) & np.isfinite(y[t])
+        if ok.sum() >= 2 and np.std(x[t, ok]) > 0 and np.std(y[t, ok]) > 0:
+            out[t] = np.corrcoef(x[t, ok], y[t, ok])[0, 1]
+    return out
+
+
+def _block_means_ref(series: np.ndarray, dates_ok: np.ndarray, blocks: int) -> np.ndarray:
+    parts = np.array_split(np.flatnonzero(dates_ok), blocks)
+    return np.array([np.nan_to_num(np.nanmean(series[p])) if p.size else 0.0 for p in parts])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_block_gate_requires_a_gain_in_every_training_block(panel):
+    label = panel.forward_returns(20)
+    universe = np.isfinite(label)
+    dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
+    y = _zscore_ref(np.where(universe, label, np.nan))
+    pool = AlphaPool(20, blocks=3).bind(panel, label)
+    members: list[str] = []
+    before = np.zeros(3)
+    reasons = []
+    for f in VALID_FORMULAS:
+        res = pool.try_add(f)
+        reasons.append(res.reason)
+        if res.reason not in ("accepted", "unstable"):
+            continue
+        names = [*members, res.formula]
+        zs = [np.where(universe, _zscore_ref(np.array(evaluate(g, panel))), 0.0) for g in names]
+        x = np.stack([z[universe] for z in zs], axis=1)
+        w, *_ = np.linalg.lstsq(x, y[universe], rcond=None)
+        combo = np.where(universe, sum(wi * z for wi, z in zip(w, zs, strict=True)), np.nan)
+        after = _block_means_ref(_ic_by_date(combo, label), dates_ok, 3)
+        gains = after - before
+        assert res.accepted == bool(np.all(gains > 0))
+        if res.accepted:
+            members, before = names, after
+        else:
+            assert res.worst_block_gain == pytest.approx(gains.min(), abs=1e-9)
+    assert pool.formulas == members
+    assert "accepted" in reasons and "unstable" in reasons
+
+
+def test_task_reward_blends_validation_and_caps_unstable_gains(split_panels):
+    from quantrl.alpha.miner import MiningTask
+
+    train, valid = split_panels
+    label, vlabel = train.forward_returns(20), valid.forward_returns(20)
+    pool = AlphaPool(5, blocks=2).bind(train, label).bind_validation(valid, vlabel)
+    task = MiningTask(train, label, pool, valid_reward_weight=0.25)
+    seen = set()
+    for f in VALID_FORMULAS:
+        reward, res = task.offer(f)
+        seen.add(res.reason)
+        if res.reason in ("accepted", "no valid gain"):
+            assert reward == pytest.approx(0.75 * res.gain + 0.25 * res.valid_gain)
+        elif res.reason == "unstable":
+            assert reward == pytest.approx(min(res.gain, res.worst_block_gain))
+        elif res.reason == "no gain":
+            assert reward == pytest.approx(res.gain)
+    assert "accepted" in seen
+    with pytest.raises(ConfigError, match="valid_reward_weight"):
+        MiningTask(train, label, AlphaPool(3), valid_reward_weight=1.5)
+    with pytest.raises(ConfigError, match="blocks"):
+        AlphaPool(3, blocks=0)

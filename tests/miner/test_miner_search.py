@@ -121,7 +121,8 @@ def test_kind_prior_balances_token_kinds_at_start(panel):
 
     from quantrl.alpha.miner import GrammarState
 
-    miner = _make("ppo", panel, seed=0)
+    cfg = PPOConfig(**{**CFG.to_dict(), "end_bias": 0.0})  # the kind prior alone
+    miner = PPOMiner(_task(panel), VOCAB, config=cfg, seed=0)
     vocab = VOCAB
     st = GrammarState(vocab)
     st.push(vocab.tokens.index("$close"))  # now ops, features, windows, constants, end allowed
@@ -136,3 +137,28 @@ def test_kind_prior_balances_token_kinds_at_start(panel):
     mass = {k: probs[kinds == k].sum() for k in ("feature", "window", "constant", "end")}
     # without the prior, the 14 constants would take ~14x the mass of the single end token
     assert max(mass.values()) / min(mass.values()) < 2.0
+
+
+def test_end_bias_makes_the_untrained_policy_close_formulas_sooner(panel):
+    import torch
+
+    from quantrl.alpha.miner import GrammarState
+
+    def end_probability(end_bias: float) -> float:
+        cfg = PPOConfig(**{**CFG.to_dict(), "end_bias": end_bias})
+        miner = PPOMiner(_task(panel), VOCAB, config=cfg, seed=0)
+        st = GrammarState(VOCAB)
+        st.push(VOCAB.tokens.index("$close"))  # the end token is admissible now
+        obs = np.zeros((1, VOCAB.max_len + 1), dtype=np.float32)
+        obs[0, 0] = VOCAB.n_actions + 1
+        obs[0, 1] = VOCAB.tokens.index("$close") + 1
+        with torch.no_grad():
+            dist = miner.model.policy.get_distribution(
+                torch.as_tensor(obs), action_masks=st.mask()[None]
+            )
+            return float(dist.distribution.probs[0, VOCAB.end_action])
+
+    base, biased = end_probability(0.0), end_probability(1.5)
+    # the end token's odds grow by e**1.5 against the same other logits
+    odds = (biased / (1 - biased)) / (base / (1 - base))
+    assert odds == pytest.approx(np.exp(1.5), rel=1e-4)

@@ -46,6 +46,13 @@ class MiningTask:
     reused), offers it to the pool and returns the reward. With ``subtree_penalty > 0`` a
     candidate loses ``subtree_penalty * max(0, count - subtree_limit) / capacity``, where
     ``count`` is the number of pool members containing one of its root subtrees.
+
+    When the pool gates acceptance on a validation split (``AlphaPool.bind_validation``), a
+    candidate that passes the training test also has a validation gain, and the reward blends
+    the two: ``(1 - valid_reward_weight) * train_gain + valid_reward_weight * valid_gain``, so
+    formulas that only fit the training split are not rewarded. The test split is never used.
+    Likewise a candidate the pool refuses as ``"unstable"`` (its gain does not hold in every
+    training block, ``AlphaPool(blocks=...)``) earns at most its worst block's gain.
     """
 
     panel: Any
@@ -54,6 +61,7 @@ class MiningTask:
     cache: EvalCache = field(default_factory=lambda: EvalCache(max_bytes=512 << 20))
     subtree_penalty: float = 0.0
     subtree_limit: int = 1
+    valid_reward_weight: float = 0.5
     n_offered: int = 0
     n_errors: int = 0
     seconds: float = 0.0
@@ -61,6 +69,10 @@ class MiningTask:
     def __post_init__(self) -> None:
         if self.pool._label is None:
             self.pool.bind(self.panel, self.label, self.cache)
+        if not 0.0 <= self.valid_reward_weight <= 1.0:
+            raise ConfigError(
+                f"valid_reward_weight must lie in [0, 1], got {self.valid_reward_weight}"
+            )
 
     def penalty(self, expr: Expr) -> float:
         """Frequent-subtree penalty of a candidate against the current pool."""
@@ -94,6 +106,11 @@ class MiningTask:
         ) or result.reason.startswith("error"):
             return 0.0, result
         gain = result.gain if math.isfinite(result.gain) else 0.0
+        if math.isfinite(result.worst_block_gain):  # a gain that fails in part of the train
+            gain = min(gain, result.worst_block_gain)
+        if math.isfinite(result.valid_gain):
+            a = self.valid_reward_weight
+            gain = (1.0 - a) * gain + a * result.valid_gain
         if isinstance(expr, str):
             return gain, result
         return gain - self.penalty(expr), result
