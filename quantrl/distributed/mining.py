@@ -117,6 +117,7 @@ class DistributedResult:
     miners: list[dict[str, Any]] = field(default_factory=list)
     reused: int = 0
     seconds: float = 0.0
+    mining_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -192,6 +193,7 @@ def _mine_locked(
     todo = [t for t in plan if t.index not in results]
     shared = {"spec": spec, "train": train, "valid": valid, "labels": labels}
     bar = _progress_bar(spec.name, len(plan), reused) if progress else None
+    map_start = time.monotonic()
     try:
         for _, result in executor.map(run_miner, todo, shared):
             task = plan[int(result["index"])]
@@ -207,6 +209,7 @@ def _mine_locked(
     finally:
         if bar is not None:
             bar[0].stop()
+    mining_seconds = time.monotonic() - map_start
     miners = [results[t.index] for t in plan]
     pool = merge_pools(spec, train, labels["train"], miners)
     metrics = {
@@ -226,6 +229,7 @@ def _mine_locked(
         miners,
         reused,
         time.monotonic() - started,
+        mining_seconds,
     )
 
 
