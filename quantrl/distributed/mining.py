@@ -211,7 +211,7 @@ def _mine_locked(
             bar[0].stop()
     mining_seconds = time.monotonic() - map_start
     miners = [results[t.index] for t in plan]
-    pool = merge_pools(spec, train, labels["train"], miners)
+    pool = merge_pools(spec, train, valid, labels, miners)
     metrics = {
         s: pool.evaluate_on(p, labels[s], cache=EvalCache(max_bytes=256 << 20))
         for s, p in (("train", train), ("valid", valid), ("test", test))
@@ -247,12 +247,13 @@ def _progress_bar(name: str, total: int, done: int) -> tuple[Any, Any]:
     return bar, bar.add_task(name, total=total, completed=done, info="")
 
 
-def merge_pools(spec: JobSpec, train: Any, label: Any, miners: list[dict[str, Any]]) -> AlphaPool:
-    """Offer every miner's formulas, in miner order, to one pool of the job's capacity."""
-    pool = AlphaPool(
-        spec.capacity, objective=spec.objective, mutual_threshold=spec.mutual_threshold
-    )
-    pool.bind(train, label, EvalCache(max_bytes=512 << 20))
+def merge_pools(
+    spec: JobSpec, train: Any, valid: Any, labels: dict[str, Any], miners: list[dict[str, Any]]
+) -> AlphaPool:
+    """Offer every miner's formulas, in miner order, to one pool built as the job's pool is."""
+    from quantrl.jobs.runner import make_pool
+
+    pool = make_pool(spec, train, valid, labels)
     for result in miners:
         for formula in result["formulas"]:
             pool.try_add(formula)

@@ -48,6 +48,7 @@ __all__ = [
     "build_harness",
     "build_setup",
     "load_splits",
+    "make_pool",
     "make_searcher",
     "run_due",
     "run_job",
@@ -145,6 +146,25 @@ def load_splits(spec: JobSpec) -> tuple[Any, Any, Any, dict[str, np.ndarray]]:
     return train, valid, test, labels
 
 
+def make_pool(
+    spec: JobSpec, train: Any, valid: Any, labels: dict[str, np.ndarray], cache: Any = None
+) -> AlphaPool:
+    """The job's pool bound to the training split (and gated on the valid split if asked)."""
+    pool = AlphaPool(
+        spec.capacity,
+        objective=spec.objective,
+        mutual_threshold=spec.mutual_threshold,
+        transform=spec.transform,
+        blocks=spec.blocks,
+    )
+    pool.bind(
+        train, labels["train"], cache if cache is not None else EvalCache(max_bytes=512 << 20)
+    )
+    if spec.valid_gate:
+        pool.bind_validation(valid, labels["valid"])
+    return pool
+
+
 def build_harness(
     spec: JobSpec,
     train: Any,
@@ -169,10 +189,11 @@ def build_harness(
             f"[search] features {missing} are not fields of {spec.market} "
             f"(has {list(train.field_names)})"
         )
-    pool = AlphaPool(
-        spec.capacity, objective=spec.objective, mutual_threshold=spec.mutual_threshold
+    cache = EvalCache(max_bytes=512 << 20)
+    pool = make_pool(spec, train, valid, labels, cache)
+    task = MiningTask(
+        train, labels["train"], pool, cache=cache, subtree_penalty=spec.subtree_penalty
     )
-    task = MiningTask(train, labels["train"], pool, subtree_penalty=spec.subtree_penalty)
     searcher = make_searcher(
         method or spec.method,
         task,

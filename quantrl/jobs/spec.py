@@ -33,6 +33,9 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     capacity = 10
     objective = "ic"                # ic | rank_ic
     mutual_threshold = 0.99
+    transform = "zscore"            # zscore | rank (per-date ranks of factors and label)
+    blocks = 1                      # > 1: a candidate must gain in each block of train dates
+    valid_gate = false              # true: a candidate must also raise the validation objective
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -178,6 +181,9 @@ class JobSpec:
     capacity: int = 10
     objective: str = "ic"
     mutual_threshold: float = 0.99
+    transform: str = "zscore"
+    blocks: int = 1
+    valid_gate: bool = False
     steps: int = 20000
     minutes: float = 0.0
     checkpoint_minutes: float = 5.0
@@ -224,7 +230,8 @@ _SECTIONS: dict[str, dict[str, str]] = {
                             "test_start", "label_horizon", "warmup")},
     "search": {k: k for k in ("method", "operators", "features", "windows", "constants",
                               "max_len", "subtree_penalty")},
-    "pool": {k: k for k in ("capacity", "objective", "mutual_threshold")},
+    "pool": {k: k for k in ("capacity", "objective", "mutual_threshold", "transform", "blocks",
+                             "valid_gate")},
     "budget": {k: k for k in ("steps", "minutes", "checkpoint_minutes", "chunk_steps")},
     "distributed": {k: k for k in ("executor", "workers", "address", "seeds", "operator_sets")},
 }  # fmt: skip
@@ -341,6 +348,12 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         str(f).lstrip("$")
         for f in get("features", list, ["open", "high", "low", "close", "volume"])
     )
+    transform = get("transform", str, "zscore")
+    if transform not in ("zscore", "rank"):
+        raise ConfigError(f"[pool] transform must be 'zscore' or 'rank', got {transform!r}")
+    blocks = get("blocks", int, 1)
+    if blocks < 1:
+        raise ConfigError(f"[pool] blocks must be >= 1, got {blocks}")
     executor = get("executor", str, "local")
     if executor not in ("local", "ray"):
         raise ConfigError(f"[distributed] executor must be 'local' or 'ray', got {executor!r}")
@@ -386,6 +399,9 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         capacity=capacity,
         objective=objective,
         mutual_threshold=mutual,
+        transform=transform,
+        blocks=blocks,
+        valid_gate=get("valid_gate", bool, False),
         steps=steps,
         minutes=minutes,
         checkpoint_minutes=float(get("checkpoint_minutes", (int, float), 5.0)),

@@ -94,3 +94,43 @@ def test_weekly_and_interval_schedules():
     for bad in ("daily 25:00", "weekly xyz 01:00", "every 0h", "cron * * *"):
         with pytest.raises(ConfigError):
             parse_schedule(bad)
+
+
+def test_pool_keys_reach_the_job_pool():
+    from quantrl.jobs.runner import make_pool
+    from quantrl.jobs.spec import spec_from_dict
+
+    spec = spec_from_dict(
+        {
+            "job": {"name": "p"},
+            "data": {"market": "sp500", "max_symbols": 12},
+            "pool": {"transform": "rank", "blocks": 3, "valid_gate": True},
+            "budget": {"steps": 10},
+        }
+    )
+    assert (spec.transform, spec.blocks, spec.valid_gate) == ("rank", 3, True)
+    from quantrl.jobs.runner import load_splits
+
+    train, valid, _, labels = load_splits(spec)
+    pool = make_pool(spec, train, valid, labels)
+    assert pool.transform == "rank" and pool.blocks == 3
+    assert pool.has_validation
+    plain = make_pool(
+        spec_from_dict({"job": {"name": "q"}, "budget": {"steps": 10}}), train, valid, labels
+    )
+    assert not plain.has_validation and plain.transform == "zscore" and plain.blocks == 1
+    for formula in ("Mean($close, 5)", "Std($volume, 10)", "Delta($close, 20)"):
+        result = pool.try_add(formula)
+        if result.accepted:  # accepted by a gated pool: it raised the validation objective
+            assert result.valid_gain > 0
+
+
+@pytest.mark.parametrize(
+    ("pool", "match"),
+    [({"transform": "log"}, "transform"), ({"blocks": 0}, "blocks"), ({"valid_gate": 1}, "bool")],
+)
+def test_bad_pool_keys(pool, match):
+    from quantrl.jobs.spec import spec_from_dict
+
+    with pytest.raises(ConfigError, match=match):
+        spec_from_dict({"job": {"name": "p"}, "pool": pool, "budget": {"steps": 10}})
