@@ -136,6 +136,48 @@ def _record_nb(
     return n_trades + 1
 
 
+@njit(cache=True, inline="always")
+def _fill_nb(
+    bar: int,
+    j: int,
+    cash: float,
+    free_cash: float,
+    positions: np.ndarray,
+    debts: np.ndarray,
+    size: float,
+    price: float,
+    fees: float,
+    fixed_fees: float,
+    slippage: float,
+    min_size: float,
+    trades: np.ndarray,
+    n_trades: int,
+) -> tuple[float, float, int]:
+    """One target order for asset j; returns the new cash, free cash and trade count.
+
+    Cash travels as values, not through the account array, so it stays in registers for the bar.
+    """
+    cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+        cash,
+        free_cash,
+        positions[j],
+        debts[j],
+        size,
+        price,
+        BOTH,
+        fees,
+        fixed_fees,
+        slippage,
+        min_size,
+        np.nan,
+    )
+    positions[j] = pos
+    debts[j] = debt
+    if status == FILLED:
+        n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
+    return cash, free_cash, n_trades
+
+
 _MAX_TAIL = 32
 _CASH_MARGIN = 1e-10
 
@@ -219,24 +261,22 @@ def rebalance_bar_nb(
         sizes[j] = size
         if ov < 0:
             # a sell is never limited by cash: its place in the sequence changes no fill
-            cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+            cash, free_cash, n_trades = _fill_nb(
+                bar,
+                j,
                 cash,
                 free_cash,
-                positions[j],
-                debts[j],
+                positions,
+                debts,
                 size,
                 price,
-                BOTH,
                 fees,
                 fixed_fees,
                 slippage,
                 min_size,
-                np.nan,
+                trades,
+                n_trades,
             )
-            positions[j] = pos
-            debts[j] = debt
-            if status == FILLED:
-                n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
             continue
         if largest < 0 or ov >= order_value[largest]:
             largest = j
@@ -271,67 +311,61 @@ def rebalance_bar_nb(
         for k in range(n):
             j = call_seq[k]
             if order_value[j] >= 0:
-                cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+                cash, free_cash, n_trades = _fill_nb(
+                    bar,
+                    j,
                     cash,
                     free_cash,
-                    positions[j],
-                    debts[j],
+                    positions,
+                    debts,
                     sizes[j],
                     order_prices[j],
-                    BOTH,
                     fees,
                     fixed_fees,
                     slippage,
                     min_size,
-                    np.nan,
+                    trades,
+                    n_trades,
                 )
-                positions[j] = pos
-                debts[j] = debt
-                if status == FILLED:
-                    n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
         account[0] = cash
         account[1] = free_cash
         return n_trades
     for j in range(n):
         if order_value[j] >= 0 and in_tail[j] == 0.0:
-            cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+            cash, free_cash, n_trades = _fill_nb(
+                bar,
+                j,
                 cash,
                 free_cash,
-                positions[j],
-                debts[j],
+                positions,
+                debts,
                 sizes[j],
                 order_prices[j],
-                BOTH,
                 fees,
                 fixed_fees,
                 slippage,
                 min_size,
-                np.nan,
+                trades,
+                n_trades,
             )
-            positions[j] = pos
-            debts[j] = debt
-            if status == FILLED:
-                n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
     for k in range(n_tail - 1, -1, -1):
         j = int(tail[k])
-        cash, free_cash, pos, debt, f_size, f_price, f_fees, side, status = order_nb(
+        cash, free_cash, n_trades = _fill_nb(
+            bar,
+            j,
             cash,
             free_cash,
-            positions[j],
-            debts[j],
+            positions,
+            debts,
             sizes[j],
             order_prices[j],
-            BOTH,
             fees,
             fixed_fees,
             slippage,
             min_size,
-            np.nan,
+            trades,
+            n_trades,
         )
-        positions[j] = pos
-        debts[j] = debt
-        if status == FILLED:
-            n_trades = _record_nb(trades, n_trades, bar, j, f_size, f_price, f_fees, side)
     account[0] = cash
     account[1] = free_cash
     return n_trades
