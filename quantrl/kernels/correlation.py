@@ -31,6 +31,14 @@ def average_rank_nb(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+@njit(cache=True, inline="always")
+def corr_from_sums_nb(sxy: float, sxx: float, syy: float) -> float:
+    """Correlation from centred sums, clipped to [-1, 1]; NaN when either side has no variance."""
+    if sxx <= 0.0 or syy <= 0.0:
+        return np.nan
+    return max(-1.0, min(1.0, sxy / np.sqrt(sxx * syy)))
+
+
 @njit(cache=True)
 def _pearson_1d_nb(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two finite 1-D arrays; NaN for < 2 points or a constant input."""
@@ -63,10 +71,7 @@ def _pearson_1d_nb(x: np.ndarray, y: np.ndarray) -> float:
         sxy += dx * dy
         sxx += dx * dx
         syy += dy * dy
-    if sxx <= 0.0 or syy <= 0.0:
-        return np.nan
-    r = sxy / np.sqrt(sxx * syy)
-    return max(-1.0, min(1.0, r))
+    return corr_from_sums_nb(sxy, sxx, syy)
 
 
 @njit(cache=True)
@@ -138,10 +143,7 @@ def pearson_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             sxy += dx * dy
             sxx += dx * dx
             syy += dy * dy
-        if sxx <= 0.0 or syy <= 0.0:
-            out[t] = np.nan
-        else:
-            out[t] = max(-1.0, min(1.0, sxy / np.sqrt(sxx * syy)))
+        out[t] = corr_from_sums_nb(sxy, sxx, syy)
     return out
 
 
@@ -351,10 +353,7 @@ def _spearman_from_orders_nb(
                     sxy += dx * dy
                     sxx += dx * dx
                     syy += dy * dy
-            if sxx <= 0.0 or syy <= 0.0:
-                out[t] = np.nan
-            else:
-                out[t] = max(-1.0, min(1.0, sxy / np.sqrt(sxx * syy)))
+            out[t] = corr_from_sums_nb(sxy, sxx, syy)
     return out
 
 

@@ -97,39 +97,31 @@ def _order_col(x, w, out, mode, q, buf):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
+def _order_stat_nb(x: np.ndarray, w: int, mode: int, q: float) -> np.ndarray:
+    """``_order_col`` on every column, columns spread over the threads."""
+    T, N = x.shape
+    out = np.empty((T, N))
+    for j in prange(N):
+        buf = np.empty(w + 1)
+        col = np.empty(T)
+        _order_col(x[:, j].copy(), w, col, mode, q, buf)
+        out[:, j] = col
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def rolling_quantile_nb(x: np.ndarray, w: int, q: float) -> np.ndarray:
     """Rolling ``q``-quantile with linear interpolation (pandas ``rolling(w).quantile(q)``)."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    for j in prange(N):
-        buf = np.empty(w + 1)
-        col = np.empty(T)
-        _order_col(x[:, j].copy(), w, col, 0, q, buf)
-        out[:, j] = col
-    return out
+    return _order_stat_nb(x, w, 0, q)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def rolling_median_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling median (mean of the two middle values for even ``w``, as pandas)."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    for j in prange(N):
-        buf = np.empty(w + 1)
-        col = np.empty(T)
-        _order_col(x[:, j].copy(), w, col, 0, 0.5, buf)
-        out[:, j] = col
-    return out
+    return _order_stat_nb(x, w, 0, 0.5)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def rolling_rank_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Percentile rank of the last value in its window (pandas ``rolling(w).rank(pct=True)``)."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    for j in prange(N):
-        buf = np.empty(w + 1)
-        col = np.empty(T)
-        _order_col(x[:, j].copy(), w, col, 1, 0.0, buf)
-        out[:, j] = col
-    return out
+    return _order_stat_nb(x, w, 1, 0.0)
