@@ -212,12 +212,11 @@ def _mine_locked(
     mining_seconds = time.monotonic() - map_start
     miners = [results[t.index] for t in plan]
     pool = merge_pools(spec, train, valid, labels, miners)
-    metrics = {
-        s: pool.evaluate_on(p, labels[s], cache=EvalCache(max_bytes=256 << 20))
-        for s, p in (("train", train), ("valid", valid), ("test", test))
-    }
+    panels = {"train": train, "valid": valid, "test": test}
+    caches = {s: EvalCache(max_bytes=256 << 20) for s in panels}  # shared by metrics and rows
+    metrics = {s: pool.evaluate_on(p, labels[s], cache=caches[s]) for s, p in panels.items()}
     pool.save(spec.pool_path, metrics)
-    _record(registry, run_id, spec, pool, miners, metrics, (train, valid, test), labels)
+    _record(registry, run_id, spec, pool, miners, metrics, panels, labels, caches)
     return DistributedResult(
         spec.name,
         run_id,
@@ -267,32 +266,22 @@ def _record(
     pool: AlphaPool,
     miners: list[dict[str, Any]],
     metrics: dict[str, dict[str, float]],
-    panels: tuple[Any, Any, Any],
+    panels: dict[str, Any],
     labels: dict[str, Any],
+    caches: dict[str, EvalCache],
 ) -> None:
     """Every distinct candidate once, with its metrics and whether it made the merged pool."""
-    from quantrl.alpha.engine import evaluate
     from quantrl.alpha.parser import parse
-    from quantrl.evaluation.alpha import ic_summary
+    from quantrl.jobs.runner import alpha_row
 
     weights = dict(zip(pool.formulas, pool.weights, strict=True))
     seen: dict[str, None] = {}
     for result in miners:
         for formula in result["formulas"]:
             seen.setdefault(str(parse(formula)), None)
-    caches = {s: EvalCache(max_bytes=256 << 20) for s in ("train", "valid", "test")}
-    rows = []
-    for formula in seen:
-        row: dict[str, Any] = {
-            "formula": formula,
-            "weight": float(weights.get(formula, 0.0)),
-            "in_pool": formula in weights,
-        }
-        for s, panel in zip(("train", "valid", "test"), panels, strict=True):
-            summary = ic_summary(evaluate(formula, panel, cache=caches[s]), labels[s]).as_dict()
-            for m in ("ic", "rank_ic", "icir", "rank_icir"):
-                row[f"{s}_{m}"] = float(summary[m])
-        rows.append(row)
+    rows = [
+        alpha_row(f, float(weights.get(f, 0.0)), f in weights, panels, labels, caches) for f in seen
+    ]
     registry.record_alphas(run_id, spec.name, rows)
     values: dict[str, Any] = {
         "status": "finished",

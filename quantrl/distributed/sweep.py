@@ -248,7 +248,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run every grid point on ``executor`` (default: the spec's), record and report them."""
     from quantrl.data import load_market
-    from quantrl.data.splits import split_dates
+    from quantrl.data.splits import market_split, split_dates
+    from quantrl.envs.core import fraction_split_dates
     from quantrl.jobs.store import Registry
 
     if not isinstance(spec, SweepSpec):
@@ -256,10 +257,10 @@ def run_sweep(
     panel = load_market(spec.market)
     try:
         vs, ts = split_dates(spec.market)
-    except ConfigError:
-        vs, ts = panel.dates[int(panel.n_dates * 0.7)], panel.dates[int(panel.n_dates * 0.85)]
-    _, valid, test = panel.split(vs, ts, warmup=250)
-    shared = {"spec": spec, "panel": panel, "split": valid if spec.split == "valid" else test}
+    except ConfigError:  # a market without default dates (a file): 70 / 15 / 15 % of its rows
+        vs, ts = fraction_split_dates(panel)
+    target = market_split(panel, spec.split, valid_start=vs, test_start=ts, warmup=250)
+    shared = {"spec": spec, "panel": panel, "split": target}
     points = grid_points(spec.grid)
     owned = not hasattr(executor, "map")
     ex: Any = executor

@@ -40,11 +40,12 @@ from quantrl.evaluation.alpha import ic_summary
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
-from quantrl.jobs.store import Registry
+from quantrl.jobs.store import METRICS, SPLITS, Registry
 
 __all__ = [
     "MiningSetup",
     "JobResult",
+    "alpha_row",
     "build_harness",
     "build_setup",
     "load_splits",
@@ -106,22 +107,34 @@ class MiningSetup:
 
     def member_metrics(self) -> list[dict[str, Any]]:
         """Per-member metrics on every split (for the registry)."""
-        rows = []
+        caches = {
+            s: self.task.cache if s == "train" else self.caches.setdefault(s, EvalCache(256 << 20))
+            for s in SPLITS
+        }
+        panels = {s: self.panel(s) for s in SPLITS}
         pool = self.task.pool
-        for formula, weight in zip(pool.formulas, pool.weights, strict=True):
-            row: dict[str, Any] = {"formula": formula, "weight": float(weight), "in_pool": True}
-            for s in ("train", "valid", "test"):
-                cache = (
-                    self.task.cache
-                    if s == "train"
-                    else self.caches.setdefault(s, EvalCache(max_bytes=256 << 20))
-                )
-                values = evaluate(formula, self.panel(s), cache=cache)
-                summary = ic_summary(values, self.labels[s]).as_dict()
-                for m in ("ic", "rank_ic", "icir", "rank_icir"):
-                    row[f"{s}_{m}"] = float(summary[m])
-            rows.append(row)
-        return rows
+        return [
+            alpha_row(formula, float(weight), True, panels, self.labels, caches)
+            for formula, weight in zip(pool.formulas, pool.weights, strict=True)
+        ]
+
+
+def alpha_row(
+    formula: str,
+    weight: float,
+    in_pool: bool,
+    panels: dict[str, Any],
+    labels: dict[str, np.ndarray],
+    caches: dict[str, EvalCache],
+) -> dict[str, Any]:
+    """Registry row of one formula: weight, pool membership, IC / RankIC / ICIRs on every split."""
+    row: dict[str, Any] = {"formula": formula, "weight": weight, "in_pool": in_pool}
+    for s in SPLITS:
+        values = evaluate(formula, panels[s], cache=caches[s])
+        summary = ic_summary(values, labels[s]).as_dict()
+        for m in METRICS:
+            row[f"{s}_{m}"] = float(summary[m])
+    return row
 
 
 def load_splits(spec: JobSpec) -> tuple[Any, Any, Any, dict[str, np.ndarray]]:
