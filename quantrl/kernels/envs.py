@@ -505,6 +505,68 @@ def step_one_nb(
     )
 
 
+@njit(cache=True, inline="always")
+def _step_autoreset_nb(
+    e: int,
+    actions: np.ndarray,
+    fp: np.ndarray,
+    ip: np.ndarray,
+    exec_prices: np.ndarray,
+    close: np.ndarray,
+    quality: np.ndarray,
+    winfeat: np.ndarray,
+    ptfeat: np.ndarray,
+    account: np.ndarray,
+    book: np.ndarray,
+    scal: np.ndarray,
+    ring: np.ndarray,
+    trades: np.ndarray,
+    obs: np.ndarray,
+    final_obs: np.ndarray,
+    out: np.ndarray,
+    status: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+) -> None:
+    """Step environment e and, when its episode ends, keep its final observation and restart it."""
+    st = step_env_nb(
+        e,
+        actions[e],
+        fp,
+        ip,
+        exec_prices,
+        close,
+        quality,
+        winfeat,
+        ptfeat,
+        account,
+        book,
+        scal,
+        ring,
+        trades,
+        obs,
+        out,
+    )
+    status[e] = st
+    if st == OK and out[e, 5] != 0.0:
+        final_obs[e, :] = obs[e, :]
+        reset_env_nb(
+            e,
+            starts[e],
+            starts[e] + length,
+            fp,
+            ip,
+            close,
+            winfeat,
+            ptfeat,
+            account,
+            book,
+            scal,
+            ring,
+            obs,
+        )
+
+
 @njit(cache=True, parallel=True)
 def step_batch_nb(
     actions: np.ndarray,
@@ -533,11 +595,10 @@ def step_batch_nb(
     observation is copied to ``final_obs[e]`` and it restarts at row ``starts[e]`` for
     ``length`` steps, so ``obs[e]`` is already the first observation of the next episode.
     """
-    n_envs = actions.shape[0]
-    for e in prange(n_envs):
-        st = step_env_nb(
+    for e in prange(actions.shape[0]):
+        _step_autoreset_nb(
             e,
-            actions[e],
+            actions,
             fp,
             ip,
             exec_prices,
@@ -551,26 +612,12 @@ def step_batch_nb(
             ring,
             trades,
             obs,
+            final_obs,
             out,
+            status,
+            starts,
+            length,
         )
-        status[e] = st
-        if st == OK and out[e, 5] != 0.0:
-            final_obs[e, :] = obs[e, :]
-            reset_env_nb(
-                e,
-                starts[e],
-                starts[e] + length,
-                fp,
-                ip,
-                close,
-                winfeat,
-                ptfeat,
-                account,
-                book,
-                scal,
-                ring,
-                obs,
-            )
 
 
 @njit(cache=True)
@@ -596,11 +643,10 @@ def step_batch_serial_nb(
     length: int,
 ) -> None:
     """``step_batch_nb`` on one thread (no thread pool spinning next to other work)."""
-    n_envs = actions.shape[0]
-    for e in range(n_envs):
-        st = step_env_nb(
+    for e in range(actions.shape[0]):
+        _step_autoreset_nb(
             e,
-            actions[e],
+            actions,
             fp,
             ip,
             exec_prices,
@@ -614,26 +660,12 @@ def step_batch_serial_nb(
             ring,
             trades,
             obs,
+            final_obs,
             out,
+            status,
+            starts,
+            length,
         )
-        status[e] = st
-        if st == OK and out[e, 5] != 0.0:
-            final_obs[e, :] = obs[e, :]
-            reset_env_nb(
-                e,
-                starts[e],
-                starts[e] + length,
-                fp,
-                ip,
-                close,
-                winfeat,
-                ptfeat,
-                account,
-                book,
-                scal,
-                ring,
-                obs,
-            )
 
 
 @njit(cache=True)
