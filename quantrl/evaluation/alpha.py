@@ -37,7 +37,7 @@ from quantrl.kernels.correlation import (
     pearson_rows_nb,
     quantile_means_nb,
     rank_kl_stability_nb,
-    sorted_order,
+    sorted_keys,
     spearman_rows,
     top_quantile_turnover_nb,
 )
@@ -76,8 +76,6 @@ __all__ = [
 # ---------------------------------------------------------------------------- input checks
 def _as_2d(name: str, array: Any) -> np.ndarray:
     out = np.ascontiguousarray(np.asarray(array, dtype=np.float64))
-    if not out.flags.writeable:  # one kernel signature (read-only arrays compile separately)
-        out = out.copy()
     if out.ndim != 2:
         raise ConfigError(f"{name} must be a (dates, symbols) array, got shape {out.shape}")
     return out
@@ -112,8 +110,8 @@ def ic_series(factor: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 
 def label_order(label: np.ndarray) -> np.ndarray:
-    """The label's per-date sort order, to reuse across many ``rank_ic_series`` calls."""
-    return sorted_order(_as_2d("label", label))
+    """The label's per-date sort (its sorted packed keys), to reuse across ``rank_ic_series``."""
+    return sorted_keys(_as_2d("label", label))
 
 
 def rank_ic_series(
@@ -127,7 +125,7 @@ def rank_ic_series(
     f, y = _pair(factor, label)
     if order is not None and order.shape != y.shape:
         raise ConfigError(f"order has shape {order.shape}, the label {y.shape}")
-    return spearman_rows(f, y, y_order=order)
+    return spearman_rows(f, y, y_keys=order)
 
 
 @dataclass(frozen=True)
@@ -250,10 +248,10 @@ def pfs(
     eps_gauss = rng.standard_normal(f.shape)
     eps_t = rng.standard_t(3.0, f.shape)
     scores = []
-    order = sorted_order(f)
+    keys = sorted_keys(f)
     for eps in (eps_gauss, eps_t):
         noisy = f * (1.0 + noise_scale * eps)
-        scores.append(_nanmean(spearman_rows(noisy, f, y_order=order)))
+        scores.append(_nanmean(spearman_rows(noisy, f, y_keys=keys)))
     g, t = scores
     return PFSResult(gaussian=g, student_t=t, mean=0.5 * (g + t))
 

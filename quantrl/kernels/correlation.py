@@ -8,6 +8,8 @@ rows t and t-1 only.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit, prange
 
@@ -98,52 +100,70 @@ _REDUCE = {"reassoc", "nsz"}
 flag that assumes finite values is set, so the NaN / inf masks stay exact."""
 
 
+@njit(cache=True)
+def _constant_nb(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``x`` takes one value over the entries where both rows are finite."""
+    first = np.nan
+    for j in range(x.shape[0]):
+        if np.isfinite(x[j]) and np.isfinite(y[j]):
+            if first != first:
+                first = x[j]
+            elif x[j] != first:
+                return False
+    return True
+
+
 @njit(cache=True, fastmath=_REDUCE)
+def _pearson_row_nb(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of two rows over the entries finite in both (see ``pearson_rows_nb``)."""
+    n_cols = x.shape[0]
+    n = 0.0
+    sx = 0.0
+    sy = 0.0
+    for j in range(n_cols):
+        a = x[j]
+        b = y[j]
+        ok = np.isfinite(a) and np.isfinite(b)
+        n += 1.0 if ok else 0.0
+        sx += a if ok else 0.0
+        sy += b if ok else 0.0
+    if n < 2:
+        return np.nan
+    mx = sx / n
+    my = sy / n
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for j in range(n_cols):
+        a = x[j]
+        b = y[j]
+        ok = np.isfinite(a) and np.isfinite(b)
+        dx = a - mx if ok else 0.0
+        dy = b - my if ok else 0.0
+        sxy += dx * dy
+        sxx += dx * dx
+        syy += dy * dy
+    # a constant side leaves only rounding in its sum of squares: decide those rows exactly
+    tiny = 64.0 * n * n * n * 4.9e-32
+    if sxx <= tiny * mx * mx and _constant_nb(x, y):
+        return np.nan
+    if syy <= tiny * my * my and _constant_nb(y, x):
+        return np.nan
+    return corr_from_sums_nb(sxy, sxx, syy)
+
+
+@njit(cache=True, parallel=True)
 def pearson_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-row Pearson correlation of two (T, N) arrays over the columns finite in both.
 
-    A row with fewer than 2 valid pairs, or where either side is constant, gives NaN. Two passes
-    per row (means, then centred sums), branch-free masks so the sums vectorise, no allocation.
+    A row with fewer than 2 valid pairs, or where either side is constant (exactly, not up to
+    rounding), gives NaN. Two passes per row (means, then centred sums) with branch-free masks
+    so the sums vectorise; rows run on numba's threads.
     """
-    t_len, n_cols = x.shape
+    t_len = x.shape[0]
     out = np.empty(t_len, dtype=np.float64)
-    for t in range(t_len):
-        n = 0.0
-        sx = 0.0
-        sy = 0.0
-        xmin = np.inf
-        xmax = -np.inf
-        ymin = np.inf
-        ymax = -np.inf
-        for j in range(n_cols):
-            a = x[t, j]
-            b = y[t, j]
-            ok = np.isfinite(a) and np.isfinite(b)
-            n += 1.0 if ok else 0.0
-            sx += a if ok else 0.0
-            sy += b if ok else 0.0
-            xmin = min(xmin, a if ok else np.inf)
-            xmax = max(xmax, a if ok else -np.inf)
-            ymin = min(ymin, b if ok else np.inf)
-            ymax = max(ymax, b if ok else -np.inf)
-        if n < 2 or xmin == xmax or ymin == ymax:
-            out[t] = np.nan  # too few pairs, or a constant side (exactly, not up to rounding)
-            continue
-        mx = sx / n
-        my = sy / n
-        sxy = 0.0
-        sxx = 0.0
-        syy = 0.0
-        for j in range(n_cols):
-            a = x[t, j]
-            b = y[t, j]
-            ok = np.isfinite(a) and np.isfinite(b)
-            dx = a - mx if ok else 0.0
-            dy = b - my if ok else 0.0
-            sxy += dx * dy
-            sxx += dx * dx
-            syy += dy * dy
-        out[t] = corr_from_sums_nb(sxy, sxx, syy)
+    for t in prange(t_len):
+        out[t] = _pearson_row_nb(x[t], y[t])
     return out
 
 
@@ -165,53 +185,139 @@ def spearman_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+_OCTAVES = 20
+"""Octaves below a row's largest magnitude that keep distinct codes; smaller magnitudes share
+the codes next to zero (their order is then restored by comparing values)."""
+
+
 @njit(cache=True, parallel=True)
-def _packed_keys_nb(values: np.ndarray, shift: int, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Order-preserving int64 keys with the column index in the low ``shift`` bits; counts finite."""
+def _pack_keys_nb(
+    values: np.ndarray, keys: np.ndarray, value_bits: int, shift: int, n_blocks: int
+) -> None:
+    """Per row: a monotone code of each value in the high ``value_bits`` bits of ``keys``, above
+    the column index in the low ``shift`` bits; equal values get equal codes.
+
+    The code works on the float's bits, which order magnitudes: magnitudes are floored at
+    ``_OCTAVES`` octaves below the row's largest (``floor``), the floor is subtracted and the sign
+    applied (so the span is ~2 x 21 octaves whatever the exponents), then the row's span is
+    shifted right just enough to fit. Non-finite values take the top code, so they sort last.
+    """
     t_len, n_cols = values.shape
     bits = values.view(np.int64)
-    keys = np.empty((t_len, n_cols), dtype=np.int64)
-    n_finite = np.zeros(t_len, dtype=np.int64)
-    top = (np.int64(0x7FFFFFFFFFFFFFFF) >> shift) << shift
     mask = np.int64(0x7FFFFFFFFFFFFFFF)
+    top = (np.int64(1) << value_bits) - 1
     step = (t_len + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
+        h = np.empty(n_cols, dtype=np.int64)
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
+            biggest = np.int64(0)
+            for j in range(n_cols):
+                if np.isfinite(values[t, j]):
+                    biggest = max(biggest, bits[t, j] & mask)
+            floor = max(np.int64(0), (biggest >> 52) - _OCTAVES) << 52
+            lo = mask
+            hi = -mask
             for j in range(n_cols):
                 if np.isfinite(values[t, j]):
                     b = bits[t, j]
-                    k = b ^ ((b >> 63) & mask)
-                    keys[t, j] = ((k >> shift) << shift) | j
-                    n_finite[t] += 1
-                else:
-                    keys[t, j] = top | j
-    return keys, n_finite
+                    m = max(b & mask, floor) - floor
+                    k = m if b >= 0 or m == 0 else -m  # -0.0 and small negatives: like 0.0
+                    h[j] = k
+                    lo = min(lo, k)
+                    hi = max(hi, k)
+            span = hi - lo if hi >= lo else np.int64(0)
+            s = 0
+            while (span >> s) >= top:
+                s += 1
+            for j in range(n_cols):
+                q = (h[j] - lo) >> s if np.isfinite(values[t, j]) else top
+                keys[t, j] = (q << shift) | j
 
 
-@njit(cache=True, parallel=True)
-def _unpack_and_fix_nb(
-    values: np.ndarray, keys: np.ndarray, n_finite: np.ndarray, shift: int, n_blocks: int
-) -> np.ndarray:
-    """Column indices from sorted keys, then an insertion pass for exact order among near-ties."""
-    t_len, n_cols = keys.shape
-    low = (np.int64(1) << shift) - 1
-    order = np.empty((t_len, n_cols), dtype=np.int64)
-    step = (t_len + n_blocks - 1) // n_blocks
-    for blk in prange(n_blocks):
-        for t in range(blk * step, min(t_len, (blk + 1) * step)):
-            row = values[t]
-            idx = order[t]
-            for i in range(n_cols):
-                idx[i] = keys[t, i] & low
-            for i in range(1, n_finite[t]):
-                cur = idx[i]
-                v = row[cur]
-                k = i - 1
-                while k >= 0 and row[idx[k]] > v:
-                    idx[k + 1] = idx[k]
-                    k -= 1
-                idx[k + 1] = cur
-    return order
+_LONG_RUN = 32
+"""Runs of shared codes longer than this are sorted by ``np.argsort`` instead of insertion."""
+
+
+@njit(cache=True)
+def _ranks_from_keys_nb(
+    row: np.ndarray,
+    key_row: np.ndarray,
+    valid: np.ndarray,
+    shift: int,
+    top: int,
+    ranks: np.ndarray,
+    run: np.ndarray,
+) -> None:
+    """Average ranks 1..k of ``row`` over its ``valid`` entries, walking its sorted keys.
+
+    Keys with different codes are already in value order; only a run of keys sharing a code is
+    sorted by value (insertion) and searched for exact ties. ``top`` is the non-finite code.
+    """
+    n_cols = key_row.shape[0]
+    low = (1 << shift) - 1
+    pos = 0
+    prev = -1
+    shared = False
+    for i in range(n_cols):  # first assume every code is unique: ranks are positions
+        key = key_row[i]
+        code = key >> shift
+        shared |= code == prev and code != top
+        prev = code
+        j = key & low
+        if valid[j]:
+            pos += 1
+            ranks[j] = pos
+    if not shared:
+        return
+    pos = 0
+    i = 0
+    while i < n_cols:
+        key = key_row[i]
+        code = key >> shift
+        end = i + 1
+        while end < n_cols and (key_row[end] >> shift) == code:
+            end += 1
+        if end == i + 1:
+            j = key & low
+            if valid[j]:
+                pos += 1
+                ranks[j] = pos
+            i = end
+            continue
+        m = 0
+        if end - i <= _LONG_RUN:
+            for r in range(i, end):  # insertion sort of the run by value
+                j = key_row[r] & low
+                if valid[j]:
+                    v = row[j]
+                    k = m - 1
+                    while k >= 0 and row[run[k]] > v:
+                        run[k + 1] = run[k]
+                        k -= 1
+                    run[k + 1] = j
+                    m += 1
+        else:
+            for r in range(i, end):
+                j = key_row[r] & low
+                if valid[j]:
+                    run[m] = j
+                    m += 1
+            members = run[:m].copy()
+            by_value = np.argsort(row[members])
+            for r in range(m):
+                run[r] = members[by_value[r]]
+        a = 0
+        while a < m:
+            v = row[run[a]]
+            e = a + 1
+            while e < m and row[run[e]] == v:
+                e += 1
+            avg = pos + 0.5 * (a + 1 + e)
+            for r in range(a, e):
+                ranks[run[r]] = avg
+            a = e
+        pos += m
+        i = end
 
 
 def _blocks(t_len: int) -> int:
@@ -226,91 +332,69 @@ def _sort_rows(keys: np.ndarray, n_blocks: int) -> None:
     if n_blocks == 1:
         keys.sort(axis=1)
         return
-    from concurrent.futures import ThreadPoolExecutor
-
     step = (keys.shape[0] + n_blocks - 1) // n_blocks
     parts = [keys[i : i + step] for i in range(0, keys.shape[0], step)]
-    with ThreadPoolExecutor(len(parts)) as pool:
-        list(pool.map(lambda part: part.sort(axis=1), parts))
+    list(_sort_pool(len(parts)).map(lambda part: part.sort(axis=1), parts))
 
 
-def sorted_order(values: np.ndarray) -> np.ndarray:
-    """Per-row ascending argsort of the finite values, non-finite entries last: (T, N) int64.
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
-    Sorts packed int64 keys (an order-preserving image of the float with the column index in its
-    low bits) with numpy's vectorised sort, then an insertion pass restores the exact order of
-    values that differ only in those low bits. Ties keep no particular order. Blocks of rows run
-    on numba's threads.
+
+def _sort_pool(n_threads: int) -> ThreadPoolExecutor:
+    """A lasting thread pool per size (starting threads on every call costs ~0.1 ms)."""
+    pool = _POOLS.get(n_threads)
+    if pool is None:
+        pool = _POOLS[n_threads] = ThreadPoolExecutor(n_threads, thread_name_prefix="quantrl-sort")
+    return pool
+
+
+def key_shift(n_cols: int) -> int:
+    """Bits of column index in the packed keys of rows of ``n_cols`` values."""
+    return max(1, int(n_cols - 1).bit_length())
+
+
+def sorted_keys(values: np.ndarray) -> np.ndarray:
+    """Per-row sorted packed keys of a (T, N) array: a row-scaled order-preserving code of each
+    value above its column index (``_pack_keys_nb``), 32-bit while >= 16 code bits remain.
+
+    Keys with different codes are in value order; equal values share a code; non-finite last.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
-    shift = max(1, int(values.shape[1] - 1).bit_length())
+    shift = key_shift(values.shape[1])
+    narrow = 31 - shift >= 16
+    keys = np.empty(values.shape, dtype=np.int32 if narrow else np.int64)
     n_blocks = _blocks(values.shape[0])
-    keys, n_finite = _packed_keys_nb(values, shift, n_blocks)
+    _pack_keys_nb(values, keys, (31 if narrow else 63) - shift, shift, n_blocks)
     _sort_rows(keys, n_blocks)
-    return _unpack_and_fix_nb(values, keys, n_finite, shift, n_blocks)
+    return keys
 
 
-@njit(cache=True)
-def _ranks_from_order_nb(
-    row: np.ndarray, idx: np.ndarray, valid: np.ndarray, ranks: np.ndarray
-) -> None:
-    """Average ranks 1..k of ``row`` over the ``valid`` entries, walking its sorted order."""
-    n_cols = idx.shape[0]
-    pos = 0
-    i = 0
-    while i < n_cols:
-        j0 = idx[i]
-        if not valid[j0]:
-            i += 1
-            continue
-        v = row[j0]
-        # the run of equal valid values starting at i
-        end = i
-        count = 1
-        k = i + 1
-        while k < n_cols and row[idx[k]] == v:
-            if valid[idx[k]]:
-                count += 1
-            end = k
-            k += 1
-        avg = pos + 0.5 * (count + 1)
-        for m in range(i, end + 1):
-            if valid[idx[m]]:
-                ranks[idx[m]] = avg
-        pos += count
-        i = end + 1
-
-
-@njit(cache=True)
-def _ranks_all_valid_nb(
-    row: np.ndarray, idx: np.ndarray, n: int, ranks: np.ndarray, sorted_values: np.ndarray
-) -> None:
-    """Average ranks when the first ``n`` entries of the order are exactly the valid ones."""
-    for i in range(n):
-        sorted_values[i] = row[idx[i]]
-    ties = False
-    for i in range(n - 1):
-        ties |= sorted_values[i] == sorted_values[i + 1]
-    if not ties:
-        for i in range(n):
-            ranks[idx[i]] = i + 1.0
-        return
-    i = 0
-    while i < n:
-        v = sorted_values[i]
-        k = i + 1
-        while k < n and sorted_values[k] == v:
-            k += 1
-        avg = 0.5 * (i + 1 + k)
-        for m in range(i, k):
-            ranks[idx[m]] = avg
-        i = k
+@njit(cache=True, fastmath=_REDUCE)
+def _masked_corr_nb(rx: np.ndarray, ry: np.ndarray, valid: np.ndarray, mean: float) -> float:
+    """Correlation of two rank rows over the ``valid`` entries, both centred on ``mean``."""
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for j in range(rx.shape[0]):
+        dx = rx[j] - mean if valid[j] else 0.0
+        dy = ry[j] - mean if valid[j] else 0.0
+        sxy += dx * dy
+        sxx += dx * dx
+        syy += dy * dy
+    return corr_from_sums_nb(sxy, sxx, syy)
 
 
 @njit(cache=True, parallel=True)
-def _spearman_from_orders_nb(
-    x: np.ndarray, y: np.ndarray, x_order: np.ndarray, y_order: np.ndarray, n_blocks: int
+def _spearman_keys_nb(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_keys: np.ndarray,
+    y_keys: np.ndarray,
+    shift: int,
+    top: int,
+    n_blocks: int,
 ) -> np.ndarray:
+    """Per-row Spearman from each side's sorted packed keys (``sorted_keys``)."""
     t_len, n_cols = x.shape
     out = np.empty(t_len, dtype=np.float64)
     step = (t_len + n_blocks - 1) // n_blocks
@@ -318,63 +402,43 @@ def _spearman_from_orders_nb(
         valid = np.empty(n_cols, dtype=np.bool_)
         rx = np.empty(n_cols, dtype=np.float64)
         ry = np.empty(n_cols, dtype=np.float64)
-        scratch = np.empty(n_cols, dtype=np.float64)
+        run = np.empty(n_cols, dtype=np.int64)
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             xr = x[t]
             yr = y[t]
             n = 0
-            nx = 0
-            ny = 0
             for j in range(n_cols):
-                fx = np.isfinite(xr[j])
-                fy = np.isfinite(yr[j])
-                ok = fx and fy
+                ok = np.isfinite(xr[j]) and np.isfinite(yr[j])
                 valid[j] = ok
                 n += 1 if ok else 0
-                nx += 1 if fx else 0
-                ny += 1 if fy else 0
             if n < 2:
                 out[t] = np.nan
                 continue
-            if n == nx and n == ny:  # the valid pairs are each side's finite values
-                _ranks_all_valid_nb(xr, x_order[t], n, rx, scratch)
-                _ranks_all_valid_nb(yr, y_order[t], n, ry, scratch)
-            else:
-                _ranks_from_order_nb(xr, x_order[t], valid, rx)
-                _ranks_from_order_nb(yr, y_order[t], valid, ry)
-            mean = 0.5 * (n + 1)
-            sxy = 0.0
-            sxx = 0.0
-            syy = 0.0
-            for j in range(n_cols):
-                if valid[j]:
-                    dx = rx[j] - mean
-                    dy = ry[j] - mean
-                    sxy += dx * dy
-                    sxx += dx * dx
-                    syy += dy * dy
-            out[t] = corr_from_sums_nb(sxy, sxx, syy)
+            _ranks_from_keys_nb(xr, x_keys[t], valid, shift, top, rx, run)
+            _ranks_from_keys_nb(yr, y_keys[t], valid, shift, top, ry, run)
+            out[t] = _masked_corr_nb(rx, ry, valid, 0.5 * (n + 1))
     return out
 
 
-def spearman_from_orders(
-    x: np.ndarray, y: np.ndarray, x_order: np.ndarray, y_order: np.ndarray
-) -> np.ndarray:
-    """Per-row Spearman correlation from each side's sorted order (see ``sorted_order``).
+def spearman_rows(x: np.ndarray, y: np.ndarray, *, y_keys: np.ndarray | None = None) -> np.ndarray:
+    """Per-row Spearman correlation, exactly ``spearman_rows_nb``, on vectorised row sorts.
 
-    Exactly ``spearman_rows_nb``: ranks are taken among the columns finite in both rows (walking
-    a sorted order and skipping the others keeps it sorted), ties share their average rank.
+    Ranks are taken among the columns finite in both rows (walking sorted keys and skipping the
+    others keeps them sorted); ties share their average rank. Pass ``y_keys=sorted_keys(y)`` to
+    reuse the work of sorting ``y`` across calls.
     """
-    return _spearman_from_orders_nb(x, y, x_order, y_order, _blocks(x.shape[0]))
-
-
-def spearman_rows(x: np.ndarray, y: np.ndarray, *, y_order: np.ndarray | None = None) -> np.ndarray:
-    """Per-row Spearman correlation, fast path; pass ``y_order=sorted_order(y)`` to reuse it."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    if y_order is None:
-        y_order = sorted_order(y)
-    return spearman_from_orders(x, y, sorted_order(x), y_order)
+    x_keys = sorted_keys(x)
+    if y_keys is None:
+        y_keys = sorted_keys(y)
+    elif y_keys.shape != y.shape or y_keys.dtype != x_keys.dtype:
+        raise ValueError(
+            f"y_keys ({y_keys.dtype}, {y_keys.shape}) are not sorted_keys of a {y.shape} array"
+        )
+    shift = key_shift(x.shape[1])
+    top = (1 << (8 * x_keys.itemsize - 1 - shift)) - 1
+    return _spearman_keys_nb(x, y, x_keys, y_keys, shift, top, _blocks(x.shape[0]))
 
 
 @njit(cache=True, parallel=True)

@@ -10,7 +10,7 @@ give NaN, +-0 gives -inf, +inf gives +inf, subnormals are handled.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -50,3 +50,43 @@ def log_flat_nb(flat: np.ndarray, out: np.ndarray) -> None:
         res = -np.inf if v == 0.0 else res
         res = np.nan if (v < 0.0 or v != v) else res
         out[i] = np.inf if v == np.inf else res
+
+
+_CHUNKS = 8
+"""Chunks of the flat parallel kernels, shared out among numba's threads."""
+
+
+@njit(cache=True, parallel=True)
+def log_nb(flat: np.ndarray, out: np.ndarray) -> None:
+    """``log_flat_nb`` over chunks of a 1-D array on numba's threads."""
+    n = flat.shape[0]
+    step = (n + _CHUNKS - 1) // _CHUNKS
+    for c in prange(_CHUNKS):
+        lo = min(n, c * step)
+        hi = min(n, lo + step)
+        log_flat_nb(flat[lo:hi], out[lo:hi])
+
+
+ADD, SUB, MUL, DIV = 0, 1, 2, 3
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def arithmetic_nb(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:
+    """``out = a (+ - * /) b`` for 1-D float64 arrays of one length, IEEE results as numpy."""
+    n = a.shape[0]
+    step = (n + _CHUNKS - 1) // _CHUNKS
+    for c in prange(_CHUNKS):
+        lo = min(n, c * step)
+        hi = min(n, lo + step)
+        if op == ADD:
+            for i in range(lo, hi):
+                out[i] = a[i] + b[i]
+        elif op == SUB:
+            for i in range(lo, hi):
+                out[i] = a[i] - b[i]
+        elif op == MUL:
+            for i in range(lo, hi):
+                out[i] = a[i] * b[i]
+        else:
+            for i in range(lo, hi):
+                out[i] = a[i] / b[i]

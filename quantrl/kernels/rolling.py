@@ -28,6 +28,56 @@ def _sync_period(w: int) -> int:
     return max(w, 32)
 
 
+# --------------------------------------------------------------------------- row blocks
+
+
+_ROW_BLOCKS = 8
+"""Row blocks of the running-sum kernels, shared out among numba's threads. A fixed count (not
+the thread count) keeps every result independent of how many threads run."""
+
+
+@njit(cache=True)
+def _row_bounds(T, align, first):
+    """Row-block bounds: every inner bound a multiple of ``align`` and >= ``first``.
+
+    A block of a running-sum kernel starts on a re-synchronisation row, where the sums are
+    rebuilt from the window alone (as the serial pass does there), so blocks give the serial
+    result bit for bit at no extra cost.
+    """
+    n_blocks = max(1, min(_ROW_BLOCKS, T // max(align, 64)))
+    bounds = np.empty(n_blocks + 1, dtype=np.int64)
+    bounds[0] = 0
+    for b in range(1, n_blocks):
+        cut = (T * b // n_blocks) // align * align
+        bounds[b] = min(max(cut, first, bounds[b - 1]), T)
+    bounds[n_blocks] = T
+    return bounds
+
+
+@njit(cache=True, parallel=True)
+def _moments_rows(x, w, mode, out):
+    period = _sync_period(w)
+    bounds = _row_bounds(x.shape[0], period, period)
+    for b in prange(bounds.shape[0] - 1):
+        _moments_block(x, w, mode, out, bounds[b], bounds[b + 1])
+
+
+@njit(cache=True, parallel=True)
+def _pair_rows(x, y, w, mode, eps, out):
+    period = _sync_period(w)
+    bounds = _row_bounds(x.shape[0], period, period)
+    for b in prange(bounds.shape[0] - 1):
+        _pair_block(x, y, w, mode, eps, out, bounds[b], bounds[b + 1])
+
+
+@njit(cache=True, parallel=True)
+def _linear_rows(x, w, mode, eps, out):
+    period = _sync_period(w)
+    bounds = _row_bounds(x.shape[0], period, period)
+    for b in prange(bounds.shape[0] - 1):
+        _linear_block(x, w, mode, eps, out, bounds[b], bounds[b + 1])
+
+
 # --------------------------------------------------------------------------- layout helpers
 
 
@@ -60,16 +110,15 @@ def _first_centres(x, m):
 
 
 @njit(cache=True, error_model="numpy")
-def _moments_block(x, w, mode, out):
-    """Rows in order, the block's columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
-    T = x.shape[0]
+def _moments_block(x, w, mode, out, t0, t1):
+    """Rows t0..t1-1 in order, all columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
     m = x.shape[1]
     c = _first_centres(x, m)
     s1 = np.zeros(m)
     s2 = np.zeros(m)
     bad = np.zeros(m)
     period = _sync_period(w)
-    for t in range(T):
+    for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
             _recentre(x, c, t, w)
             s1[:] = 0.0
@@ -124,7 +173,7 @@ def rolling_sum_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling sum over a full window of ``w`` rows."""
     T, N = x.shape
     out = np.empty((T, N))
-    _moments_block(x, w, 0, out)
+    _moments_rows(x, w, 0, out)
     return out
 
 
@@ -133,7 +182,7 @@ def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling mean over a full window of ``w`` rows."""
     T, N = x.shape
     out = np.empty((T, N))
-    _moments_block(x, w, 1, out)
+    _moments_rows(x, w, 1, out)
     return out
 
 
@@ -142,7 +191,7 @@ def rolling_var_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling sample variance (ddof=1, as pandas ``rolling(w).var()``)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _moments_block(x, w, 2, out)
+    _moments_rows(x, w, 2, out)
     return out
 
 
@@ -151,7 +200,7 @@ def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling sample standard deviation (ddof=1, as pandas ``rolling(w).std()``)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _moments_block(x, w, 3, out)
+    _moments_rows(x, w, 3, out)
     return out
 
 
@@ -177,8 +226,8 @@ def rolling_count_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _pair_block(x, y, w, mode, eps, out):
-    """mode 0 cov (ddof=1), 1 corr (NaN where either window std <= eps)."""
+def _pair_block(x, y, w, mode, eps, out, t0, t1):
+    """Rows t0..t1-1: mode 0 cov (ddof=1), 1 corr (NaN where either window std <= eps)."""
     T = x.shape[0]
     m = x.shape[1]
     cx = np.zeros(m)
@@ -196,9 +245,11 @@ def _pair_block(x, y, w, mode, eps, out):
     sxy = np.zeros(m)
     bad = np.zeros(m)
     period = _sync_period(w)
-    for t in range(T):
+    for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
             for jj in range(m):
+                cx[jj] = 0.0  # a pure function of the window, so any row block can start here
+                cy[jj] = 0.0
                 for k in range(t, t - w, -1):
                     a = x[k, jj]
                     b = y[k, jj]
@@ -274,7 +325,7 @@ def rolling_cov_nb(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
     """Rolling sample covariance of two aligned (T, N) arrays (ddof=1)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _pair_block(x, y, w, 0, 0.0, out)
+    _pair_rows(x, y, w, 0, 0.0, out)
     return out
 
 
@@ -283,7 +334,7 @@ def rolling_corr_nb(x: np.ndarray, y: np.ndarray, w: int, eps: float = 2e-5) -> 
     """Rolling Pearson correlation; NaN where either window's std is <= ``eps`` (as Qlib)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _pair_block(x, y, w, 1, eps, out)
+    _pair_rows(x, y, w, 1, eps, out)
     return out
 
 
@@ -291,56 +342,69 @@ def rolling_corr_nb(x: np.ndarray, y: np.ndarray, w: int, eps: float = 2e-5) -> 
 
 
 @njit(cache=True, error_model="numpy")
-def _extreme_value(x, w, sign, out):
-    """Value-only van Herk / Gil-Werman pass (see ``_extreme_block``), branch-free inner loops."""
-    T = x.shape[0]
+def _suffix_extremes(x, sign, b0, b1, suf):
+    """suf[k - b0] = max of sign * x over rows k..b1-1 (+inf where a non-finite value enters)."""
     m = x.shape[1]
-    pre = np.empty((T, m))
-    suf = np.empty((T, m))
-    ninf = -np.inf
-    for t in range(T):
-        if (t % w) == 0:
+    inf = np.inf
+    for t in range(b1 - 1, b0 - 1, -1):
+        k = t - b0
+        if t == b1 - 1:
             for jj in range(m):
                 v = x[t, jj]
-                pre[t, jj] = sign * v if np.isfinite(v) else ninf
+                suf[k, jj] = sign * v if np.isfinite(v) else inf
         else:
             for jj in range(m):
                 v = x[t, jj]
-                v = sign * v if np.isfinite(v) else ninf
-                p = pre[t - 1, jj]
-                pre[t, jj] = v if v > p else p
-    for t in range(T - 1, -1, -1):
-        if (t % w) == w - 1 or t == T - 1:
+                v = sign * v if np.isfinite(v) else inf
+                q = suf[k + 1, jj]
+                suf[k, jj] = v if v > q else q
+
+
+@njit(cache=True, error_model="numpy")
+def _extreme_value(x, w, sign, out, t0, t1):
+    """Rows t0..t1-1 (t0 a multiple of w) of the rolling max of ``sign * x``, times ``sign``.
+
+    Van Herk / Gil-Werman within blocks of w rows: the window ending at t is the suffix of the
+    previous block from t-w+1 (kept in a (w, N) buffer) and the prefix of t's block (a running
+    row). A non-finite value enters as +inf, so its windows come out NaN.
+    """
+    m = x.shape[1]
+    inf = np.inf
+    suf = np.empty((w, m))
+    pre = np.empty(m)
+    if t0 >= w:
+        _suffix_extremes(x, sign, t0 - w, t0, suf)
+    for b0 in range(t0, t1, w):
+        b1 = min(b0 + w, t1)
+        for t in range(b0, b1):
             for jj in range(m):
                 v = x[t, jj]
-                suf[t, jj] = sign * v if np.isfinite(v) else ninf
-        else:
-            for jj in range(m):
-                v = x[t, jj]
-                v = sign * v if np.isfinite(v) else ninf
-                q = suf[t + 1, jj]
-                suf[t, jj] = v if v > q else q
-    bad = np.zeros(m)
-    for t in range(T):
-        for jj in range(m):
-            bad[jj] += 0.0 if np.isfinite(x[t, jj]) else 1.0
-        if t >= w:
-            for jj in range(m):
-                bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
-        if t < w - 1:
-            for jj in range(m):
-                out[t, jj] = np.nan
-            continue
-        s0 = t - w + 1
-        if s0 % w == 0:
-            for jj in range(m):
-                out[t, jj] = sign * suf[s0, jj] if bad[jj] == 0.0 else np.nan
-        else:
-            for jj in range(m):
-                a = suf[s0, jj]
-                b = pre[t, jj]
-                val = a if a > b else b
-                out[t, jj] = sign * val if bad[jj] == 0.0 else np.nan
+                v = sign * v if np.isfinite(v) else inf
+                p = pre[jj]
+                pre[jj] = v if (t == b0 or v > p) else p
+            if t < w - 1:
+                for jj in range(m):
+                    out[t, jj] = np.nan
+            elif t == b0 + w - 1:  # the window is this whole block
+                for jj in range(m):
+                    p = pre[jj]
+                    out[t, jj] = sign * p if p != inf else np.nan
+            else:
+                k = t + 1 - b0  # row t-w+1 sits at offset k of the previous block
+                for jj in range(m):
+                    a = suf[k, jj]
+                    p = pre[jj]
+                    r = a if a > p else p
+                    out[t, jj] = sign * r if r != inf else np.nan
+        if b1 == b0 + w:
+            _suffix_extremes(x, sign, b0, b1, suf)
+
+
+@njit(cache=True, parallel=True)
+def _extreme_rows(x, w, sign, out):
+    bounds = _row_bounds(x.shape[0], w, w)
+    for b in prange(bounds.shape[0] - 1):
+        _extreme_value(x, w, sign, out, bounds[b], bounds[b + 1])
 
 
 @njit(cache=True, error_model="numpy")
@@ -354,7 +418,7 @@ def _extreme_block(x, w, sign, want_idx, out):
     T = x.shape[0]
     m = x.shape[1]
     if not want_idx:
-        _extreme_value(x, w, sign, out)
+        _extreme_rows(x, w, sign, out)
         return
     pre = np.empty((T, m))
     pre_i = np.empty((T, m), dtype=np.int64)
@@ -449,7 +513,7 @@ def _mad_block(x, w, out):
     """Mean absolute deviation: running mean, then one pass over the window per row."""
     T = x.shape[0]
     m = x.shape[1]
-    _moments_block(x, w, 1, out)  # out holds the window mean (NaN if invalid)
+    _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
     acc = np.zeros(m)
     for t in range(w - 1, T):
         acc[:] = 0.0
@@ -529,12 +593,12 @@ def rolling_kurt_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _linear_block(x, w, mode, eps, out):
+def _linear_block(x, w, mode, eps, out, t0, t1):
     """Running sums of y and k*y (k = 1..w, oldest = 1) over a full window.
 
     mode 0 WMA (Qlib: sum(k*y)/sum(k)/w), 1 slope, 2 rsquare, 3 residual of the last point.
+    Rows t0..t1-1.
     """
-    T = x.shape[0]
     m = x.shape[1]
     kw = float(w)
     k1 = kw * (kw + 1.0) / 2.0
@@ -546,7 +610,7 @@ def _linear_block(x, w, mode, eps, out):
     sq = np.zeros(m)
     bad = np.zeros(m)
     period = _sync_period(w)
-    for t in range(T):
+    for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
             _recentre(x, c, t, w)
             s[:] = 0.0
@@ -614,7 +678,7 @@ def rolling_wma_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Qlib WMA: weights 1..w (newest heaviest) normalised to sum 1, then averaged (divided by w)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _linear_block(x, w, 0, 0.0, out)
+    _linear_rows(x, w, 0, 0.0, out)
     return out
 
 
@@ -623,7 +687,7 @@ def rolling_slope_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Least-squares slope of the window regressed on 1..w (Qlib Slope)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _linear_block(x, w, 1, 0.0, out)
+    _linear_rows(x, w, 1, 0.0, out)
     return out
 
 
@@ -632,7 +696,7 @@ def rolling_rsquare_nb(x: np.ndarray, w: int, eps: float = 2e-5) -> np.ndarray:
     """R^2 of the window regressed on 1..w; NaN where the window std <= ``eps`` (Qlib Rsquare)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _linear_block(x, w, 2, eps, out)
+    _linear_rows(x, w, 2, eps, out)
     return out
 
 
@@ -641,7 +705,7 @@ def rolling_resi_nb(x: np.ndarray, w: int) -> np.ndarray:
     """Residual of the last point from the window's regression on 1..w (Qlib Resi)."""
     T, N = x.shape
     out = np.empty((T, N))
-    _linear_block(x, w, 3, 0.0, out)
+    _linear_rows(x, w, 3, 0.0, out)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The fast exact Spearman path: packed-key sort order, ranks on valid pairs, cached label order."""
+"""The fast exact Spearman path: packed-key row sorts, ranks on valid pairs, cached label keys."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from quantrl.evaluation.alpha import label_order, rank_ic_series
-from quantrl.kernels.correlation import sorted_order, spearman_rows, spearman_rows_nb
+from quantrl.kernels.correlation import key_shift, sorted_keys, spearman_rows, spearman_rows_nb
 
 
 def awkward(rng: np.random.Generator, t: int = 60, n: int = 700) -> np.ndarray:
@@ -25,16 +25,42 @@ def awkward(rng: np.random.Generator, t: int = 60, n: int = 700) -> np.ndarray:
     return x
 
 
-def test_sorted_order_sorts_finite_values_exactly(rng):
+def test_sorted_keys_order_values_by_code(rng):
     x = awkward(rng)
-    order = sorted_order(x)
+    keys = sorted_keys(x)
+    shift = key_shift(x.shape[1])
+    assert keys.dtype == np.int32
     for t in range(x.shape[0]):
-        finite = np.isfinite(x[t])
+        cols = keys[t] & ((1 << shift) - 1)
+        codes = keys[t] >> shift
+        assert sorted(cols) == list(range(x.shape[1]))  # a permutation of the columns
+        assert np.all(np.diff(codes) >= 0)
+        finite = np.isfinite(x[t, cols])
         k = int(finite.sum())
-        vals = x[t, order[t, :k]]
-        assert np.all(np.diff(vals) >= 0)
-        assert set(order[t, :k]) == set(np.flatnonzero(finite))
-        assert sorted(order[t]) == list(range(x.shape[1]))
+        assert finite[:k].all()  # finite values first
+        vals = x[t, cols[:k]]
+        # a larger code means a strictly larger value; equal values share a code
+        assert np.all(vals[1:][np.diff(codes[:k]) > 0] > vals[:-1][np.diff(codes[:k]) > 0])
+        assert np.all(codes[:k][1:][np.diff(vals) == 0] == codes[:k][:-1][np.diff(vals) == 0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: 1.0 + rng.normal(size=(20, 300)) * 1e-13,  # all within a few codes
+        lambda rng: np.exp(rng.normal(size=(20, 300)) * 30),  # heavy tails
+        lambda rng: np.where(rng.random((20, 300)) < 0.5, -1e308, 1e308) * rng.random((20, 300)),
+        lambda rng: np.round(rng.normal(size=(20, 300)) * 2) + 0.0 * rng.random((20, 300)),
+        lambda rng: rng.normal(size=(20, 5000)),  # 13 index bits: still 32-bit keys
+        lambda rng: rng.normal(size=(3, 70000)),  # 17 index bits: 64-bit keys
+    ],
+)
+def test_fast_spearman_exact_on_extreme_rows(rng, make):
+    x = make(rng)
+    y = x[:, ::-1] + rng.normal(size=x.shape)
+    fast = spearman_rows(x, y)
+    for t in range(x.shape[0]):
+        assert fast[t] == pytest.approx(spearmanr(x[t], y[t]).statistic, abs=1e-12)
 
 
 def test_fast_spearman_equals_scipy_and_reference(rng):
@@ -55,5 +81,6 @@ def test_cached_label_order_gives_identical_rank_ic(rng):
     np.testing.assert_array_equal(
         rank_ic_series(factor, label, order=order), rank_ic_series(factor, label)
     )
+    assert order.dtype == np.int32
     with pytest.raises(Exception, match="order has shape"):
         rank_ic_series(factor, label, order=order[:, :10])
