@@ -65,28 +65,3 @@ def log_nb(flat: np.ndarray, out: np.ndarray) -> None:
         lo = min(n, c * step)
         hi = min(n, lo + step)
         log_flat_nb(flat[lo:hi], out[lo:hi])
-
-
-ADD, SUB, MUL, DIV = 0, 1, 2, 3
-
-
-@njit(cache=True, error_model="numpy", parallel=True)
-def arithmetic_nb(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:
-    """``out = a (+ - * /) b`` for 1-D float64 arrays of one length, IEEE results as numpy."""
-    n = a.shape[0]
-    step = (n + _CHUNKS - 1) // _CHUNKS
-    for c in prange(_CHUNKS):
-        lo = min(n, c * step)
-        hi = min(n, lo + step)
-        if op == ADD:
-            for i in range(lo, hi):
-                out[i] = a[i] + b[i]
-        elif op == SUB:
-            for i in range(lo, hi):
-                out[i] = a[i] - b[i]
-        elif op == MUL:
-            for i in range(lo, hi):
-                out[i] = a[i] * b[i]
-        else:
-            for i in range(lo, hi):
-                out[i] = a[i] / b[i]

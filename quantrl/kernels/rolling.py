@@ -10,7 +10,7 @@ Conventions shared by every kernel here:
   all symbols innermost: contiguous memory that LLVM vectorises. They run on one thread: on the
   2-core machines measured, a ``prange`` over symbol blocks was slower (region start-up, column
   strides, and cores shared with other work) than one vectorised pass. Running sums are
-  re-synchronised from scratch every ``max(w, 32)`` rows around a local centre: no drift.
+  re-synchronised from scratch every ``max(4 w, 32)`` rows around a local centre: no drift.
 * O(T*w) kernels (skew, kurt) use ``prange`` over symbols; the order statistics (median,
   quantile, rank) live in ``quantrl.kernels.rolling_order``.
 """
@@ -25,7 +25,8 @@ from numba import njit, prange
 
 @njit(cache=True, error_model="numpy")
 def _sync_period(w: int) -> int:
-    return max(w, 32)
+    """Rows between re-synchronisations of the running sums (each costs a pass over w rows)."""
+    return max(4 * w, 32)
 
 
 # --------------------------------------------------------------------------- row blocks
@@ -117,6 +118,7 @@ def _moments_block(x, w, mode, out, t0, t1):
     s1 = np.zeros(m)
     s2 = np.zeros(m)
     bad = np.zeros(m)
+    squares = mode >= 2  # sums and means need no squares
     period = _sync_period(w)
     for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
@@ -130,7 +132,8 @@ def _moments_block(x, w, mode, out, t0, t1):
                     ok = np.isfinite(v)
                     d = v - c[jj] if ok else 0.0
                     s1[jj] += d
-                    s2[jj] += d * d
+                    if squares:
+                        s2[jj] += d * d
                     bad[jj] += 0.0 if ok else 1.0
         else:
             for jj in range(m):
@@ -138,7 +141,8 @@ def _moments_block(x, w, mode, out, t0, t1):
                 ok = np.isfinite(v)
                 d = v - c[jj] if ok else 0.0
                 s1[jj] += d
-                s2[jj] += d * d
+                if squares:
+                    s2[jj] += d * d
                 bad[jj] += 0.0 if ok else 1.0
             if t >= w:
                 for jj in range(m):
@@ -146,7 +150,8 @@ def _moments_block(x, w, mode, out, t0, t1):
                     ok = np.isfinite(u)
                     d = u - c[jj] if ok else 0.0
                     s1[jj] -= d
-                    s2[jj] -= d * d
+                    if squares:
+                        s2[jj] -= d * d
                     bad[jj] -= 0.0 if ok else 1.0
         if t < w - 1:
             for jj in range(m):
@@ -508,20 +513,22 @@ def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
 # --------------------------------------------------------------------------- window loops
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", parallel=True)
 def _mad_block(x, w, out):
     """Mean absolute deviation: running mean, then one pass over the window per row."""
     T = x.shape[0]
     m = x.shape[1]
     _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
-    acc = np.zeros(m)
-    for t in range(w - 1, T):
-        acc[:] = 0.0
-        for k in range(t - w + 1, t + 1):
+    bounds = _row_bounds(T, 1, 1)
+    for b in prange(bounds.shape[0] - 1):
+        acc = np.zeros(m)
+        for t in range(max(w - 1, bounds[b]), bounds[b + 1]):
+            acc[:] = 0.0
+            for k in range(t - w + 1, t + 1):
+                for jj in range(m):
+                    acc[jj] += abs(x[k, jj] - out[t, jj])
             for jj in range(m):
-                acc[jj] += abs(x[k, jj] - out[t, jj])
-        for jj in range(m):
-            out[t, jj] = acc[jj] / w
+                out[t, jj] = acc[jj] / w
 
 
 @njit(cache=True, error_model="numpy")
@@ -713,7 +720,8 @@ def rolling_resi_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _ewm_block(x, alpha, w, out):
+def _ewm_block(x, alpha, w, out, j0, j1):
+    """Columns j0..j1-1, rows in order (the recursion runs down the whole history)."""
     T = x.shape[0]
     m = x.shape[1]
     decay = 1.0 - alpha
@@ -721,22 +729,31 @@ def _ewm_block(x, alpha, w, out):
     den = np.zeros(m)
     bad = np.zeros(m)
     for t in range(T):
-        for jj in range(m):
+        for jj in range(j0, j1):
             v = x[t, jj]
             ok = np.isfinite(v)
             num[jj] = num[jj] * decay + (v if ok else 0.0)
             den[jj] = den[jj] * decay + (1.0 if ok else 0.0)
             bad[jj] += 0.0 if ok else 1.0
         if t >= w:
-            for jj in range(m):
+            for jj in range(j0, j1):
                 bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
         if t < w - 1:
-            for jj in range(m):
+            for jj in range(j0, j1):
                 out[t, jj] = np.nan
             continue
-        for jj in range(m):
+        for jj in range(j0, j1):
             ok = (bad[jj] == 0.0) & (den[jj] > 0.0)
             out[t, jj] = num[jj] / den[jj] if ok else np.nan
+
+
+@njit(cache=True, parallel=True)
+def _ewm_columns(x, alpha, w, out):
+    m = x.shape[1]
+    n_chunks = max(1, min(_ROW_BLOCKS, m // 64))
+    step = (m + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        _ewm_block(x, alpha, w, out, min(m, c * step), min(m, (c + 1) * step))
 
 
 @njit(cache=True, error_model="numpy")
@@ -748,5 +765,5 @@ def ewm_mean_nb(x: np.ndarray, alpha: float, w: int) -> np.ndarray:
     all finite.
     """
     out = np.empty(x.shape)
-    _ewm_block(x, alpha, w, out)
+    _ewm_columns(x, alpha, w, out)
     return out

@@ -68,20 +68,11 @@ def test_log_operator_uses_the_kernel_on_panels_with_nan() -> None:
     assert _ulps(got[ok], want[ok]).max() <= 1.0
 
 
-def test_threaded_log_and_arithmetic_match_serial_and_numpy() -> None:
-    from quantrl.kernels.elementwise import ADD, DIV, MUL, SUB, arithmetic_nb, log_nb
+def test_threaded_log_matches_serial() -> None:
+    from quantrl.kernels.elementwise import log_nb
 
-    rng = np.random.default_rng(5)
-    a = rng.normal(size=10_007)
-    b = rng.normal(size=10_007)
-    a[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]
-    b[:6] = [1.0, 2.0, np.inf, 0.0, 0.0, -0.0]
-    for op, fn in ((ADD, np.add), (SUB, np.subtract), (MUL, np.multiply), (DIV, np.divide)):
-        out = np.empty_like(a)
-        arithmetic_nb(a, b, op, out)
-        with np.errstate(all="ignore"):
-            np.testing.assert_array_equal(out, fn(a, b))
-    x = np.abs(a)
+    x = np.abs(np.random.default_rng(5).normal(size=10_007))
+    x[:4] = [np.nan, np.inf, 0.0, -1.0]
     out = np.empty_like(x)
     log_nb(x, out)
     np.testing.assert_array_equal(out, _log(x))
