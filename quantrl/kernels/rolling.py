@@ -7,11 +7,12 @@ Conventions shared by every kernel here:
 * A window must be full: the first ``w - 1`` rows are NaN, and a window holding a non-finite value
   (NaN or +/-inf) yields NaN (``rolling_count_nb`` excepted: it counts the finite values).
 * O(T) kernels (sums, moments, covariance, regression, EMA, max/min) walk the rows in order with
-  all symbols innermost: contiguous memory that LLVM vectorises. They run on one thread: on the
-  2-core machines measured, a ``prange`` over symbol blocks was slower (region start-up, column
-  strides, and cores shared with other work) than one vectorised pass. Running sums are
+  all symbols innermost: contiguous memory that LLVM vectorises. Running sums are
   re-synchronised from scratch every ``max(4 w, 32)`` rows around a local centre: no drift.
-* O(T*w) kernels (skew, kurt) use ``prange`` over symbols; the order statistics (median,
+* Threads: the running-sum kernels split the rows into a fixed number of blocks that start on
+  re-synchronisation rows (max/min: on multiples of w), EMA splits the columns, so each block
+  is one vectorised row-major pass and the result does not depend on the thread count.
+* O(T*w) kernels: Mad over row blocks, skew and kurt over symbols; the order statistics (median,
   quantile, rank) live in ``quantrl.kernels.rolling_order``.
 """
 
