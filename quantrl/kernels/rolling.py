@@ -120,6 +120,8 @@ def _moments_block(x, w, mode, out, t0, t1):
     s2 = np.zeros(m)
     bad = np.zeros(m)
     squares = mode >= 2  # sums and means need no squares
+    inv_w = 1.0 / w
+    inv_dof = 1.0 / (w - 1) if w > 1 else np.nan
     period = _sync_period(w)
     for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
@@ -163,14 +165,14 @@ def _moments_block(x, w, mode, out, t0, t1):
                 out[t, jj] = s1[jj] + c[jj] * w if bad[jj] == 0.0 else np.nan
         elif mode == 1:
             for jj in range(m):
-                out[t, jj] = s1[jj] / w + c[jj] if bad[jj] == 0.0 else np.nan
+                out[t, jj] = s1[jj] * inv_w + c[jj] if bad[jj] == 0.0 else np.nan
         elif mode == 2:
             for jj in range(m):
-                var = max((s2[jj] - s1[jj] * s1[jj] / w) / (w - 1), 0.0)
+                var = max((s2[jj] - s1[jj] * s1[jj] * inv_w) * inv_dof, 0.0)
                 out[t, jj] = var if bad[jj] == 0.0 else np.nan
         else:
             for jj in range(m):
-                var = max((s2[jj] - s1[jj] * s1[jj] / w) / (w - 1), 0.0)
+                var = max((s2[jj] - s1[jj] * s1[jj] * inv_w) * inv_dof, 0.0)
                 out[t, jj] = np.sqrt(var) if bad[jj] == 0.0 else np.nan
 
 
@@ -250,6 +252,10 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
     syy = np.zeros(m)
     sxy = np.zeros(m)
     bad = np.zeros(m)
+    squares = mode == 1  # covariance needs no sums of squares
+    inv_w = 1.0 / w
+    inv_dof = 1.0 / (w - 1) if w > 1 else np.nan
+    flat = eps * eps * (w - 1)  # std <= eps, in sums of squares
     period = _sync_period(w)
     for t in range(t0, t1):
         if (t % period) == 0 and t >= w:
@@ -278,8 +284,9 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
                     db = b - cy[jj] if ok else 0.0
                     sx[jj] += da
                     sy[jj] += db
-                    sxx[jj] += da * da
-                    syy[jj] += db * db
+                    if squares:
+                        sxx[jj] += da * da
+                        syy[jj] += db * db
                     sxy[jj] += da * db
                     bad[jj] += 0.0 if ok else 1.0
         else:
@@ -291,8 +298,9 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
                 db = b - cy[jj] if ok else 0.0
                 sx[jj] += da
                 sy[jj] += db
-                sxx[jj] += da * da
-                syy[jj] += db * db
+                if squares:
+                    sxx[jj] += da * da
+                    syy[jj] += db * db
                 sxy[jj] += da * db
                 bad[jj] += 0.0 if ok else 1.0
             if t >= w:
@@ -304,8 +312,9 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
                     db = b - cy[jj] if ok else 0.0
                     sx[jj] -= da
                     sy[jj] -= db
-                    sxx[jj] -= da * da
-                    syy[jj] -= db * db
+                    if squares:
+                        sxx[jj] -= da * da
+                        syy[jj] -= db * db
                     sxy[jj] -= da * db
                     bad[jj] -= 0.0 if ok else 1.0
         if t < w - 1:
@@ -314,16 +323,15 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
             continue
         if mode == 0:
             for jj in range(m):
-                cov = (sxy[jj] - sx[jj] * sy[jj] / w) / (w - 1)
+                cov = (sxy[jj] - sx[jj] * sy[jj] * inv_w) * inv_dof
                 out[t, jj] = cov if bad[jj] == 0.0 else np.nan
         else:
-            e2 = eps * eps
-            for jj in range(m):
-                cov = (sxy[jj] - sx[jj] * sy[jj] / w) / (w - 1)
-                vx = (sxx[jj] - sx[jj] * sx[jj] / w) / (w - 1)
-                vy = (syy[jj] - sy[jj] * sy[jj] / w) / (w - 1)
-                ok = (bad[jj] == 0.0) & (vx > e2) & (vy > e2)
-                out[t, jj] = cov / np.sqrt(vx * vy) if ok else np.nan
+            for jj in range(m):  # the ddof factors cancel: one division and one root per value
+                cxy = sxy[jj] - sx[jj] * sy[jj] * inv_w
+                cxx = sxx[jj] - sx[jj] * sx[jj] * inv_w
+                cyy = syy[jj] - sy[jj] * sy[jj] * inv_w
+                ok = (bad[jj] == 0.0) & (cxx > flat) & (cyy > flat)
+                out[t, jj] = cxy / np.sqrt(cxx * cyy) if ok else np.nan
 
 
 @njit(cache=True, error_model="numpy")
@@ -612,6 +620,8 @@ def _linear_block(x, w, mode, eps, out, t0, t1):
     k1 = kw * (kw + 1.0) / 2.0
     k2 = kw * (kw + 1.0) * (2.0 * kw + 1.0) / 6.0
     den_x = kw * k2 - k1 * k1
+    inv_den = 1.0 / den_x
+    inv_k1w = 1.0 / (k1 * kw)
     c = _first_centres(x, m)
     s = np.zeros(m)
     sk = np.zeros(m)
@@ -660,15 +670,15 @@ def _linear_block(x, w, mode, eps, out, t0, t1):
             continue
         if mode == 0:
             for jj in range(m):
-                val = (sk[jj] + c[jj] * k1) / k1 / kw
+                val = (sk[jj] + c[jj] * k1) * inv_k1w
                 out[t, jj] = val if bad[jj] == 0.0 else np.nan
         elif mode == 1:
             for jj in range(m):
-                slope = (kw * sk[jj] - k1 * s[jj]) / den_x
+                slope = (kw * sk[jj] - k1 * s[jj]) * inv_den
                 out[t, jj] = slope if bad[jj] == 0.0 else np.nan
         elif mode == 3:
             for jj in range(m):
-                slope = (kw * sk[jj] - k1 * s[jj]) / den_x
+                slope = (kw * sk[jj] - k1 * s[jj]) * inv_den
                 intercept = s[jj] / kw - slope * k1 / kw
                 val = (x[t, jj] - c[jj]) - (slope * kw + intercept)
                 out[t, jj] = val if bad[jj] == 0.0 else np.nan
