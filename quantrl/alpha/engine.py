@@ -66,6 +66,12 @@ class EvalCache:
             _, old = self._store.popitem(last=False)
             self._bytes -= old.nbytes
 
+    def discard(self, key: str) -> None:
+        """Drop one entry if present."""
+        arr = self._store.pop(key, None)
+        if arr is not None:
+            self._bytes -= arr.nbytes
+
     def clear(self) -> None:
         """Drop every entry."""
         self._store.clear()
@@ -108,8 +114,25 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _uses(node: Expr, counts: dict[str, int]) -> dict[str, int]:
+    """How many parents read each operator sub-expression (by canonical string) in a tree."""
+    for child in getattr(node, "children", ()):
+        if isinstance(child, Op):
+            key = str(child)
+            seen = key in counts
+            counts[key] = counts.get(key, 0) + 1
+            if not seen:
+                _uses(child, counts)
+    return counts
+
+
 def _evaluate_node(
-    node: Expr, panel: Any, memo: EvalCache, root: Expr, shape: tuple[int, int]
+    node: Expr,
+    panel: Any,
+    memo: EvalCache,
+    root: Expr,
+    shape: tuple[int, int],
+    pending: dict[str, int] | None = None,
 ) -> Any:
     if isinstance(node, Constant):
         return node.value
@@ -128,8 +151,16 @@ def _evaluate_node(
     if hit is not None:
         return hit
     assert isinstance(node, Op)
-    args = [_evaluate_node(c, panel, memo, root, shape) for c in node.children]
+    args = [_evaluate_node(c, panel, memo, root, shape, pending) for c in node.children]
     out = node.spec.compute(args, node.params)
+    if pending is not None:  # a private memo: free inputs no other parent will read
+        del args
+        for child in node.children:
+            if isinstance(child, Op):
+                child_key = str(child)
+                pending[child_key] -= 1
+                if pending[child_key] == 0:
+                    memo.discard(child_key)
     out = np.asarray(out, dtype=np.float64)
     if out.shape != shape:
         out = np.broadcast_to(out, shape).copy()
@@ -164,7 +195,10 @@ def evaluate(
     retain_freed_memory()  # reuse freed panel-sized blocks instead of faulting in new pages
     memo = cache if cache is not None else EvalCache()
     memo.bind(panel)
-    out = _evaluate_node(node, panel, memo, node, shape)
+    # without a shared cache, intermediates are freed as soon as their last parent has read
+    # them, so the next operator's output reuses memory that is still in the CPU caches
+    pending = _uses(node, {}) if cache is None else None
+    out = _evaluate_node(node, panel, memo, node, shape, pending)
     if not isinstance(out, np.ndarray):
         full = np.full(shape, float(out))
         return _readonly(full)
