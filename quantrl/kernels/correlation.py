@@ -369,6 +369,23 @@ def sorted_keys(values: np.ndarray) -> np.ndarray:
     return keys
 
 
+@njit(cache=True, inline="always")
+def _drop_top_nb(key_row: np.ndarray, shift: int, top: int, valid: np.ndarray) -> int:
+    """Clear ``valid`` for the columns at the end of a sorted key row that carry the top code
+    (non-finite values); returns how many were newly cleared."""
+    low = (1 << shift) - 1
+    dropped = 0
+    for i in range(key_row.shape[0] - 1, -1, -1):
+        key = key_row[i]
+        if (key >> shift) != top:
+            break
+        j = key & low
+        if valid[j]:
+            valid[j] = False
+            dropped += 1
+    return dropped
+
+
 @njit(cache=True, fastmath=_REDUCE)
 def _masked_corr_nb(rx: np.ndarray, ry: np.ndarray, valid: np.ndarray, mean: float) -> float:
     """Correlation of two rank rows over the ``valid`` entries, both centred on ``mean``."""
@@ -406,11 +423,10 @@ def _spearman_keys_nb(
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             xr = x[t]
             yr = y[t]
-            n = 0
-            for j in range(n_cols):
-                ok = np.isfinite(xr[j]) and np.isfinite(yr[j])
-                valid[j] = ok
-                n += 1 if ok else 0
+            valid[:] = True
+            # non-finite values carry the top code, so they end each sorted row
+            n = n_cols - _drop_top_nb(x_keys[t], shift, top, valid)
+            n -= _drop_top_nb(y_keys[t], shift, top, valid)
             if n < 2:
                 out[t] = np.nan
                 continue
