@@ -264,6 +264,25 @@ def _np2(fn: Callable[[Any, Any], Any]) -> Callable[[list[Value], tuple], Array]
     return compute
 
 
+def _arithmetic(op: int, fn: Callable[[Any, Any], Any]) -> Callable[[list[Value], tuple], Array]:
+    """x (+ - * /) y: numba's threads for two same-shape arrays, numpy otherwise (broadcasting)."""
+    numpy_compute = _np2(fn)
+
+    def compute(args: list[Value], params: tuple) -> Array:
+        a, b = args
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape):
+            return numpy_compute(args, params)
+        if a.size < PARALLEL_MIN_SIZE:
+            return numpy_compute(args, params)
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        b = np.ascontiguousarray(b, dtype=np.float64)
+        out = np.empty(a.shape, dtype=np.float64)
+        ew.arithmetic_nb(a.reshape(-1), b.reshape(-1), op, out.reshape(-1))
+        return out
+
+    return compute
+
+
 def _isnan(x: Value) -> Any:
     return np.isnan(x)
 
@@ -476,19 +495,21 @@ OPERATORS: dict[str, OpSpec] = {
         _spec("Log", "unary", 1, (), _log, _u_ratio, "natural logarithm"),
         _spec("Not", "unary", 1, (), _not, _u_bool, "logical not (1 where x == 0)"),
         # element-wise, two inputs
-        _spec("Add", "binary", 2, (), _np2(np.add), _u_same, "x + y", same_unit=(0, 1)),
+        _spec(
+            "Add", "binary", 2, (), _arithmetic(ew.ADD, np.add), _u_same, "x + y", same_unit=(0, 1)
+        ),
         _spec(
             "Sub",
             "binary",
             2,
             (),
-            _np2(np.subtract),
+            _arithmetic(ew.SUB, np.subtract),
             _u_same,
             "x - y",
             same_unit=(0, 1),
         ),
-        _spec("Mul", "binary", 2, (), _np2(np.multiply), _u_mul, "x * y"),
-        _spec("Div", "binary", 2, (), _np2(np.divide), _u_div, "x / y"),
+        _spec("Mul", "binary", 2, (), _arithmetic(ew.MUL, np.multiply), _u_mul, "x * y"),
+        _spec("Div", "binary", 2, (), _arithmetic(ew.DIV, np.divide), _u_div, "x / y"),
         _spec("Power", "binary", 2, (), _np2(np.power), _u_power, "x ** y"),
         _spec("Greater", "binary", 2, (), _greater, _u_same, "max(x, y)", same_unit=(0, 1)),
         _spec("Less", "binary", 2, (), _less, _u_same, "min(x, y)", same_unit=(0, 1)),

@@ -65,3 +65,26 @@ def log_nb(flat: np.ndarray, out: np.ndarray) -> None:
         lo = min(n, c * step)
         hi = min(n, lo + step)
         log_flat_nb(flat[lo:hi], out[lo:hi])
+
+
+ADD, SUB, MUL, DIV = 0, 1, 2, 3
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def arithmetic_nb(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:
+    """``out = a (+ - * /) b`` on 1-D float64 arrays of one length, IEEE results as numpy.
+
+    One plain ``prange`` loop per operator: LLVM vectorises each, and the threads split it.
+    """
+    if op == ADD:
+        for i in prange(a.shape[0]):
+            out[i] = a[i] + b[i]
+    elif op == SUB:
+        for i in prange(a.shape[0]):
+            out[i] = a[i] - b[i]
+    elif op == MUL:
+        for i in prange(a.shape[0]):
+            out[i] = a[i] * b[i]
+    else:
+        for i in prange(a.shape[0]):
+            out[i] = a[i] / b[i]

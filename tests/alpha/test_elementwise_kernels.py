@@ -76,3 +76,18 @@ def test_threaded_log_matches_serial() -> None:
     out = np.empty_like(x)
     log_nb(x, out)
     np.testing.assert_array_equal(out, _log(x))
+
+
+def test_threaded_arithmetic_matches_numpy() -> None:
+    from quantrl.kernels.elementwise import ADD, DIV, MUL, SUB, arithmetic_nb
+
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=10_007)
+    b = rng.normal(size=10_007)
+    a[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]
+    b[:6] = [1.0, 2.0, np.inf, 0.0, 0.0, -0.0]
+    for op, fn in ((ADD, np.add), (SUB, np.subtract), (MUL, np.multiply), (DIV, np.divide)):
+        out = np.empty_like(a)
+        arithmetic_nb(a, b, op, out)
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(out, fn(a, b))
