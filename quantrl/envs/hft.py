@@ -65,18 +65,15 @@ from quantrl.kernels.envs import (
     I_IMPACT,
     I_REWARD,
     I_WINDOW,
-    IMPACT_LINEAR,
-    IMPACT_NONE,
-    IMPACT_SQRT,
     OK,
     P_ETA,
     P_IMPACT,
     P_LAMBDA,
     P_MAX_IMPACT,
     S_T,
-    hft_step_nb,
     reset_env_nb,
 )
+from quantrl.kernels.hft import IMPACT_LINEAR, IMPACT_NONE, IMPACT_SQRT, hft_step_nb
 
 IMPACTS = {"none": IMPACT_NONE, "linear": IMPACT_LINEAR, "sqrt": IMPACT_SQRT}
 TRENDS = ("down", "flat", "up")
