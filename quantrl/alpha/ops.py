@@ -270,9 +270,8 @@ def _arithmetic(op: int, fn: Callable[[Any, Any], Any]) -> Callable[[list[Value]
 
     def compute(args: list[Value], params: tuple) -> Array:
         a, b = args
-        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape):
-            return numpy_compute(args, params)
-        if a.size < PARALLEL_MIN_SIZE:
+        same_shape = isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+        if not same_shape or a.size < PARALLEL_MIN_SIZE:  # numpy: broadcasting, small inputs
             return numpy_compute(args, params)
         a = np.ascontiguousarray(a, dtype=np.float64)
         b = np.ascontiguousarray(b, dtype=np.float64)

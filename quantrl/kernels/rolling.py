@@ -40,8 +40,8 @@ the thread count) keeps every result independent of how many threads run."""
 
 
 @njit(cache=True)
-def _row_bounds(T, align, first):
-    """Row-block bounds: every inner bound a multiple of ``align`` and >= ``first``.
+def _row_bounds(T, align):
+    """Row-block bounds: every inner bound a positive multiple of ``align``.
 
     A block of a running-sum kernel starts on a re-synchronisation row, where the sums are
     rebuilt from the window alone (as the serial pass does there), so blocks give the serial
@@ -52,7 +52,7 @@ def _row_bounds(T, align, first):
     bounds[0] = 0
     for b in range(1, n_blocks):
         cut = (T * b // n_blocks) // align * align
-        bounds[b] = min(max(cut, first, bounds[b - 1]), T)
+        bounds[b] = min(max(cut, align, bounds[b - 1]), T)
     bounds[n_blocks] = T
     return bounds
 
@@ -60,7 +60,7 @@ def _row_bounds(T, align, first):
 @njit(cache=True, parallel=True)
 def _moments_rows(x, w, mode, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period, period)
+    bounds = _row_bounds(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _moments_block(x, w, mode, out, bounds[b], bounds[b + 1])
 
@@ -68,7 +68,7 @@ def _moments_rows(x, w, mode, out):
 @njit(cache=True, parallel=True)
 def _pair_rows(x, y, w, mode, eps, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period, period)
+    bounds = _row_bounds(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _pair_block(x, y, w, mode, eps, out, bounds[b], bounds[b + 1])
 
@@ -76,7 +76,7 @@ def _pair_rows(x, y, w, mode, eps, out):
 @njit(cache=True, parallel=True)
 def _linear_rows(x, w, mode, eps, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period, period)
+    bounds = _row_bounds(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _linear_block(x, w, mode, eps, out, bounds[b], bounds[b + 1])
 
@@ -116,7 +116,7 @@ def _first_centres(x, m):
 def _moments_block(x, w, mode, out, t0, t1):
     """Rows t0..t1-1 in order, all columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
     m = x.shape[1]
-    c = _first_centres(x, m)
+    c = _first_centres(x, m) if t0 == 0 else np.zeros(m)  # later blocks re-centre at t0
     s1 = np.zeros(m)
     s2 = np.zeros(m)
     bad = np.zeros(m)
@@ -241,7 +241,7 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
     m = x.shape[1]
     cx = np.zeros(m)
     cy = np.zeros(m)
-    for jj in range(m):
+    for jj in range(m if t0 == 0 else 0):  # later blocks re-centre at t0
         for k in range(T):
             if np.isfinite(x[k, jj]) and np.isfinite(y[k, jj]):
                 cx[jj] = x[k, jj]
@@ -417,7 +417,7 @@ def _extreme_value(x, w, sign, out, t0, t1):
 
 @njit(cache=True, parallel=True)
 def _extreme_rows(x, w, sign, out):
-    bounds = _row_bounds(x.shape[0], w, w)
+    bounds = _row_bounds(x.shape[0], w)
     for b in prange(bounds.shape[0] - 1):
         _extreme_value(x, w, sign, out, bounds[b], bounds[b + 1])
 
@@ -529,7 +529,7 @@ def _mad_block(x, w, out):
     T = x.shape[0]
     m = x.shape[1]
     _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
-    bounds = _row_bounds(T, 1, 1)
+    bounds = _row_bounds(T, 1)
     for b in prange(bounds.shape[0] - 1):
         acc = np.zeros(m)
         for t in range(max(w - 1, bounds[b]), bounds[b + 1]):
@@ -623,7 +623,7 @@ def _linear_block(x, w, mode, eps, out, t0, t1):
     den_x = kw * k2 - k1 * k1
     inv_den = 1.0 / den_x
     inv_k1w = 1.0 / (k1 * kw)
-    c = _first_centres(x, m)
+    c = _first_centres(x, m) if t0 == 0 else np.zeros(m)  # later blocks re-centre at t0
     s = np.zeros(m)
     sk = np.zeros(m)
     sq = np.zeros(m)
