@@ -12,6 +12,11 @@ The pool defaults to per-date rank-transformed factors fitted to the label's ran
 thirds of the training dates (``--blocks 3``); ``--transform zscore --blocks 1`` is the plain
 least-squares pool. ``--valid-gate`` also requires a gain on the validation split (the test split
 is never used by any search); ``--ppo key=value,...`` overrides ``PPOConfig`` fields.
+Factors are neutralised per date against log price, log dollar volume and 60-day volatility
+(``--neutralize styles``, the default; ``none`` turns it off): on this panel those style premia
+flip sign between the training years and 2017, so unneutralised training ICs predict test ICs
+negatively. ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
+can run in separate processes, each pinned to its own core.
 
     .venv/bin/python benchmarks/bench_mining.py --minutes 2
 """
@@ -28,6 +33,7 @@ import numpy as np
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.alpha.miner import MiningTask, Vocabulary
 from quantrl.alpha.miner.train import PPOConfig
+from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
 from quantrl.alpha.pool import AlphaPool
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
@@ -58,6 +64,55 @@ def _ppo_config(text: str) -> PPOConfig:
     return PPOConfig(**kw)
 
 
+def report(rows: list[dict]) -> None:
+    """Print the comparison table, the per-method means over seeds, the verdict and the pools."""
+    seeds = sorted({r["seed"] for r in rows})
+    head = (
+        f"{'method':8s} {'seed':>4s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
+        f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['method']:8s} {r['seed']:4d} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
+            f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
+            f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
+        )
+    means: dict[str, dict[str, float]] = {}
+    for m in dict.fromkeys(r["method"] for r in rows):
+        sel = [r for r in rows if r["method"] == m]
+        means[m] = {
+            k: float(np.mean([r[k] for r in sel]))
+            for k in ("test_ic", "test_rank_ic", "test_icir", "formulas_per_s")
+        }
+        if len(seeds) > 1:
+            sd = float(np.std([r["test_rank_ic"] for r in sel], ddof=1))
+            print(
+                f"{m:8s} mean of {len(sel)} seeds: test IC {means[m]['test_ic']:.4f}  "
+                f"RankIC {means[m]['test_rank_ic']:.4f} (sd {sd:.4f})  ICIR "
+                f"{means[m]['test_icir']:.3f}  form/s {means[m]['formulas_per_s']:.1f}"
+            )
+    if "ppo" in means and len(means) > 1:
+        others = [v["test_rank_ic"] for m, v in means.items() if m != "ppo"]
+        verdict = "met" if means["ppo"]["test_rank_ic"] >= max(others) else "NOT met"
+        for m in (m for m in means if m != "ppo"):
+            wins = sum(
+                p["test_rank_ic"] >= q["test_rank_ic"]
+                for p in rows
+                if p["method"] == "ppo"
+                for q in rows
+                if q["method"] == m and q["seed"] == p["seed"]
+            )
+            print(f"ppo >= {m} in test RankIC in {wins} of {len(seeds)} seeds")
+        print(f"\ntarget (RL mean test RankIC >= both baselines'): {verdict}")
+    for r in rows:
+        print(f"\n{r['method']} pool (seed {r['seed']}):")
+        for f, w in r["members"]:
+            print(f"  {w:+.4f}  {f}")
+
+
 def main() -> None:
     """Run the three miners and print the comparison table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,11 +126,24 @@ def main() -> None:
     ap.add_argument("--transform", default="rank", choices=("zscore", "rank"))
     ap.add_argument("--blocks", type=int, default=3, help="train blocks a gain must hold in")
     ap.add_argument(
+        "--neutralize", default="styles",
+        help="'styles' (log price, log dollar volume, volatility), 'none' or formulas joined by ';'",
+    )  # fmt: skip
+    ap.add_argument(
         "--valid-gate", action="store_true", help="accept only gains on the validation split"
     )
     ap.add_argument("--ppo", default="", help="PPOConfig overrides, e.g. n_epochs=2,d_model=32")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument(
+        "--merge", type=Path, nargs="+", default=None,
+        help="print the table of runs saved with --json (e.g. seeds split across processes)",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.merge:
+        order = {m: i for i, m in enumerate(args.methods.split(","))}
+        rows = [r for path in args.merge for r in json.loads(path.read_text())]
+        report(sorted(rows, key=lambda r: (r["seed"], order.get(r["method"], len(order)))))
+        return
 
     panel = load_market("sp500")
     if args.max_symbols:
@@ -87,6 +155,9 @@ def main() -> None:
     vocab = Vocabulary(features=("open", "high", "low", "close", "volume"))
     _warm_up(train, vocab)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    exposures = {"styles": DEFAULT_STYLE_EXPOSURES, "none": ()}.get(
+        args.neutralize, tuple(filter(None, args.neutralize.split(";")))
+    )
     print(
         f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "
         f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; "
@@ -94,13 +165,18 @@ def main() -> None:
     )
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks}, "
-        f"validation gate {'on' if args.valid_gate else 'off'}; PPO {args.ppo or 'defaults'}"
+        f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
+        f"{', '.join(exposures) or 'nothing'}; PPO {args.ppo or 'defaults'}"
     )
     rows = []
     ppo = _ppo_config(args.ppo)
     for seed, method in [(sd, m) for sd in seeds for m in args.methods.split(",")]:
         pool = AlphaPool(
-            args.capacity, objective=args.objective, transform=args.transform, blocks=args.blocks
+            args.capacity,
+            objective=args.objective,
+            transform=args.transform,
+            blocks=args.blocks,
+            neutralize=exposures,
         )
         task = MiningTask(train, labels["train"], pool)
         if args.valid_gate:
@@ -137,41 +213,7 @@ def main() -> None:
             flush=True,
         )
 
-    head = (
-        f"{'method':8s} {'seed':>4s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
-        f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s}"
-    )
-    print()
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(
-            f"{r['method']:8s} {r['seed']:4d} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
-            f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
-            f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
-        )
-    means: dict[str, dict[str, float]] = {}
-    for m in dict.fromkeys(r["method"] for r in rows):
-        sel = [r for r in rows if r["method"] == m]
-        means[m] = {
-            k: float(np.mean([r[k] for r in sel]))
-            for k in ("test_ic", "test_rank_ic", "test_icir", "formulas_per_s")
-        }
-        if len(seeds) > 1:
-            sd = float(np.std([r["test_rank_ic"] for r in sel], ddof=1))
-            print(
-                f"{m:8s} mean of {len(sel)} seeds: test IC {means[m]['test_ic']:.4f}  "
-                f"RankIC {means[m]['test_rank_ic']:.4f} (sd {sd:.4f})  ICIR "
-                f"{means[m]['test_icir']:.3f}  form/s {means[m]['formulas_per_s']:.1f}"
-            )
-    if "ppo" in means and len(means) > 1:
-        others = [v["test_rank_ic"] for m, v in means.items() if m != "ppo"]
-        verdict = "met" if means["ppo"]["test_rank_ic"] >= max(others) else "NOT met"
-        print(f"\ntarget (RL mean test RankIC >= both baselines'): {verdict}")
-    for r in rows:
-        print(f"\n{r['method']} pool (seed {r['seed']}):")
-        for f, w in r["members"]:
-            print(f"  {w:+.4f}  {f}")
+    report(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -26,7 +26,7 @@ is kept only when the objective improves by more than ``min_gain``; otherwise th
 it was. The reported gain is the objective after minus before (it may be negative for a rejected
 candidate).
 
-Three options aim at pools that generalise out of sample:
+Four options aim at pools that generalise out of sample:
 
 * ``transform="rank"`` replaces every factor, and the label the weights are fitted to, by its
   per-date percentile rank before standardising; monotone re-expressions of one factor
@@ -38,8 +38,13 @@ Three options aim at pools that generalise out of sample:
   the change. The test split is never seen;
 * ``blocks=k`` cuts the training dates into ``k`` consecutive runs of equal length: a candidate
   is accepted only when the objective rises by more than ``min_gain`` in every run, not just on
-  average (refused as ``"unstable"``, with ``AddResult.worst_block_gain``), which keeps out
-  factors that pay in one regime and lose in another.
+  average (refused as ``"unstable"``), which keeps out factors that pay in one regime and lose
+  in another. ``AddResult.worst_block_gain`` reports the smallest of the block gains for every
+  candidate that reached the test, accepted or not;
+* ``neutralize=formulas`` regresses every factor, per date, on an intercept and those exposures
+  (``quantrl.alpha.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
+  and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
+  formula predicts beyond those styles, whose premia flip sign between regimes.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ import numpy as np
 
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr
+from quantrl.alpha.neutral import Exposures, neutralize_rows
 from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
@@ -161,6 +167,7 @@ class AlphaPool:
         transform: str = "zscore",
         valid_min_gain: float = 0.0,
         blocks: int = 1,
+        neutralize: Sequence[str] = (),
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -182,6 +189,8 @@ class AlphaPool:
         self.transform = transform
         self.valid_min_gain = float(valid_min_gain)
         self.blocks = int(blocks)
+        self.neutralize = tuple(str(parse(f)) for f in neutralize)
+        self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
         self._cache: EvalCache | None = None
@@ -203,6 +212,7 @@ class AlphaPool:
         self._panel = panel
         self._label = y
         self._cache = cache if cache is not None else EvalCache(max_bytes=256 << 20)
+        self._expo = self._exposures(panel, self._cache)
         self._universe = np.isfinite(y)
         self._n = self._universe.sum(axis=1).astype(np.float64)  # (T,)
         if self.transform == "rank":  # fit to (and score against) the label's per-date ranks
@@ -245,6 +255,7 @@ class AlphaPool:
             "order": label_order(y),
             "cache": cache if cache is not None else EvalCache(max_bytes=128 << 20),
         }
+        self._valid["expo"] = self._exposures(panel, self._valid["cache"])
         if self.transform == "rank":
             self._valid["target"] = np.where(universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
         else:
@@ -261,7 +272,7 @@ class AlphaPool:
         v = self._valid
         assert v is not None
         values = evaluate(expr, v["panel"], cache=v["cache"])
-        return np.where(v["universe"], transform_rows(values, self.transform), 0.0)
+        return np.where(v["universe"], self._factor_rows(values, v["expo"]), 0.0)
 
     def _valid_objective(self, vzs: Sequence[np.ndarray], w: np.ndarray) -> float:
         """Validation objective of the combination ``w`` of validation-panel factors."""
@@ -315,7 +326,18 @@ class AlphaPool:
         """Per-date standardised values of a formula on the training panel, masked to the label."""
         self._require_bound()
         values = evaluate(formula, self._panel, cache=self._cache)
-        return np.where(self._universe, transform_rows(values, self.transform), 0.0)
+        return np.where(self._universe, self._factor_rows(values, self._expo), 0.0)
+
+    def _exposures(self, panel: Any, cache: EvalCache) -> Exposures | None:
+        if not self.neutralize:
+            return None
+        return Exposures(self.neutralize, panel, transform=self.transform, cache=cache)
+
+    def _factor_rows(self, values: np.ndarray, expo: Exposures | None) -> np.ndarray:
+        """Per-date transformed (and, with exposures, neutralised) factor; 0 where missing."""
+        if expo is None:
+            return transform_rows(values, self.transform)
+        return neutralize_rows(values, expo, self.transform)
 
     def _candidate_stats(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
         s = z.sum(axis=1)
@@ -449,6 +471,7 @@ class AlphaPool:
         if key in dropped or not gain > self.min_gain:
             reason = "dropped" if key in dropped else "no gain"
             return AddResult(key, False, gain, before, reason, single_ic, max_mutual)
+        worst = math.nan
         if self.blocks > 1:
             block_gain = self._block_means(series) - self._block_means(self._current)
             worst = float(block_gain.min())
@@ -465,7 +488,7 @@ class AlphaPool:
             if not valid_gain > self.valid_min_gain:
                 return AddResult(
                     key, False, gain, before, "no valid gain", single_ic, max_mutual,
-                    valid_gain=valid_gain,
+                    valid_gain=valid_gain, worst_block_gain=worst,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
         self._members, self._stats, self.weights, self.objective = members, st, w, after
@@ -473,8 +496,9 @@ class AlphaPool:
         self.valid_objective = valid_after
         self.n_accepted += 1
         return AddResult(
-            key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain
-        )
+            key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
+            worst,
+        )  # fmt: skip
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
         """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
@@ -514,7 +538,13 @@ class AlphaPool:
             raise ConfigError("the pool is empty")
         memo = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         values = [evaluate(m.expr, panel, cache=memo) for m in self._members]
-        out = combine_factors(values, self.weights, self.transform)
+        expo = self._exposures(panel, memo)
+        if expo is None:
+            out = combine_factors(values, self.weights, self.transform)
+        else:
+            out = np.zeros(np.shape(values[0]), dtype=np.float64)
+            for v, w in zip(values, self.weights, strict=True):
+                out += float(w) * neutralize_rows(v, expo, self.transform)
         any_finite = np.zeros(out.shape, dtype=bool)
         for v in values:
             any_finite |= np.isfinite(v)
@@ -542,6 +572,7 @@ class AlphaPool:
             "transform": self.transform,
             "valid_min_gain": self.valid_min_gain,
             "blocks": self.blocks,
+            "neutralize": list(self.neutralize),
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -582,6 +613,7 @@ class AlphaPool:
             transform=str(data.get("transform", "zscore")),
             valid_min_gain=float(data.get("valid_min_gain", 0.0)),
             blocks=int(data.get("blocks", 1)),
+            neutralize=[str(f) for f in data.get("neutralize", [])],
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

@@ -169,6 +169,7 @@ def make_pool(
         mutual_threshold=spec.mutual_threshold,
         transform=spec.transform,
         blocks=spec.blocks,
+        neutralize=spec.neutralize,
     )
     pool.bind(
         train, labels["train"], cache if cache is not None else EvalCache(max_bytes=512 << 20)

@@ -36,6 +36,8 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     transform = "zscore"            # zscore | rank (per-date ranks of factors and label)
     blocks = 1                      # > 1: a candidate must gain in each block of train dates
     valid_gate = false              # true: a candidate must also raise the validation objective
+    neutralize = []                 # exposure formulas, or "styles" (log price, log dollar
+                                    # volume, volatility): factors are neutralised per date
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -184,6 +186,7 @@ class JobSpec:
     transform: str = "zscore"
     blocks: int = 1
     valid_gate: bool = False
+    neutralize: tuple[str, ...] = ()
     steps: int = 20000
     minutes: float = 0.0
     checkpoint_minutes: float = 5.0
@@ -231,10 +234,32 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "search": {k: k for k in ("method", "operators", "features", "windows", "constants",
                               "max_len", "subtree_penalty")},
     "pool": {k: k for k in ("capacity", "objective", "mutual_threshold", "transform", "blocks",
-                             "valid_gate")},
+                             "valid_gate", "neutralize")},
     "budget": {k: k for k in ("steps", "minutes", "checkpoint_minutes", "chunk_steps")},
     "distributed": {k: k for k in ("executor", "workers", "address", "seeds", "operator_sets")},
 }  # fmt: skip
+
+
+def _exposure_formulas(value: list[Any] | str) -> tuple[str, ...]:
+    """``[pool] neutralize``: "styles", "none" or a list of exposure formulas, each parsed."""
+    from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
+    from quantrl.alpha.parser import parse
+    from quantrl.errors import FormulaError
+
+    if isinstance(value, str):
+        named = {"styles": DEFAULT_STYLE_EXPOSURES, "none": ()}
+        if value not in named:
+            raise ConfigError(
+                f"[pool] neutralize must be 'styles', 'none' or a list of formulas, got {value!r}"
+            )
+        return named[value]
+    out = []
+    for f in value:
+        try:
+            out.append(str(parse(str(f))))
+        except FormulaError as exc:
+            raise ConfigError(f"[pool] neutralize: bad exposure formula {f!r}: {exc}") from exc
+    return tuple(out)
 
 
 def _typed(section: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
@@ -354,6 +379,7 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
     blocks = get("blocks", int, 1)
     if blocks < 1:
         raise ConfigError(f"[pool] blocks must be >= 1, got {blocks}")
+    neutralize = _exposure_formulas(get("neutralize", (list, str), []))
     executor = get("executor", str, "local")
     if executor not in ("local", "ray"):
         raise ConfigError(f"[distributed] executor must be 'local' or 'ray', got {executor!r}")
@@ -402,6 +428,7 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         transform=transform,
         blocks=blocks,
         valid_gate=get("valid_gate", bool, False),
+        neutralize=neutralize,
         steps=steps,
         minutes=minutes,
         checkpoint_minutes=float(get("checkpoint_minutes", (int, float), 5.0)),

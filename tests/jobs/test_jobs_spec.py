@@ -134,3 +134,29 @@ def test_bad_pool_keys(pool, match):
 
     with pytest.raises(ConfigError, match=match):
         spec_from_dict({"job": {"name": "p"}, "pool": pool, "budget": {"steps": 10}})
+
+
+def test_pool_neutralize_key():
+    from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
+    from quantrl.jobs.runner import load_splits, make_pool
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(value):
+        return spec_from_dict(
+            {
+                "job": {"name": "n"},
+                "data": {"market": "sp500", "max_symbols": 12},
+                "pool": {"neutralize": value},
+                "budget": {"steps": 10},
+            }
+        )
+
+    assert spec("styles").neutralize == DEFAULT_STYLE_EXPOSURES
+    assert spec("none").neutralize == ()
+    assert spec(["Log( $close )"]).neutralize == ("Log($close)",)
+    styled = spec("styles")
+    train, valid, _, labels = load_splits(styled)
+    assert make_pool(styled, train, valid, labels).neutralize == DEFAULT_STYLE_EXPOSURES
+    for bad, match in (("sizes", "styles"), (["Log($close"], "exposure formula"), (3, "list")):
+        with pytest.raises(ConfigError, match=match):
+            spec(bad)

@@ -51,8 +51,10 @@ class MiningTask:
     candidate that passes the training test also has a validation gain, and the reward blends
     the two: ``(1 - valid_reward_weight) * train_gain + valid_reward_weight * valid_gain``, so
     formulas that only fit the training split are not rewarded. The test split is never used.
-    Likewise a candidate the pool refuses as ``"unstable"`` (its gain does not hold in every
-    training block, ``AlphaPool(blocks=...)``) earns at most its worst block's gain.
+    With a block-stability test (``AlphaPool(blocks=...)``) the training gain is capped by the
+    candidate's worst block gain, accepted or refused as ``"unstable"``: the policy is paid for
+    the part of a gain that holds in every training regime, a maximin reward that favours
+    formulas whose contribution does not depend on one stretch of history.
     """
 
     panel: Any
