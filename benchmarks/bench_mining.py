@@ -33,7 +33,7 @@ import numpy as np
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.alpha.miner import MiningTask, Vocabulary
 from quantrl.alpha.miner.train import PPOConfig
-from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
+from quantrl.alpha.neutral import exposure_formulas
 from quantrl.alpha.pool import AlphaPool
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
@@ -155,8 +155,9 @@ def main() -> None:
     vocab = Vocabulary(features=("open", "high", "low", "close", "volume"))
     _warm_up(train, vocab)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
-    exposures = {"styles": DEFAULT_STYLE_EXPOSURES, "none": ()}.get(
-        args.neutralize, tuple(filter(None, args.neutralize.split(";")))
+    name = args.neutralize
+    exposures = exposure_formulas(
+        name if name in ("styles", "none") else [f for f in name.split(";") if f]
     )
     print(
         f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "

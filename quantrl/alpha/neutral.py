@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from quantrl.alpha.engine import EvalCache, evaluate
-from quantrl.errors import ConfigError
+from quantrl.alpha.parser import parse
+from quantrl.errors import ConfigError, FormulaError
 
-__all__ = ["DEFAULT_STYLE_EXPOSURES", "Exposures", "neutralize_rows"]
+__all__ = ["DEFAULT_STYLE_EXPOSURES", "Exposures", "exposure_formulas", "neutralize_rows"]
 
 #: Log price, log 20-day mean dollar volume (size) and 60-day volatility of daily returns.
 DEFAULT_STYLE_EXPOSURES: tuple[str, ...] = (
@@ -27,6 +28,24 @@ DEFAULT_STYLE_EXPOSURES: tuple[str, ...] = (
     "Log(Mean(Mul($close,$volume),20))",
     "Std(Div($close,Ref($close,1)),60)",
 )
+
+
+def exposure_formulas(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``"styles"``, ``"none"`` or a list of exposure formulas -> canonical formulas."""
+    if isinstance(value, str):
+        named = {"styles": DEFAULT_STYLE_EXPOSURES, "none": ()}
+        if value not in named:
+            raise ConfigError(
+                f"neutralize must be 'styles', 'none' or a list of formulas, got {value!r}"
+            )
+        return named[value]
+    out = []
+    for f in value:
+        try:
+            out.append(str(parse(str(f))))
+        except FormulaError as exc:
+            raise ConfigError(f"neutralize: bad exposure formula {f!r}: {exc}") from exc
+    return tuple(out)
 
 
 class Exposures:
@@ -53,7 +72,7 @@ class Exposures:
         self._gram = self._normal_matrix(self.ok)
 
     def _normal_matrix(self, mask: np.ndarray) -> np.ndarray:
-        x = self.design * mask[..., None] if mask is not self.ok else self.design
+        x = self.design * mask[..., None]
         k = x.shape[-1]
         return np.einsum("tnk,tnj->tkj", x, x) + 1e-9 * np.eye(k)
 

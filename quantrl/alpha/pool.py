@@ -70,7 +70,6 @@ from quantrl.kernels.cross_section import cs_rank_nb
 __all__ = [
     "AddResult",
     "AlphaPool",
-    "combine_factors",
     "standardize_rows",
     "transform_rows",
 ]
@@ -102,20 +101,6 @@ def transform_rows(values: np.ndarray, transform: str = "zscore") -> np.ndarray:
     if transform == "rank":
         return standardize_rows(cs_rank_nb(np.ascontiguousarray(values, dtype=np.float64)))
     raise ConfigError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
-
-
-def combine_factors(
-    factors: Sequence[np.ndarray], weights: Sequence[float], transform: str = "zscore"
-) -> np.ndarray:
-    """Weighted sum of per-date transformed factors (the pool's combined factor)."""
-    if len(factors) != len(weights):
-        raise ConfigError(f"{len(factors)} factors but {len(weights)} weights")
-    if not factors:
-        raise ConfigError("cannot combine an empty list of factors")
-    out = np.zeros(np.shape(factors[0]), dtype=np.float64)
-    for f, w in zip(factors, weights, strict=True):
-        out += float(w) * transform_rows(f, transform)
-    return out
 
 
 @dataclass(frozen=True)
@@ -539,12 +524,9 @@ class AlphaPool:
         memo = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         values = [evaluate(m.expr, panel, cache=memo) for m in self._members]
         expo = self._exposures(panel, memo)
-        if expo is None:
-            out = combine_factors(values, self.weights, self.transform)
-        else:
-            out = np.zeros(np.shape(values[0]), dtype=np.float64)
-            for v, w in zip(values, self.weights, strict=True):
-                out += float(w) * neutralize_rows(v, expo, self.transform)
+        out = np.zeros(np.shape(values[0]), dtype=np.float64)
+        for v, w in zip(values, self.weights, strict=True):
+            out += float(w) * self._factor_rows(v, expo)
         any_finite = np.zeros(out.shape, dtype=bool)
         for v in values:
             any_finite |= np.isfinite(v)

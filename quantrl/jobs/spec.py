@@ -74,6 +74,7 @@ from typing import Any
 
 from quantrl.alpha.miner.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
 from quantrl.alpha.miner.train import PPOConfig
+from quantrl.alpha.neutral import exposure_formulas
 from quantrl.alpha.ops import ALPHAGEN_OPERATORS, OPERATORS
 from quantrl.errors import ConfigError
 
@@ -240,28 +241,6 @@ _SECTIONS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
-def _exposure_formulas(value: list[Any] | str) -> tuple[str, ...]:
-    """``[pool] neutralize``: "styles", "none" or a list of exposure formulas, each parsed."""
-    from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
-    from quantrl.alpha.parser import parse
-    from quantrl.errors import FormulaError
-
-    if isinstance(value, str):
-        named = {"styles": DEFAULT_STYLE_EXPOSURES, "none": ()}
-        if value not in named:
-            raise ConfigError(
-                f"[pool] neutralize must be 'styles', 'none' or a list of formulas, got {value!r}"
-            )
-        return named[value]
-    out = []
-    for f in value:
-        try:
-            out.append(str(parse(str(f))))
-        except FormulaError as exc:
-            raise ConfigError(f"[pool] neutralize: bad exposure formula {f!r}: {exc}") from exc
-    return tuple(out)
-
-
 def _typed(section: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) and kind is not bool:
         raise ConfigError(f"[{section}] {key} must be {_kind_name(kind)}, got a boolean")
@@ -379,7 +358,10 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
     blocks = get("blocks", int, 1)
     if blocks < 1:
         raise ConfigError(f"[pool] blocks must be >= 1, got {blocks}")
-    neutralize = _exposure_formulas(get("neutralize", (list, str), []))
+    try:
+        neutralize = exposure_formulas(get("neutralize", (list, str), []))
+    except ConfigError as exc:
+        raise ConfigError(f"[pool] {exc}") from exc
     executor = get("executor", str, "local")
     if executor not in ("local", "ray"):
         raise ConfigError(f"[distributed] executor must be 'local' or 'ray', got {executor!r}")

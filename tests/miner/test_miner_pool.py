@@ -9,6 +9,7 @@ import pytest
 
 import quantrl
 from quantrl.alpha import evaluate
+from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
 from quantrl.alpha.pool import AlphaPool
 from quantrl.errors import ConfigError
 
@@ -145,11 +146,13 @@ def test_save_load_roundtrip(panel, tmp_path):
     assert bare.formulas == pool.formulas
 
 
-def test_combined_factor_has_no_lookahead(panel):
+@pytest.mark.parametrize("neutralize", [(), DEFAULT_STYLE_EXPOSURES], ids=["plain", "neutral"])
+def test_combined_factor_has_no_lookahead(panel, neutralize):
     label = panel.forward_returns(20)
-    pool = AlphaPool(5).bind(panel, label)
+    pool = AlphaPool(5, neutralize=neutralize).bind(panel, label)
     for f in FORMULAS:
         pool.try_add(f)
+    assert len(pool) >= 1
     base = pool.combined(panel)
     cut = 200
     fields = {k: np.array(v) for k, v in panel.fields.items()}
