@@ -11,7 +11,9 @@ The pool defaults to per-date rank-transformed factors fitted to the label's ran
 (``--transform rank``) and accepts a candidate only when its gain holds in each of 3 consecutive
 thirds of the training dates (``--blocks 3``); ``--transform zscore --blocks 1`` is the plain
 least-squares pool. ``--valid-gate`` also requires a gain on the validation split (the test split
-is never used by any search); ``--ppo key=value,...`` overrides ``PPOConfig`` fields.
+is never used by any search); ``--ppo key=value,...`` overrides ``PPOConfig`` fields and
+``--reward cv|marginal|net`` picks what the PPO miner is paid (see ``MiningTask``; random search
+ignores rewards and GP's fitness is the candidate's own training IC).
 Factors are neutralised per date against log price, log dollar volume and 60-day volatility
 (``--neutralize styles``, the default; ``none`` turns it off): on this panel those style premia
 flip sign between the training years and 2017, so unneutralised training ICs predict test ICs
@@ -32,6 +34,7 @@ import numpy as np
 
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.alpha.miner import MiningTask, Vocabulary
+from quantrl.alpha.miner.env import REWARD_BASES
 from quantrl.alpha.miner.train import PPOConfig
 from quantrl.alpha.neutral import exposure_formulas
 from quantrl.alpha.pool import AlphaPool
@@ -132,6 +135,10 @@ def main() -> None:
     ap.add_argument(
         "--valid-gate", action="store_true", help="accept only gains on the validation split"
     )
+    ap.add_argument(
+        "--reward", default="cv", choices=REWARD_BASES,
+        help="PPO reward: the candidate's marginal pool gain, or the pool's net gain",
+    )  # fmt: skip
     ap.add_argument("--ppo", default="", help="PPOConfig overrides, e.g. n_epochs=2,d_model=32")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument(
@@ -167,7 +174,8 @@ def main() -> None:
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks}, "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
-        f"{', '.join(exposures) or 'nothing'}; PPO {args.ppo or 'defaults'}"
+        f"{', '.join(exposures) or 'nothing'}; PPO reward {args.reward}, "
+        f"{args.ppo or 'defaults'}"
     )
     rows = []
     ppo = _ppo_config(args.ppo)
@@ -179,7 +187,7 @@ def main() -> None:
             blocks=args.blocks,
             neutralize=exposures,
         )
-        task = MiningTask(train, labels["train"], pool)
+        task = MiningTask(train, labels["train"], pool, reward_basis=args.reward)
         if args.valid_gate:
             pool.bind_validation(valid, labels["valid"])
         searcher = make_searcher(method, task, vocab, seed=seed, ppo=ppo)

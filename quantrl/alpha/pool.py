@@ -117,6 +117,9 @@ class AddResult:
     dropped: tuple[str, ...] = ()
     valid_gain: float = math.nan
     worst_block_gain: float = math.nan
+    marginal_gain: float = math.nan
+    marginal_block_gain: float = math.nan
+    marginal_cv_gain: float = math.nan
 
 
 @dataclass
@@ -357,12 +360,12 @@ class AlphaPool:
         return _Stats(st.s[:, idx], st.g[:, idx][:, :, idx], st.b[:, idx], st.c[:, idx])
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, st: _Stats) -> np.ndarray:
+    def _fit(self, st: _Stats, rows: np.ndarray | None = None) -> np.ndarray:
         k = st.s.shape[1]
         if k == 0:
             return np.zeros(0)
-        a = st.g.sum(axis=0)
-        rhs = st.b.sum(axis=0)
+        a = st.g.sum(axis=0) if rows is None else st.g[rows].sum(axis=0)
+        rhs = st.b.sum(axis=0) if rows is None else st.b[rows].sum(axis=0)
         lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
         try:
             return np.linalg.solve(a + lam * np.eye(k), rhs)
@@ -401,6 +404,24 @@ class AlphaPool:
             vals = vals[np.isfinite(vals)]
             out[i] = float(vals.mean()) if vals.size else 0.0
         return out
+
+    def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
+        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks."""
+        if self.blocks < 2 or self.objective_name != "ic":
+            return math.nan
+        gains = []
+        for idx in np.array_split(np.flatnonzero(self._dates_ok), self.blocks):
+            other = self._dates_ok.copy()
+            other[idx] = False
+            after = self._ic_from_stats(joined, self._fit(joined, other))[idx]
+            before = (
+                self._ic_from_stats(current, self._fit(current, other))[idx]
+                if current.s.shape[1]
+                else np.zeros(idx.size)
+            )
+            a, b = after[np.isfinite(after)], before[np.isfinite(before)]
+            gains.append((a.mean() if a.size else 0.0) - (b.mean() if b.size else 0.0))
+        return float(np.mean(gains))
 
     def _mutual(self, st: _Stats, k: int) -> np.ndarray:
         """Mean per-date correlation of member ``k`` with every other member."""
@@ -441,6 +462,15 @@ class AlphaPool:
             return AddResult(key, False, 0.0, before, "near-duplicate", single_ic, max_mutual)
         members = [*self._members, _Member(expr, z, single_ic)]
         w = self._fit(st)
+        # the candidate's marginal value: the objective with it joined, before any member drops
+        joined = self._series(st, w, [m.z for m in members])
+        fin = joined[np.isfinite(joined)]
+        marginal = (float(fin.mean()) if fin.size else 0.0) - before
+        marginal_block = math.nan
+        if self.blocks > 1:
+            diff = self._block_means(joined) - self._block_means(self._current)
+            marginal_block = float(diff.min())
+        marginal_cv = self._cv_gain(st, self._stats)
         dropped: list[str] = []
         while len(members) > self.capacity:
             worst = int(np.argmin(np.abs(w)))
@@ -449,13 +479,17 @@ class AlphaPool:
             members = [members[i] for i in keep]
             st = self._take(st, keep)
             w = self._fit(st)
-        series = self._series(st, w, [m.z for m in members])
+        series = self._series(st, w, [m.z for m in members]) if dropped else joined
         finite = series[np.isfinite(series)]
         after = float(finite.mean()) if finite.size else 0.0
         gain = after - before
         if key in dropped or not gain > self.min_gain:
             reason = "dropped" if key in dropped else "no gain"
-            return AddResult(key, False, gain, before, reason, single_ic, max_mutual)
+            return AddResult(
+                key, False, gain, before, reason, single_ic, max_mutual,
+                marginal_gain=marginal, marginal_block_gain=marginal_block,
+                marginal_cv_gain=marginal_cv,
+            )  # fmt: skip
         worst = math.nan
         if self.blocks > 1:
             block_gain = self._block_means(series) - self._block_means(self._current)
@@ -463,7 +497,8 @@ class AlphaPool:
             if not worst > self.min_gain:
                 return AddResult(
                     key, False, gain, before, "unstable", single_ic, max_mutual,
-                    worst_block_gain=worst,
+                    worst_block_gain=worst, marginal_gain=marginal,
+                    marginal_block_gain=marginal_block, marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_after = math.nan
         if self._valid is not None:
@@ -473,7 +508,8 @@ class AlphaPool:
             if not valid_gain > self.valid_min_gain:
                 return AddResult(
                     key, False, gain, before, "no valid gain", single_ic, max_mutual,
-                    valid_gain=valid_gain, worst_block_gain=worst,
+                    valid_gain=valid_gain, worst_block_gain=worst, marginal_gain=marginal,
+                    marginal_block_gain=marginal_block, marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
         self._members, self._stats, self.weights, self.objective = members, st, w, after
@@ -482,7 +518,7 @@ class AlphaPool:
         self.n_accepted += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
-            worst,
+            worst, marginal, marginal_block, marginal_cv,
         )  # fmt: skip
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:

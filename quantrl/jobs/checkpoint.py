@@ -1,9 +1,10 @@
 """Atomic, checksummed checkpoints that keep the previous good one.
 
 File layout: a header line ``QRLCKPT1 <sha256 of payload> <payload length>\n`` followed by the
-payload (``torch.save`` of a dict). Saving moves the current file to ``<name>.prev<suffix>`` and
-then writes the new one through a temp file + rename, so a kill at any moment leaves at least one
-complete checkpoint. Loading verifies the checksum and falls back to the previous file when the
+payload (``torch.save`` of a dict). Saving first writes the new file completely (temp file,
+fsync, rename to a staged name), then moves the current file to ``<name>.prev<suffix>`` and the
+staged one into place: a kill at any moment leaves at least one complete checkpoint, and the
+current one is missing only between two renames. Loading verifies the checksum and falls back to the previous file when the
 current one is missing or damaged.
 """
 
@@ -39,9 +40,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     payload = buffer.getvalue()
     digest = hashlib.sha256(payload).hexdigest().encode()
     header = _MAGIC + b" " + digest + b" " + str(len(payload)).encode() + b"\n"
+    staged = p.with_name(f".{p.name}.staged")
+    atomic_write_bytes(staged, header + payload)
     if p.exists():
         os.replace(p, previous_path(p))
-    atomic_write_bytes(p, header + payload)
+    os.replace(staged, p)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

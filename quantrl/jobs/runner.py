@@ -206,7 +206,12 @@ def build_harness(
     cache = EvalCache(max_bytes=512 << 20)
     pool = make_pool(spec, train, valid, labels, cache)
     task = MiningTask(
-        train, labels["train"], pool, cache=cache, subtree_penalty=spec.subtree_penalty
+        train,
+        labels["train"],
+        pool,
+        cache=cache,
+        subtree_penalty=spec.subtree_penalty,
+        reward_basis=spec.reward,
     )
     searcher = make_searcher(
         method or spec.method,
@@ -255,6 +260,7 @@ def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict
         "elapsed": elapsed,
         "status": status,
         "n_formulas": setup.task.n_offered,
+        "seen": sorted(setup.task.seen),
         "pool": {"formulas": pool.formulas, "weights": [float(w) for w in pool.weights]},
         "searcher": setup.searcher.state_dict(),
     }
@@ -300,6 +306,7 @@ def _run_locked(
         setup.task.pool.restore(state["pool"]["formulas"], state["pool"]["weights"])
         setup.searcher.load_state_dict(state["searcher"])
         setup.task.n_offered = int(state.get("n_formulas", 0))
+        setup.task.seen = set(state.get("seen", ()))
         run_id = int(state["run_id"])
         elapsed = float(state["elapsed"])
         if state.get("status") == "finished":

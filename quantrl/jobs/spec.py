@@ -28,6 +28,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     constants = [-30, -10, ..., 30]
     max_len = 20
     subtree_penalty = 0.0           # frequent-subtree avoidance (0 = off)
+    reward = "cv"                   # cv | marginal | net: the pool gain the PPO miner is paid
 
     [pool]
     capacity = 10
@@ -72,6 +73,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from quantrl.alpha.miner.env import REWARD_BASES
 from quantrl.alpha.miner.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
 from quantrl.alpha.miner.train import PPOConfig
 from quantrl.alpha.neutral import exposure_formulas
@@ -181,6 +183,7 @@ class JobSpec:
     constants: tuple[float, ...] = DEFAULT_CONSTANTS
     max_len: int = 20
     subtree_penalty: float = 0.0
+    reward: str = "cv"
     capacity: int = 10
     objective: str = "ic"
     mutual_threshold: float = 0.99
@@ -233,7 +236,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "data": {k: k for k in ("market", "start", "end", "symbols", "max_symbols", "valid_start",
                             "test_start", "label_horizon", "warmup")},
     "search": {k: k for k in ("method", "operators", "features", "windows", "constants",
-                              "max_len", "subtree_penalty")},
+                              "max_len", "subtree_penalty", "reward")},
     "pool": {k: k for k in ("capacity", "objective", "mutual_threshold", "transform", "blocks",
                              "valid_gate", "neutralize")},
     "budget": {k: k for k in ("steps", "minutes", "checkpoint_minutes", "chunk_steps")},
@@ -352,6 +355,9 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         str(f).lstrip("$")
         for f in get("features", list, ["open", "high", "low", "close", "volume"])
     )
+    reward = get("reward", str, "cv")
+    if reward not in REWARD_BASES:
+        raise ConfigError(f"[search] reward must be one of {REWARD_BASES}, got {reward!r}")
     transform = get("transform", str, "zscore")
     if transform not in ("zscore", "rank"):
         raise ConfigError(f"[pool] transform must be 'zscore' or 'rank', got {transform!r}")
@@ -404,6 +410,7 @@ def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec
         constants=constants,
         max_len=get("max_len", int, 20),
         subtree_penalty=float(get("subtree_penalty", (int, float), 0.0)),
+        reward=reward,
         capacity=capacity,
         objective=objective,
         mutual_threshold=mutual,

@@ -160,3 +160,23 @@ def test_pool_neutralize_key():
     for bad, match in (("sizes", "styles"), (["Log($close"], "exposure formula"), (3, "list")):
         with pytest.raises(ConfigError, match=match):
             spec(bad)
+
+
+def test_search_reward_key_reaches_the_mining_task():
+    from quantrl.jobs.runner import build_setup
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(**search):
+        return spec_from_dict(
+            {
+                "job": {"name": "r"},
+                "data": {"market": "sp500", "max_symbols": 12},
+                "search": {"method": "random", **search},
+                "budget": {"steps": 10},
+            }
+        )
+
+    assert spec().reward == "cv"
+    assert build_setup(spec(reward="net")).task.reward_basis == "net"
+    with pytest.raises(ConfigError, match=r"\[search\] reward must be one of"):
+        spec(reward="gross")

@@ -334,7 +334,7 @@ def test_task_reward_blends_validation_and_caps_unstable_gains(split_panels):
     train, valid = split_panels
     label, vlabel = train.forward_returns(20), valid.forward_returns(20)
     pool = AlphaPool(5, blocks=2).bind(train, label).bind_validation(valid, vlabel)
-    task = MiningTask(train, label, pool, valid_reward_weight=0.25)
+    task = MiningTask(train, label, pool, valid_reward_weight=0.25, reward_basis="net")
     seen = set()
     for f in VALID_FORMULAS:
         reward, res = task.offer(f)
@@ -349,5 +349,102 @@ def test_task_reward_blends_validation_and_caps_unstable_gains(split_panels):
     assert "accepted" in seen
     with pytest.raises(ConfigError, match="valid_reward_weight"):
         MiningTask(train, label, AlphaPool(3), valid_reward_weight=1.5)
+    with pytest.raises(ConfigError, match="reward_basis"):
+        MiningTask(train, label, AlphaPool(3), reward_basis="gross")
     with pytest.raises(ConfigError, match="blocks"):
         AlphaPool(3, blocks=0)
+
+
+def _joined_reference(panel, label, members, candidate, fit_dates=None):
+    """lstsq fit of members + candidate (on ``fit_dates`` rows, default all): (mean daily IC,
+    daily IC series) before any drop."""
+    universe = np.isfinite(label)
+    y = _zscore_ref(np.where(universe, label, np.nan))
+    names = [*members, candidate] if candidate else list(members)
+    if not names:
+        return 0.0, np.full(label.shape[0], np.nan)
+    zs = [np.where(universe, _zscore_ref(np.array(evaluate(g, panel))), 0.0) for g in names]
+    rows = universe if fit_dates is None else universe & fit_dates[:, None]
+    x = np.stack([z[rows] for z in zs], axis=1)
+    w, *_ = np.linalg.lstsq(x, y[rows], rcond=None)
+    combo = np.where(universe, sum(wi * z for wi, z in zip(w, zs, strict=True)), np.nan)
+    series = _ic_by_date(combo, label)
+    return float(np.nanmean(series)), series
+
+
+def _cv_gain_reference(panel, label, members, candidate, dates_ok, blocks):
+    """Mean over blocks of the block's IC gain with weights fitted on the other blocks."""
+    gains = []
+    for idx in np.array_split(np.flatnonzero(dates_ok), blocks):
+        other = dates_ok.copy()
+        other[idx] = False
+        _, after = _joined_reference(panel, label, members, candidate, other)
+        _, before = _joined_reference(panel, label, members, None, other)
+        gains.append(np.nan_to_num(np.nanmean(after[idx])) - np.nan_to_num(np.nanmean(before[idx])))
+    return float(np.mean(gains))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_marginal_and_cross_validated_gains_match_lstsq_references(panel):
+    label = panel.forward_returns(20)
+    universe = np.isfinite(label)
+    dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
+    pool = AlphaPool(3, blocks=3, min_gain=-1.0).bind(panel, label)  # full after 3: drops follow
+    reasons = set()
+    for f in VALID_FORMULAS:
+        members = pool.formulas
+        before, current = _joined_reference(panel, label, members, None)
+        res = pool.try_add(f)
+        reasons.add(res.reason)
+        if res.reason in ("duplicate", "near-duplicate", "degenerate"):
+            assert np.isnan(res.marginal_gain)
+            continue
+        joined, series = _joined_reference(panel, label, members, res.formula)
+        assert res.marginal_gain == pytest.approx(joined - before, abs=1e-8)
+        blocks = _block_means_ref(series, dates_ok, 3) - _block_means_ref(current, dates_ok, 3)
+        assert res.marginal_block_gain == pytest.approx(blocks.min(), abs=1e-8)
+        cv = _cv_gain_reference(panel, label, members, res.formula, dates_ok, 3)
+        assert res.marginal_cv_gain == pytest.approx(cv, abs=1e-8)
+        if len(members) < pool.capacity and res.accepted:  # nothing dropped: marginal = net
+            assert res.marginal_gain == pytest.approx(res.gain, abs=1e-12)
+    assert "dropped" in reasons or "no gain" in reasons  # the full pool was exercised
+
+
+def test_marginal_reward_pays_rejected_candidates_and_repeats_earn_nothing(panel):
+    from quantrl.alpha.miner import MiningTask
+
+    label = panel.forward_returns(20)
+    pool = AlphaPool(2).bind(panel, label)
+    task = MiningTask(panel, label, pool, reward_basis="marginal")
+    assert MiningTask(panel, label, AlphaPool(2).bind(panel, label)).reward_basis == "cv"
+    rewards = {}
+    for f in VALID_FORMULAS:
+        reward, res = task.offer(f)
+        if res.reason in ("duplicate", "near-duplicate", "degenerate"):
+            assert reward == 0.0
+            continue
+        assert reward == pytest.approx(res.marginal_gain)
+        rewards[res.formula] = (reward, res.accepted)
+    rejected = [f for f, (r, acc) in rewards.items() if not acc and r > 0]
+    assert rejected, "a rejected candidate with information should earn its marginal gain"
+    again, res = task.offer(rejected[0])
+    assert not res.accepted and again == 0.0  # tried before: nothing the second time
+    assert rejected[0] in task.seen
+
+
+def test_cv_reward_pays_the_cross_validated_gain(panel):
+    from quantrl.alpha.miner import MiningTask
+
+    label = panel.forward_returns(20)
+    task = MiningTask(panel, label, AlphaPool(3, blocks=3).bind(panel, label), reward_basis="cv")
+    paid = 0
+    for f in VALID_FORMULAS:
+        reward, res = task.offer(f)
+        if np.isfinite(res.marginal_cv_gain):
+            assert reward == pytest.approx(res.marginal_cv_gain)
+            paid += 1
+    assert paid >= 5
+    # one block: no cross-validation is possible, so the marginal gain is paid
+    task = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_basis="cv")
+    reward, res = task.offer(VALID_FORMULAS[0])
+    assert np.isnan(res.marginal_cv_gain) and reward == pytest.approx(res.marginal_gain)

@@ -4,8 +4,9 @@ One episode writes one formula in reverse Polish notation (see ``quantrl.alpha.m
 for the grammar). ``action_masks()`` returns the admissible tokens, as sb3-contrib's MaskablePPO
 expects, and every masked rollout ends in a valid formula. Intermediate steps earn 0; the end
 token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` and earns the gain of
-the pool objective on the training split (0 for an identical formula, a near-duplicate or a
-degenerate one), minus an optional frequent-subtree penalty. A masked action (only possible
+the pool objective on the training split when the formula joins the pool (0 for an identical
+formula, a near-duplicate, a degenerate one or one tried before), minus an optional
+frequent-subtree penalty. A masked action (only possible
 without masking) ends the episode with ``invalid_reward`` (default -1, as AlphaGen), or raises
 ``ConfigError`` with ``invalid_action="raise"``.
 
@@ -30,7 +31,9 @@ from quantrl.alpha.parser import parse_rpn
 from quantrl.alpha.pool import AddResult, AlphaPool
 from quantrl.errors import ConfigError, FormulaError
 
-__all__ = ["AlphaMinerEnv", "MiningTask", "root_subtrees"]
+__all__ = ["REWARD_BASES", "AlphaMinerEnv", "MiningTask", "root_subtrees"]
+
+REWARD_BASES = ("cv", "marginal", "net")
 
 
 def root_subtrees(expr: Expr) -> list[str]:
@@ -43,7 +46,24 @@ class MiningTask:
     """The shared harness: training panel and label, evaluation cache, pool and counters.
 
     ``offer(expr)`` evaluates a candidate with the shared ``EvalCache`` (sub-expressions are
-    reused), offers it to the pool and returns the reward. With ``subtree_penalty > 0`` a
+    reused), offers it to the pool and returns the reward.
+
+    Rewards (``reward_basis``):
+
+    * ``"cv"`` (the default): the cross-validated marginal gain, when the pool has blocks
+      (``AlphaPool(blocks=k)``, IC objective). For each block of training dates, the pool with
+      and without the candidate is refitted on the other blocks and scored on that one; the
+      reward is the mean of those out-of-block gains, so it favours contributions that carry
+      over to dates the weights were not fitted on. Without blocks it is the marginal gain.
+    * ``"marginal"``: the objective of the pool refitted with the candidate joined, before the
+      weakest member is dropped, minus the objective before. Like ``"cv"``, it grades every
+      evaluated candidate by the information it adds, accepted or not.
+    * ``"net"``: the pool's gain after the drop. It is 0 or less for almost every candidate once
+      the pool is full, so the 0 that near-duplicates and degenerate formulas earn beats nearly
+      every real candidate, and the policy learns to write them.
+
+    A formula offered before (``seen``, kept in checkpoints) earns 0 unless the pool now accepts
+    it, so the policy cannot farm one formula's reward. With ``subtree_penalty > 0`` a
     candidate loses ``subtree_penalty * max(0, count - subtree_limit) / capacity``, where
     ``count`` is the number of pool members containing one of its root subtrees.
 
@@ -51,10 +71,10 @@ class MiningTask:
     candidate that passes the training test also has a validation gain, and the reward blends
     the two: ``(1 - valid_reward_weight) * train_gain + valid_reward_weight * valid_gain``, so
     formulas that only fit the training split are not rewarded. The test split is never used.
-    With a block-stability test (``AlphaPool(blocks=...)``) the training gain is capped by the
-    candidate's worst block gain, accepted or refused as ``"unstable"``: the policy is paid for
-    the part of a gain that holds in every training regime, a maximin reward that favours
-    formulas whose contribution does not depend on one stretch of history.
+    With a block-stability test (``AlphaPool(blocks=...)``) and the ``"net"`` basis, the training
+    gain is capped by the candidate's worst block gain. The other bases are not capped that way:
+    the refit moves gains between blocks, so the worst block of a joined fit is below 0 for
+    nearly every candidate; the block test still decides acceptance.
     """
 
     panel: Any
@@ -64,11 +84,17 @@ class MiningTask:
     subtree_penalty: float = 0.0
     subtree_limit: int = 1
     valid_reward_weight: float = 0.5
+    reward_basis: str = "cv"
     n_offered: int = 0
     n_errors: int = 0
     seconds: float = 0.0
+    seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        if self.reward_basis not in REWARD_BASES:
+            raise ConfigError(
+                f"reward_basis must be one of {REWARD_BASES}, got {self.reward_basis!r}"
+            )
         if self.pool._label is None:
             self.pool.bind(self.panel, self.label, self.cache)
         if not 0.0 <= self.valid_reward_weight <= 1.0:
@@ -107,9 +133,18 @@ class MiningTask:
             "degenerate",
         ) or result.reason.startswith("error"):
             return 0.0, result
-        gain = result.gain if math.isfinite(result.gain) else 0.0
-        if math.isfinite(result.worst_block_gain):  # a gain that fails in part of the train
-            gain = min(gain, result.worst_block_gain)
+        repeat = result.formula in self.seen
+        self.seen.add(result.formula)
+        if repeat and not result.accepted:  # a formula tried before earns nothing again
+            return 0.0, result
+        if self.reward_basis == "cv" and math.isfinite(result.marginal_cv_gain):
+            gain = result.marginal_cv_gain
+        elif self.reward_basis in ("marginal", "cv") and math.isfinite(result.marginal_gain):
+            gain = result.marginal_gain
+        else:
+            gain = result.gain if math.isfinite(result.gain) else 0.0
+            if math.isfinite(result.worst_block_gain):  # a gain that fails in part of the train
+                gain = min(gain, result.worst_block_gain)
         if math.isfinite(result.valid_gain):
             a = self.valid_reward_weight
             gain = (1.0 - a) * gain + a * result.valid_gain

@@ -111,7 +111,9 @@ class PPOConfig:
     # under the cost of evaluating it (4 epochs and 2 x 64 made PPO ~2x slower than random).
     n_epochs: int = 2
     learning_rate: float = 3e-4
-    ent_coef: float = 0.01
+    # A strong entropy bonus: against normalised advantages, 0.05 keeps the policy close to the
+    # kind-uniform prior and its pools diverse; 0.01 let it settle on a few formula families.
+    ent_coef: float = 0.05
     gamma: float = 1.0
     gae_lambda: float = 0.95
     clip_range: float = 0.2
@@ -122,7 +124,10 @@ class PPOConfig:
     kind_prior: bool = True
     # Length prior: added to the end token's initial logit, so that the untrained policy closes
     # formulas sooner (e**end_bias times as likely as its kind prior says); training moves it.
-    end_bias: float = 1.5
+    # 0 by default: the untrained policy then samples like the random-search baseline, whose
+    # longer formulas repeat less often (a short-formula start spent most of its budget on
+    # formulas it had already tried).
+    end_bias: float = 0.0
     # One torch thread: the networks are tiny, and a second thread on busy cores makes one LSTM
     # step ~50x slower (spin-waiting); raise it only on an idle machine with larger networks.
     threads: int = 1
