@@ -186,6 +186,27 @@ def test_checkpoint_checksum_and_fallback(tmp_path):
     assert load_checkpoint(tmp_path / "none.ckpt") is None
 
 
+def test_checkpoint_is_complete_before_the_rotation(tmp_path, monkeypatch):
+    import quantrl.jobs.checkpoint as ckpt
+
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"step": 1})
+    real_replace = os.replace
+
+    def killed_at_rotation(src, dst):  # the new file is written; the process dies here
+        if Path(src) == path:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", killed_at_rotation)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert read_checkpoint(path)["step"] == 1  # the current checkpoint was never touched
+    save_checkpoint(path, {"step": 3})  # a leftover staged file is simply replaced
+    assert read_checkpoint(path)["step"] == 3 and read_checkpoint(previous_path(path))["step"] == 1
+
+
 def test_existing_checkpoint_needs_resume_or_restart(tmp_path):
     spec = load_spec(_spec(tmp_path, "twice", method="random", steps=64))
     run_job(spec)
