@@ -4,9 +4,10 @@ One episode writes one formula in reverse Polish notation (see ``quantrl.alpha.m
 for the grammar). ``action_masks()`` returns the admissible tokens, as sb3-contrib's MaskablePPO
 expects, and every masked rollout ends in a valid formula. Intermediate steps earn 0; the end
 token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` and earns the gain of
-the pool objective on the training split when the formula joins the pool (0 for an identical
-formula, a near-duplicate, a degenerate one or one tried before), minus an optional
-frequent-subtree penalty. A masked action (only possible
+the pool objective on the training split when the formula joins the pool, by default
+cross-validated over blocks of training dates (see ``MiningTask``; 0 for an identical formula,
+a near-duplicate, a degenerate one or one tried before), minus an optional frequent-subtree
+penalty. A masked action (only possible
 without masking) ends the episode with ``invalid_reward`` (default -1, as AlphaGen), or raises
 ``ConfigError`` with ``invalid_action="raise"``.
 
