@@ -137,7 +137,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
-        help="PPO reward: the candidate's marginal pool gain, or the pool's net gain",
+        help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
     ap.add_argument("--ppo", default="", help="PPOConfig overrides, e.g. n_epochs=2,d_model=32")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")

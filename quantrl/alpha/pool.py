@@ -78,6 +78,12 @@ OBJECTIVES = ("ic", "rank_ic")
 TRANSFORMS = ("zscore", "rank")
 
 
+def _finite_mean(values: np.ndarray, empty: float = 0.0) -> float:
+    """Mean of the finite entries; ``empty`` when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else empty
+
+
 def standardize_rows(values: np.ndarray) -> np.ndarray:
     """Per-date z-score over finite cells (ddof=0); missing or degenerate cells become 0."""
     x = np.asarray(values, dtype=np.float64)
@@ -118,7 +124,6 @@ class AddResult:
     valid_gain: float = math.nan
     worst_block_gain: float = math.nan
     marginal_gain: float = math.nan
-    marginal_block_gain: float = math.nan
     marginal_cv_gain: float = math.nan
 
 
@@ -276,8 +281,7 @@ class AlphaPool:
             ic = ic_series(combo, v["target"])
         else:
             ic = rank_ic_series(combo, v["label"], order=v["order"])
-        finite = ic[np.isfinite(ic)]
-        return float(finite.mean()) if finite.size else 0.0
+        return _finite_mean(ic)
 
     def _require_bound(self) -> None:
         if self._label is None:
@@ -364,8 +368,8 @@ class AlphaPool:
         k = st.s.shape[1]
         if k == 0:
             return np.zeros(0)
-        a = st.g.sum(axis=0) if rows is None else st.g[rows].sum(axis=0)
-        rhs = st.b.sum(axis=0) if rows is None else st.b[rows].sum(axis=0)
+        g, b = (st.g, st.b) if rows is None else (st.g[rows], st.b[rows])
+        a, rhs = g.sum(axis=0), b.sum(axis=0)
         lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
         try:
             return np.linalg.solve(a + lam * np.eye(k), rhs)
@@ -398,12 +402,7 @@ class AlphaPool:
     def _block_means(self, series: np.ndarray) -> np.ndarray:
         """Mean of a per-date series over ``blocks`` consecutive, equally long runs of dates."""
         parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
-        out = np.zeros(len(parts))
-        for i, idx in enumerate(parts):
-            vals = series[idx]
-            vals = vals[np.isfinite(vals)]
-            out[i] = float(vals.mean()) if vals.size else 0.0
-        return out
+        return np.array([_finite_mean(series[idx]) for idx in parts])
 
     def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
         """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks."""
@@ -413,14 +412,13 @@ class AlphaPool:
         for idx in np.array_split(np.flatnonzero(self._dates_ok), self.blocks):
             other = self._dates_ok.copy()
             other[idx] = False
-            after = self._ic_from_stats(joined, self._fit(joined, other))[idx]
+            after = _finite_mean(self._ic_from_stats(joined, self._fit(joined, other))[idx])
             before = (
-                self._ic_from_stats(current, self._fit(current, other))[idx]
+                _finite_mean(self._ic_from_stats(current, self._fit(current, other))[idx])
                 if current.s.shape[1]
-                else np.zeros(idx.size)
+                else 0.0
             )
-            a, b = after[np.isfinite(after)], before[np.isfinite(before)]
-            gains.append((a.mean() if a.size else 0.0) - (b.mean() if b.size else 0.0))
+            gains.append(after - before)
         return float(np.mean(gains))
 
     def _mutual(self, st: _Stats, k: int) -> np.ndarray:
@@ -464,12 +462,7 @@ class AlphaPool:
         w = self._fit(st)
         # the candidate's marginal value: the objective with it joined, before any member drops
         joined = self._series(st, w, [m.z for m in members])
-        fin = joined[np.isfinite(joined)]
-        marginal = (float(fin.mean()) if fin.size else 0.0) - before
-        marginal_block = math.nan
-        if self.blocks > 1:
-            diff = self._block_means(joined) - self._block_means(self._current)
-            marginal_block = float(diff.min())
+        marginal = _finite_mean(joined) - before
         marginal_cv = self._cv_gain(st, self._stats)
         dropped: list[str] = []
         while len(members) > self.capacity:
@@ -480,15 +473,13 @@ class AlphaPool:
             st = self._take(st, keep)
             w = self._fit(st)
         series = self._series(st, w, [m.z for m in members]) if dropped else joined
-        finite = series[np.isfinite(series)]
-        after = float(finite.mean()) if finite.size else 0.0
+        after = _finite_mean(series)
         gain = after - before
         if key in dropped or not gain > self.min_gain:
             reason = "dropped" if key in dropped else "no gain"
             return AddResult(
                 key, False, gain, before, reason, single_ic, max_mutual,
-                marginal_gain=marginal, marginal_block_gain=marginal_block,
-                marginal_cv_gain=marginal_cv,
+                marginal_gain=marginal, marginal_cv_gain=marginal_cv,
             )  # fmt: skip
         worst = math.nan
         if self.blocks > 1:
@@ -497,8 +488,7 @@ class AlphaPool:
             if not worst > self.min_gain:
                 return AddResult(
                     key, False, gain, before, "unstable", single_ic, max_mutual,
-                    worst_block_gain=worst, marginal_gain=marginal,
-                    marginal_block_gain=marginal_block, marginal_cv_gain=marginal_cv,
+                    worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_after = math.nan
         if self._valid is not None:
@@ -509,7 +499,7 @@ class AlphaPool:
                 return AddResult(
                     key, False, gain, before, "no valid gain", single_ic, max_mutual,
                     valid_gain=valid_gain, worst_block_gain=worst, marginal_gain=marginal,
-                    marginal_block_gain=marginal_block, marginal_cv_gain=marginal_cv,
+                    marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
         self._members, self._stats, self.weights, self.objective = members, st, w, after
@@ -518,7 +508,7 @@ class AlphaPool:
         self.n_accepted += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
-            worst, marginal, marginal_block, marginal_cv,
+            worst, marginal, marginal_cv,
         )  # fmt: skip
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
@@ -532,18 +522,16 @@ class AlphaPool:
             s, zz, cross, b, c = self._candidate_stats(z)
             single_st = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
             single = self._ic_from_stats(single_st, np.ones(1))
-            fin = single[np.isfinite(single)]
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
-            single_ic = float(fin.mean()) if fin.size else math.nan
+            single_ic = _finite_mean(single, math.nan)
             self._members.append(_Member(expr, z, single_ic, vz))
         w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
         self.weights = w
         self._current = self._series(self._stats, w, [m.z for m in self._members])
-        finite = self._current[np.isfinite(self._current)]
-        self.objective = float(finite.mean()) if finite.size else 0.0
+        self.objective = _finite_mean(self._current)
         if self._valid is not None:
             vzs = [m.vz for m in self._members]
             self.valid_objective = self._valid_objective(vzs, w)  # type: ignore[arg-type]

@@ -4,8 +4,8 @@ File layout: a header line ``QRLCKPT1 <sha256 of payload> <payload length>\n`` f
 payload (``torch.save`` of a dict). Saving first writes the new file completely (temp file,
 fsync, rename to a staged name), then moves the current file to ``<name>.prev<suffix>`` and the
 staged one into place: a kill at any moment leaves at least one complete checkpoint, and the
-current one is missing only between two renames. Loading verifies the checksum and falls back to the previous file when the
-current one is missing or damaged.
+current one is missing only between two renames. Loading verifies the checksum and falls back
+to the previous file when the current one is missing or damaged.
 """
 
 from __future__ import annotations

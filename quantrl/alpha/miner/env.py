@@ -138,14 +138,14 @@ class MiningTask:
         self.seen.add(result.formula)
         if repeat and not result.accepted:  # a formula tried before earns nothing again
             return 0.0, result
-        if self.reward_basis == "cv" and math.isfinite(result.marginal_cv_gain):
-            gain = result.marginal_cv_gain
-        elif self.reward_basis in ("marginal", "cv") and math.isfinite(result.marginal_gain):
-            gain = result.marginal_gain
-        else:
+        if self.reward_basis == "net":
             gain = result.gain if math.isfinite(result.gain) else 0.0
             if math.isfinite(result.worst_block_gain):  # a gain that fails in part of the train
                 gain = min(gain, result.worst_block_gain)
+        elif self.reward_basis == "cv" and math.isfinite(result.marginal_cv_gain):
+            gain = result.marginal_cv_gain
+        else:  # "marginal", or "cv" where the pool cannot cross-validate
+            gain = result.marginal_gain
         if math.isfinite(result.valid_gain):
             a = self.valid_reward_weight
             gain = (1.0 - a) * gain + a * result.valid_gain
