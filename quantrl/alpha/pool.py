@@ -387,6 +387,13 @@ class AlphaPool:
         ok = self._dates_ok & (var > 1e-12 * np.maximum(np.einsum("tii->t", st.g), 1.0))
         return np.where(ok, ic, np.nan)
 
+    def _single_ic_series(
+        self, s: np.ndarray, zz: np.ndarray, b: np.ndarray, c: np.ndarray
+    ) -> np.ndarray:
+        """Per-date IC of one factor alone, from its ``_candidate_stats``."""
+        single = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
+        return self._ic_from_stats(single, np.ones(1))
+
     def _series(self, st: _Stats, w: np.ndarray, zs: Sequence[np.ndarray]) -> np.ndarray:
         """Per-date objective (IC or RankIC) of the combination ``w``; NaN where undefined."""
         if w.size == 0:
@@ -446,11 +453,9 @@ class AlphaPool:
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
         z = self.standardized(expr)
         s, zz, cross, b, c = self._candidate_stats(z)
-        single_st = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
-        single = self._ic_from_stats(single_st, np.ones(1))
-        finite = single[np.isfinite(single)]
-        single_ic = float(finite.mean()) if finite.size else math.nan
-        if finite.size < max(2, int(0.1 * self._dates_ok.sum())):
+        single = self._single_ic_series(s, zz, b, c)
+        single_ic = _finite_mean(single, math.nan)
+        if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
             return AddResult(key, False, 0.0, before, "degenerate", single_ic)
         st = self._grow(self._stats, s, zz, cross, b, c)
         k = st.s.shape[1] - 1
@@ -520,8 +525,7 @@ class AlphaPool:
             expr = parse(f)
             z = self.standardized(expr)
             s, zz, cross, b, c = self._candidate_stats(z)
-            single_st = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
-            single = self._ic_from_stats(single_st, np.ones(1))
+            single = self._single_ic_series(s, zz, b, c)
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
             single_ic = _finite_mean(single, math.nan)
