@@ -73,14 +73,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 stocks x 500 days, 13 formulas")
     parser.add_argument("--repeats", type=int, default=0)
+    parser.add_argument(
+        "--retain-memory",
+        action="store_true",
+        help="keep freed memory in the process first (quantrl.memory.retain_freed_memory)",
+    )
+    parser.add_argument("--json", default="", help="also write the summary rows to this file")
     args = parser.parse_args()
+    if args.retain_memory:
+        from quantrl.memory import retain_freed_memory
+
+        print(f"freed-memory retention: {retain_freed_memory()}")
 
     import torch
 
     from benchmarks.peers import alphagen_ops as ag
     from quantrl.alpha import evaluate, parse
     from quantrl.data.panel import Panel
-    from quantrl.evaluation.alpha import ic_series, label_order, rank_ic_series
+    from quantrl.stats.ic import ic_series, label_order, rank_ic_series
 
     torch.set_num_threads(2)
     n_days, n_stocks = (500, 100) if args.quick else (2500, 300)
@@ -217,6 +227,11 @@ def main() -> None:
         },
     ]
     print_table("Workload G summary (ratio = peer / quantrl)", summary)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump(summary, fh)
     if args.quick:
         print("targets apply to the full 300 x 2,500 run (without --quick)")
         return

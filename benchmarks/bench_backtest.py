@@ -95,7 +95,7 @@ def _calls(workload: str, quick: bool) -> dict[str, Callable[[], Any]]:
     import vectorbt as vbt
 
     from quantrl.backtest import run_grid, run_weights
-    from quantrl.evaluation.performance import max_drawdown, sharpe_ratio, total_return
+    from quantrl.stats.performance import max_drawdown, sharpe_ratio, total_return
 
     if workload in SIZES:
         n_bars, n_assets, seed = SIZES[workload][int(quick)]

@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--executors", default="local,ray")
     args = ap.parse_args()
 
-    from quantrl.distributed import LocalExecutor, RayExecutor
-    from quantrl.distributed.mining import mine_distributed
+    from quantrl.executors import LocalExecutor, RayExecutor
+    from quantrl.jobs.distributed import mine_distributed
 
     seeds = list(range(args.miners))
     print(

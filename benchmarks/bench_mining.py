@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
-from quantrl.alpha.miner import MiningTask, Vocabulary
-from quantrl.alpha.miner.env import REWARD_BASES
-from quantrl.alpha.miner.train import PPOConfig
-from quantrl.alpha.neutral import exposure_formulas
-from quantrl.alpha.pool import AlphaPool
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
-from quantrl.jobs.runner import make_searcher
+from quantrl.jobs.harness import make_searcher
+from quantrl.mining import MiningTask, Vocabulary
+from quantrl.mining.env import REWARD_BASES
+from quantrl.mining.neutral import exposure_formulas
+from quantrl.mining.pool import AlphaPool
+from quantrl.mining.train import PPOConfig
 
 
 def _warm_up(panel, vocab: Vocabulary) -> None:

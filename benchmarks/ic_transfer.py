@@ -3,7 +3,7 @@
 Samples distinct formulas from the miner's grammar (the same sampler as random search), scores
 each one alone on the S&P 500 train / valid / test splits of workload M (RankIC against the
 20-day forward return, per date, averaged) as it is and after per-date neutralisation against
-the style exposures (``quantrl.alpha.neutral.DEFAULT_STYLE_EXPOSURES``), and prints the
+the style exposures (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``), and prints the
 correlation across formulas of their train, valid and test ICs, overall and by formula length.
 A miner can only beat random search out of sample where this correlation is positive: where it
 is negative, fitting the training split better means scoring worse on the test split.
@@ -19,13 +19,13 @@ import time
 import numpy as np
 
 from quantrl.alpha import EvalCache, evaluate
-from quantrl.alpha.miner import Vocabulary
-from quantrl.alpha.miner.baselines import rpn_length, sample_formula
-from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES, Exposures, neutralize_rows
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import FormulaError
-from quantrl.evaluation.alpha import rank_ic_series
+from quantrl.mining import Vocabulary
+from quantrl.mining.baselines import rpn_length, sample_formula
+from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES, Exposures, neutralize_rows
+from quantrl.stats.ic import rank_ic_series
 
 
 def _mean_ic(values: np.ndarray, label: np.ndarray, warmup: int) -> float:

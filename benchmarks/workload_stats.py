@@ -1,6 +1,6 @@
 """Workload D: total return, Sharpe, Sortino, max drawdown and Calmar on 500 x 5,000 returns.
 
-quantrl (``quantrl.evaluation.performance``, numba kernels) against empyrical-reloaded's
+quantrl (``quantrl.stats.performance``, numba kernels) against empyrical-reloaded's
 vectorised 2-D calls and vectorbt's returns accessor, on the same ``make_returns()`` array in the
 same process. empyrical's ``calmar_ratio`` only takes one series, so its 2-D Calmar is empyrical's
 own rule applied to its vectorised ``annual_return`` and ``max_drawdown``. Values are asserted
@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.harness import median_time, peak_memory, print_table  # noqa: E402
 from benchmarks.inputs import make_returns  # noqa: E402
-from quantrl.evaluation import performance as perf  # noqa: E402
+from quantrl.stats import performance as perf  # noqa: E402
 
 STATS = ("total_return", "sharpe", "sortino", "max_drawdown", "calmar")
 

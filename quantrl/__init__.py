@@ -7,6 +7,7 @@ the miner) live in their subpackages and are imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from quantrl.data import Panel, load_market
@@ -44,8 +45,6 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     """Import the heavier public names on first use (numba kernels compile lazily)."""
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value

@@ -8,16 +8,17 @@ KiB on first touch: measured here, that is half to two thirds of the time of a r
 blocks stay on the heap and are reused. The price: up to ``max_bytes`` of freed memory stays
 reserved by the process instead of going back to the system.
 
-quantrl turns it on the first time a formula is evaluated (``quantrl.alpha.evaluate``); set the
-environment variable ``QUANTRL_RETAIN_FREED_MEMORY=0`` to leave the allocator alone. On systems
-without glibc it does nothing.
+It changes the allocator of the whole process, so quantrl never calls it by itself: a program that
+owns its process (a long mining run, a notebook evaluating thousands of formulas) opts in by
+calling ``retain_freed_memory()`` once. ``python -m benchmarks.bench_memory`` runs the formula
+benchmark with and without it in fresh processes and prints the difference. On systems without
+glibc it does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -41,11 +42,9 @@ def retain_freed_memory(max_bytes: int = 1 << 30) -> bool:
     """Let glibc keep up to ``max_bytes`` of freed memory for reuse; True when it took effect.
 
     Allocations up to 32 MiB come from the heap instead of fresh mappings, and the heap is trimmed
-    only when more than ``max_bytes`` at its top is free. Idempotent; returns False when disabled
-    by ``QUANTRL_RETAIN_FREED_MEMORY=0`` or when the C library has no ``mallopt``.
+    only when more than ``max_bytes`` at its top is free. Idempotent; returns False when the C
+    library has no ``mallopt``.
     """
-    if os.environ.get("QUANTRL_RETAIN_FREED_MEMORY", "1").strip() in ("0", "false", "no"):
-        return False
     if max_bytes <= 0:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     if _state["done"] and int(_state["max_bytes"]) >= max_bytes:

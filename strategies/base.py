@@ -41,7 +41,6 @@ def register(name: str) -> Callable[[type], type]:
 
 def get_strategy(name: str, **params: Any) -> Strategy:
     """Instantiate a registered strategy; unknown names list the choices."""
-    import strategies  # noqa: F401  (importing the package registers every strategy)
 
     try:
         factory = REGISTRY[name]

@@ -2,7 +2,7 @@
 
 ``BacktestEvalCallback`` runs the policy deterministically through a fresh env on the validation
 split every ``eval_freq`` steps, computes Sharpe, total return and max drawdown of the equity
-curve with ``quantrl.evaluation.performance``, saves the best model so far (atomically, through
+curve with ``quantrl.stats.performance``, saves the best model so far (atomically, through
 ``quantrl.agents.persist.save``) and stops training after ``patience`` evaluations without
 improvement of the chosen ``metric``.
 """
@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
+from quantrl.agents.evaluate import PolicyRunner, rollout
+from quantrl.agents.persist import save
 from quantrl.errors import ConfigError
-from quantrl.evaluation import performance as perf
+from quantrl.stats import performance as perf
 
 METRICS = ("sharpe", "total_return", "max_drawdown")
 
@@ -37,7 +40,6 @@ class RichProgressCallback(BaseCallback):
     def _on_training_start(self) -> None:
         if self.disable:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
             TextColumn("{task.description}"),
@@ -116,7 +118,6 @@ class BacktestEvalCallback(BaseCallback):
 
     def evaluate(self) -> dict[str, float]:
         """Backtest the current policy once on a fresh env; returns and records the metrics."""
-        from quantrl.agents.evaluate import PolicyRunner, rollout
 
         env = self.make_eval_env()
         traj = rollout(PolicyRunner(self.model, True), env)
@@ -144,8 +145,6 @@ class BacktestEvalCallback(BaseCallback):
             self.best_timesteps = self.num_timesteps
             self.stale = 0
             if self.save_path is not None:
-                from quantrl.agents.persist import save
-
                 extra = {"best_timesteps": self.num_timesteps, "best_scores": scores}
                 save(self.model, self.save_path, extra=extra, **self.save_kwargs)
         else:

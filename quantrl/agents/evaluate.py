@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from quantrl.agents.persist import Run, load, make_run_env, read_meta
 from quantrl.backtest import run_weights
 from quantrl.backtest.result import BacktestResult
+from quantrl.envs.hft import HFTEnv
 from quantrl.errors import ConfigError, QuantRLError
 from quantrl.kernels.envs import POS, TGT
 
@@ -134,7 +136,6 @@ def trajectory_result(env: Any, traj: dict[str, Any], **spec: Any) -> BacktestRe
 def _resolve(
     model: Any, env_or_run: Any, split: str, market: Any, check_hash: bool
 ) -> tuple[Any, Any]:
-    from quantrl.agents.persist import Run, load, make_run_env, read_meta
 
     if isinstance(env_or_run, Run):
         env = make_run_env(env_or_run.meta, split=split, market=market, check_hash=check_hash)
@@ -176,7 +177,6 @@ def evaluate_agent(
                 f"the env gives {env.observation_space.shape}"
             )
     traj = rollout(PolicyRunner(model, deterministic), env)
-    from quantrl.envs.hft import HFTEnv
 
     if isinstance(base, HFTEnv):
         return trajectory_result(env, traj, env_id="quantrl/HFT-v0")

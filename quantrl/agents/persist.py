@@ -9,6 +9,7 @@ different asset universe or shape (``DataError``), nor, by default, on changed d
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import zipfile
@@ -21,6 +22,8 @@ import numpy as np
 from quantrl.agents.factory import algo_class, algo_name
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.panel import Panel
+from quantrl.envs.core import resolve_panel
+from quantrl.envs.registration import ENV_IDS
 from quantrl.errors import ConfigError, DataError
 
 META_VERSION = 1
@@ -122,7 +125,6 @@ class Run:
 
 def market_panel(market: str | Panel, symbols: Any = None) -> Panel:
     """The panel an env is built from: a bundled market by name (or the Panel), symbols selected."""
-    from quantrl.envs.core import resolve_panel
 
     panel = resolve_panel(market)
     if symbols is not None:
@@ -251,7 +253,6 @@ def make_run_env(
     **overrides: Any,
 ) -> Any:
     """Rebuild the run's env on ``split`` (whole split, sequential), checking the data first."""
-    from quantrl.envs.registration import ENV_IDS
 
     if meta.env_id not in ENV_IDS:
         raise ConfigError(f"unknown env id {meta.env_id!r} in meta.json")
@@ -263,7 +264,6 @@ def make_run_env(
     if meta.env_id != "quantrl/HFT-v0":
         kwargs["episode_length"] = None  # the whole split in one episode
     kwargs.update(overrides)
-    import importlib
 
     module, cls = ENV_IDS[meta.env_id][0].split(":")
     env_cls = getattr(importlib.import_module(module), cls)

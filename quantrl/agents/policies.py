@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from quantrl.agents.evaluate import PolicyRunner, rollout
+from quantrl.agents.factory import canonical_env_id, env_class
 from quantrl.data.panel import Panel
 from quantrl.errors import ConfigError
 
@@ -27,7 +28,6 @@ class AgentStrategy:
         env_kwargs: dict[str, Any] | None = None,
         name: str = "agent",
     ) -> None:
-        from quantrl.agents.factory import canonical_env_id
 
         self.model = model
         self.env_id = canonical_env_id(env_id)
@@ -42,7 +42,6 @@ class AgentStrategy:
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """(T, N) risky target weights decided by the policy at each row (NaN before its first)."""
-        from quantrl.agents.factory import env_class
 
         env = env_class(self.env_id)(
             panel, split="all", episode_length=None, sampling="sequential", **self.env_kwargs

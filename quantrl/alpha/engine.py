@@ -12,7 +12,6 @@ import numpy as np
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse
 from quantrl.errors import ConfigError, FormulaError
-from quantrl.memory import retain_freed_memory
 
 
 class EvalCache:
@@ -192,7 +191,6 @@ def evaluate(
             position=0,
         )
     shape = (int(panel.n_dates), int(panel.n_symbols))
-    retain_freed_memory()  # reuse freed panel-sized blocks instead of faulting in new pages
     memo = cache if cache is not None else EvalCache()
     memo.bind(panel)
     # without a shared cache, intermediates are freed as soon as their last parent has read

@@ -114,9 +114,6 @@ class Expr:
     def __hash__(self) -> int:
         return self._hash
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (_from_canonical, (self._str,))
-
     # Python operators build trees: ``Feature("close") / Op.make("Mean", ...)``.
     def __add__(self, other: Expr | float) -> Op:
         return Op.make("Add", (self, _wrap(other)))
@@ -151,13 +148,6 @@ class Expr:
         return Op.make("Abs", (self,))
 
 
-def _from_canonical(text: str) -> Expr:
-    """Rebuild a tree from its canonical string (used by pickle; labels may read the future)."""
-    from quantrl.alpha.parser import parse
-
-    return parse(text, allow_future=True)
-
-
 def _wrap(value: Expr | float) -> Expr:
     return value if isinstance(value, Expr) else Constant(float(value))
 
@@ -166,6 +156,9 @@ class Feature(Expr):
     """A panel field, written ``$name``; evaluates to ``panel[name]``."""
 
     __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (Feature, (self.name,))
 
     def __init__(self, field: str) -> None:
         field = str(field).lstrip("$")
@@ -200,6 +193,9 @@ class Constant(Expr):
 
     __slots__ = ("value",)
 
+    def __reduce__(self) -> tuple[Any, tuple[float]]:
+        return (Constant, (self.value,))
+
     def __init__(self, value: float) -> None:
         v = float(value)
         if v != v or v in (float("inf"), float("-inf")):
@@ -233,6 +229,9 @@ class Op(Expr):
     __slots__ = ("spec",)
 
     spec: OpSpec
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Op.make, (self.name, self.children, self.params))
 
     def __init__(self, spec: OpSpec, children: Sequence[Expr], params: Sequence[Any] = ()) -> None:
         children = tuple(children)

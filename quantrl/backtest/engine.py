@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from quantrl.backtest.result import BacktestResult
 from quantrl.data.panel import Panel
@@ -92,8 +93,6 @@ def _to_2d(obj: Any, name: str) -> tuple[np.ndarray, np.ndarray | None, tuple[st
     dates = None
     symbols: tuple[str, ...] | None = None
     if hasattr(obj, "to_numpy") and hasattr(obj, "index"):  # pandas Series / DataFrame
-        import pandas as pd
-
         if isinstance(obj.index, pd.DatetimeIndex):
             dates = obj.index.to_numpy().astype("datetime64[ns]")
         if hasattr(obj, "columns"):
@@ -158,8 +157,6 @@ def _decision_array(obj: Any, mkt: MarketArrays, name: str) -> np.ndarray:
         if tuple(lookup) != mkt.symbols and set(lookup) == set(mkt.symbols):
             obj = obj[[lookup[s] for s in mkt.symbols]]
     if hasattr(obj, "index") and hasattr(obj, "to_numpy") and mkt.dates is not None:
-        import pandas as pd
-
         if isinstance(obj.index, pd.DatetimeIndex) and not np.array_equal(
             obj.index.to_numpy().astype("datetime64[ns]"), mkt.dates
         ):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from quantrl.backtest.engine import _check_costs, _check_timing, _exec_prices, market_arrays
 from quantrl.errors import ConfigError
@@ -62,7 +63,6 @@ def run_grid(
     parameter columns, ``symbol`` and total_return, sharpe (annualised with
     ``periods_per_year``, ddof=1), max_drawdown (negative fraction) and n_trades.
     """
-    import pandas as pd
 
     mkt = market_arrays(panel_or_prices, open_prices).without_warmup()
     _check_costs(fees, fixed_fees, slippage, init_cash)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 from quantrl.errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-    from matplotlib.figure import Figure
+from quantrl.stats.performance import summary_stats
 
 
 def ffill_rows(values: np.ndarray) -> np.ndarray:
@@ -134,8 +133,7 @@ class BacktestResult:
 
     # ------------------------------------------------------------------ reports
     def stats(self, n_trials: int = 1) -> pd.Series:
-        """Performance summary (``quantrl.evaluation.performance.summary_stats``) as a Series."""
-        from quantrl.evaluation.performance import summary_stats
+        """Performance summary (``quantrl.stats.performance.summary_stats``) as a Series."""
 
         return summary_stats(
             self.returns,
@@ -146,7 +144,6 @@ class BacktestResult:
         )
 
     def _index(self) -> Any:
-        import pandas as pd
 
         if self.dates is None:
             return pd.RangeIndex(self.n_bars, name="bar")
@@ -155,7 +152,6 @@ class BacktestResult:
     def to_pandas(self, kind: str = "summary") -> pd.DataFrame:
         """Frames: ``"summary"`` (equity, cash, returns, costs, turnover per bar),
         ``"positions"``, ``"weights"`` (one column per symbol) or ``"trades"`` (one row each)."""
-        import pandas as pd
 
         index = self._index()
         if kind == "summary":
@@ -189,17 +185,10 @@ class BacktestResult:
 
     def plot(self, top: int = 10) -> Figure:
         """Figure with equity (and benchmark), drawdown, and the ``top`` largest weights."""
-        import matplotlib
-
-        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-            import os
-
-            if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-                matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
         x = self._index()
-        fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+        fig = Figure(figsize=(10, 9))
+        axes = fig.subplots(3, 1, sharex=True)
         axes[0].plot(x, self.equity, label="strategy")
         if self.benchmark_returns is not None:
             bench = self.init_cash * np.cumprod(1.0 + self.benchmark_returns)
@@ -227,7 +216,6 @@ class BacktestResult:
         used; signals map to ``from_signals`` with one column per sleeve, grouped without cash
         sharing. A rebalance threshold or a delisting liquidation has no vectorbt equivalent.
         """
-        import pandas as pd
         import vectorbt as vbt
 
         spec = self.spec

@@ -14,6 +14,8 @@ from quantrl.backtest.compare import compare
 from quantrl.data import load_benchmark, load_market
 from quantrl.data.splits import market_split
 from quantrl.errors import ConfigError
+from quantrl.evaluation.report import stats_table, write_report
+from strategies import get_strategy
 
 console = Console(width=max(Console().width, 110))
 
@@ -63,7 +65,6 @@ def load_strategy(spec: str, params: dict[str, Any]) -> Any:
                 raise ConfigError(f"{path} defines no `strategy` object or strategy class")
             obj = candidates[0](**params)
         return obj
-    from strategies import get_strategy
 
     return get_strategy(spec, **params)
 
@@ -93,7 +94,6 @@ def run_comparison(
     title: str,
 ) -> dict[str, Any]:
     """Load the market, backtest each strategy with identical costs, print stats, write a report."""
-    from quantrl.evaluation.report import stats_table, write_report
 
     panel = load_market(market)
     if split != "all":

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.data import load_market
-from quantrl.data.providers.bundled import get_dataset, list_datasets
+from quantrl.data.providers.bundled import get_dataset, list_datasets, read_table
 from quantrl.data.summary import panel_summary
 
 data_app = typer.Typer(
@@ -62,8 +62,6 @@ def info_command(
     if ":" not in name and not name.endswith((".csv", ".parquet", ".tsv")):
         spec = get_dataset(name)
         if spec.kind != "panel":
-            from quantrl.data.providers.bundled import read_table
-
             console.print(read_table(name))
             return
     panel = load_market(name, offline=True)

@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quantrl.cli.data import summary_table
+from quantrl.cli.demo_job import run_demo
 
 console = Console(width=max(Console().width, 110))
 
@@ -47,7 +48,6 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="seed of every random choice")] = 0,
 ) -> None:
     """Run the main demo: data summary, strategies, PPO, alpha mining, AlphaEval and a report."""
-    from quantrl.cli.demo_job import run_demo
 
     start = time.perf_counter()
     with Progress(

@@ -35,8 +35,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from stable_baselines3 import PPO
 
+from quantrl.alpha import parse
+from quantrl.backtest import run_weights
+from quantrl.backtest.compare import compare
+from quantrl.data import load_market
+from quantrl.data.loader import load_benchmark
+from quantrl.data.splits import market_split
+from quantrl.data.summary import summarize_datasets
+from quantrl.envs.portfolio import PortfolioEnv
+from quantrl.envs.vector import make_sb3_vec_env
 from quantrl.errors import ConfigError
+from quantrl.evaluation.alpha import alphaeval, diversity, evaluate_split, quantile_returns
+from quantrl.evaluation.report import write_report
+from quantrl.mining import MiningTask, Vocabulary
+from quantrl.mining.baselines import RandomSearch
+from quantrl.mining.pool import AlphaPool
+from quantrl.stats.ic import rank_ic_series
+from strategies import get_strategy
 
 __all__ = ["DemoBudget", "DemoSummary", "run_demo", "STRATEGY_NAMES"]
 
@@ -113,8 +132,6 @@ def _noop(message: str) -> None:
 # ---------------------------------------------------------------------------- strategies
 def backtest_strategies(test: Any, benchmark: np.ndarray | None, fees: float) -> dict[str, Any]:
     """Backtest the classic strategies on a test panel (its warm-up rows are history only)."""
-    from quantrl.backtest.compare import compare
-    from strategies import get_strategy
 
     chosen = {
         label: get_strategy(name, **params) for label, (name, params) in STRATEGY_NAMES.items()
@@ -133,10 +150,6 @@ def _softmax_weights(action: np.ndarray, temperature: float, n_assets: int) -> n
 
 def train_ppo(budget: DemoBudget, seed: int, fees: float) -> Any:
     """Train a small SB3 PPO on ``Portfolio-v0`` (DOW30 train split), one torch thread."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from quantrl.envs.vector import make_sb3_vec_env
 
     venv = make_sb3_vec_env(
         budget.ppo_n_envs,
@@ -169,7 +182,6 @@ def train_ppo(budget: DemoBudget, seed: int, fees: float) -> Any:
 
 def ppo_test_weights(model: Any, test: Any, fees: float) -> np.ndarray:
     """Roll the deterministic policy through the test split; (T, N) targets on ``test``'s rows."""
-    from quantrl.envs.portfolio import PortfolioEnv
 
     env = PortfolioEnv(
         "dow30", split="test", episode_length=None, fees=fees, temperature=TEMPERATURE
@@ -193,11 +205,6 @@ def ppo_test_weights(model: Any, test: Any, fees: float) -> np.ndarray:
 # ---------------------------------------------------------------------------- alpha mining
 def mine_pool(budget: DemoBudget, seed: int) -> tuple[Any, Any]:
     """Masked random search on an S&P 500 slice (train split) -> (pool, full sp500 slice)."""
-    from quantrl.alpha.miner import MiningTask, Vocabulary
-    from quantrl.alpha.miner.baselines import RandomSearch
-    from quantrl.alpha.pool import AlphaPool
-    from quantrl.data import load_market
-    from quantrl.data.splits import market_split
 
     sp = load_market("sp500", start=budget.mine_start)
     sp = sp.select(list(sp.symbols[: budget.mine_symbols]))
@@ -212,9 +219,6 @@ def mine_pool(budget: DemoBudget, seed: int) -> tuple[Any, Any]:
 
 def alpha_tables(pool: Any, sp: Any, horizon: int, seed: int) -> tuple[pd.DataFrame, Any]:
     """AlphaEval of each pool member and of the combined factor on the S&P 500 test split."""
-    from quantrl.alpha import parse
-    from quantrl.data.splits import market_split
-    from quantrl.evaluation.alpha import alphaeval, diversity, evaluate_split
 
     formulas = pool.formulas
     reports, _ = evaluate_split(formulas, sp, "test", horizon=horizon, seed=seed)
@@ -249,9 +253,6 @@ def alpha_tables(pool: Any, sp: Any, horizon: int, seed: int) -> tuple[pd.DataFr
 
 def alpha_figure(reports: list[Any], combo: np.ndarray, label: np.ndarray, dates: Any) -> Any:
     """Cumulative RankIC of every member and the combined factor, and its quantile returns."""
-    from matplotlib.figure import Figure
-
-    from quantrl.evaluation.alpha import quantile_returns, rank_ic_series
 
     fig = Figure(figsize=(11, 4.2))
     ax_ic, ax_q = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
@@ -301,15 +302,6 @@ def run_demo(
     fees: float = 0.001,
 ) -> DemoSummary:
     """Run the whole demo and write ``report.html`` under ``out_dir``; returns its summary."""
-    import torch
-
-    from quantrl.alpha.pool import AlphaPool  # noqa: F401  (fail early if the miner is missing)
-    from quantrl.backtest import run_weights
-    from quantrl.data import load_market
-    from quantrl.data.loader import load_benchmark
-    from quantrl.data.splits import market_split
-    from quantrl.data.summary import summarize_datasets
-    from quantrl.evaluation.report import write_report
 
     say = progress or _noop
     budget = budget or (DemoBudget.fast() if fast else DemoBudget())

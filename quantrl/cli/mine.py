@@ -21,6 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.errors import ConfigError
+from quantrl.jobs.distributed import mine_distributed
+from quantrl.jobs.runner import run_due, run_job
+from quantrl.jobs.spec import load_spec
+from quantrl.jobs.store import Registry
 
 __all__ = ["alpha_top_command", "jobs_app", "mine_command"]
 
@@ -51,8 +55,6 @@ def _registry_path(registry: Path | None, spec: Path | None = None) -> Path:
     if registry is not None:
         return registry
     if spec is not None:
-        from quantrl.jobs.spec import load_spec
-
         return load_spec(spec).registry
     env = os.environ.get(REGISTRY_ENV)
     if env:
@@ -86,15 +88,11 @@ def mine_command(
     With --executor/--seeds (or a [distributed] table with seeds in the spec) independent miners
     run in parallel and their alphas merge into one pool on this machine.
     """
-    from quantrl.jobs.runner import run_job
-    from quantrl.jobs.spec import load_spec
 
     console = Console()
     job = load_spec(spec)
     seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
     if executor or seed_list or job.seeds or address or workers:
-        from quantrl.distributed.mining import mine_distributed
-
         merged = mine_distributed(
             job,
             executor,
@@ -140,7 +138,6 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="most recent runs")] = 20,
 ) -> None:
     """List recent runs with status and pool metrics."""
-    from quantrl.jobs.store import Registry
 
     reg = Registry(_registry_path(registry, spec))
     table = Table(title=f"runs in {reg.path}")
@@ -183,7 +180,6 @@ def jobs_show(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Show one run and its alphas."""
-    from quantrl.jobs.store import Registry
 
     reg = Registry(_registry_path(registry, spec))
     run = reg.run(run_id)
@@ -222,7 +218,6 @@ def jobs_run_due(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Run the specs whose schedule is due (for cron or a systemd timer)."""
-    from quantrl.jobs.runner import run_due
 
     outcomes = run_due(folder, progress=not quiet, dry_run=dry_run)
     console = Console()
@@ -241,7 +236,6 @@ def alpha_top_command(
     job: Annotated[str | None, typer.Option(help="only this job")] = None,
 ) -> None:
     """Best mined alphas across runs by a metric of one split."""
-    from quantrl.jobs.store import Registry
 
     reg = Registry(_registry_path(registry, spec))
     rows = reg.top_alphas(metric, split, limit, job)

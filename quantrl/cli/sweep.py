@@ -1,4 +1,4 @@
-"""``quantrl sweep SPEC.toml``: a thin command over ``quantrl.distributed.sweep.run_sweep``."""
+"""``quantrl sweep SPEC.toml``: a thin command over ``quantrl.jobs.sweep.run_sweep``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from quantrl.jobs.sweep import run_sweep
+from strategies import get_strategy
 
 __all__ = ["sweep_command"]
 
@@ -22,9 +25,9 @@ def sweep_command(
     top: Annotated[int, typer.Option(help="rows to print")] = 20,
 ) -> None:
     """Run a strategy or agent parameter sweep; results go to the registry and an HTML report."""
-    from quantrl.distributed.sweep import run_sweep
-
-    result = run_sweep(spec, executor, workers=workers, address=address)
+    result = run_sweep(
+        spec, executor, workers=workers, address=address, strategy_factory=get_strategy
+    )
     table = Table(title=f"sweep {result.name}, best {result.metric} first")
     table.add_column("parameters")
     for col in ("sharpe_ratio", "total_return", "max_drawdown", "turnover"):

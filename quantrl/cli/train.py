@@ -9,11 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantrl.agents.evaluate import evaluate_agent
+from quantrl.agents.persist import read_meta
+from quantrl.agents.training import train_agent
+from quantrl.cli.backtest import parse_params
+from quantrl.evaluation.report import stats_table, write_report
+
 console = Console(width=max(Console().width, 110))
 
 
 def _env_params(items: list[str] | None) -> dict:
-    from quantrl.cli.backtest import parse_params
 
     return parse_params(items)
 
@@ -35,7 +40,6 @@ def train_command(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = False,
 ) -> None:
     """Train an agent on the train split and save it as a run folder (model.zip + meta.json)."""
-    from quantrl.agents.factory import train_agent
 
     target = out or Path("runs") / f"{algo.lower()}-seed{seed}"
     outcome = train_agent(
@@ -71,9 +75,6 @@ def eval_command(
     check_hash: Annotated[bool, typer.Option(help="refuse changed market data")] = True,
 ) -> None:
     """Backtest a saved agent on a split; print its statistics and optionally write a report."""
-    from quantrl.agents.evaluate import evaluate_agent
-    from quantrl.agents.persist import read_meta
-    from quantrl.evaluation.report import stats_table, write_report
 
     meta = read_meta(run)
     result = evaluate_agent(None, run, split=split, check_hash=check_hash)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from platformdirs import user_cache_dir
 
 from quantrl.errors import DataError
 
@@ -26,7 +27,6 @@ def default_cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("quantrl", appauthor=False))
 

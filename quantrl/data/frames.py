@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from quantrl.errors import DataError
@@ -38,11 +39,7 @@ def to_polars_frame(frame: Any) -> pl.DataFrame:
         return frame
     if isinstance(frame, pl.LazyFrame):
         return frame.collect()
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None
-    if pd is not None and isinstance(frame, pd.DataFrame):
+    if isinstance(frame, pd.DataFrame):
         if not isinstance(frame.index, pd.RangeIndex):
             frame = frame.reset_index()
         frame = frame.copy()

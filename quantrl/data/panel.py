@@ -8,7 +8,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
+import polars as pl
 
+from quantrl.data.frames import long_to_panel_arrays, wide_to_arrays
 from quantrl.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -363,7 +366,6 @@ class Panel:
         open = first, high = max, low = min, close = last, volume = sum; other fields and extras
         take the last value of the bucket. A bucket is labelled by its start time.
         """
-        import polars as pl
 
         long = self.to_polars("long", include_extras=True)
         aggs = []
@@ -388,7 +390,6 @@ class Panel:
         self, layout: Layout = "long", *, field: str | None = None, include_extras: bool = True
     ) -> pl.DataFrame:
         """Long (date, symbol, fields...) or wide (date + one column per symbol, one field)."""
-        import polars as pl
 
         if layout == "wide":
             name = self._wide_field(field)
@@ -415,7 +416,6 @@ class Panel:
 
     def to_pandas(self, layout: Layout = "long", *, include_extras: bool = True) -> pd.DataFrame:
         """Long frame (date, symbol, fields...) or wide frame with (field, symbol) columns."""
-        import pandas as pd
 
         if layout == "long":
             return self.to_polars("long", include_extras=include_extras).to_pandas()
@@ -450,7 +450,6 @@ class Panel:
         meta: Mapping[str, Any] | None = None,
     ) -> Panel:
         """Build a panel from a long polars/pandas frame with ``date`` and ``symbol`` columns."""
-        from quantrl.data.frames import long_to_panel_arrays
 
         dates, symbols, arrays = long_to_panel_arrays(frame, fields=fields)
         field_arrays = {k: v for k, v in arrays.items() if k not in extras}
@@ -462,7 +461,6 @@ class Panel:
         cls, frames: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None
     ) -> Panel:
         """Build a panel from ``{field: wide frame}`` (polars with a date column, or pandas)."""
-        from quantrl.data.frames import wide_to_arrays
 
         if not frames:
             raise DataError("no frames given", rule="field missing")
@@ -485,7 +483,6 @@ class Panel:
         cls, frame: pd.DataFrame, *, meta: Mapping[str, Any] | None = None
     ) -> Panel:
         """Build a panel from a pandas frame with (field, symbol) MultiIndex columns."""
-        import pandas as pd
 
         if not isinstance(frame.columns, pd.MultiIndex) or frame.columns.nlevels != 2:
             raise DataError("expected (field, symbol) MultiIndex columns", rule="shape")

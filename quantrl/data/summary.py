@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from quantrl.data.loader import load_market
 from quantrl.data.panel import Panel
 from quantrl.data.providers.bundled import Dataset, list_datasets, read_table
 
@@ -28,7 +29,6 @@ def panel_summary(panel: Panel) -> dict[str, Any]:
 
 def dataset_summary(dataset: Dataset, **load_kwargs: Any) -> dict[str, Any]:
     """Summary row of a bundled dataset: a loaded panel, or a table's rows and columns."""
-    from quantrl.data.loader import load_market
 
     if dataset.kind == "panel":
         row = panel_summary(load_market(dataset.name, **load_kwargs))

@@ -5,6 +5,7 @@ Importing this package registers the ``quantrl/...`` ids with gymnasium.
 
 from __future__ import annotations
 
+from quantrl.envs import vector
 from quantrl.envs.core import Account, Costs
 from quantrl.envs.esg import ESGPortfolioEnv
 from quantrl.envs.hft import HFTEnv
@@ -20,8 +21,6 @@ _LAZY = {"PortfolioVectorEnv", "SB3VecEnv", "make_sb3_vec_env"}
 def __getattr__(name: str) -> object:
     """Import the vector env (and stable-baselines3) only when it is asked for."""
     if name in _LAZY:
-        from quantrl.envs import vector
-
         return getattr(vector, name)
     raise AttributeError(f"module 'quantrl.envs' has no attribute {name!r}")
 

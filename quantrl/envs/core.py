@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from quantrl.data import load_market
 from quantrl.data.panel import Panel
+from quantrl.data.providers.bundled import DATASETS
 from quantrl.data.splits import DEFAULT_SPLITS
 from quantrl.errors import ConfigError, DataError
 from quantrl.kernels.envs import (
@@ -97,8 +99,6 @@ def resolve_panel(market: str | Panel, **load_kw: Any) -> Panel:
         return market
     if not isinstance(market, str):
         raise ConfigError(f"market must be a bundled name or a Panel, got {type(market).__name__}")
-    from quantrl.data import load_market
-    from quantrl.data.providers.bundled import DATASETS
 
     spec = DATASETS.get(market)
     if spec is None or spec.kind != "panel":

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from quantrl.data.panel import Panel
+from quantrl.data.providers.esg import attach_esg
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.errors import ConfigError, DataError
 from quantrl.kernels.envs import I_ESG, P_GAMMA, P_THETA
@@ -80,7 +81,6 @@ class ESGPortfolioEnv(PortfolioEnv):
     def _prepare_panel(self, seg: Panel) -> Panel:
         if "esg_quality" in seg.extras:
             return seg
-        from quantrl.data.providers.esg import attach_esg
 
         kw: dict[str, Any] = {"static": self.esg_static}
         if self.esg_sources is not None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from quantrl.alpha import evaluate, parse
 from quantrl.data.panel import Panel
 from quantrl.errors import ConfigError
 
@@ -109,7 +110,6 @@ TECHNICALS: dict[str, Callable[[Panel], np.ndarray]] = {
 
 def factor_features(panel: Panel, formulas: Sequence[str]) -> list[np.ndarray]:
     """Alpha-expression factors, cross-sectionally z-scored per row (causal: one row at a time)."""
-    from quantrl.alpha import evaluate
 
     out = []
     for formula in formulas:
@@ -127,7 +127,6 @@ def factor_lookback(formulas: Sequence[str]) -> int:
     """Largest lookback (rows of history needed) among the alpha formulas."""
     if not formulas:
         return 0
-    from quantrl.alpha import parse
 
     return max(int(parse(f).lookback) for f in formulas)
 

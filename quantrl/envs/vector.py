@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from stable_baselines3.common.vec_env import VecEnv
 
 from quantrl.data.panel import Panel
 from quantrl.envs.core import EnvState, check_positive_int, fast_entry
@@ -195,7 +196,6 @@ class PortfolioVectorEnv(VectorEnv):
 
 
 def _sb3_base() -> type:
-    from stable_baselines3.common.vec_env import VecEnv
 
     return VecEnv
 

@@ -30,9 +30,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from quantrl.alpha import evaluate_many, parse
 from quantrl.data.splits import market_split
 from quantrl.errors import ConfigError
+from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.kernels.correlation import (
     pearson_rows_nb,
     quantile_means_nb,
@@ -40,6 +43,15 @@ from quantrl.kernels.correlation import (
     sorted_keys,
     spearman_rows,
     top_quantile_turnover_nb,
+)
+from quantrl.stats.ic import (
+    as_2d,
+    ic_series,
+    ic_summary,
+    nanmean,
+    pair,
+    rank_ic_series,
+    summarize_ic,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +62,6 @@ __all__ = [
     "AlphaEvalResult",
     "AlphaEvalSet",
     "AlphaReport",
-    "ICSummary",
     "PFSResult",
     "alphaeval",
     "diversity",
@@ -59,110 +70,14 @@ __all__ = [
     "evaluate_split",
     "factor_autocorrelation",
     "factor_turnover",
-    "ic_series",
-    "ic_summary",
     "pfs",
     "plot_reports",
     "pps",
     "quantile_returns",
-    "rank_ic_series",
     "rre",
     "rre_series",
     "split_segment",
-    "summarize_ic",
 ]
-
-
-# ---------------------------------------------------------------------------- input checks
-def _as_2d(name: str, array: Any) -> np.ndarray:
-    out = np.ascontiguousarray(np.asarray(array, dtype=np.float64))
-    if out.ndim != 2:
-        raise ConfigError(f"{name} must be a (dates, symbols) array, got shape {out.shape}")
-    return out
-
-
-def _pair(factor: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
-    f = _as_2d("factor", factor)
-    y = _as_2d("label", label)
-    if f.shape != y.shape:
-        raise ConfigError(f"factor shape {f.shape} differs from label shape {y.shape}")
-    return f, y
-
-
-def _nanmean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
-
-def _ir(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return math.nan
-    std = float(finite.std(ddof=1))
-    return float(finite.mean()) / std if std > 0.0 else math.nan
-
-
-# ---------------------------------------------------------------------------- IC family
-def ic_series(factor: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Per-date cross-sectional Pearson IC -> (T,); NaN where < 2 valid pairs or no variance."""
-    f, y = _pair(factor, label)
-    return pearson_rows_nb(f, y)
-
-
-def label_order(label: np.ndarray) -> np.ndarray:
-    """The label's per-date sort (its sorted packed keys), to reuse across ``rank_ic_series``."""
-    return sorted_keys(_as_2d("label", label))
-
-
-def rank_ic_series(
-    factor: np.ndarray, label: np.ndarray, *, order: np.ndarray | None = None
-) -> np.ndarray:
-    """Per-date cross-sectional Spearman RankIC (average ranks for ties) -> (T,).
-
-    ``order=label_order(label)`` skips re-sorting the label when many factors share it; the
-    result is identical either way.
-    """
-    f, y = _pair(factor, label)
-    if order is not None and order.shape != y.shape:
-        raise ConfigError(f"order has shape {order.shape}, the label {y.shape}")
-    return spearman_rows(f, y, y_keys=order)
-
-
-@dataclass(frozen=True)
-class ICSummary:
-    """Summary of the IC and RankIC series (ICIR uses the sample std, ddof=1)."""
-
-    ic: float
-    icir: float
-    rank_ic: float
-    rank_icir: float
-    ic_positive: float
-    n_dates: int
-
-    def as_dict(self) -> dict[str, float]:
-        """Plain dict of the fields."""
-        return asdict(self)
-
-
-def summarize_ic(ic: np.ndarray, rank_ic: np.ndarray) -> ICSummary:
-    """Summarise precomputed IC and RankIC series; NaN dates are skipped."""
-    ic = np.asarray(ic, dtype=np.float64)
-    rank_ic = np.asarray(rank_ic, dtype=np.float64)
-    finite = ic[np.isfinite(ic)]
-    return ICSummary(
-        ic=_nanmean(ic),
-        icir=_ir(ic),
-        rank_ic=_nanmean(rank_ic),
-        rank_icir=_ir(rank_ic),
-        ic_positive=float((finite > 0).mean()) if finite.size else math.nan,
-        n_dates=int(finite.size),
-    )
-
-
-def ic_summary(factor: np.ndarray, label: np.ndarray) -> ICSummary:
-    """IC mean, ICIR, RankIC mean, RankICIR, share of positive ICs and dates used."""
-    f, y = _pair(factor, label)
-    return summarize_ic(pearson_rows_nb(f, y), spearman_rows(f, y))
 
 
 # ---------------------------------------------------------------------------- quantiles
@@ -177,7 +92,7 @@ def quantile_returns(
     """
     if n_quantiles < 2:
         raise ConfigError(f"n_quantiles must be >= 2, got {n_quantiles}")
-    f, y = _pair(factor, label)
+    f, y = pair(factor, label)
     means = quantile_means_nb(f, y, int(n_quantiles))
     return means, means[:, -1] - means[:, 0]
 
@@ -190,12 +105,12 @@ def factor_turnover(factor: np.ndarray, n_quantiles: int = 5) -> np.ndarray:
     """
     if n_quantiles < 2:
         raise ConfigError(f"n_quantiles must be >= 2, got {n_quantiles}")
-    return top_quantile_turnover_nb(_as_2d("factor", factor), int(n_quantiles))
+    return top_quantile_turnover_nb(as_2d("factor", factor), int(n_quantiles))
 
 
 def factor_autocorrelation(factor: np.ndarray, lag: int = 1) -> np.ndarray:
     """Per-date Spearman correlation between the factor at t and at t - lag -> (T,)."""
-    f = _as_2d("factor", factor)
+    f = as_2d("factor", factor)
     if lag < 1:
         raise ConfigError(f"lag must be >= 1, got {lag}")
     out = np.full(f.shape[0], np.nan)
@@ -213,12 +128,12 @@ def pps(factor: np.ndarray, label: np.ndarray) -> float:
 
 def rre_series(factor: np.ndarray) -> np.ndarray:
     """Per-date rank stability 1 / (1 + KL(p_t || p_{t-1})) -> (T,); see the module docstring."""
-    return rank_kl_stability_nb(_as_2d("factor", factor))
+    return rank_kl_stability_nb(as_2d("factor", factor))
 
 
 def rre(factor: np.ndarray) -> float:
     """Temporal stability: mean over dates of 1 / (1 + KL(p_t || p_{t-1})) of rank weights."""
-    return _nanmean(rre_series(factor))
+    return nanmean(rre_series(factor))
 
 
 @dataclass(frozen=True)
@@ -241,7 +156,7 @@ def pfs(
     With ``rng = numpy.random.default_rng(seed)`` the Gaussian draws
     ``rng.standard_normal(shape)`` come first, then ``rng.standard_t(3, shape)``.
     """
-    f = _as_2d("factor", factor)
+    f = as_2d("factor", factor)
     if not noise_scale >= 0.0:
         raise ConfigError(f"noise_scale must be >= 0, got {noise_scale}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -251,7 +166,7 @@ def pfs(
     keys = sorted_keys(f)
     for eps in (eps_gauss, eps_t):
         noisy = f * (1.0 + noise_scale * eps)
-        scores.append(_nanmean(spearman_rows(noisy, f, y_keys=keys)))
+        scores.append(nanmean(spearman_rows(noisy, f, y_keys=keys)))
     g, t = scores
     return PFSResult(gaussian=g, student_t=t, mean=0.5 * (g + t))
 
@@ -264,7 +179,7 @@ def diversity(factors: Sequence[np.ndarray] | np.ndarray) -> float:
     round-off eigenvalues clipped to 0). NaN for fewer than 2 factors, fewer than 2 common cells
     or a constant factor.
     """
-    arrays = [_as_2d(f"factor {i}", f) for i, f in enumerate(factors)]
+    arrays = [as_2d(f"factor {i}", f) for i, f in enumerate(factors)]
     k = len(arrays)
     if k < 2:
         return math.nan
@@ -319,8 +234,6 @@ def _judge_formula(formula: Any, judge: Judge | None) -> tuple[float, tuple[str,
     if formula is None:
         return math.nan, ()
     if judge is None:
-        from quantrl.evaluation.logic import RuleBasedJudge
-
         judge = RuleBasedJudge()
     verdict = judge.judge(formula)
     return float(verdict.score), tuple(verdict.reasons)
@@ -338,7 +251,7 @@ def _alphaeval_one(
     ic: np.ndarray | None = None,
     rank_ic: np.ndarray | None = None,
 ) -> AlphaEvalResult:
-    f, y = _pair(factor, label)
+    f, y = pair(factor, label)
     if ic is None or rank_ic is None:
         ic, rank_ic = pearson_rows_nb(f, y), spearman_rows(f, y)
     s = summarize_ic(ic, rank_ic)
@@ -434,7 +347,7 @@ class AlphaReport:
     @property
     def mean_turnover(self) -> float:
         """Mean top-quantile turnover over the dates where it is defined."""
-        return _nanmean(self.turnover)
+        return nanmean(self.turnover)
 
 
 def evaluate_formulas(
@@ -453,7 +366,6 @@ def evaluate_formulas(
     metrics use only the segment rows after ``panel.warmup``. Returns one report per formula
     and the diversity of the set (NaN for a single formula).
     """
-    from quantrl.alpha import evaluate_many, parse
 
     if not formulas:
         raise ConfigError("no formula to evaluate")
@@ -558,7 +470,6 @@ def evaluate_split(
     The warm-up is the largest ``lookback`` of the formulas, so the first segment date already
     has factor values; labels never cross the segment's end. See ``evaluate_formulas``.
     """
-    from quantrl.alpha import parse
 
     exprs = [parse(f) for f in formulas]
     if not exprs:
@@ -580,7 +491,6 @@ def evaluate_split(
 
 def plot_reports(reports: Sequence[AlphaReport], path: str) -> None:
     """Write a PNG with the cumulative IC / RankIC and the mean quantile returns of each report."""
-    from matplotlib.figure import Figure
 
     if not reports:
         raise ConfigError("no report to plot")
@@ -599,7 +509,7 @@ def plot_reports(reports: Sequence[AlphaReport], path: str) -> None:
             label=f"RankIC {name}",
         )
         q = rep.quantile_means.shape[1]
-        means = [_nanmean(rep.quantile_means[:, i]) for i in range(q)]
+        means = [nanmean(rep.quantile_means[:, i]) for i in range(q)]
         offset = (k - (len(reports) - 1) / 2) * width
         ax_q.bar(np.arange(1, q + 1) + offset, means, width, color=line.get_color(), label=name)
     ax_ic.set_title("Cumulative IC / RankIC")

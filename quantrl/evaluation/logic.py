@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from quantrl.errors import ConfigError, QuantRLError
+from quantrl.alpha import parse, unit_issues
+from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
 __all__ = ["Judge", "JudgeVerdict", "LLMJudge", "RuleBasedJudge", "parse_judge_reply"]
 
@@ -158,8 +159,6 @@ class RuleBasedJudge:
 
     def judge(self, formula: Any) -> JudgeVerdict:
         """Score ``formula`` (a string or an Expr) with the reasons for every deduction."""
-        from quantrl.alpha import parse, unit_issues
-        from quantrl.errors import FormulaError
 
         try:
             expr = parse(formula, allow_future=True)

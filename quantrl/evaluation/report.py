@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -36,10 +38,8 @@ figure { margin: 12px 0; } figure img { max-width: 100%; } figcaption { color: #
 
 
 def _pyplot() -> Any:
-    import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     return plt
 
@@ -257,7 +257,6 @@ def write_report(
     results), equity vs benchmark, drawdown, rolling Sharpe, weights, monthly-returns heatmap, then
     any ``extra_tables`` and ``extra_figures``. The file is written atomically.
     """
-    import matplotlib.pyplot as plt
 
     mapping = _as_mapping(results)
     figures = tear_sheet_figures(mapping)

@@ -24,15 +24,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+import torch
 from gymnasium import spaces
+from stable_baselines3 import A2C, PPO
 
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
 from quantrl.envs.esg import ESGPortfolioEnv, fill_missing_scores
-from quantrl.evaluation.performance import max_drawdown, sharpe_ratio
 from quantrl.experiments.registry import ExperimentResult
 from quantrl.experiments.sharpe_portfolio import liquid_universe, softmax_weights
+from quantrl.stats.performance import max_drawdown, sharpe_ratio
 
 FEES = 0.001
 TEMPERATURE = 5.0
@@ -111,8 +113,6 @@ def evaluate(env: gym.Env, policy: Any) -> dict[str, Any]:
 
 def train_agent(algo: str, env: gym.Env, steps: int, seed: int) -> Any:
     """Train SB3 ``A2C`` or ``PPO`` (MlpPolicy, CPU, one thread)."""
-    import torch
-    from stable_baselines3 import A2C, PPO
 
     torch.set_num_threads(1)
     if algo == "PPO":

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from stable_baselines3 import PPO
 
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
@@ -60,7 +62,6 @@ def behaviour_clone(
     model: Any, obs: np.ndarray, actions: np.ndarray, epochs: int, seed: int
 ) -> list[float]:
     """Fit the policy's mean action to ``actions`` (MSE, Adam); returns the loss per epoch."""
-    import torch
 
     policy = model.policy
     gen = torch.Generator().manual_seed(seed)
@@ -88,7 +89,6 @@ def behaviour_clone(
 
 def new_ppo(env: PortfolioEnv, seed: int) -> Any:
     """An SB3 PPO (MlpPolicy, CPU) on ``env``."""
-    from stable_baselines3 import PPO
 
     return PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=seed, device="cpu", verbose=0)
 
@@ -101,7 +101,6 @@ class ImitationExperiment:
 
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Build the oracle dataset on train, train both agents, evaluate on test."""
-        import torch
 
         torch.set_num_threads(1)
         panel = load_market("dow30")

@@ -16,12 +16,16 @@ total budget of the sub-agents. All policies pay the same commission and square-
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from stable_baselines3 import DQN
 
+from quantrl.agents.evaluate import rollout, trajectory_result
 from quantrl.envs.hft import HFTEnv
 from quantrl.experiments.registry import ExperimentResult
 
@@ -50,9 +54,6 @@ MINUTES_PER_YEAR = 365 * 24 * 60  # crypto trades around the clock
 
 def episode_tear_sheets(env: HFTEnv, start: int, policies: dict[str, Any]) -> dict[str, Any]:
     """BacktestResults of one test episode per policy (env trajectories), for the tear sheet."""
-    import dataclasses
-
-    from quantrl.agents.evaluate import rollout, trajectory_result
 
     out = {}
     for name, policy in policies.items():
@@ -86,7 +87,6 @@ class KNNMemory:
 
 def train_dqn(env: HFTEnv, steps: int, seed: int) -> Any:
     """SB3 DQN (MlpPolicy 64x64, CPU) on ``env``."""
-    from stable_baselines3 import DQN
 
     model = DQN(
         "MlpPolicy",
@@ -113,7 +113,6 @@ class MacroHFTExperiment:
 
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Train sub-agents per regime and the single agent; evaluate on test episodes."""
-        import torch
 
         torch.set_num_threads(1)
         regimes: tuple[str, ...] = ("down", "flat", "up")

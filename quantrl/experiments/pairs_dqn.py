@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from stable_baselines3 import DQN
 
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
@@ -74,8 +76,6 @@ class PairsDQNExperiment:
 
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Select pairs on train, train a DQN per pair, evaluate both policies on test."""
-        import torch
-        from stable_baselines3 import DQN
 
         torch.set_num_threads(1)
         panel = load_market("dow30")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.data.cache import atomic_write_bytes
+from quantrl.evaluation.report import write_report
 from quantrl.experiments.registry import ExperimentResult, get_experiment
 
 
@@ -34,7 +35,6 @@ def run_experiment(
     console: Console | None = None,
 ) -> ExperimentResult:
     """Run experiment ``name`` into ``out_dir`` (default ``runs/experiments/NAME``)."""
-    from quantrl.evaluation.report import write_report
 
     experiment = get_experiment(name)
     out = Path(out_dir) if out_dir is not None else Path("runs/experiments") / name

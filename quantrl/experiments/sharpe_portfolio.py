@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from stable_baselines3 import PPO
 
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
@@ -68,8 +70,6 @@ def rollout(env: PortfolioEnv, policy: Any) -> tuple[np.ndarray, float]:
 
 def train_ppo(panel: Panel, reward: str, steps: int, seed: int, episode_length: int) -> Any:
     """PPO (SB3, MlpPolicy) on the training split with random episode starts."""
-    import torch
-    from stable_baselines3 import PPO
 
     torch.set_num_threads(1)
     env = PortfolioEnv(

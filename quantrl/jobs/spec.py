@@ -46,7 +46,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     checkpoint_minutes = 5.0        # checkpoint at the first chunk boundary after this long
     chunk_steps = 1024              # steps between chunk boundaries (rounded to PPO rollouts)
 
-    [ppo]                           # quantrl.alpha.miner.train.PPOConfig fields
+    [ppo]                           # quantrl.mining.train.PPOConfig fields
     n_steps = 64                    # per env; n_envs = 8 envs share the pool
 
     [distributed]                   # optional: independent miners merged into one pool
@@ -68,17 +68,17 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from quantrl.alpha.miner.env import REWARD_BASES
-from quantrl.alpha.miner.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
-from quantrl.alpha.miner.train import PPOConfig
-from quantrl.alpha.neutral import exposure_formulas
 from quantrl.alpha.ops import ALPHAGEN_OPERATORS, OPERATORS
 from quantrl.errors import ConfigError
+from quantrl.mining.env import REWARD_BASES
+from quantrl.mining.neutral import exposure_formulas
+from quantrl.mining.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
+from quantrl.mining.train import PPOConfig
 
 __all__ = ["JobSpec", "Schedule", "load_spec", "parse_schedule"]
 
@@ -453,7 +453,6 @@ def load_spec(path: str | Path) -> JobSpec:
 
 
 def _with(spec: JobSpec, **changes: Any) -> JobSpec:
-    from dataclasses import replace
 
     return replace(spec, **changes)
 

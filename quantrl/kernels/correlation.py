@@ -9,7 +9,7 @@ rows t and t-1 only.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 
 @njit(cache=True)
@@ -320,7 +320,6 @@ def _ranks_from_keys_nb(
 
 def _blocks(t_len: int) -> int:
     """Row blocks for the parallel kernels: one per thread, or one for small inputs."""
-    from numba import get_num_threads
 
     return max(1, min(get_num_threads(), t_len // 64))
 

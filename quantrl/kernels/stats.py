@@ -6,7 +6,7 @@ order with an inner loop over contiguous columns written with selects rather tha
 LLVM vectorises it; one pass over a 500 x 5,000 array takes a few milliseconds on one core, which
 is why they stay serial (threads did not pay on shared 2-core machines). They return raw
 accumulators (counts, means, sums); ratios and NaN/inf rules live in
-:mod:`quantrl.evaluation.performance`.
+:mod:`quantrl.stats.performance`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Freed-memory retention: on by default with glibc, switched off by the environment variable."""
+"""Freed-memory retention: never switched on by the library, on once a program asks for it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _run(code: str, **env: str) -> str:
 
 
 @pytest.mark.skipif(not GLIBC, reason="needs glibc's mallopt")
-def test_evaluate_turns_retention_on_once() -> None:
+def test_evaluate_leaves_the_allocator_alone_until_asked() -> None:
     code = (
         "import numpy as np\n"
         "from quantrl import memory\n"
@@ -38,18 +38,10 @@ def test_evaluate_turns_retention_on_once() -> None:
         "evaluate('Mean($close, 5)', p)\n"
         "print(before, memory._state['done'], memory.retain_freed_memory())\n"
     )
-    assert _run(code, QUANTRL_RETAIN_FREED_MEMORY="1") == "False True True"
+    assert _run(code) == "False False True"
 
 
-def test_environment_variable_switches_it_off() -> None:
-    code = (
-        "from quantrl import memory\nprint(memory.retain_freed_memory(), memory._state['done'])\n"
-    )
-    assert _run(code, QUANTRL_RETAIN_FREED_MEMORY="0") == "False False"
-
-
-def test_rejects_a_non_positive_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QUANTRL_RETAIN_FREED_MEMORY", "1")
+def test_rejects_a_non_positive_budget() -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         memory.retain_freed_memory(0)
 

@@ -18,14 +18,12 @@ from quantrl.evaluation.alpha import (
     diversity,
     factor_autocorrelation,
     factor_turnover,
-    ic_series,
-    ic_summary,
     pfs,
     pps,
     quantile_returns,
-    rank_ic_series,
     rre,
 )
+from quantrl.stats.ic import ic_series, ic_summary, rank_ic_series
 
 
 def _messy(seed: int, t_len: int = 40, n: int = 25) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from quantrl.evaluation.alpha import label_order, rank_ic_series
 from quantrl.kernels.correlation import key_shift, sorted_keys, spearman_rows, spearman_rows_nb
+from quantrl.stats.ic import label_order, rank_ic_series
 
 
 def awkward(rng: np.random.Generator, t: int = 60, n: int = 700) -> np.ndarray:

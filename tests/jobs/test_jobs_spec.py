@@ -97,7 +97,7 @@ def test_weekly_and_interval_schedules():
 
 
 def test_pool_keys_reach_the_job_pool():
-    from quantrl.jobs.runner import make_pool
+    from quantrl.jobs.harness import make_pool
     from quantrl.jobs.spec import spec_from_dict
 
     spec = spec_from_dict(
@@ -109,7 +109,7 @@ def test_pool_keys_reach_the_job_pool():
         }
     )
     assert (spec.transform, spec.blocks, spec.valid_gate) == ("rank", 3, True)
-    from quantrl.jobs.runner import load_splits
+    from quantrl.jobs.harness import load_splits
 
     train, valid, _, labels = load_splits(spec)
     pool = make_pool(spec, train, valid, labels)
@@ -137,9 +137,9 @@ def test_bad_pool_keys(pool, match):
 
 
 def test_pool_neutralize_key():
-    from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
-    from quantrl.jobs.runner import load_splits, make_pool
+    from quantrl.jobs.harness import load_splits, make_pool
     from quantrl.jobs.spec import spec_from_dict
+    from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES
 
     def spec(value):
         return spec_from_dict(
@@ -163,7 +163,7 @@ def test_pool_neutralize_key():
 
 
 def test_search_reward_key_reaches_the_mining_task():
-    from quantrl.jobs.runner import build_setup
+    from quantrl.jobs.harness import build_setup
     from quantrl.jobs.spec import spec_from_dict
 
     def spec(**search):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats as sps
 
-from quantrl.evaluation import performance as perf
+from quantrl.stats import performance as perf
 
 ep = pytest.importorskip("empyrical")
 

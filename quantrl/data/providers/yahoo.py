@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import polars as pl
+import yfinance as yf
 
 from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
 from quantrl.data.frames import normalize_long
@@ -63,7 +64,6 @@ def yfinance_download(
     tickers: list[str], start: str | None, end: str | None, interval: str
 ) -> pd.DataFrame:
     """Call ``yfinance.download`` (the only function here that touches the network)."""
-    import yfinance as yf
 
     log = _ErrorLog()
     logger = logging.getLogger("yfinance")

@@ -42,7 +42,7 @@ Four options aim at pools that generalise out of sample:
   in another. ``AddResult.worst_block_gain`` reports the smallest of the block gains for every
   candidate that reached the test, accepted or not;
 * ``neutralize=formulas`` regresses every factor, per date, on an intercept and those exposures
-  (``quantrl.alpha.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
+  (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
   and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
   formula predicts beyond those styles, whose premia flip sign between regimes.
 """
@@ -60,53 +60,26 @@ import numpy as np
 
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr
-from quantrl.alpha.neutral import Exposures, neutralize_rows
 from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
-from quantrl.evaluation.alpha import ic_series, ic_summary, label_order, rank_ic_series
 from quantrl.kernels.cross_section import cs_rank_nb
+from quantrl.mining.neutral import Exposures, neutralize_rows
+from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
+from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
 
 __all__ = [
     "AddResult",
     "AlphaPool",
-    "standardize_rows",
-    "transform_rows",
 ]
 
 OBJECTIVES = ("ic", "rank_ic")
-TRANSFORMS = ("zscore", "rank")
 
 
 def _finite_mean(values: np.ndarray, empty: float = 0.0) -> float:
     """Mean of the finite entries; ``empty`` when there are none."""
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else empty
-
-
-def standardize_rows(values: np.ndarray) -> np.ndarray:
-    """Per-date z-score over finite cells (ddof=0); missing or degenerate cells become 0."""
-    x = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(x)
-    count = finite.sum(axis=1, keepdims=True)
-    filled = np.where(finite, x, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = filled.sum(axis=1, keepdims=True) / count
-        centred = np.where(finite, x - mean, 0.0)
-        std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / count)
-        z = centred / std
-    ok = (count >= 2) & (std > 1e-12 * (np.abs(mean) + 1.0))
-    z = np.where(ok & finite, z, 0.0)
-    return np.ascontiguousarray(z)
-
-
-def transform_rows(values: np.ndarray, transform: str = "zscore") -> np.ndarray:
-    """Per-date z-score (``"zscore"``) or z-scored percentile rank (``"rank"``) of a factor."""
-    if transform == "zscore":
-        return standardize_rows(values)
-    if transform == "rank":
-        return standardize_rows(cs_rank_nb(np.ascontiguousarray(values, dtype=np.float64)))
-    raise ConfigError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``quantrl/AlphaMiner-v0``: write a formula token by token; the reward is the pool's gain.
 
-One episode writes one formula in reverse Polish notation (see ``quantrl.alpha.miner.tokens``
+One episode writes one formula in reverse Polish notation (see ``quantrl.mining.tokens``
 for the grammar). ``action_masks()`` returns the admissible tokens, as sb3-contrib's MaskablePPO
 expects, and every masked rollout ends in a valid formula. Intermediate steps earn 0; the end
 token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` and earns the gain of
@@ -27,10 +27,12 @@ import numpy as np
 
 from quantrl.alpha.engine import EvalCache
 from quantrl.alpha.expr import Expr, Op
-from quantrl.alpha.miner.tokens import GrammarState, Vocabulary
 from quantrl.alpha.parser import parse_rpn
-from quantrl.alpha.pool import AddResult, AlphaPool
+from quantrl.data import load_market
+from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.mining.pool import AddResult, AlphaPool
+from quantrl.mining.tokens import GrammarState, Vocabulary
 
 __all__ = ["REWARD_BASES", "AlphaMinerEnv", "MiningTask", "root_subtrees"]
 
@@ -156,9 +158,6 @@ class MiningTask:
 
 def _default_task(panel: Any, label_horizon: int, capacity: int, vocab: Vocabulary) -> MiningTask:
     if panel is None:
-        from quantrl.data import load_market
-        from quantrl.data.splits import split_dates
-
         full = load_market("dow30")
         panel = full.split(*split_dates("dow30"))[0]
     label = panel.forward_returns(label_horizon)

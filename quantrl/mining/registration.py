@@ -1,4 +1,4 @@
-"""Registers ``quantrl/AlphaMiner-v0`` with gymnasium (done when ``quantrl.alpha.miner`` loads)."""
+"""Registers ``quantrl/AlphaMiner-v0`` with gymnasium (done when ``quantrl.mining`` loads)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ def register_miner_env() -> None:
     """Register ``quantrl/AlphaMiner-v0`` (idempotent); episodes end by themselves (end token)."""
     if ENV_ID in gym.registry:
         return
-    gym.register(id=ENV_ID, entry_point="quantrl.alpha.miner.env:AlphaMinerEnv")
+    gym.register(id=ENV_ID, entry_point="quantrl.mining.env:AlphaMinerEnv")

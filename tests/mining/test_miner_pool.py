@@ -9,9 +9,9 @@ import pytest
 
 import quantrl
 from quantrl.alpha import evaluate
-from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES
-from quantrl.alpha.pool import AlphaPool
 from quantrl.errors import ConfigError
+from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES
+from quantrl.mining.pool import AlphaPool
 
 FORMULAS = [
     "Mean($close,20)/$close-1",
@@ -353,7 +353,7 @@ def test_block_gate_requires_a_gain_in_every_training_block(panel):
 
 
 def test_task_reward_blends_validation_and_caps_unstable_gains(split_panels):
-    from quantrl.alpha.miner import MiningTask
+    from quantrl.mining import MiningTask
 
     train, valid = split_panels
     label, vlabel = train.forward_returns(20), valid.forward_returns(20)
@@ -404,7 +404,7 @@ def test_marginal_and_cross_validated_gains_match_lstsq_references(panel):
 
 
 def test_marginal_reward_pays_rejected_candidates_and_repeats_earn_nothing(panel):
-    from quantrl.alpha.miner import MiningTask
+    from quantrl.mining import MiningTask
 
     label = panel.forward_returns(20)
     pool = AlphaPool(2).bind(panel, label)
@@ -426,7 +426,7 @@ def test_marginal_reward_pays_rejected_candidates_and_repeats_earn_nothing(panel
 
 
 def test_cv_reward_pays_the_cross_validated_gain(panel):
-    from quantrl.alpha.miner import MiningTask
+    from quantrl.mining import MiningTask
 
     label = panel.forward_returns(20)
     task = MiningTask(panel, label, AlphaPool(3, blocks=3).bind(panel, label), reward_basis="cv")

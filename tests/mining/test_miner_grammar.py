@@ -9,10 +9,10 @@ from gymnasium.utils.env_checker import check_env
 
 import quantrl
 from quantrl.alpha import evaluate, parse, parse_rpn
-from quantrl.alpha.miner import ENV_ID, AlphaMinerEnv, GrammarState, MiningTask, Vocabulary
-from quantrl.alpha.miner.baselines import sample_formula
-from quantrl.alpha.pool import AlphaPool
 from quantrl.errors import ConfigError
+from quantrl.mining import ENV_ID, AlphaMinerEnv, GrammarState, MiningTask, Vocabulary
+from quantrl.mining.baselines import sample_formula
+from quantrl.mining.pool import AlphaPool
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from quantrl.cli.app import app
-from quantrl.distributed.mining import plan_miners
 from quantrl.errors import ConfigError
+from quantrl.jobs.distributed import plan_miners
 from quantrl.jobs.spec import spec_from_dict
 from quantrl.jobs.store import Registry
 

@@ -20,13 +20,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
+from sb3_contrib import MaskablePPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
-from quantrl.alpha.miner.env import AlphaMinerEnv, MiningTask
-from quantrl.alpha.miner.tokens import Vocabulary
 from quantrl.errors import ConfigError
+from quantrl.mining.env import AlphaMinerEnv, MiningTask
+from quantrl.mining.tokens import Vocabulary
 
 __all__ = [
     "LSTMTokenExtractor",
@@ -41,7 +48,6 @@ __all__ = [
 
 def seed_everything(seed: int, threads: int = 1) -> None:
     """Seed Python, NumPy and torch, fix torch's thread count and ask for deterministic kernels."""
-    from stable_baselines3.common.utils import set_random_seed
 
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -65,7 +71,6 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def _extractor_base() -> type:
-    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
     return BaseFeaturesExtractor
 
@@ -163,8 +168,6 @@ class PPOMiner:
         config: PPOConfig | None = None,
         seed: int = 0,
     ) -> None:
-        from sb3_contrib import MaskablePPO
-        from stable_baselines3.common.monitor import Monitor
 
         self.task = task
         self.vocab = vocab
@@ -172,7 +175,6 @@ class PPOMiner:
         self.seed = int(seed)
         cfg = self.config
         seed_everything(self.seed, cfg.threads)
-        from stable_baselines3.common.vec_env import DummyVecEnv
 
         self.envs = [AlphaMinerEnv(task, vocab=vocab) for _ in range(cfg.n_envs)]
         self.env = self.envs[0]
@@ -230,7 +232,6 @@ class PPOMiner:
         on_step: Callable[[], None] | None = None,
     ) -> int:
         """Train for ``steps`` env steps (rounded up to whole rollouts) or until ``deadline``."""
-        from stable_baselines3.common.callbacks import BaseCallback
 
         class _Stop(BaseCallback):
             def _on_step(self) -> bool:
@@ -275,7 +276,6 @@ class PPOMiner:
 
 
 def _reward_wrapper_base() -> type:
-    import gymnasium as gym
 
     return gym.Wrapper
 

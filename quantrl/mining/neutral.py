@@ -19,6 +19,7 @@ import numpy as np
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.parser import parse
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.mining.transforms import standardize_rows, transform_rows
 
 __all__ = ["DEFAULT_STYLE_EXPOSURES", "Exposures", "exposure_formulas", "neutralize_rows"]
 
@@ -59,7 +60,6 @@ class Exposures:
         transform: str = "zscore",
         cache: EvalCache | None = None,
     ) -> None:
-        from quantrl.alpha.pool import transform_rows
 
         if not formulas:
             raise ConfigError("neutralisation needs at least one exposure formula")
@@ -98,7 +98,6 @@ def neutralize_rows(
     values: np.ndarray, exposures: Exposures, transform: str = "zscore"
 ) -> np.ndarray:
     """Transform a factor per date, remove its exposures and re-standardise (0 where missing)."""
-    from quantrl.alpha.pool import standardize_rows, transform_rows
 
     x = np.asarray(values, dtype=np.float64)
     if x.shape != exposures.ok.shape:

@@ -1,4 +1,4 @@
-"""quantrl.evaluation.performance: shapes, input checks, summary table, plain-loop references."""
+"""quantrl.stats.performance: shapes, input checks, summary table, plain-loop references."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from quantrl.errors import ConfigError, DataError
-from quantrl.evaluation import performance as perf
+from quantrl.stats import performance as perf
 
 UNARY = {
     "total_return": perf.total_return,

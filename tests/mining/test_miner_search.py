@@ -7,10 +7,10 @@ import pytest
 
 import quantrl
 from quantrl.alpha import parse
-from quantrl.alpha.miner import MiningTask, Vocabulary
-from quantrl.alpha.miner.baselines import GeneticSearch, RandomSearch, rpn_length
-from quantrl.alpha.miner.train import PPOConfig, PPOMiner
-from quantrl.alpha.pool import AlphaPool
+from quantrl.mining import MiningTask, Vocabulary
+from quantrl.mining.baselines import GeneticSearch, RandomSearch, rpn_length
+from quantrl.mining.pool import AlphaPool
+from quantrl.mining.train import PPOConfig, PPOMiner
 
 CFG = PPOConfig(n_steps=32, n_envs=2, batch_size=32, n_epochs=2, d_model=16, hidden=16, n_layers=1)
 
@@ -119,7 +119,7 @@ def test_budget_counts_tokens(panel):
 def test_kind_prior_balances_token_kinds_at_start(panel):
     import torch
 
-    from quantrl.alpha.miner import GrammarState
+    from quantrl.mining import GrammarState
 
     cfg = PPOConfig(**{**CFG.to_dict(), "end_bias": 0.0})  # the kind prior alone
     miner = PPOMiner(_task(panel), VOCAB, config=cfg, seed=0)
@@ -142,7 +142,7 @@ def test_kind_prior_balances_token_kinds_at_start(panel):
 def test_end_bias_makes_the_untrained_policy_close_formulas_sooner(panel):
     import torch
 
-    from quantrl.alpha.miner import GrammarState
+    from quantrl.mining import GrammarState
 
     def end_probability(end_bias: float) -> float:
         cfg = PPOConfig(**{**CFG.to_dict(), "end_bias": end_bias})

@@ -8,9 +8,9 @@ import pytest
 
 import quantrl
 from quantrl.alpha import evaluate
-from quantrl.alpha.neutral import DEFAULT_STYLE_EXPOSURES, Exposures, neutralize_rows
-from quantrl.alpha.pool import AlphaPool
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES, Exposures, neutralize_rows
+from quantrl.mining.pool import AlphaPool
 
 FACTOR = "Corr($close,$volume,10)"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from quantrl.distributed import LocalExecutor, TaskError, make_executor, run_all
 from quantrl.errors import ConfigError
-from tests.distributed import tasks
+from quantrl.executors import LocalExecutor, TaskError, make_executor, run_all
+from tests.executors import tasks
 
 
 @pytest.mark.parametrize("workers", [1, 2])

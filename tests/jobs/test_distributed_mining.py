@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from quantrl.distributed import LocalExecutor, RayExecutor
-from quantrl.distributed.mining import mine_distributed
+from quantrl.executors import LocalExecutor, RayExecutor
+from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.spec import spec_from_dict
 from quantrl.jobs.store import Registry
+from strategies import get_strategy
 
 ray = pytest.importorskip("ray")
 
@@ -104,7 +105,7 @@ def test_a_restarted_driver_reuses_finished_miners(ray_cluster: Any, tmp_path: P
 
 
 def test_strategy_sweep_on_ray_equals_local(ray_cluster: Any, tmp_path: Path) -> None:
-    from quantrl.distributed.sweep import load_sweep, run_sweep
+    from quantrl.jobs.sweep import load_sweep, run_sweep
 
     spec = load_sweep(
         {
@@ -112,6 +113,6 @@ def test_strategy_sweep_on_ray_equals_local(ray_cluster: Any, tmp_path: Path) ->
             "grid": {"strategy": ["momentum"], "lookback": [60, 126, 252]},
         }
     )
-    on_ray = run_sweep(spec, RayExecutor(workers=2))
-    local = run_sweep(spec, LocalExecutor(1))
+    on_ray = run_sweep(spec, RayExecutor(workers=2), strategy_factory=get_strategy)
+    local = run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
     assert on_ray.rows == local.rows

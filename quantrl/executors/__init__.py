@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantrl.distributed.executor import (
+from quantrl.executors.executor import (
     EXECUTORS,
     Executor,
     LocalExecutor,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quantrl.alpha.miner.env import AlphaMinerEnv, MiningTask
-from quantrl.alpha.miner.registration import ENV_ID, register_miner_env
-from quantrl.alpha.miner.tokens import GrammarState, Vocabulary
+from quantrl.mining.env import AlphaMinerEnv, MiningTask
+from quantrl.mining.registration import ENV_ID, register_miner_env
+from quantrl.mining.tokens import GrammarState, Vocabulary
 
 register_miner_env()
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from quantrl.backtest import run_weights
 from quantrl.cli.app import app
 from quantrl.data import load_market
-from quantrl.distributed import LocalExecutor
-from quantrl.distributed.sweep import grid_points, load_sweep, run_sweep
 from quantrl.errors import ConfigError
+from quantrl.executors import LocalExecutor
 from quantrl.jobs.store import Registry
+from quantrl.jobs.sweep import grid_points, load_sweep, run_sweep
 from strategies import get_strategy
 
 SPEC = """
@@ -43,7 +43,7 @@ def test_grid_points_are_every_combination_in_order() -> None:
 def test_strategy_sweep_equals_direct_backtests(tmp_path: Path) -> None:
     path = tmp_path / "mom.toml"
     path.write_text(SPEC)
-    result = run_sweep(path, LocalExecutor(2))
+    result = run_sweep(path, LocalExecutor(2), strategy_factory=get_strategy)
     assert len(result.rows) == 4
     _, _, test = load_market("dow30").split("2019-01-01", "2021-01-01", warmup=250)
     for row in result.rows:
@@ -67,8 +67,8 @@ def test_strategy_sweep_equals_direct_backtests(tmp_path: Path) -> None:
 def test_same_results_in_process_and_in_workers(tmp_path: Path) -> None:
     path = tmp_path / "mom.toml"
     path.write_text(SPEC)
-    a = run_sweep(path, LocalExecutor(1))
-    b = run_sweep(path, LocalExecutor(2))
+    a = run_sweep(path, LocalExecutor(1), strategy_factory=get_strategy)
+    b = run_sweep(path, LocalExecutor(2), strategy_factory=get_strategy)
     assert [r["params"] for r in a.rows] == [r["params"] for r in b.rows]
     for x, y in zip(a.rows, b.rows, strict=True):
         for k, v in x["metrics"].items():
@@ -104,7 +104,7 @@ def test_unknown_strategy_fails_with_the_task(tmp_path: Path) -> None:
         {"sweep": {"name": "bad", "output_dir": str(tmp_path)}, "grid": {"strategy": ["nope"]}}
     )
     with pytest.raises(Exception, match="unknown strategy 'nope'"):
-        run_sweep(spec, LocalExecutor(1))
+        run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_agent_sweep_trains_and_backtests_each_point(tmp_path: Path) -> None:
             "agent": {"env": "quantrl/Portfolio-v0", "timesteps": 200},
         }
     )
-    result = run_sweep(spec, LocalExecutor(1))
+    result = run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
     assert [sorted(r["params"]) for r in result.rows] == [["algo", "learning_rate"]] * 2
     assert all(math.isfinite(r["metrics"]["total_return"]) for r in result.rows)
     assert len(Registry(spec.registry).sweep_results("agents")) == 2

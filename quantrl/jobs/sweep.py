@@ -39,13 +39,25 @@ import itertools
 import json
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+
+from quantrl.agents.evaluate import evaluate_agent
+from quantrl.agents.factory import env_class
+from quantrl.agents.training import train_agent
+from quantrl.backtest import run_weights
+from quantrl.data import load_market
 from quantrl.data.cache import atomic_write_bytes
-from quantrl.distributed.executor import Executor, make_executor
+from quantrl.data.splits import market_split, split_dates
+from quantrl.envs.core import fraction_split_dates
 from quantrl.errors import ConfigError
+from quantrl.executors.executor import Executor, make_executor
+from quantrl.jobs.store import Registry
 
 __all__ = [
     "METRICS",
@@ -190,17 +202,11 @@ def run_point(shared: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     spec: SweepSpec = shared["spec"]
     panel = shared["panel"]
     if spec.kind == "strategy":
-        from quantrl.backtest import run_weights
-        from strategies import get_strategy
-
         rest = {k: v for k, v in params.items() if k != "strategy"}
         target = shared["split"]
-        strategy = get_strategy(str(params["strategy"]), **rest)
+        strategy = shared["strategy_factory"](str(params["strategy"]), **rest)
         result = run_weights(target, strategy.target_weights(target), fees=spec.fees)
     else:
-        from quantrl.agents.evaluate import evaluate_agent
-        from quantrl.agents.factory import env_class, train_agent
-
         algo_kwargs = {k: v for k, v in params.items() if k not in ("algo", "seed")}
         outcome = train_agent(
             spec.agent["env"],
@@ -245,22 +251,29 @@ def run_sweep(
     *,
     workers: int | None = None,
     address: str | None = None,
+    strategy_factory: Callable[..., Any] | None = None,
 ) -> SweepResult:
-    """Run every grid point on ``executor`` (default: the spec's), record and report them."""
-    from quantrl.data import load_market
-    from quantrl.data.splits import market_split, split_dates
-    from quantrl.envs.core import fraction_split_dates
-    from quantrl.jobs.store import Registry
+    """Run every grid point on ``executor`` (default: the spec's), record and report them.
 
+    Strategy sweeps need ``strategy_factory(name, **params)`` returning an object with
+    ``target_weights(panel)``, e.g. ``strategies.get_strategy`` (the CLI passes it): the library
+    does not import the strategy gallery itself. It must be importable by name (a module-level
+    function) so that it travels to worker processes.
+    """
     if not isinstance(spec, SweepSpec):
         spec = load_sweep(spec)
+    if spec.kind == "strategy" and strategy_factory is None:
+        raise ConfigError(
+            "a strategy sweep needs strategy_factory (e.g. strategies.get_strategy) to build "
+            "strategies from their names"
+        )
     panel = load_market(spec.market)
     try:
         vs, ts = split_dates(spec.market)
     except ConfigError:  # a market without default dates (a file): 70 / 15 / 15 % of its rows
         vs, ts = fraction_split_dates(panel)
     target = market_split(panel, spec.split, valid_start=vs, test_start=ts, warmup=250)
-    shared = {"spec": spec, "panel": panel, "split": target}
+    shared = {"spec": spec, "panel": panel, "split": target, "strategy_factory": strategy_factory}
     points = grid_points(spec.grid)
     owned = not hasattr(executor, "map")
     ex: Any = executor
@@ -293,10 +306,8 @@ def _label(params: dict[str, Any]) -> str:
 
 def write_sweep_report(result: SweepResult, path: str | Path) -> Path:
     """A self-contained HTML page: the metric per combination (bar chart) and the full table."""
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     rows = result.rows
     labels = [_label(r["params"]) for r in rows]

@@ -4,7 +4,7 @@ Both offer every formula they produce to the same ``MiningTask`` (same pool, sam
 reward) and count their budget in tokens, like the RL env (a formula of L tokens costs L + 1
 steps, the end token included), so runs with equal step or time budgets compare directly.
 
-* ``RandomSearch`` samples formulas from the token grammar of ``quantrl.alpha.miner.tokens``:
+* ``RandomSearch`` samples formulas from the token grammar of ``quantrl.mining.tokens``:
   at each step it picks a token kind (operator, feature, window, constant, end) uniformly among
   the kinds the mask admits, then a token of that kind uniformly. Every sample is valid.
 * ``GeneticSearch`` is a steady-state genetic program on the same expression trees (no gplearn):
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
-from quantrl.alpha.miner.env import MiningTask
-from quantrl.alpha.miner.tokens import GrammarState, Vocabulary
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.mining.env import MiningTask
+from quantrl.mining.tokens import GrammarState, Vocabulary
 
 __all__ = ["GeneticSearch", "RandomSearch", "sample_formula"]
 

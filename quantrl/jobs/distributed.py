@@ -2,7 +2,7 @@
 
 ``mine_distributed(spec, executor)`` plans one miner per seed (optionally cycling through
 operator sets), sends the training and validation panels to the workers once (see
-``quantrl.distributed.executor``), and lets each worker run the job's searcher for the job's
+``quantrl.executors.executor``), and lets each worker run the job's searcher for the job's
 step budget on its own pool. Workers only compute and return their pool's formulas; the driver
 alone writes: each miner's result goes to ``<output_dir>/miners/`` atomically as it arrives (a
 driver restarted after a crash reruns only the miners without a result), then the candidates
@@ -22,14 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from quantrl.alpha.engine import EvalCache
-from quantrl.alpha.pool import AlphaPool
+from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
-from quantrl.distributed.executor import Executor, make_executor
 from quantrl.errors import ConfigError
+from quantrl.executors.executor import Executor, make_executor
+from quantrl.jobs.harness import alpha_row, build_harness, load_splits, make_pool
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
+from quantrl.mining.pool import AlphaPool
 
 __all__ = ["DistributedResult", "MinerTask", "mine_distributed", "plan_miners", "run_miner"]
 
@@ -67,7 +71,6 @@ def plan_miners(
 
 def run_miner(shared: dict[str, Any], task: MinerTask) -> dict[str, Any]:
     """Worker side: mine on the shared panels for the spec's budget; returns the miner's pool."""
-    from quantrl.jobs.runner import build_harness
 
     spec: JobSpec = shared["spec"]
     start = time.monotonic()
@@ -174,7 +177,6 @@ def mine_distributed(
 def _mine_locked(
     spec: JobSpec, executor: Executor, plan: list[MinerTask], restart: bool, progress: bool
 ) -> DistributedResult:
-    from quantrl.jobs.runner import load_splits
 
     started = time.monotonic()
     folder = spec.output_dir / "miners"
@@ -233,7 +235,6 @@ def _mine_locked(
 
 
 def _progress_bar(name: str, total: int, done: int) -> tuple[Any, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
         TextColumn(f"[bold]{name} miners"),
@@ -250,7 +251,6 @@ def merge_pools(
     spec: JobSpec, train: Any, valid: Any, labels: dict[str, Any], miners: list[dict[str, Any]]
 ) -> AlphaPool:
     """Offer every miner's formulas, in miner order, to one pool built as the job's pool is."""
-    from quantrl.jobs.runner import make_pool
 
     pool = make_pool(spec, train, valid, labels)
     for result in miners:
@@ -271,8 +271,6 @@ def _record(
     caches: dict[str, EvalCache],
 ) -> None:
     """Every distinct candidate once, with its metrics and whether it made the merged pool."""
-    from quantrl.alpha.parser import parse
-    from quantrl.jobs.runner import alpha_row
 
     weights = dict(zip(pool.formulas, pool.weights, strict=True))
     seen: dict[str, None] = {}
