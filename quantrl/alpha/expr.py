@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from quantrl.alpha import ops as _ops
 from quantrl.alpha.ops import OpSpec, Unit
 from quantrl.errors import FormulaError
@@ -236,6 +238,20 @@ class Op(Expr):
     def __init__(self, spec: OpSpec, children: Sequence[Expr], params: Sequence[Any] = ()) -> None:
         children = tuple(children)
         params = tuple(params)
+        for c in children:
+            if not isinstance(c, Expr):
+                raise FormulaError(
+                    f"{spec.name}: operands must be expressions, got {type(c).__name__} {c!r}",
+                    formula=spec.name,
+                    position=0,
+                )
+        for p in params:
+            if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+                raise FormulaError(
+                    f"{spec.name}: parameters must be numbers, got {p!r}",
+                    formula=spec.name,
+                    position=0,
+                )
         text = f"{spec.name}({','.join([str(c) for c in children] + [_ops.format_number(p) for p in params])})"
         if len(children) != spec.n_inputs or len(params) != len(spec.params):
             raise FormulaError(
@@ -244,9 +260,16 @@ class Op(Expr):
                 formula=text,
                 position=0,
             )
+        depth = 1 + max((c.depth for c in children), default=0)
+        if depth > _ops.MAX_DEPTH:
+            raise FormulaError(
+                f"formula nested too deep: depth {depth} exceeds the maximum {_ops.MAX_DEPTH}",
+                formula=spec.name,
+                position=0,
+            )
         normal = []
         for kind, p in zip(spec.params, params, strict=True):
-            value, err = _ops.check_param(spec, kind, float(p))
+            value, err = _ops.check_param(spec, kind, p)
             if err:
                 raise FormulaError(err, formula=text, position=len(spec.name) + 1)
             normal.append(value)
@@ -294,7 +317,7 @@ class Op(Expr):
         """Build an operator node by name (``Op.make("Mean", [Feature("close")], [10])``)."""
         spec = _ops.lookup(name)
         if spec is None:
-            raise FormulaError(f"unknown operator {name!r}", formula=name, position=0)
+            raise FormulaError(f"unknown operator {name!r}", formula=str(name), position=0)
         return cls(spec, children, params)
 
     @property

@@ -736,6 +736,8 @@ _LOWER = {k.lower(): k for k in OPERATORS} | {k.lower(): v for k, v in ALIASES.i
 
 def lookup(name: str) -> OpSpec | None:
     """Operator spec by name (exact, alias, then case-insensitive); None when unknown."""
+    if not isinstance(name, str):
+        return None
     if name in OPERATORS:
         return OPERATORS[name]
     if name in ALIASES:
@@ -744,11 +746,28 @@ def lookup(name: str) -> OpSpec | None:
     return OPERATORS[canon] if canon else None
 
 
+#: Largest window, lag, offset or span (in rows) a formula may use: longer windows are refused
+#: at parse time, so no kernel ever sees a window near the int64 limit.
+MAX_WINDOW = 100_000
+
+#: Deepest expression tree a formula may build (Alpha158/Alpha360 formulas are at most 9 deep).
+MAX_DEPTH = 64
+
+
 def check_param(spec: OpSpec, kind: str, value: float) -> tuple[float | int, str | None]:
-    """Validate one numeric parameter; return (normalised value, error message or None)."""
+    """Validate one numeric parameter; return (normalised value, error message or None).
+
+    Windows, lags, offsets and integer spans must be whole numbers of rows within
+    ``MAX_WINDOW``; an EMA smoothing factor must not imply a longer window.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return value, f"{spec.name}: parameter must be a number, got {value!r}"
+    value = float(value)
     if not math.isfinite(value):
         return value, f"{spec.name}: parameter must be finite, got {value}"
-    integral = float(value).is_integer()
+    integral = value.is_integer()
+    if kind in ("window", "lag", "offset", "span") and abs(value) > MAX_WINDOW and integral:
+        return value, (f"{spec.name}: {kind} {_fmt(value)} is too long (at most {MAX_WINDOW} rows)")
     if kind == "window":
         if not integral or value < spec.min_window:
             lo = spec.min_window
@@ -770,6 +789,11 @@ def check_param(spec: OpSpec, kind: str, value: float) -> tuple[float | int, str
         if integral and value >= 1:
             return int(value), None
         if 0.0 < value < 1.0:
+            if ema_window(value) > MAX_WINDOW:
+                return value, (
+                    f"{spec.name}: smoothing factor {_fmt(value)} implies a window longer than "
+                    f"{MAX_WINDOW} rows"
+                )
             return float(value), None
         return value, (
             f"{spec.name}: span must be an integer >= 1 or a smoothing factor in (0, 1), "

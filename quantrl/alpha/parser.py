@@ -5,6 +5,10 @@ comparisons ``> < >= <= == !=`` (lowest, not chainable) < ``|`` < ``&`` < ``+ -`
 unary ``- +``. Calls are ``Name(arg, ...)``; features ``$name``; numbers are decimal or scientific
 (``1e-12``), optionally with AlphaGen's day suffix (``10d``) for windows. Nothing is ever passed to
 ``eval``. Every error is a ``FormulaError`` carrying the formula and the character position.
+
+Limits, checked while parsing so that nothing absurd reaches a kernel: windows, lags, offsets
+and spans are whole numbers of rows up to ``ops.MAX_WINDOW`` (100,000), and a tree is at most
+``ops.MAX_DEPTH`` (64) levels deep ("nested too deep", never a RecursionError).
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ _BINARY_BP: dict[str, int] = {
 }
 _CMP = {">", "<", ">=", "<=", "==", "!="}
 _UNARY_BP = 50
+# Recursion guard of the parser: calls, parentheses and unary signs it may nest (a canonical
+# string of a tree at the depth limit nests at most one level more than the tree).
+_MAX_NESTING = 2 * _ops.MAX_DEPTH
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class _Parser:
         self.fields = fields
         self.tokens = tokenize(text)
         self.i = 0
+        self.nesting = 0
 
     # -- helpers
     def peek(self) -> Token:
@@ -119,6 +127,19 @@ class _Parser:
         return expr
 
     def expr(self, min_bp: int) -> Expr:
+        self.nesting += 1
+        try:
+            if self.nesting > _MAX_NESTING:
+                raise self.error(
+                    f"formula nested too deep (more than {_MAX_NESTING} levels of calls, "
+                    f"parentheses and signs; trees may be at most {_ops.MAX_DEPTH} deep)",
+                    self.peek().pos,
+                )
+            return self._expr(min_bp)
+        finally:
+            self.nesting -= 1
+
+    def _expr(self, min_bp: int) -> Expr:
         left = self.prefix()
         last_cmp = False
         while True:
@@ -229,6 +250,13 @@ class _Parser:
         positions: Sequence[int],
     ) -> Expr:
         spec = _ops.OPERATORS[name]
+        depth = 1 + max((c.depth for c in inputs), default=0)
+        if depth > _ops.MAX_DEPTH:
+            raise self.error(
+                f"formula nested too deep: {spec.name} here makes the tree {depth} levels deep "
+                f"(at most {_ops.MAX_DEPTH})",
+                pos,
+            )
         values: list[Any] = []
         for k, (kind, p) in enumerate(zip(spec.params, params, strict=True)):
             ppos = positions[spec.n_inputs + k] if len(positions) > spec.n_inputs + k else pos
@@ -307,7 +335,7 @@ _RPN_NUM = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?d?")
 
 
 def parse_rpn(
-    tokens: Sequence[Any],
+    tokens: Sequence[Any] | str,
     *,
     allow_future: bool = False,
     fields: Iterable[str] | None = None,
@@ -316,10 +344,21 @@ def parse_rpn(
 
     Tokens are strings (``["$close", "10", "Mean", "$close", "Div"]``; windows may carry
     AlphaGen's ``d`` suffix) or AlphaGen token objects (Feature/Constant/DeltaTime/Operator
-    tokens). Errors report the character position within ``" ".join(tokens)``; the begin/separator
-    markers ``BEG``/``SEP`` are skipped.
+    tokens); a single string is split on whitespace (``"$close 10 Mean"``). Errors report the
+    character position within ``" ".join(tokens)``; the begin/separator markers ``BEG``/``SEP``
+    are skipped.
     """
-    texts = [_token_text(t) for t in tokens]
+    if isinstance(tokens, str):
+        tokens = tokens.split()
+    elif isinstance(tokens, (bytes, bytearray)) or not isinstance(tokens, Iterable):
+        raise FormulaError(
+            f"RPN tokens must be a list of tokens or a whitespace-separated string, "
+            f"got {type(tokens).__name__}"
+        )
+    try:
+        texts = [_token_text(t) for t in tokens]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise FormulaError(f"unreadable RPN token: {exc}") from exc
     texts_kept: list[tuple[str, int]] = []
     formula = ""
     for t in texts:
