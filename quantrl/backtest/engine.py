@@ -74,6 +74,8 @@ def market_arrays(panel_or_prices: Any, open_prices: Any = None) -> MarketArrays
     else:
         close, dates, symbols = _to_2d(panel_or_prices, "prices")
     if open_prices is not None:
+        if _is_frame(open_prices):
+            open_prices = _align_frame(open_prices, tuple(symbols), dates, "open_prices")
         opens, _, _ = _to_2d(open_prices, "open_prices")
         if opens.shape != close.shape:
             raise ConfigError(
@@ -89,17 +91,39 @@ def market_arrays(panel_or_prices: Any, open_prices: Any = None) -> MarketArrays
     return MarketArrays(dates, tuple(symbols), close, opens, warmup)
 
 
+def _index_dates(index: pd.DatetimeIndex) -> np.ndarray:
+    """datetime64[ns] of a DatetimeIndex; a time-zone-aware index keeps its local wall time."""
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    return index.to_numpy().astype("datetime64[ns]")
+
+
+def _is_frame(obj: Any) -> bool:
+    return hasattr(obj, "columns") and hasattr(obj, "to_numpy") and hasattr(obj, "index")
+
+
+def _named_columns(obj: Any) -> bool:
+    """False for a frame whose columns carry no names (the default 0..N-1 RangeIndex)."""
+    return not isinstance(obj.columns, pd.RangeIndex)
+
+
 def _to_2d(obj: Any, name: str) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     dates = None
     symbols: tuple[str, ...] | None = None
     if hasattr(obj, "to_numpy") and hasattr(obj, "index"):  # pandas Series / DataFrame
         if isinstance(obj.index, pd.DatetimeIndex):
-            dates = obj.index.to_numpy().astype("datetime64[ns]")
+            dates = _index_dates(obj.index)
         if hasattr(obj, "columns"):
             symbols = tuple(str(c) for c in obj.columns)
+            if len(set(symbols)) != len(symbols):
+                dup = sorted({s for s in symbols if symbols.count(s) > 1})
+                raise ConfigError(f"{name} has duplicated column(s) {', '.join(dup[:10])}")
         else:
             symbols = (str(obj.name) if obj.name is not None else "asset",)
-        values = obj.to_numpy(dtype=np.float64, na_value=np.nan)
+        try:
+            values = obj.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be numeric: {exc}") from exc
     else:
         try:
             values = np.asarray(obj, dtype=np.float64)
@@ -127,20 +151,41 @@ def _check_prices(
         )
 
 
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float; anything else (text, booleans, NaN, inf) -> ConfigError."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
 def _check_costs(fees: float, fixed_fees: float, slippage: float, init_cash: float) -> None:
-    for name, value in (("fees", fees), ("fixed_fees", fixed_fees), ("slippage", slippage)):
-        if not np.isfinite(value) or value < 0:
-            raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
-    if slippage >= 1:
-        raise ConfigError(f"slippage must be below 1 (a fraction of price), got {slippage}")
-    if not np.isfinite(init_cash) or init_cash <= 0:
+    """Costs shared by every backtest: ``fees``/``slippage`` fractions in [0, 1), fixed fees >= 0."""
+    for name, value in (("fees", fees), ("slippage", slippage)):
+        x = _number(name, value)
+        if not 0 <= x < 1:
+            raise ConfigError(f"{name} must be a fraction in [0, 1), got {value}")
+    if _number("fixed_fees", fixed_fees) < 0:
+        raise ConfigError(f"fixed_fees must be a finite number >= 0, got {fixed_fees}")
+    if _number("init_cash", init_cash) <= 0:
         raise ConfigError(f"init_cash must be a finite number > 0, got {init_cash}")
+
+
+def _check_positive(name: str, value: Any) -> float:
+    x = _number(name, value)
+    if x <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value}")
+    return x
 
 
 def _check_timing(execution: str, lag: int, has_open: bool) -> None:
     if execution not in ("next_open", "next_close"):
         raise ConfigError(f"execution must be 'next_open' or 'next_close', got {execution!r}")
-    if not isinstance(lag, int | np.integer) or lag < 0:
+    if isinstance(lag, bool | np.bool_) or not isinstance(lag, int | np.integer) or lag < 0:
         raise ConfigError(f"lag must be an integer >= 0, got {lag!r}")
     if lag > 0 and execution == "next_open" and not has_open:
         raise ConfigError(
@@ -149,24 +194,128 @@ def _check_timing(execution: str, lag: int, has_open: bool) -> None:
         )
 
 
+def _listing(names: list[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
+
+
+def _align_frame(obj: Any, symbols: tuple[str, ...], dates: np.ndarray | None, name: str) -> Any:
+    """A DataFrame reordered to ``symbols`` (by column name) and ``dates`` (by DatetimeIndex).
+
+    Columns must name exactly the symbols (unknown or missing ones raise ConfigError); a frame
+    with the default 0..N-1 columns carries no names and keeps its column order. A DatetimeIndex
+    must hold exactly the price dates (any order); another index keeps its row order.
+    """
+    if _named_columns(obj):
+        cols = [str(c) for c in obj.columns]
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise ConfigError(f"{name} has duplicated column(s) {_listing(dup)}")
+        known = set(symbols)
+        unknown = [c for c in cols if c not in known]
+        missing = [s for s in symbols if s not in set(cols)]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown column(s) {_listing(unknown)}")
+            if missing:
+                parts.append(f"no column for symbol(s) {_listing(missing)}")
+            raise ConfigError(
+                f"{name} columns must name the symbols ({_listing(list(symbols))}): "
+                + "; ".join(parts)
+                + " (pass a numpy array to match by position)"
+            )
+        if cols != list(symbols):
+            lookup = dict(zip(cols, obj.columns, strict=True))
+            obj = obj[[lookup[s] for s in symbols]]
+    if dates is not None and isinstance(obj.index, pd.DatetimeIndex):
+        own = _index_dates(obj.index)
+        if not np.array_equal(own, dates):
+            if own.size != np.unique(own).size:
+                raise ConfigError(f"{name} index has duplicated dates")
+            extra = np.setdiff1d(own, dates)
+            absent = np.setdiff1d(dates, own)
+            if extra.size or absent.size:
+                detail = []
+                if absent.size:
+                    detail.append(
+                        f"{absent.size} price date(s) missing, first {str(absent[0])[:19]}"
+                    )
+                if extra.size:
+                    detail.append(f"{extra.size} unknown date(s), first {str(extra[0])[:19]}")
+                raise ConfigError(
+                    f"{name} index does not match the price dates: " + "; ".join(detail)
+                )
+            obj = obj.iloc[np.argsort(own, kind="stable")]
+    return obj
+
+
+def _frame_values(obj: Any) -> np.ndarray:
+    """Values of a pandas object: float64 (missing -> NaN) when every column is numeric."""
+    dtypes = list(obj.dtypes) if hasattr(obj, "dtypes") and hasattr(obj, "columns") else [obj.dtype]
+    if dtypes and all(
+        pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes
+    ):
+        return obj.to_numpy(dtype=np.float64, na_value=np.nan)
+    return obj.to_numpy()
+
+
 def _decision_array(obj: Any, mkt: MarketArrays, name: str) -> np.ndarray:
     """A (T, N) decision array; DataFrame columns are matched to the symbols by name."""
     shape = mkt.close.shape
-    if hasattr(obj, "columns") and hasattr(obj, "to_numpy"):
-        lookup = {str(c): c for c in obj.columns}
-        if tuple(lookup) != mkt.symbols and set(lookup) == set(mkt.symbols):
-            obj = obj[[lookup[s] for s in mkt.symbols]]
-    if hasattr(obj, "index") and hasattr(obj, "to_numpy") and mkt.dates is not None:
+    if _is_frame(obj):
+        obj = _align_frame(obj, mkt.symbols, mkt.dates, name)
+    elif hasattr(obj, "index") and hasattr(obj, "to_numpy") and mkt.dates is not None:
         if isinstance(obj.index, pd.DatetimeIndex) and not np.array_equal(
-            obj.index.to_numpy().astype("datetime64[ns]"), mkt.dates
+            _index_dates(obj.index), mkt.dates
         ):
             raise ConfigError(f"{name} index does not match the price dates")
-    values = obj.to_numpy() if hasattr(obj, "to_numpy") else np.asarray(obj)
+    values = _frame_values(obj) if hasattr(obj, "to_numpy") else np.asarray(obj)
     if values.ndim == 1 and shape[1] == 1:
         values = values[:, None]
     if values.shape != shape:
         raise ConfigError(f"{name} has shape {values.shape}, expected (dates, symbols) = {shape}")
     return values[mkt.warmup :]
+
+
+def _where(mkt: MarketArrays, i: int, j: int) -> str:
+    """'row i (date), symbol s' of a decision-array cell (rows counted after the warm-up)."""
+    text = f"row {i}"
+    if mkt.dates is not None:
+        text += f" ({str(mkt.dates[mkt.warmup + i])[:10]})"
+    return f"{text}, symbol {mkt.symbols[j]}"
+
+
+def _shown(x: Any) -> str:
+    """repr of a cell, numpy scalars as plain Python values (0.5, not np.float64(0.5))."""
+    return repr(x.item() if isinstance(x, np.generic) else x)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(
+        x, bool | np.bool_
+    )
+
+
+def _numeric_weights(values: np.ndarray, mkt: MarketArrays, name: str) -> np.ndarray:
+    """Weights as float64; text, booleans and other non-numbers -> ConfigError naming the cell."""
+    kind = values.dtype.kind
+    if kind in "iuf":
+        return np.ascontiguousarray(values, dtype=np.float64)
+    if kind == "O":
+        ok = np.frompyfunc(lambda x: _is_real(x) or x is None, 1, 1)(values).astype(bool)
+        if ok.all():
+            return np.ascontiguousarray(
+                np.where(np.equal(values, None), np.nan, values), dtype=np.float64
+            )
+        i, j = np.argwhere(~ok)[0]
+        raise ConfigError(
+            f"{name} must hold numbers; found {_shown(values[i, j])} at "
+            f"{_where(mkt, int(i), int(j))}"
+        )
+    what = "booleans (signals? use run_signals)" if kind == "b" else f"dtype {values.dtype}"
+    raise ConfigError(f"{name} must hold numbers, got {what}")
 
 
 def _shift(values: np.ndarray, lag: int, fill: Any) -> np.ndarray:
@@ -207,14 +356,19 @@ def _benchmark_prices(benchmark: Any, mkt: MarketArrays) -> np.ndarray | None:
         if benchmark not in mkt.symbols:
             raise ConfigError(f"benchmark symbol {benchmark!r} is not among the backtest symbols")
         return mkt.close[mkt.warmup :, mkt.symbols.index(benchmark)].copy()
-    values = np.asarray(
-        benchmark.to_numpy() if hasattr(benchmark, "to_numpy") else benchmark, dtype=np.float64
-    ).reshape(-1)
+    try:
+        values = np.asarray(
+            benchmark.to_numpy() if hasattr(benchmark, "to_numpy") else benchmark,
+            dtype=np.float64,
+        ).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"benchmark must be a symbol or numeric prices: {exc}") from exc
     if values.shape[0] != mkt.close.shape[0]:
         raise ConfigError(
             f"benchmark has {values.shape[0]} rows, expected one price per date "
             f"({mkt.close.shape[0]})"
         )
+    _check_prices(np.ascontiguousarray(values[:, None]), "benchmark", mkt.dates, ("benchmark",))
     return values[mkt.warmup :]
 
 
@@ -241,7 +395,9 @@ def run_weights(
     ``panel_or_prices`` is a ``Panel`` (its ``open``/``close`` fields are used) or (T, N) close
     prices (array, DataFrame or Series; pass ``open_prices=`` for ``next_open``); a panel's
     ``warmup`` rows are history only: their decisions are dropped and the backtest starts after
-    them. DataFrame weights are matched to symbols by column name. Row t of
+    them. A DataFrame of weights is matched to the symbols by column name (unknown or missing
+    columns raise ConfigError; default 0..N-1 columns and numpy arrays are positional) and, with
+    a DatetimeIndex, to the price dates (which it must hold exactly, in any order). Row t of
     ``target_weights`` (T, N) gives target fractions of portfolio value decided at the close of
     bar t; negative weights are shorts and the gross weight sum |w| of a row may not exceed
     ``max_leverage``; longs are paid from cash, including the proceeds of shorts sold earlier in
@@ -254,12 +410,12 @@ def run_weights(
     ``Portfolio.from_orders(size_type="targetpercent", cash_sharing=True, group_by=True,
     call_seq="auto")`` to machine precision.
 
-    Costs: ``fees`` (fraction of notional) plus ``fixed_fees`` per order; ``slippage`` moves the
-    fill price against the order. Orders that reduce positions run before those that add; a buy
-    that lacks cash is partly filled. Assets whose current weight is within
-    ``rebalance_threshold`` of the target are not traded. A NaN price means the asset cannot trade
-    that bar and its position is carried at the last price. An asset whose prices end before the
-    panel does is ``delisting="freeze"`` (default, as vectorbt: the position stays, valued at the
+    Costs: ``fees`` (fraction of notional, in [0, 1)) plus ``fixed_fees`` (>= 0) per order;
+    ``slippage`` (a fraction in [0, 1)) moves the fill price against the order. Orders that
+    reduce positions run before those that add; a buy that lacks cash is partly filled. Assets
+    whose current weight is within ``rebalance_threshold`` of the target are not traded. A NaN
+    price means the asset cannot trade that bar and its position is carried at the last price.
+    An asset whose prices end before the panel does is ``delisting="freeze"`` (default, as vectorbt: the position stays, valued at the
     last price) or ``"liquidate"`` (closed at the last price on the first bar without one; this
     uses the data's knowledge that no price follows, as a delisting notice would).
     """
@@ -267,15 +423,12 @@ def run_weights(
     bench = _benchmark_prices(benchmark, mkt)
     _check_costs(fees, fixed_fees, slippage, init_cash)
     _check_timing(execution, lag, mkt.open is not None)
-    if not np.isfinite(rebalance_threshold) or rebalance_threshold < 0:
+    if _number("rebalance_threshold", rebalance_threshold) < 0:
         raise ConfigError(f"rebalance_threshold must be >= 0, got {rebalance_threshold}")
-    if not np.isfinite(max_leverage) or max_leverage <= 0:
-        raise ConfigError(f"max_leverage must be a finite number > 0, got {max_leverage}")
+    _check_positive("max_leverage", max_leverage)
+    _check_positive("periods_per_year", periods_per_year)
     weights = _decision_array(target_weights, mkt, "target_weights")
-    try:
-        weights = np.ascontiguousarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("target_weights must be numeric") from exc
+    weights = _numeric_weights(weights, mkt, "target_weights")
     mkt = mkt.without_warmup()
     _check_weights(weights, max_leverage, mkt)
     targets = _shift(weights, int(lag), np.nan)
@@ -347,16 +500,37 @@ def _check_weights(weights: np.ndarray, max_leverage: float, mkt: MarketArrays) 
         )
 
 
+def _is_flag(x: Any) -> bool:
+    """True for a boolean or a number equal to 0 or 1 (never text, None or NaN)."""
+    return isinstance(x, bool | np.bool_) or (_is_real(x) and (x == 0 or x == 1))
+
+
 def _signal_array(obj: Any, mkt: MarketArrays, name: str) -> np.ndarray:
+    """Boolean signals: booleans, or numbers that are all 0/1; anything else -> ConfigError."""
     if obj is None:
         return np.zeros((mkt.close.shape[0] - mkt.warmup, mkt.close.shape[1]), dtype=np.bool_)
-    values = _decision_array(obj, mkt, name)
-    values = np.asarray(values)
-    if values.dtype != np.bool_:
-        if values.dtype.kind == "f" and np.isnan(values).any():
-            raise ConfigError(f"{name} contains NaN; signals must be boolean")
-        values = values.astype(np.bool_)
-    return values
+    values = np.asarray(_decision_array(obj, mkt, name))
+    kind = values.dtype.kind
+    if kind == "b":
+        return values
+    if kind == "f" and np.isnan(values).any():
+        i, j = np.argwhere(np.isnan(values))[0]
+        raise ConfigError(
+            f"{name} contains NaN at {_where(mkt, int(i), int(j))}; signals must be boolean"
+        )
+    if kind in "iuf":
+        ok = (values == 0) | (values == 1)
+    elif kind == "O":
+        ok = np.frompyfunc(_is_flag, 1, 1)(values).astype(bool)
+    else:
+        raise ConfigError(f"{name} must be boolean (True/False or 0/1), got dtype {values.dtype}")
+    if not ok.all():
+        i, j = np.argwhere(~ok)[0]
+        raise ConfigError(
+            f"{name} must be boolean (True/False or 0/1); found {_shown(values[i, j])} at "
+            f"{_where(mkt, int(i), int(j))}"
+        )
+    return values.astype(np.bool_)
 
 
 def run_signals(
@@ -383,7 +557,9 @@ def run_signals(
 
     Each asset trades its own sleeve of ``init_cash / N``. ``entries``/``exits`` (T, N) booleans
     open/close longs, ``short_entries``/``short_exits`` shorts. ``size`` in (0, 1] is the fraction
-    of the sleeve's cash spent on an entry (1.0 = all of it). Semantics mirror vectorbt's
+    of the sleeve's cash spent on an entry (1.0 = all of it). Signals must be booleans or numbers
+    that are all 0/1 (NaN, text such as "False" and other values raise ConfigError); DataFrames
+    are aligned by column name and date as in ``run_weights``. Semantics mirror vectorbt's
     ``Portfolio.from_signals`` defaults: an entry and an exit of one direction on the same bar
     cancel; entries do not add to an open position; an opposite entry reverses the position. With
     ``lag=0`` (fills at the signal bar's close; for peer reproduction only) each sleeve equals
@@ -394,8 +570,9 @@ def run_signals(
     bench = _benchmark_prices(benchmark, mkt)
     _check_costs(fees, fixed_fees, slippage, init_cash)
     _check_timing(execution, lag, mkt.open is not None)
-    if not np.isfinite(size) or not 0 < size <= 1:
+    if not 0 < _number("size", size) <= 1:
         raise ConfigError(f"size must be a fraction of cash in (0, 1], got {size}")
+    _check_positive("periods_per_year", periods_per_year)
     arrays = [
         _shift(_signal_array(a, mkt, n), int(lag), False)
         for a, n in (

@@ -9,12 +9,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantrl.backtest.engine import _check_costs, _check_timing, _exec_prices, market_arrays
+from quantrl.backtest.engine import (
+    _check_costs,
+    _check_positive,
+    _check_timing,
+    _exec_prices,
+    _number,
+    market_arrays,
+)
 from quantrl.errors import ConfigError
 from quantrl.kernels.grid import grid_ma_cross_nb, grid_momentum_nb, grid_signal_func_nb
 from quantrl.kernels.portfolio import DEFAULT_MIN_SIZE
 
 METRIC_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_trades")
+
+#: Longest window (rows) a built-in grid strategy accepts; beyond it no bar could ever trade.
+MAX_GRID_WINDOW = 1_000_000
+
+
+def _float_values(params: Mapping[str, Any], name: str) -> np.ndarray:
+    try:
+        values = np.atleast_1d(np.asarray(params[name], dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"params[{name!r}] must be numbers, got {params[name]!r}") from exc
+    if values.ndim != 1 or values.size == 0:
+        raise ConfigError(f"params[{name!r}] must be a non-empty list of numbers")
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"params[{name!r}] must be finite, got {values[:5]}")
+    return values
 
 
 def _int_values(params: Mapping[str, Any], name: str) -> np.ndarray:
@@ -23,12 +45,21 @@ def _int_values(params: Mapping[str, Any], name: str) -> np.ndarray:
     values = np.atleast_1d(np.asarray(params[name]))
     if values.size == 0:
         raise ConfigError(f"params[{name!r}] is empty")
-    if not np.issubdtype(values.dtype, np.number) or np.any(values != np.round(values)):
+    if (
+        not np.issubdtype(values.dtype, np.number)
+        or np.issubdtype(values.dtype, np.complexfloating)
+        or values.ndim != 1
+        or not np.all(np.isfinite(values))
+        or np.any(values != np.round(values))
+    ):
         raise ConfigError(f"params[{name!r}] must be whole numbers, got {values[:5]}")
-    values = values.astype(np.int64)
     if np.any(values < 1):
-        raise ConfigError(f"params[{name!r}] must be >= 1, got min {values.min()}")
-    return values
+        raise ConfigError(f"params[{name!r}] must be >= 1, got min {values.min():g}")
+    if np.any(values > MAX_GRID_WINDOW):
+        raise ConfigError(
+            f"params[{name!r}] must be <= {MAX_GRID_WINDOW} rows, got max {values.max():g}"
+        )
+    return values.astype(np.int64)
 
 
 def run_grid(
@@ -67,8 +98,11 @@ def run_grid(
     mkt = market_arrays(panel_or_prices, open_prices).without_warmup()
     _check_costs(fees, fixed_fees, slippage, init_cash)
     _check_timing(execution, lag, mkt.open is not None)
-    if not np.isfinite(size) or not 0 < size <= 1:
+    if not 0 < _number("size", size) <= 1:
         raise ConfigError(f"size must be a fraction of cash in (0, 1], got {size}")
+    _check_positive("periods_per_year", periods_per_year)
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"params must be a mapping of parameter lists, got {params!r}")
     params = dict(params or {})
     close = np.ascontiguousarray(mkt.close)
     exec_prices = np.ascontiguousarray(_exec_prices(mkt, execution, int(lag)))
@@ -100,9 +134,7 @@ def run_grid(
         )
     elif strategy == "momentum":
         lookback = _int_values(params, "lookback")
-        threshold = np.atleast_1d(np.asarray(params.get("threshold", [0.0]), dtype=np.float64))
-        if not np.all(np.isfinite(threshold)):
-            raise ConfigError("params['threshold'] must be finite")
+        threshold = _float_values({"threshold": params.get("threshold", [0.0])}, "threshold")
         combos = np.array(list(itertools.product(lookback, threshold)), dtype=np.float64)
         names = ["lookback", "threshold"]
         metrics = grid_momentum_nb(
@@ -120,7 +152,7 @@ def run_grid(
         if not params:
             raise ConfigError("a custom strategy needs params={name: values, ...}")
         names = list(params)
-        lists = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in params.values()]
+        lists = [_float_values(params, k) for k in params]
         combos = np.array(list(itertools.product(*lists)), dtype=np.float64)
         metrics = grid_signal_func_nb(close, exec_prices, combos, strategy, int(lag), *common)
     else:
