@@ -92,10 +92,12 @@ def run_comparison(
     params: dict[str, Any],
     report: Path | None,
     title: str,
+    *,
+    cache: bool = True,
 ) -> dict[str, Any]:
     """Load the market, backtest each strategy with identical costs, print stats, write a report."""
 
-    panel = load_market(market)
+    panel = load_market(market, cache=cache)
     if split != "all":
         panel = market_split(panel, split, market=market)  # type: ignore[arg-type]
     if start or end:
@@ -104,7 +106,7 @@ def run_comparison(
     results = compare(
         named,
         panel,
-        benchmark=load_benchmark(panel, market),
+        benchmark=load_benchmark(panel, market, cache=cache),
         fees=fees,
         slippage=slippage,
         execution=execution,
@@ -133,6 +135,9 @@ def backtest_command(
     execution: Annotated[str, typer.Option(help="next_open or next_close")] = "next_open",
     param: Annotated[list[str] | None, typer.Option(help="strategy parameter key=value")] = None,
     report: Annotated[Path | None, typer.Option(help="write an HTML tear sheet here")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="load without the disk cache")
+    ] = False,
 ) -> None:
     """Backtest one strategy and print its statistics."""
     run_comparison(
@@ -147,6 +152,7 @@ def backtest_command(
         parse_params(param),
         report,
         title=f"backtest {strategy}",
+        cache=not no_cache,
     )
 
 
@@ -160,6 +166,9 @@ def compare_command(
     slippage: Annotated[float, typer.Option(help="fraction of price")] = 0.0,
     execution: Annotated[str, typer.Option(help="next_open or next_close")] = "next_open",
     report: Annotated[Path | None, typer.Option(help="write an HTML comparison here")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="load without the disk cache")
+    ] = False,
 ) -> None:
     """Compare several strategies on the same data, costs and statistics."""
     run_comparison(
@@ -174,6 +183,7 @@ def compare_command(
         {},
         report,
         title="comparison",
+        cache=not no_cache,
     )
 
 

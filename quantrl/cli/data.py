@@ -10,6 +10,7 @@ from rich.table import Table
 
 from quantrl.data import load_market
 from quantrl.data.providers.bundled import get_dataset, list_datasets, read_table
+from quantrl.data.providers.files import is_file_source
 from quantrl.data.summary import panel_summary
 
 data_app = typer.Typer(
@@ -57,14 +58,21 @@ def list_command() -> None:
 @data_app.command("info")
 def info_command(
     name: Annotated[str, typer.Argument(help="bundled name, file path or yahoo:TICKERS")],
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="load without reading or writing the disk cache")
+    ] = False,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format of a file's non-ISO dates, e.g. %m/%d/%Y"),
+    ] = None,
 ) -> None:
     """Describe one dataset: size, span, fields, missing bars and the repairs its loader made."""
-    if ":" not in name and not name.endswith((".csv", ".parquet", ".tsv")):
+    if ":" not in name and not is_file_source(name):
         spec = get_dataset(name)
         if spec.kind != "panel":
             console.print(read_table(name))
             return
-    panel = load_market(name, offline=True)
+    panel = load_market(name, offline=True, cache=not no_cache, date_format=date_format)
     row = panel_summary(panel)
     console.print(summary_table([row], title=str(panel)))
     console.print(

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,39 @@ class CorruptCacheEntry(DataError):
     """A cache entry failed its checksum or could not be decoded (it has been removed)."""
 
 
+class CacheWarning(UserWarning):
+    """The cache folder cannot be read or written: data is loaded without (that part of) it."""
+
+
 class DiskCache:
     """Content-addressed store of byte blobs and polars frames under one folder.
 
     Each entry is ``<namespace>/<key>.bin`` plus ``<key>.json`` holding its SHA-256, size and the
     request that produced it. The JSON is written last, so an entry without one (an interrupted
     write) is a miss. A blob whose checksum does not match is deleted and reported as corrupt.
+
+    A folder that cannot be written (read-only, or ``$QUANTRL_CACHE`` naming a file) never stops
+    a load: the first failure emits one ``CacheWarning``, after which writes (or reads, when
+    reading failed) are skipped and every lookup is a miss.
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.readable = True
+        self.writable = True
+
+    def _failed(self, exc: OSError, action: str) -> None:
+        if self.readable and self.writable:
+            warnings.warn(
+                f"cache folder {self.root} cannot be {action} ({exc.__class__.__name__}: "
+                f"{exc.strerror or exc}); continuing without caching (point ${CACHE_ENV} at a "
+                "writable folder, or pass cache=False / --no-cache)",
+                CacheWarning,
+                stacklevel=4,
+            )
+        if action == "read":
+            self.readable = False
+        self.writable = False
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.root)!r})"
@@ -78,36 +102,54 @@ class DiskCache:
     def contains(self, namespace: str, key: str) -> bool:
         """True when a committed entry exists (its checksum is checked on read, not here)."""
         blob, meta = self._paths(namespace, key)
-        return blob.exists() and meta.exists()
+        try:
+            return blob.exists() and meta.exists()
+        except OSError:
+            return False
 
     def put_bytes(
         self, namespace: str, key: str, data: bytes, request: Mapping[str, Any] | None = None
     ) -> None:
-        """Store ``data`` atomically with its checksum."""
+        """Store ``data`` atomically with its checksum (skipped, with a warning, if unwritable)."""
+        if not self.writable:
+            return
         blob, meta = self._paths(namespace, key)
-        atomic_write_bytes(blob, data)
         info = {
             "format": _FORMAT_VERSION,
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
             "request": dict(request or {}),
         }
-        atomic_write_bytes(meta, json.dumps(info, sort_keys=True, default=str).encode())
+        try:
+            atomic_write_bytes(blob, data)
+            atomic_write_bytes(meta, json.dumps(info, sort_keys=True, default=str).encode())
+        except OSError as exc:
+            self._failed(exc, "written")
 
     def get_bytes(self, namespace: str, key: str) -> bytes | None:
-        """Return the stored bytes, None on a miss; raise CorruptCacheEntry (and delete) on damage."""
+        """Return the stored bytes, None on a miss; raise CorruptCacheEntry (and delete) on damage.
+
+        A folder that cannot be read is a miss (with one CacheWarning).
+        """
+        if not self.readable:
+            return None
         blob, meta = self._paths(namespace, key)
-        if not (blob.exists() and meta.exists()):
+        try:
+            if not (blob.exists() and meta.exists()):
+                return None
+            text = meta.read_text()
+            data = blob.read_bytes()
+        except OSError as exc:
+            self._failed(exc, "read")
             return None
         try:
-            info = json.loads(meta.read_text())
+            info = json.loads(text)
             expected = str(info["sha256"])
         except (ValueError, KeyError, TypeError) as exc:
             self.discard(namespace, key)
             raise CorruptCacheEntry(
                 f"cache metadata {meta} is unreadable ({exc}); entry removed", rule="corrupt cache"
             ) from exc
-        data = blob.read_bytes()
         if hashlib.sha256(data).hexdigest() != expected:
             self.discard(namespace, key)
             raise CorruptCacheEntry(
@@ -117,8 +159,11 @@ class DiskCache:
 
     def discard(self, namespace: str, key: str) -> None:
         """Remove an entry (both files) if present."""
-        for path in self._paths(namespace, key):
-            path.unlink(missing_ok=True)
+        try:
+            for path in self._paths(namespace, key):
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            self._failed(exc, "written")
 
     def put_frame(
         self,

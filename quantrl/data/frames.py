@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from quantrl.data.dates import parse_dates
+from quantrl.data.validate import price_columns
 from quantrl.errors import DataError
 
 DATE_ALIASES = ("date", "datetime", "timestamp", "time", "dt", "day", "trade_date", "system_time")
@@ -25,6 +27,10 @@ SYMBOL_ALIASES = (
     "secid",
 )
 KEY_COLUMNS = ("date", "symbol")
+#: Columns that always hold numbers (with the price columns of ``validate.price_columns``): a
+#: non-numeric cell in one of them is an error, never a silently dropped column.
+NUMERIC_NAMES = ("volume", "amount", "turnover", "vwap", "open_interest", "trades", "count")
+_THOUSANDS = r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$"
 
 
 def snake_case(name: str) -> str:
@@ -44,17 +50,26 @@ def to_polars_frame(frame: Any) -> pl.DataFrame:
             frame = frame.reset_index()
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
-        return pl.from_pandas(frame)
+        try:
+            return pl.from_pandas(frame)
+        except Exception as exc:  # pyarrow refuses mixed-type object columns
+            raise DataError(
+                f"cannot read the pandas frame (mixed types in a column?): {exc}", rule="dtype"
+            ) from exc
     raise DataError(
         f"expected a polars or pandas DataFrame, got {type(frame).__name__}", rule="dtype"
     )
 
 
-def normalize_long(frame: Any) -> pl.DataFrame:
+def normalize_long(frame: Any, *, date_format: str | None = None) -> pl.DataFrame:
     """Rename date/symbol aliases, snake-case fields, parse dates to Datetime(ns), cast fields to f64.
 
     Accepts ``Date``/``date``/``datetime``/``timestamp`` for the date and ``Ticker``/``symbol``/
-    ``tic``/``Name`` for the symbol. Raises DataError when either is missing.
+    ``tic``/``Name`` for the symbol. Raises DataError when either is missing. Dates follow
+    ``quantrl.data.dates`` (ISO text, or ``date_format=``). Text columns of numbers are cast to
+    float64; a cell that is not a number (``"abc"``, ``"1,234.5"``) in a price/volume column or
+    in a mostly numeric column raises DataError naming column, symbol, date and value; wholly
+    textual columns (a sector name) are left out of the panel.
     """
     df = to_polars_frame(frame)
     renamed: dict[str, str] = {}
@@ -62,6 +77,7 @@ def normalize_long(frame: Any) -> pl.DataFrame:
         renamed[col] = snake_case(col)
     if len(set(renamed.values())) != len(renamed):
         raise DataError(f"columns collide after normalisation: {df.columns}", rule="field missing")
+    original = {v: k for k, v in renamed.items()}
     df = df.rename(renamed)
     for target, aliases in (("date", DATE_ALIASES), ("symbol", SYMBOL_ALIASES)):
         if target in df.columns:
@@ -72,46 +88,64 @@ def normalize_long(frame: Any) -> pl.DataFrame:
                 f"no {target} column; expected one of {', '.join(aliases)} (got {', '.join(df.columns)})",
                 rule="field missing",
             )
+        original[target] = original.get(found, found)
         df = df.rename({found: target})
-    df = df.with_columns(_parse_dates(df["date"]).alias("date"), pl.col("symbol").cast(pl.Utf8))
+    dates = parse_dates(df["date"], column=original.get("date", "date"), date_format=date_format)
+    df = df.with_columns(dates.alias("date"), pl.col("symbol").cast(pl.Utf8))
     numeric = []
     for col in df.columns:
         if col in KEY_COLUMNS:
             continue
-        dtype = df.schema[col]
-        if dtype.is_numeric() or dtype == pl.Boolean:
-            numeric.append(pl.col(col).cast(pl.Float64))
+        values = _numeric(df, col, original.get(col, col))
+        if values is not None:
+            numeric.append(values.alias(col))
     return df.with_columns(numeric)
 
 
-def _parse_dates(series: pl.Series) -> pl.Series:
+def _numeric(df: pl.DataFrame, col: str, shown: str) -> pl.Series | None:
+    """Column ``col`` as float64, None for a textual column; DataError for a bad cell."""
+    series = df[col]
     dtype = series.dtype
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is not None:
-            series = series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        return series.cast(pl.Datetime("ns"))
-    if dtype == pl.Date:
-        return series.cast(pl.Datetime("ns"))
-    if dtype == pl.Utf8:
-        try:
-            parsed = series.str.to_datetime(time_unit="ns", strict=True)
-        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
-            bad = series.head(3).to_list()
-            raise DataError(f"cannot parse dates such as {bad}", rule="missing date") from exc
-        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
-            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        return parsed.cast(pl.Datetime("ns"))
-    raise DataError(f"date column has unsupported type {dtype}", rule="dtype")
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        return series.cast(pl.Float64)
+    if dtype not in (pl.Utf8, pl.Categorical):
+        return None
+    text = series.cast(pl.Utf8).str.strip_chars().replace("", None)
+    number = text.cast(pl.Float64, strict=False)
+    bad = text.is_not_null() & number.is_null()
+    if not bad.any():
+        return number
+    lower = text.str.to_lowercase()
+    if (lower.is_in(["true", "false"]) | text.is_null()).all():
+        return (lower == "true").cast(pl.Float64)
+    thousands = text.str.contains(_THOUSANDS).fill_null(False)
+    numeric_looking = int((number.is_not_null() | thousands).sum())
+    known = col in NUMERIC_NAMES or bool(price_columns([col]))
+    if not known and 2 * numeric_looking <= int(text.is_not_null().sum()):
+        return None  # a text column (sector, exchange, ...): not a panel field
+    i = int(bad.arg_true()[0])
+    value = text[i]
+    hint = (
+        "; remove the thousands separators"
+        if thousands[i]
+        else "; cells must be plain numbers (NA or empty for missing)"
+    )
+    raise DataError(
+        f"column {shown!r} holds a non-numeric value {value!r}{hint}",
+        rule="non-numeric value",
+        symbol=df["symbol"][i],
+        date=df["date"][i],
+    )
 
 
 def long_to_panel_arrays(
-    frame: Any, *, fields: Sequence[str] | None = None
+    frame: Any, *, fields: Sequence[str] | None = None, date_format: str | None = None
 ) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
     """Pivot a long frame to (dates, symbols, {field: (T, N) float64}) with NaN for missing bars.
 
     Symbols are sorted; duplicated (date, symbol) rows raise DataError.
     """
-    df = normalize_long(frame)
+    df = normalize_long(frame, date_format=date_format)
     if df.height == 0:
         raise DataError("the frame has no rows", rule="empty date range")
     nulls = df.filter(pl.col("date").is_null() | pl.col("symbol").is_null())
@@ -151,13 +185,22 @@ def long_to_panel_arrays(
     return dates, tuple(str(s) for s in symbols), arrays
 
 
-def wide_to_arrays(frame: Any) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+def wide_to_arrays(
+    frame: Any, *, date_format: str | None = None
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Read a wide frame (date + one column per symbol) into (dates, symbols, (T, N) array)."""
     df = to_polars_frame(frame)
     date_col = next((c for c in df.columns if snake_case(c) in DATE_ALIASES), None)
     if date_col is None:
         raise DataError("wide frame has no date column", rule="field missing")
-    dates = _parse_dates(df[date_col]).to_numpy().astype("datetime64[ns]")
+    dates = parse_dates(df[date_col], column=date_col, date_format=date_format)
     symbols = tuple(str(c) for c in df.columns if c != date_col)
-    values = df.select(pl.col(list(symbols)).cast(pl.Float64)).to_numpy()
-    return dates, symbols, np.asarray(values, dtype=np.float64)
+    keyed = pl.DataFrame({"date": dates})
+    columns = []
+    for sym in symbols:
+        values = _numeric(keyed.with_columns(df[sym].alias(sym), symbol=pl.lit(sym)), sym, sym)
+        if values is None:
+            raise DataError(f"column {sym!r} is not numeric", rule="non-numeric value", symbol=sym)
+        columns.append(values.to_numpy())
+    array = np.column_stack(columns) if columns else np.empty((df.height, 0))
+    return dates.to_numpy().astype("datetime64[ns]"), symbols, np.asarray(array, dtype=np.float64)

@@ -19,7 +19,7 @@ from quantrl.errors import ConfigError, DataError
 
 Fill = Literal["ffill"] | None
 PANEL_NAMESPACE = "panels"
-_LOADER_VERSION = 1
+_LOADER_VERSION = 2  # 2: zoned daily dates keep their local date; infinite volume rule
 
 
 def _build_panel(
@@ -83,33 +83,47 @@ def load_market(
     *,
     on_invalid: OnInvalid = "raise",
     fill: Fill = None,
-    cache: DiskCache | None = None,
+    cache: DiskCache | bool | None = None,
     use_cache: bool = True,
     offline: bool = False,
     downloader: yahoo.Downloader | None = None,
+    date_format: str | None = None,
 ) -> Panel:
     """Load a market panel from a bundled name, a CSV/Parquet path or ``"yahoo:AAPL,MSFT"``.
 
     Every bar is validated (``on_invalid="raise"`` raises a DataError naming rule, symbol and date;
     ``"drop"`` removes failing bars and records them in ``panel.meta``). ``fill="ffill"`` forward-
-    fills missing bars explicitly. Bundled panels are cached on disk after the first load
-    (``use_cache=False`` bypasses it); Yahoo data is downloaded only on a cache miss.
+    fills missing bars explicitly. Bundled panels are cached on disk after the first load;
+    ``cache=False`` (or ``use_cache=False``) loads without the disk cache, Yahoo data included
+    (then always downloaded), and a cache folder that cannot be written only costs a
+    ``CacheWarning``. Yahoo data is otherwise downloaded only on a cache miss. File dates must be
+    ISO 8601 unless ``date_format`` (``strptime`` codes, e.g. ``"%m/%d/%Y"``) is given; time
+    zones follow ``quantrl.data.dates`` (daily bars keep their local date, intraday go to UTC).
     """
     if fill not in (None, "ffill"):
         raise ConfigError(f"fill must be None or 'ffill', got {fill!r}")
+    if not isinstance(source, str | Path):
+        raise ConfigError(
+            f"source must be a bundled name, a file path or 'yahoo:TICKERS', got {source!r}"
+        )
     text = str(source)
-    disk = cache if cache is not None else (DiskCache() if use_cache else None)
+    disk = _disk_cache(cache, use_cache)
     if text in bundled.DATASETS:
         panel = _bundled_panel(text, on_invalid, disk)
     elif text.lower().startswith("yahoo:"):
         frame = yahoo.fetch_yahoo(
-            text, start, end, cache=disk or DiskCache(), downloader=downloader, offline=offline
+            text,
+            start,
+            end,
+            cache=disk if disk is not None else False,
+            downloader=downloader,
+            offline=offline,
         )
         panel = _build_panel(
             frame, ValidationReport(), name=text, source="yahoo", on_invalid=on_invalid
         )
     elif files.is_file_source(text):
-        frame = files.read_long_file(text)
+        frame = files.read_long_file(text, date_format=date_format)
         panel = _build_panel(
             frame, ValidationReport(), name=Path(text).stem, source=text, on_invalid=on_invalid
         )
@@ -134,6 +148,17 @@ def load_market(
     return panel
 
 
+def _disk_cache(cache: DiskCache | bool | None, use_cache: bool) -> DiskCache | None:
+    """The cache a load uses: the one given, the default folder, or None (``cache=False``)."""
+    if isinstance(cache, DiskCache):
+        return cache
+    if cache is None or cache is True:
+        return DiskCache() if use_cache else None
+    if cache is False:
+        return None
+    raise ConfigError(f"cache must be a DiskCache, True or False, got {cache!r}")
+
+
 def _drop_empty_rows(panel: Panel) -> Panel:
     """Remove dates on which none of the selected symbols has a bar."""
     close = panel["close"] if "close" in panel.fields else next(iter(panel.fields.values()))
@@ -145,16 +170,19 @@ def _drop_empty_rows(panel: Panel) -> Panel:
     return panel._take_rows(np.flatnonzero(keep)).replace(meta=dict(panel.meta))
 
 
-def load_benchmark(panel: Panel, market: str | None = None) -> np.ndarray | None:
+def load_benchmark(
+    panel: Panel, market: str | None = None, *, cache: DiskCache | bool | None = None
+) -> np.ndarray | None:
     """Close of the market's bundled benchmark (e.g. DJIA for dow30) on ``panel.dates``, or None.
 
-    Dates the benchmark lacks are NaN; ``market`` defaults to ``panel.meta["name"]``.
+    Dates the benchmark lacks are NaN; ``market`` defaults to ``panel.meta["name"]``; ``cache``
+    as in ``load_market``.
     """
     name = market or panel.name
     spec = bundled.DATASETS.get(name)
     if spec is None or spec.benchmark is None:
         return None
-    bench = load_market(spec.benchmark)
+    bench = load_market(spec.benchmark, cache=cache)
     close = bench["close"][:, 0]
     pos = np.searchsorted(bench.dates, panel.dates)
     pos = np.clip(pos, 0, bench.n_dates - 1)

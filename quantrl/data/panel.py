@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from quantrl.data.dates import to_ns_array
 from quantrl.data.frames import long_to_panel_arrays, wide_to_arrays
 from quantrl.errors import ConfigError, DataError
 
@@ -26,14 +28,20 @@ _OHLCV_AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "vo
 
 def to_datetime64(value: DateLike) -> np.datetime64:
     """Convert a date-like value (str, datetime, pandas Timestamp, numpy) to datetime64[ns]."""
-    if isinstance(value, np.datetime64):
-        return value.astype("datetime64[ns]")
     if hasattr(value, "to_datetime64"):
-        return value.to_datetime64().astype("datetime64[ns]")
+        value = value.to_datetime64()
+    if isinstance(value, bool) or not isinstance(value, str | np.datetime64 | _dt.date):
+        raise ConfigError(f"cannot interpret {value!r} as a date")
     try:
-        return np.datetime64(value, "ns")
-    except (ValueError, TypeError) as exc:
+        stamp = value if isinstance(value, np.datetime64) else np.datetime64(value)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"cannot interpret {value!r} as a date") from exc
+    if np.datetime_data(stamp.dtype)[0] == "generic":
+        raise ConfigError(f"cannot interpret {value!r} as a date")
+    try:
+        return to_ns_array(np.array([stamp]), what="date")[0]
+    except DataError as exc:
+        raise ConfigError(f"date {value!r} is out of range: {exc}") from exc
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -66,12 +74,7 @@ class Panel:
         dates = np.asarray(self.dates)
         if dates.ndim != 1:
             raise DataError(f"dates must be one-dimensional, got shape {dates.shape}", rule="shape")
-        if not np.issubdtype(dates.dtype, np.datetime64):
-            try:
-                dates = dates.astype("datetime64[ns]")
-            except (ValueError, TypeError) as exc:
-                raise DataError("dates must be datetime64", rule="dtype") from exc
-        dates = dates.astype("datetime64[ns]")
+        dates = to_ns_array(dates)
         if np.isnat(dates).any():
             raise DataError("dates contain NaT", rule="missing date")
         if dates.size > 1:
@@ -448,10 +451,15 @@ class Panel:
         fields: Sequence[str] | None = None,
         extras: Sequence[str] = (),
         meta: Mapping[str, Any] | None = None,
+        date_format: str | None = None,
     ) -> Panel:
-        """Build a panel from a long polars/pandas frame with ``date`` and ``symbol`` columns."""
+        """Build a panel from a long polars/pandas frame with ``date`` and ``symbol`` columns.
 
-        dates, symbols, arrays = long_to_panel_arrays(frame, fields=fields)
+        Text dates must be ISO 8601 unless ``date_format`` (``strptime`` codes) is given; see
+        ``quantrl.data.dates`` for time zones.
+        """
+
+        dates, symbols, arrays = long_to_panel_arrays(frame, fields=fields, date_format=date_format)
         field_arrays = {k: v for k, v in arrays.items() if k not in extras}
         extra_arrays = {k: arrays[k] for k in extras if k in arrays}
         return cls(dates, symbols, field_arrays, extra_arrays, meta=meta or {})

@@ -25,6 +25,7 @@ RULES = (
     "close outside [low, high]",
     "open outside [low, high]",
     "negative volume",
+    "infinite volume",
 )
 
 
@@ -88,8 +89,9 @@ def _rule_masks(df: pl.DataFrame, tolerance: float) -> list[tuple[str, pl.Expr]]
                     pl.col(name) < pl.col("low") * down
                 )
                 masks.append((f"{name} outside [low, high]", outside.fill_null(False)))
-    if "volume" in cols:
+    if "volume" in cols and df.schema["volume"].is_numeric():
         masks.append(("negative volume", (pl.col("volume") < 0).fill_null(False)))
+        masks.append(("infinite volume", pl.col("volume").is_infinite().fill_null(False)))
     return masks
 
 

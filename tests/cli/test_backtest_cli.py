@@ -84,3 +84,19 @@ def test_split_segments_do_not_overlap():
     train, valid, test = (market_split(panel, s) for s in ("train", "valid", "test"))
     assert train.dates[-1] < valid.dates[0] and valid.dates[-1] < test.dates[0]
     assert np.datetime64("2021-01-01") <= test.dates[0]
+
+
+def test_backtest_no_cache_with_an_unusable_cache_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {"COLUMNS": "200", "QUANTRL_CACHE": str(blocker)}
+    args = ["backtest", "equal_weight", "--market", "djia", "--split", "test"]
+    result = runner.invoke(app, [*args, "--no-cache"], env=env)
+    assert result.exit_code == 0, result.output
+    panel = market_split(quantrl.load_market("djia"), "test")
+    expected = run_strategy(get_strategy("equal_weight"), panel).total_return
+    assert f"{expected:.4f}" in result.output
+    compared = runner.invoke(
+        app, ["compare", "equal_weight", "--market", "djia", "--no-cache"], env=env
+    )
+    assert compared.exit_code == 0, compared.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import polars as pl
@@ -137,7 +137,7 @@ def fetch_yahoo(
     end: Any = None,
     *,
     interval: str = "1d",
-    cache: DiskCache | None = None,
+    cache: DiskCache | Literal[False] | None = None,
     downloader: Downloader | None = None,
     offline: bool = False,
 ) -> pl.DataFrame:
@@ -145,10 +145,11 @@ def fetch_yahoo(
 
     ``end=None`` means "up to today" and is resolved to today's date, so the cache entry is
     refreshed once a day. A corrupt cache entry is discarded and refetched; when ``offline`` (or the
-    download fails) a clear DataError says what is missing.
+    download fails) a clear DataError says what is missing. ``cache=False`` always downloads and
+    stores nothing.
     """
     names = parse_tickers(tickers)
-    cache = cache if cache is not None else DiskCache()
+    store = None if cache is False else (cache if cache is not None else DiskCache())
     start_s = _date_str(start)
     end_s = _date_str(end) if end is not None else str(dt.date.today())
     request = {
@@ -163,7 +164,7 @@ def fetch_yahoo(
     key = request_key(request)
     problem = ""
     try:
-        cached = cache.get_frame(NAMESPACE, key)
+        cached = store.get_frame(NAMESPACE, key) if store is not None else None
     except CorruptCacheEntry as exc:
         cached, problem = None, f"the cached copy was corrupt and has been removed ({exc}); "
     if cached is not None:
@@ -185,5 +186,6 @@ def fetch_yahoo(
             symbol=names[0],
         ) from exc
     frame = yahoo_frame_to_long(raw, names)
-    cache.put_frame(NAMESPACE, key, frame, request)
+    if store is not None:
+        store.put_frame(NAMESPACE, key, frame, request)
     return frame
