@@ -191,10 +191,17 @@ def parse_dates(
             series.drop_nulls()[0] if series.drop_nulls().len() else None,
         )
     if series.dtype in (pl.Utf8, pl.Categorical):
-        text = series.cast(pl.Utf8).str.strip_chars().replace("", None)
+        # long frames repeat each date once per symbol: parse every distinct text once
+        frame = pl.DataFrame({"text": series.cast(pl.Utf8)})
+        distinct = frame.unique("text", maintain_order=True)["text"]
+        text = distinct.str.strip_chars().replace("", None)
         if date_format is not None:
-            return _parse_with_format(text, column, date_format)
-        return _parse_iso(text, column)
+            parsed = _parse_with_format(text, column, date_format)
+        else:
+            parsed = _parse_iso(text, column)
+        table = pl.DataFrame({"text": distinct, "parsed": parsed})
+        joined = frame.join(table, on="text", how="left", maintain_order="left")
+        return joined["parsed"].alias(series.name)
     raise DataError(f"date column {column!r} has unsupported type {dtype}", rule="dtype")
 
 
