@@ -14,52 +14,42 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
 from quantrl.agents.evaluate import PolicyRunner, rollout
 from quantrl.agents.persist import save
 from quantrl.errors import ConfigError
+from quantrl.progress import ProgressBar
 from quantrl.stats import performance as perf
 
 METRICS = ("sharpe", "total_return", "max_drawdown")
 
 
 class RichProgressCallback(BaseCallback):
-    """A rich progress bar over the training steps (quiet when ``disable``)."""
+    """A progress bar over the training steps (``quantrl.progress``; quiet when ``disable``)."""
 
     def __init__(self, total: int, description: str = "training", disable: bool = False) -> None:
         super().__init__()
         self.total = int(total)
         self.description = description
         self.disable = disable
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: ProgressBar | None = None
         self.completed = 0
 
     def _on_training_start(self) -> None:
-        if self.disable:
-            return
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            TimeRemainingColumn(),
-            transient=True,
+        self._progress = ProgressBar(
+            self.description, self.total, enabled=not self.disable, transient=True
         )
-        self._progress.start()
-        self._task = self._progress.add_task(self.description, total=self.total)
 
     def _on_step(self) -> bool:
         self.completed += self.training_env.num_envs
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.completed)
+            self._progress.update(self.completed)
         return True
 
     def _on_training_end(self) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            self._progress.close()
             self._progress = None
 
 

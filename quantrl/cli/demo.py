@@ -1,7 +1,8 @@
-"""``quantrl demo``: the main demo job with rich progress, a summary table and the report's path."""
+"""``quantrl demo``: the main demo job with a progress bar, a summary table and the report's path."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -10,11 +11,11 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quantrl.cli.data import summary_table
 from quantrl.cli.demo_job import run_demo
+from quantrl.progress import ProgressBar
 
 console = Console(width=max(Console().width, 110))
 
@@ -50,24 +51,14 @@ def demo_command(
     """Run the main demo: data summary, strategies, PPO, alpha mining, AlphaEval and a report."""
 
     start = time.perf_counter()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("starting", total=STEPS)
-        first = [True]
+    with ProgressBar("starting", STEPS, console=console) as bar:
+        started = itertools.count()  # a message starts the next step, so count the ones before
 
         def step(message: str) -> None:
-            if not first[0]:
-                progress.advance(task)
-            first[0] = False
-            progress.update(task, description=message)
+            bar.update(next(started), description=message)
 
         summary = run_demo(out, fast=fast, seed=seed, progress=step)
-        progress.update(task, completed=STEPS, description="done")
+        bar.update(STEPS, description="done")
     console.print(summary_table(summary.datasets, title="Bundled datasets"))
     console.print(
         frame_table(

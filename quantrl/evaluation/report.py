@@ -1,47 +1,38 @@
-"""Tear sheet: a self-contained HTML report (figures embedded as PNG) and PNG export of each figure."""
+"""HTML reports from Jinja2 templates, and the tear sheet of backtest results.
+
+Every HTML page quantrl writes (tear sheets, experiment reports, sweep reports) is rendered here
+from the templates in ``quantrl/evaluation/templates`` (autoescaped, so names and formulas are
+shown as text, never run). ``render_report(path, title, sections)`` takes plain data: sections
+are ``ReportTable`` (a DataFrame or rows of mappings), ``ReportFigure`` (a matplotlib ``Figure``,
+embedded as a base64 PNG so the page opens offline) and ``ReportNotes`` (a list of sentences).
+``write_report`` builds the tear sheet of one or more ``BacktestResult``: statistics, equity,
+drawdown, rolling Sharpe, weights and monthly-returns figures (matplotlib's object API).
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from matplotlib.figure import Figure
 
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
-
     from quantrl.backtest.result import BacktestResult
 
 ROLLING_SHARPE_WINDOW = 126
-
-_CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px auto;
-       max-width: 1100px; color: #222; }
-h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px; }
-.meta { color: #666; font-size: 13px; }
-table.stats { border-collapse: collapse; font-size: 13px; }
-table.stats th, table.stats td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
-table.stats th:first-child, table.stats td:first-child { text-align: left; }
-figure { margin: 12px 0; } figure img { max-width: 100%; } figcaption { color: #555; font-size: 13px; }
-"""
-
-
-def _pyplot() -> Any:
-
-    matplotlib.use("Agg", force=False)
-
-    return plt
 
 
 def _index(result: BacktestResult) -> pd.Index:
@@ -62,8 +53,8 @@ def _as_mapping(
 
 def equity_figure(results: Mapping[str, BacktestResult]) -> Figure:
     """Growth of 1 for every result, and the first result's benchmark when it has one."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    ax = fig.subplots()
     first = next(iter(results.values()))
     for name, res in results.items():
         ax.plot(_index(res), res.equity / res.init_cash, label=name, lw=1.2)
@@ -86,8 +77,8 @@ def equity_figure(results: Mapping[str, BacktestResult]) -> Figure:
 
 def drawdown_figure(results: Mapping[str, BacktestResult]) -> Figure:
     """Drawdown from the running peak for every result."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.subplots()
     for name, res in results.items():
         peak = np.maximum.accumulate(res.equity)
         ax.plot(_index(res), res.equity / peak - 1.0, label=name, lw=1.0)
@@ -112,10 +103,10 @@ def monthly_returns(result: BacktestResult) -> pd.DataFrame:
 
 def monthly_heatmap_figure(result: BacktestResult) -> Figure:
     """Heatmap of monthly returns (rows = years, columns = months), values annotated in percent."""
-    plt = _pyplot()
     table = monthly_returns(result)
     values = table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(table) + 1.5))
+    fig = Figure(figsize=(10, 0.45 * len(table) + 1.5))
+    ax = fig.subplots()
     limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     im = ax.imshow(values, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(
@@ -144,8 +135,8 @@ def rolling_sharpe_figure(
     results: Mapping[str, BacktestResult], window: int = ROLLING_SHARPE_WINDOW
 ) -> Figure:
     """Rolling annualised Sharpe ratio of every result."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.subplots()
     for name, res in results.items():
         series = rolling_sharpe(res, window)
         ax.plot(series.index, series.to_numpy(), label=name, lw=1.0)
@@ -159,17 +150,18 @@ def rolling_sharpe_figure(
 
 def weights_figure(result: BacktestResult, top: int = 10) -> Figure:
     """Stacked weights of the ``top`` largest holdings over time (the rest grouped as 'other')."""
-    plt = _pyplot()
     w = np.nan_to_num(result.weights)
     order = np.argsort(-np.abs(w).mean(axis=0))[:top]
     rest = np.setdiff1d(np.arange(w.shape[1]), order)
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.subplots()
     series = [w[:, j] for j in order]
     labels = [result.symbols[j] for j in order]
     if rest.size:
         series.append(w[:, rest].sum(axis=1))
         labels.append("other")
-    colors = [plt.cm.tab10(i % 10) for i in range(len(order))] + ["#bbbbbb"] * bool(rest.size)
+    tab10 = matplotlib.colormaps["tab10"]
+    colors = [tab10(i % 10) for i in range(len(order))] + ["#bbbbbb"] * bool(rest.size)
     if (w >= -1e-12).all():
         ax.stackplot(_index(result), *series, labels=labels, colors=colors, alpha=0.85)
     else:
@@ -216,28 +208,136 @@ def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-def _table_html(frame: pd.DataFrame) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, float | np.floating):
-            if not np.isfinite(v):
-                return "–"
-            if float(v).is_integer() and abs(v) >= 10:
-                return f"{v:,.0f}"
-            return f"{v:.4f}" if abs(v) < 1e4 else f"{v:,.0f}"
-        return html.escape(str(v))
+# ---------------------------------------------------------------------------- rendering
+_TEMPLATES = Environment(
+    loader=PackageLoader("quantrl.evaluation", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_FIGURE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
-    head = "".join(
-        f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns]
+TemplateName = Literal["report", "tear_sheet"]
+"""``report``: sections in the order given; ``tear_sheet``: the same with links to its figures."""
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A titled table: a DataFrame (its index becomes the first column) or rows of mappings."""
+
+    title: str
+    data: pd.DataFrame | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A matplotlib figure, embedded as PNG; ``name`` is its anchor (``fig-NAME``) and file stem."""
+
+    name: str
+    figure: Figure
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class ReportNotes:
+    """A titled list of sentences."""
+
+    title: str
+    notes: Sequence[str]
+
+
+Section = ReportTable | ReportFigure | ReportNotes
+
+
+def _cell(value: Any) -> str:
+    """A table cell: floats to 4 decimals (large or whole ones with separators), '–' if missing."""
+    if value is None:
+        return "–"
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "–"
+        if float(value).is_integer() and abs(value) >= 10:
+            return f"{value:,.0f}"
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _table_view(section: ReportTable) -> dict[str, Any]:
+    data = section.data
+    if isinstance(data, pd.DataFrame):
+        columns = [str(data.index.name or ""), *(str(c) for c in data.columns)]
+        rows = [
+            [str(idx), *(_cell(v) for v in row)]
+            for idx, row in zip(data.index, data.itertuples(index=False), strict=True)
+        ]
+    else:
+        keys = list(dict.fromkeys(k for row in data for k in row))
+        columns = [str(k) for k in keys]
+        rows = [[_cell(row.get(k)) for k in keys] for row in data]
+    return {"kind": "table", "title": section.title, "columns": columns, "rows": rows}
+
+
+def _figure_view(section: ReportFigure, png_dir: Path | None) -> dict[str, Any]:
+    if not _FIGURE_NAME.fullmatch(section.name):
+        raise ConfigError(
+            f"figure name {section.name!r} must be letters, digits, '_', '.' or '-' only"
+        )
+    png = figure_png(section.figure)
+    if png_dir is not None:
+        atomic_write_bytes(png_dir / f"{section.name}.png", png)
+    return {
+        "kind": "figure",
+        "name": section.name,
+        "caption": section.caption or section.name.replace("_", " "),
+        "png": base64.b64encode(png).decode("ascii"),
+    }
+
+
+def _view(section: Section, png_dir: Path | None) -> dict[str, Any]:
+    if isinstance(section, ReportTable):
+        return _table_view(section)
+    if isinstance(section, ReportFigure):
+        return _figure_view(section, png_dir)
+    if isinstance(section, ReportNotes):
+        return {"kind": "notes", "title": section.title, "notes": [str(n) for n in section.notes]}
+    raise ConfigError(f"a report section must be a table, figure or notes, got {section!r}")
+
+
+def render_html(
+    title: str,
+    sections: Sequence[Section],
+    *,
+    subtitle: str = "",
+    template: TemplateName = "report",
+    png_dir: str | Path | None = None,
+) -> str:
+    """The HTML page of ``sections`` (figures also written to ``png_dir`` as NAME.png if given)."""
+    if template not in ("report", "tear_sheet"):
+        raise ConfigError(f"unknown report template {template!r} (known: report, tear_sheet)")
+    folder = Path(png_dir) if png_dir is not None else None
+    return _TEMPLATES.get_template(f"{template}.html.j2").render(
+        title=title,
+        subtitle=subtitle,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        sections=[_view(s, folder) for s in sections],
     )
-    rows = "".join(
-        "<tr><td>"
-        + html.escape(str(idx))
-        + "</td>"
-        + "".join(f"<td>{fmt(v)}</td>" for v in row)
-        + "</tr>"
-        for idx, row in zip(frame.index, frame.to_numpy(), strict=True)
-    )
-    return f'<table class="stats"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def render_report(
+    path: str | Path,
+    title: str,
+    sections: Sequence[Section],
+    *,
+    subtitle: str = "",
+    template: TemplateName = "report",
+    png_dir: str | Path | None = None,
+) -> Path:
+    """Write a self-contained HTML report of ``sections`` to ``path`` atomically; returns it."""
+    page = render_html(title, sections, subtitle=subtitle, template=template, png_dir=png_dir)
+    out = Path(path)
+    atomic_write_bytes(out, page.encode())
+    return out
 
 
 def write_report(
@@ -250,44 +350,48 @@ def write_report(
     png_dir: str | Path | None = None,
     extra_tables: Mapping[str, pd.DataFrame] | None = None,
     extra_figures: Mapping[str, Figure] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write a self-contained HTML tear sheet (opens offline); optionally each figure as PNG.
 
     Sections: statistics (with the deflated Sharpe ratio over ``n_trials``, default the number of
-    results), equity vs benchmark, drawdown, rolling Sharpe, weights, monthly-returns heatmap, then
-    any ``extra_tables`` and ``extra_figures``. The file is written atomically.
+    results), any ``extra_tables``, the ``notes``, then the figures: equity vs benchmark,
+    drawdown, rolling Sharpe, weights, monthly-returns heatmap and any ``extra_figures``. The file
+    is written atomically.
     """
-
     mapping = _as_mapping(results)
     figures = tear_sheet_figures(mapping)
     figures.update(extra_figures or {})
     table = stats_table(mapping, n_trials)
     table.index.name = "statistic"
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>{html.escape(subtitle)} · generated "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by quantrl</p>",
-        "<h2>Statistics</h2>",
-        _table_html(table),
-    ]
-    for name, frame in (extra_tables or {}).items():
-        parts += [f"<h2>{html.escape(name)}</h2>", _table_html(frame)]
-    png_folder = Path(png_dir) if png_dir is not None else None
-    for name, fig in figures.items():
-        png = figure_png(fig)
-        if png_folder is not None:
-            atomic_write_bytes(png_folder / f"{name}.png", png)
-        encoded = base64.b64encode(png).decode()
-        caption = name.replace("_", " ")
-        parts.append(
-            f"<figure id='fig-{html.escape(name)}'><img alt='{html.escape(caption)}' "
-            f"src='data:image/png;base64,{encoded}'><figcaption>{html.escape(caption)}"
-            "</figcaption></figure>"
-        )
-        plt.close(fig)
-    parts.append("</body></html>")
-    out = Path(path)
-    atomic_write_bytes(out, "\n".join(parts).encode())
-    return out
+    sections: list[Section] = [ReportTable("Statistics", table)]
+    sections += [ReportTable(name, frame) for name, frame in (extra_tables or {}).items()]
+    if notes:
+        sections.append(ReportNotes("Notes", notes))
+    sections += [ReportFigure(name, fig) for name, fig in figures.items()]
+    return render_report(
+        path, title, sections, subtitle=subtitle, template="tear_sheet", png_dir=png_dir
+    )
+
+
+__all__ = [
+    "ROLLING_SHARPE_WINDOW",
+    "ReportFigure",
+    "ReportNotes",
+    "ReportTable",
+    "Section",
+    "TemplateName",
+    "drawdown_figure",
+    "equity_figure",
+    "figure_png",
+    "monthly_heatmap_figure",
+    "monthly_returns",
+    "render_html",
+    "render_report",
+    "rolling_sharpe",
+    "rolling_sharpe_figure",
+    "stats_table",
+    "tear_sheet_figures",
+    "weights_figure",
+    "write_report",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.data.cache import atomic_write_bytes
-from quantrl.evaluation.report import write_report
+from quantrl.evaluation.report import ReportNotes, ReportTable, render_report, write_report
 from quantrl.experiments.registry import ExperimentResult, get_experiment
 
 
@@ -49,23 +48,22 @@ def run_experiment(
         [(k, str(a)[:19], str(b)[:19]) for k, (a, b) in result.windows.items()],
         columns=["segment", "first", "last"],
     ).set_index("segment")
-    notes = pd.DataFrame({"note": result.notes})
-    tables = {"Results": result.table, **result.extra_tables, "Windows": windows, "Notes": notes}
+    tables = {"Results": result.table, **result.extra_tables, "Windows": windows}
+    subtitle = f"experiment {name}, seed {seed}, {'fast' if fast else 'full'} run"
     if result.backtests:
         write_report(
             result.backtests,
             out / "report.html",
             title=experiment.title,
-            subtitle=f"experiment {name}, seed {seed}, {'fast' if fast else 'full'} run",
+            subtitle=subtitle,
             extra_tables=tables,
+            notes=result.notes,
         )
     else:
-        body = "".join(f"<h2>{html.escape(k)}</h2>{v.to_html()}" for k, v in tables.items())
-        page = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(experiment.title)}"
-            f"</title></head><body><h1>{html.escape(experiment.title)}</h1>{body}</body></html>"
-        )
-        atomic_write_bytes(out / "report.html", page.encode())
+        sections = [ReportTable(k, v) for k, v in tables.items()]
+        if result.notes:
+            sections.append(ReportNotes("Notes", result.notes))
+        render_report(out / "report.html", experiment.title, sections, subtitle=subtitle)
     return result
 
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from quantrl.alpha.engine import EvalCache
 from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
@@ -34,6 +32,7 @@ from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
 from quantrl.mining.pool import AlphaPool
+from quantrl.progress import ProgressBar
 
 __all__ = ["DistributedResult", "MinerTask", "mine_distributed", "plan_miners", "run_miner"]
 
@@ -194,7 +193,7 @@ def _mine_locked(
     reused = len(results)
     todo = [t for t in plan if t.index not in results]
     shared = {"spec": spec, "train": train, "valid": valid, "labels": labels}
-    bar = _progress_bar(spec.name, len(plan), reused) if progress else None
+    bar = ProgressBar(f"{spec.name} miners", len(plan), completed=reused) if progress else None
     map_start = time.monotonic()
     try:
         for _, result in executor.map(run_miner, todo, shared):
@@ -204,13 +203,13 @@ def _mine_locked(
             registry.update_run(run_id, message=f"{len(results)}/{len(plan)} miners done")
             if bar is not None:
                 best = max(float(r["train_objective"]) for r in results.values())
-                bar[0].update(bar[1], completed=len(results), info=f"best train {best:.4f}")
+                bar.update(len(results), info=f"best train {best:.4f}")
     except BaseException as exc:
         registry.update_run(run_id, status="interrupted", message=repr(exc)[:500])
         raise
     finally:
         if bar is not None:
-            bar[0].stop()
+            bar.close()
     mining_seconds = time.monotonic() - map_start
     miners = [results[t.index] for t in plan]
     pool = merge_pools(spec, train, valid, labels, miners)
@@ -232,19 +231,6 @@ def _mine_locked(
         time.monotonic() - started,
         mining_seconds,
     )
-
-
-def _progress_bar(name: str, total: int, done: int) -> tuple[Any, Any]:
-
-    bar = Progress(
-        TextColumn(f"[bold]{name} miners"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-    )
-    bar.start()
-    return bar, bar.add_task(name, total=total, completed=done, info="")
 
 
 def merge_pools(

@@ -27,21 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
 from quantrl.errors import ConfigError, JobError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.distributed import mine_distributed
-from quantrl.jobs.harness import MiningSetup, Searcher, build_setup
+from quantrl.jobs.harness import MiningSetup, build_setup
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
+from quantrl.progress import ProgressBar
 
 __all__ = [
     "JobResult",
@@ -160,13 +153,13 @@ def _train(
     deadline = started + spec.minutes * 60.0 if spec.minutes > 0 else None
     last_ckpt = time.monotonic()
     total = spec.steps if spec.steps > 0 else None
-    bar = _Bar(spec.name, total, searcher.steps_done) if progress else None
+    bar = ProgressBar(spec.name, total, completed=searcher.steps_done) if progress else None
     try:
         while True:
             left = (spec.steps - searcher.steps_done) if spec.steps > 0 else spec.chunk_steps
             if left <= 0 or (deadline is not None and time.monotonic() >= deadline):
                 break
-            hook = bar.hook(searcher) if bar else None
+            hook = (lambda: bar.update(searcher.steps_done)) if bar else None
             searcher.run_chunk(min(spec.chunk_steps, left), deadline=deadline, on_step=hook)
             valid = setup.pool_metrics(("valid",))["valid"]
             info = {
@@ -177,7 +170,7 @@ def _train(
                 "valid_rank_ic": valid["rank_ic"],
             }
             if bar:
-                bar.update(searcher.steps_done, info)
+                bar.update(searcher.steps_done, info=_chunk_info(info))
             if on_chunk is not None:
                 on_chunk(setup, info)
             now = time.monotonic()
@@ -235,41 +228,12 @@ def _f(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-class _Bar:
-    """Rich progress bar: steps, pool size, train objective and validation IC."""
-
-    def __init__(self, name: str, total: int | None, done: int) -> None:
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            transient=False,
-        )
-        self.progress.start()
-        self.task_id = self.progress.add_task(name, total=total, completed=done, info="")
-        self._last = 0.0
-
-    def hook(self, searcher: Searcher) -> Callable[[], None]:
-        def _on_step() -> None:
-            now = time.monotonic()
-            if now - self._last > 0.5:
-                self._last = now
-                self.progress.update(self.task_id, completed=searcher.steps_done)
-
-        return _on_step
-
-    def update(self, steps: int, info: dict[str, float]) -> None:
-        text = (
-            f"pool {int(info['pool'])}  train IC {info['train_ic']:.4f}  "
-            f"valid IC {info['valid_ic']:.4f}  RankIC {info['valid_rank_ic']:.4f}"
-        )
-        self.progress.update(self.task_id, completed=steps, info=text)
-
-    def close(self) -> None:
-        self.progress.stop()
+def _chunk_info(info: dict[str, float]) -> str:
+    """The progress bar's text after a chunk: pool size, train objective and validation IC."""
+    return (
+        f"pool {int(info['pool'])}  train IC {info['train_ic']:.4f}  "
+        f"valid IC {info['valid_ic']:.4f}  RankIC {info['valid_rank_ic']:.4f}"
+    )
 
 
 @dataclass

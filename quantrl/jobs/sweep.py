@@ -32,9 +32,6 @@ workers once; the driver alone writes the registry (table ``sweeps``) and the re
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import itertools
 import json
 import math
@@ -44,8 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from quantrl.agents.evaluate import evaluate_agent
 from quantrl.agents.factory import env_class
@@ -56,6 +52,7 @@ from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.splits import market_split, split_dates
 from quantrl.envs.core import fraction_split_dates
 from quantrl.errors import ConfigError
+from quantrl.evaluation.report import ReportFigure, ReportTable, render_report
 from quantrl.executors.executor import Executor, make_executor
 from quantrl.jobs.store import Registry
 
@@ -304,46 +301,33 @@ def _label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def write_sweep_report(result: SweepResult, path: str | Path) -> Path:
-    """A self-contained HTML page: the metric per combination (bar chart) and the full table."""
-
-    matplotlib.use("Agg")
-
+def _sweep_figure(result: SweepResult) -> Figure:
+    """Horizontal bars: the sweep's metric for every combination, best on top."""
     rows = result.rows
-    labels = [_label(r["params"]) for r in rows]
-    values = [r["metrics"].get(result.metric, math.nan) for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-    ax.barh(range(len(rows)), values, color="#3b6ea5")
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    fig = Figure(figsize=(8, 0.35 * len(rows) + 1.2))
+    ax = fig.subplots()
+    ax.barh(
+        range(len(rows)),
+        [r["metrics"].get(result.metric, math.nan) for r in rows],
+        color="#3b6ea5",
+    )
+    ax.set_yticks(range(len(rows)), [_label(r["params"]) for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(result.metric)
     ax.set_title(f"sweep {result.name}: {result.metric} per combination")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    image = base64.b64encode(buf.getvalue()).decode()
-    cols = list(METRICS)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["parameters", *cols])
-    body = "".join(
-        "<tr><td>"
-        + html.escape(lab)
-        + "</td>"
-        + "".join(f"<td>{r['metrics'].get(c, math.nan):.4f}</td>" for c in cols)
-        + "</tr>"
-        for lab, r in zip(labels, rows, strict=True)
-    )
-    page = (
-        "<!doctype html><meta charset='utf-8'>"
-        f"<title>sweep {html.escape(result.name)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "td:first-child{text-align:left}</style>"
-        f"<h1>sweep {html.escape(result.name)}</h1>"
-        f"<img alt='metric per combination' src='data:image/png;base64,{image}'>"
-        f"<table><tr>{head}</tr>{body}</table>"
-    )
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, page.encode())
-    return out
+    return fig
+
+
+def write_sweep_report(result: SweepResult, path: str | Path) -> Path:
+    """A self-contained HTML page: the metric per combination (bar chart) and the full table."""
+    table = [
+        {"parameters": _label(r["params"]), **{c: r["metrics"].get(c, math.nan) for c in METRICS}}
+        for r in result.rows
+    ]
+    sections = [
+        ReportFigure("metric", _sweep_figure(result), "metric per combination"),
+        ReportTable("Combinations", table),
+    ]
+    subtitle = f"{len(result.rows)} combinations, ranked by {result.metric}"
+    return render_report(path, f"sweep {result.name}", sections, subtitle=subtitle)
