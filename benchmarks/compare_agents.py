@@ -10,7 +10,8 @@ backtested with ``run_weights`` on the same test rows, with the same fees and ti
 all in cash from the same first decision row (the last target in force is carried into that row).
 
 The table gives Sharpe, Sortino, max drawdown, cumulative return and the deflated Sharpe ratio
-with ``n_trials`` = the number of compared policies. Run:
+over the compared policies as trials (their number and the variance of their per-bar Sharpe
+ratios). Run:
 ``python benchmarks/compare_agents.py [--timesteps 20000] [--seed 0] [--algos ppo,a2c,sac]``.
 """
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     from quantrl.agents import evaluate_agent, train_agent
     from quantrl.backtest import run_weights
     from quantrl.envs import PortfolioEnv
+    from quantrl.stats.performance import TrialSet
     from strategies import get_strategy
 
     torch.set_num_threads(1)
@@ -88,10 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         w = strategy_weights_on(seg.dates, panel, w_full)
         results[label] = run_weights(seg, w, fees=args.fees)
 
-    n_trials = len(results)
+    trials = TrialSet.from_returns(np.column_stack([r.returns for r in results.values()]))
     rows = []
     for label, res in results.items():
-        s = res.stats(n_trials=n_trials)
+        s = res.stats(trials)
         rows.append(
             {
                 "policy": label,
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     dates = f"{str(seg.dates[0])[:10]}..{str(seg.dates[-1])[:10]}"
     print_table(
         f"DOW30 test split {dates} ({seg.n_dates} bars), fees {args.fees}, next-open fills, "
-        f"agents: {args.timesteps} steps, seed {args.seed}; DSR n_trials={n_trials}",
+        f"agents: {args.timesteps} steps, seed {args.seed}; DSR over {trials.n_trials} trials",
         rows,
     )
 

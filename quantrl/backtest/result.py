@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantrl.errors import ConfigError
-from quantrl.stats.performance import summary_stats
+from quantrl.stats.performance import TrialSet, summary_stats
 
 
 def ffill_rows(values: np.ndarray) -> np.ndarray:
@@ -132,15 +132,29 @@ class BacktestResult:
         return np.nan_to_num(out, nan=0.0)
 
     # ------------------------------------------------------------------ reports
-    def stats(self, n_trials: int = 1) -> pd.Series:
-        """Performance summary (``quantrl.stats.performance.summary_stats``) as a Series."""
+    def stats(self, trials: TrialSet | None = None, *, n_trials: int | None = None) -> pd.Series:
+        """Performance summary (``quantrl.stats.performance.summary_stats``) as a Series.
 
+        ``trials`` (a ``TrialSet``: how many configurations were tried and the variance of their
+        per-period Sharpe ratios) deflates the Sharpe ratio; default one trial. ``n_trials=1``
+        is still accepted; more trials need their Sharpe variance, so they go through
+        ``trials``.
+        """
+        if n_trials is not None:
+            if trials is not None:
+                raise ConfigError("pass trials or n_trials, not both")
+            if isinstance(n_trials, bool) or n_trials != 1:
+                raise ConfigError(
+                    f"n_trials={n_trials!r}: the deflated Sharpe ratio over several trials needs "
+                    "their Sharpe variance; pass trials=TrialSet.from_returns(...) or "
+                    "TrialSet.from_sharpes(...)"
+                )
         return summary_stats(
             self.returns,
             benchmark=self.benchmark_returns,
             weights=self.weights,
             periods_per_year=self.periods_per_year,
-            n_trials=n_trials,
+            trials=trials,
         )
 
     def _index(self) -> Any:

@@ -285,7 +285,7 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
     """Headline statistics, one row per backtest result."""
     rows = {}
     for name, res in results.items():
-        stats = res.stats(n_trials=len(results))
+        stats = res.stats()
         rows[name] = {c: float(stats.get(c, math.nan)) for c in SUMMARY_COLUMNS}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "strategy"

@@ -13,6 +13,7 @@ import pandas as pd
 import polars as pl
 
 from quantrl.data.dates import to_ns_array
+from quantrl.data.folds import Fold, purged_kfold_rows, walk_forward_rows
 from quantrl.data.frames import long_to_panel_arrays, wide_to_arrays
 from quantrl.errors import ConfigError, DataError
 
@@ -496,3 +497,51 @@ class Panel:
             raise DataError("expected (field, symbol) MultiIndex columns", rule="shape")
         names = list(dict.fromkeys(frame.columns.get_level_values(0)))
         return cls.from_wide({str(n): frame[n] for n in names}, meta=meta)
+
+    # ------------------------------------------------------------------ out-of-sample folds
+    def walk_forward(
+        self,
+        train: int,
+        test: int,
+        step: int | None = None,
+        *,
+        embargo: int = 0,
+        warmup: int = 0,
+        expanding: bool = False,
+    ) -> list[tuple[Panel, Panel]]:
+        """(train panel, test panel) pairs of ``quantrl.data.folds.walk_forward_rows``.
+
+        Rows count from the first row after this panel's own warm-up. With ``warmup=k`` both
+        panels of a fold carry up to ``k`` earlier rows as history (``panel.warmup``), as
+        ``split`` does. Labels are computed inside each panel (``forward_returns``), so a
+        training label never reads a test price; ``embargo`` leaves rows between the two out.
+        """
+        if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer) or warmup < 0:
+            raise ConfigError(f"warmup must be an integer >= 0, got {warmup!r}")
+        off = self.warmup
+        folds = walk_forward_rows(
+            self.n_dates - off, train, test, step, embargo=embargo, expanding=expanding
+        )
+        out = []
+        for fold in folds:
+            pair = []
+            for rows in fold:
+                a, b = off + int(rows[0]), off + int(rows[-1]) + 1
+                w = min(int(warmup), a)
+                pair.append(self._take_rows(slice(a - w, b), warmup=w))
+            out.append((pair[0], pair[1]))
+        return out
+
+    def purged_kfold(self, k: int, horizon: int, embargo: int = 0) -> list[Fold]:
+        """Row indices of ``quantrl.data.folds.purged_kfold_rows`` over this panel's rows.
+
+        Indices address this panel's rows (arrays such as ``panel["close"]`` or
+        ``panel.forward_returns(horizon)``); the warm-up rows are never in a fold. Row indices,
+        not panels: the training rows around a test block are not contiguous, and a panel with a
+        gap would compute labels across it.
+        """
+        off = self.warmup
+        return [
+            Fold(f.train + off, f.test + off)
+            for f in purged_kfold_rows(self.n_dates - off, k, horizon, embargo)
+        ]

@@ -45,6 +45,7 @@ from quantrl.kernels.correlation import (
     top_quantile_turnover_nb,
 )
 from quantrl.stats.ic import (
+    ICSummary,
     as_2d,
     ic_series,
     ic_summary,
@@ -348,6 +349,11 @@ class AlphaReport:
     def mean_turnover(self) -> float:
         """Mean top-quantile turnover over the dates where it is defined."""
         return nanmean(self.turnover)
+
+    @property
+    def ic_stats(self) -> ICSummary:
+        """IC summary with Newey-West t-statistics for labels of ``horizon`` bars."""
+        return summarize_ic(self.ic, self.rank_ic, self.horizon)
 
 
 def evaluate_formulas(

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
+from quantrl.stats.performance import TrialSet
 
 if TYPE_CHECKING:  # pragma: no cover
     from quantrl.backtest.result import BacktestResult
@@ -193,12 +194,18 @@ def tear_sheet_figures(results: BacktestResult | Mapping[str, BacktestResult]) -
 
 
 def stats_table(
-    results: BacktestResult | Mapping[str, BacktestResult], n_trials: int | None = None
+    results: BacktestResult | Mapping[str, BacktestResult], trials: TrialSet | None = None
 ) -> pd.DataFrame:
-    """Statistics with one column per result; the deflated Sharpe counts every result as a trial."""
+    """Statistics with one column per result.
+
+    The deflated Sharpe ratio uses ``trials`` (e.g. from the registry's trial ledger); without
+    it, the results of the table are the trials (their count and the variance of their Sharpe
+    ratios), so a single result is deflated against one trial.
+    """
     mapping = _as_mapping(results)
-    trials = n_trials if n_trials is not None else max(len(mapping), 1)
-    return pd.DataFrame({name: res.stats(n_trials=trials) for name, res in mapping.items()})
+    if trials is None and len(mapping) > 1:
+        trials = TrialSet.from_returns(np.column_stack([r.returns for r in mapping.values()]))
+    return pd.DataFrame({name: res.stats(trials) for name, res in mapping.items()})
 
 
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
@@ -346,7 +353,7 @@ def write_report(
     *,
     title: str = "quantrl tear sheet",
     subtitle: str = "",
-    n_trials: int | None = None,
+    trials: TrialSet | None = None,
     png_dir: str | Path | None = None,
     extra_tables: Mapping[str, pd.DataFrame] | None = None,
     extra_figures: Mapping[str, Figure] | None = None,
@@ -354,15 +361,15 @@ def write_report(
 ) -> Path:
     """Write a self-contained HTML tear sheet (opens offline); optionally each figure as PNG.
 
-    Sections: statistics (with the deflated Sharpe ratio over ``n_trials``, default the number of
-    results), any ``extra_tables``, the ``notes``, then the figures: equity vs benchmark,
+    Sections: statistics (with the deflated Sharpe ratio over ``trials``, by default the results
+    themselves; see ``stats_table``), any ``extra_tables``, the ``notes``, then the figures: equity vs benchmark,
     drawdown, rolling Sharpe, weights, monthly-returns heatmap and any ``extra_figures``. The file
     is written atomically.
     """
     mapping = _as_mapping(results)
     figures = tear_sheet_figures(mapping)
     figures.update(extra_figures or {})
-    table = stats_table(mapping, n_trials)
+    table = stats_table(mapping, trials)
     table.index.name = "statistic"
     sections: list[Section] = [ReportTable("Statistics", table)]
     sections += [ReportTable(name, frame) for name, frame in (extra_tables or {}).items()]

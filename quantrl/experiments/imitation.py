@@ -144,7 +144,7 @@ class ImitationExperiment:
         oracle_res = run_weights(seg, oracle_w, fees=FEES)
         rows = []
         for name, res in {**backtests, "oracle (hindsight, not a policy)": oracle_res}.items():
-            st = res.stats(n_trials=len(backtests))
+            st = res.stats()
             rows.append(
                 {
                     "policy": name,

@@ -144,7 +144,7 @@ class SharpePortfolioExperiment:
             weights, _ = rollout(test_env, policy)
             backtests[f"PPO {reward}"] = run_weights(seg, weights, **kw)
         for name, res in backtests.items():
-            stats = res.stats(n_trials=len(backtests))
+            stats = res.stats()
             turnover = float(
                 np.nansum(np.abs(res.trades["size"] * res.trades["price"])) / res.init_cash
             )

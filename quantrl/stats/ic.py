@@ -5,6 +5,10 @@ Both take (T, N) arrays: a factor (value known at the close of date t) and a lab
 cross-sectional Pearson / Spearman (average ranks for ties) correlation over the symbols finite in
 both on date t; NaN (and skipped by every summary) when fewer than 2 such symbols or either side
 is constant. ICIR = mean(IC) / std(IC) with ``ddof=1`` over the dates where IC is defined.
+
+ICIR treats the daily ICs as independent; with ``horizon``-bar labels consecutive labels share
+``horizon - 1`` bars and the ICs are autocorrelated, so the summary also gives Newey-West
+t-statistics of mean IC and mean RankIC with ``ic_lags(n_dates, horizon)`` >= horizon - 1 lags.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from quantrl.errors import ConfigError
 from quantrl.kernels.correlation import pearson_rows_nb, sorted_keys, spearman_rows
+from quantrl.stats.inference import ic_lags, newey_west_t
 
 __all__ = [
     "ICSummary",
@@ -91,7 +96,11 @@ def rank_ic_series(
 
 @dataclass(frozen=True)
 class ICSummary:
-    """Summary of the IC and RankIC series (ICIR uses the sample std, ddof=1)."""
+    """Summary of the IC and RankIC series (ICIR uses the sample std, ddof=1).
+
+    ``ic_t`` / ``rank_ic_t`` are Newey-West t-statistics of the mean IC / RankIC (NaN dates
+    dropped) with ``lags`` lags, chosen for labels of ``horizon`` bars.
+    """
 
     ic: float
     icir: float
@@ -99,17 +108,26 @@ class ICSummary:
     rank_icir: float
     ic_positive: float
     n_dates: int
+    ic_t: float
+    rank_ic_t: float
+    lags: int
+    horizon: int
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict of the fields."""
         return asdict(self)
 
 
-def summarize_ic(ic: np.ndarray, rank_ic: np.ndarray) -> ICSummary:
-    """Summarise precomputed IC and RankIC series; NaN dates are skipped."""
+def summarize_ic(ic: np.ndarray, rank_ic: np.ndarray, horizon: int = 1) -> ICSummary:
+    """Summarise precomputed IC and RankIC series of ``horizon``-bar labels; NaN dates skipped.
+
+    Both t-statistics use ``ic_lags(n_dates, horizon)`` lags, n_dates counting the dates with a
+    finite IC.
+    """
     ic = np.asarray(ic, dtype=np.float64)
     rank_ic = np.asarray(rank_ic, dtype=np.float64)
     finite = ic[np.isfinite(ic)]
+    lags = ic_lags(int(finite.size), horizon)
     return ICSummary(
         ic=nanmean(ic),
         icir=_ir(ic),
@@ -117,10 +135,17 @@ def summarize_ic(ic: np.ndarray, rank_ic: np.ndarray) -> ICSummary:
         rank_icir=_ir(rank_ic),
         ic_positive=float((finite > 0).mean()) if finite.size else math.nan,
         n_dates=int(finite.size),
+        ic_t=newey_west_t(ic, lags).t,
+        rank_ic_t=newey_west_t(rank_ic, lags).t,
+        lags=lags,
+        horizon=int(horizon),
     )
 
 
-def ic_summary(factor: np.ndarray, label: np.ndarray) -> ICSummary:
-    """IC mean, ICIR, RankIC mean, RankICIR, share of positive ICs and dates used."""
+def ic_summary(factor: np.ndarray, label: np.ndarray, horizon: int = 1) -> ICSummary:
+    """IC mean, ICIR, RankIC mean, RankICIR, share of positive ICs, dates used, NW t-stats.
+
+    ``horizon`` is the label's length in bars (``panel.forward_returns(horizon)``).
+    """
     f, y = pair(factor, label)
-    return summarize_ic(pearson_rows_nb(f, y), spearman_rows(f, y))
+    return summarize_ic(pearson_rows_nb(f, y), spearman_rows(f, y), horizon)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -422,30 +423,88 @@ def _check_trials(n_trials: int) -> int:
     return int(n_trials)
 
 
+@dataclass(frozen=True)
+class TrialSet:
+    """The trials a reported Sharpe ratio was selected from, for the deflated Sharpe ratio.
+
+    ``n_trials`` counts every configuration tried (N); ``sharpe_variance`` is the variance of
+    their per-period (not annualised) Sharpe ratios (V). With more than one trial V is
+    required: the expected maximum of N Sharpe ratios depends on how much the trials' Sharpe
+    ratios differ, not on any one series' estimation error. ``TrialSet()`` is a single trial.
+    """
+
+    n_trials: int = 1
+    sharpe_variance: float | None = None
+
+    def __post_init__(self) -> None:
+        n = _check_trials(self.n_trials)
+        v = self.sharpe_variance
+        if v is not None:
+            v = _check_scalar(v, "sharpe_variance")
+            if v < 0:
+                raise ConfigError(f"sharpe_variance must be >= 0, got {self.sharpe_variance!r}")
+        elif n > 1:
+            raise ConfigError(
+                f"n_trials={n} needs sharpe_variance, the variance of the trials' per-period "
+                "Sharpe ratios (build it with TrialSet.from_sharpes or TrialSet.from_returns)"
+            )
+        object.__setattr__(self, "n_trials", n)
+        object.__setattr__(self, "sharpe_variance", v)
+
+    @classmethod
+    def from_sharpes(cls, sharpes: Any) -> TrialSet:
+        """Trials from the per-period Sharpe ratios of every configuration tried.
+
+        N counts every entry: a trial whose Sharpe ratio is undefined (NaN, e.g. it never
+        traded) or infinite was still tried. V is the sample variance (ddof=1) of the finite
+        entries; with N > 1 at least two must be finite.
+        """
+        values = np.asarray(sharpes, dtype=np.float64).ravel()
+        if values.size == 0:
+            raise ConfigError("from_sharpes needs the Sharpe ratio of at least one trial")
+        if values.size == 1:
+            return cls(1)
+        finite = values[np.isfinite(values)]
+        if finite.size < 2:
+            raise ConfigError(
+                f"{values.size} trials but {finite.size} finite Sharpe ratio(s): "
+                "their variance needs at least 2"
+            )
+        return cls(int(values.size), float(finite.var(ddof=1)))
+
+    @classmethod
+    def from_returns(cls, returns: Any) -> TrialSet:
+        """Trials from a (T, K) array of the K trials' return series (per-period Sharpe each)."""
+        r, _ = _as_returns(returns)
+        return cls.from_sharpes(sharpe_ratio(r, periods_per_year=1))
+
+    @property
+    def expected_max_sharpe(self) -> float:
+        """Expected maximum per-period Sharpe of the trials under zero true Sharpe (0 for N=1)."""
+        if self.n_trials == 1:
+            return 0.0
+        return float(expected_max_sharpe(self.n_trials, self.sharpe_variance))
+
+
 def deflated_sharpe_ratio(
-    returns: Any, n_trials: int, sharpe_variance: float | None = None
+    returns: Any, trials: TrialSet | int = 1, sharpe_variance: float | None = None
 ) -> Stat:
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): PSR against the expected max Sharpe.
 
-    DSR = PSR(SR0) with SR0 = ``expected_max_sharpe(n_trials, V)`` (per-period units). V is the
-    variance of the Sharpe estimates across the trials; when None it is the asymptotic variance of
-    the series' own Sharpe estimator, (1 - g3 * SR + (g4 - 1) / 4 * SR**2) / (n - 1).
-    With n_trials = 1 the DSR equals the PSR against 0.
+    DSR = PSR(SR0) with SR0 = ``expected_max_sharpe(N, V)`` (per-period units), N the number of
+    trials and V the variance of the trials' per-period Sharpe ratios. ``trials`` is a
+    ``TrialSet`` or N, with V given as ``sharpe_variance``; N > 1 without V is a ConfigError.
+    With one trial the DSR equals the PSR against 0.
     """
-    _check_trials(n_trials)
+    if isinstance(trials, TrialSet):
+        if sharpe_variance is not None:
+            raise ConfigError("give sharpe_variance inside the TrialSet, not beside it")
+        trial_set = trials
+    else:
+        trial_set = TrialSet(trials, sharpe_variance)
     r, is_1d = _as_returns(returns)
     sr, n, spread = _psr_parts(r)
-    if sharpe_variance is None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = spread / (n - 1.0)
-        var = np.where(np.isfinite(var), var, 0.0)
-        sr0 = np.asarray(expected_max_sharpe(n_trials, var))
-        sr0 = np.where(np.isfinite(spread) & (n > 1), sr0, np.nan)
-    else:
-        v = _check_scalar(sharpe_variance, "sharpe_variance")
-        if v < 0:
-            raise ConfigError(f"sharpe_variance must be >= 0, got {sharpe_variance!r}")
-        sr0 = np.full(r.shape[1], expected_max_sharpe(n_trials, v))
+    sr0 = np.full(r.shape[1], trial_set.expected_max_sharpe)
     return _out(_psr_from_parts(sr, n, spread, sr0), is_1d)
 
 
@@ -468,6 +527,7 @@ _LABELS = {
     "hit_rate": "Hit rate",
     "psr": "Probabilistic Sharpe ratio",
     "dsr": "Deflated Sharpe ratio",
+    "dsr_trials": "Trials (DSR)",
     "alpha": "Alpha",
     "beta": "Beta",
     "turnover": "Turnover",
@@ -480,16 +540,20 @@ def summary_stats(
     benchmark: Any = None,
     weights: Any = None,
     periods_per_year: float = 252,
-    n_trials: int = 1,
+    trials: TrialSet | None = None,
 ) -> pd.Series | pd.DataFrame:
     """Every statistic of this module in one table: a Series for 1-D input, else one column each.
 
     ``benchmark`` (T,) or (T, K) adds alpha and beta; ``weights`` adds turnover: a (T, N) array for
-    1-D returns, a sequence of K such arrays for 2-D returns. ``n_trials`` feeds the deflated
-    Sharpe ratio. Rows use readable labels ("Sharpe ratio", "Max drawdown", ...).
+    1-D returns, a sequence of K such arrays for 2-D returns. ``trials`` (default one trial:
+    DSR = PSR) deflates the Sharpe ratio; the "Trials (DSR)" row states the N used. Rows use
+    readable labels ("Sharpe ratio", "Max drawdown", ...).
     """
     ppy = _check_periods(periods_per_year)
-    _check_trials(n_trials)
+    if trials is None:
+        trials = TrialSet()
+    elif not isinstance(trials, TrialSet):
+        raise ConfigError(f"trials must be a TrialSet or None, got {trials!r}")
     r, is_1d = _as_returns(returns)
     n_rows, n_cols = r.shape
     growth, dd = drawdown_nb(r)
@@ -520,7 +584,8 @@ def summary_stats(
         "cvar": _lower_tail_mean(r, 0.05),
         "hit_rate": np.atleast_1d(np.asarray(hit_rate(r), dtype=np.float64)),
         "psr": np.atleast_1d(np.asarray(probabilistic_sharpe_ratio(r))),
-        "dsr": np.atleast_1d(np.asarray(deflated_sharpe_ratio(r, n_trials))),
+        "dsr": np.atleast_1d(np.asarray(deflated_sharpe_ratio(r, trials))),
+        "dsr_trials": np.full(n_cols, float(trials.n_trials)),
     }
     if benchmark is not None:
         a, b = alpha_beta(r, benchmark, periods_per_year=ppy)

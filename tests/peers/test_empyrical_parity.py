@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats as sps
 
+from quantrl.errors import ConfigError
 from quantrl.stats import performance as perf
 
 ep = pytest.importorskip("empyrical")
@@ -340,25 +341,17 @@ def test_deflated_sharpe_ratio_hand_case():
             assert_same(perf.deflated_sharpe_ratio(r, n_trials, sharpe_variance=var), expected)
 
 
-def test_deflated_sharpe_ratio_default_variance_hand_case():
+def test_deflated_sharpe_ratio_one_trial_and_trial_variance():
     x = _random_returns(10, n_rows=600, n_cols=3)[:, 1]
-    v = x[~np.isnan(x)]
-    n = len(v)
-    sr = v.mean() / v.std(ddof=1)
-    g3 = sps.skew(v)
-    g4 = sps.kurtosis(v, fisher=False)
-    var = (1 - g3 * sr + (g4 - 1) / 4 * sr**2) / (n - 1)
-    gamma = 0.5772156649015329
-    sr0 = math.sqrt(var) * (
-        (1 - gamma) * sps.norm.ppf(1 - 1 / 20) + gamma * sps.norm.ppf(1 - 1 / (20 * math.e))
-    )
-    assert perf.deflated_sharpe_ratio(x, 20) == pytest.approx(_psr_by_hand(x, sr0), rel=RTOL)
     # one trial: nothing to deflate
     assert perf.deflated_sharpe_ratio(x, 1) == pytest.approx(
         perf.probabilistic_sharpe_ratio(x), rel=1e-15
     )
+    # several trials: the variance must come from the trials' Sharpe ratios
+    with pytest.raises(ConfigError, match="sharpe_variance"):
+        perf.deflated_sharpe_ratio(x, 20)
     # more trials, higher bar
-    assert perf.deflated_sharpe_ratio(x, 1000) < perf.deflated_sharpe_ratio(x, 20)
+    assert perf.deflated_sharpe_ratio(x, 1000, 0.001) < perf.deflated_sharpe_ratio(x, 20, 0.001)
 
 
 # ----------------------------------------------------------------------------- property-based

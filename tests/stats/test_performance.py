@@ -26,7 +26,7 @@ UNARY = {
     "conditional_value_at_risk": perf.conditional_value_at_risk,
     "hit_rate": perf.hit_rate,
     "probabilistic_sharpe_ratio": perf.probabilistic_sharpe_ratio,
-    "deflated_sharpe_ratio": lambda r: perf.deflated_sharpe_ratio(r, 5),
+    "deflated_sharpe_ratio": lambda r: perf.deflated_sharpe_ratio(r, 5, sharpe_variance=0.002),
 }
 
 
@@ -115,7 +115,7 @@ def test_pandas_and_fortran_order_inputs(name, returns):
 
 def test_inputs_are_not_modified(returns):
     before = returns.copy()
-    perf.summary_stats(returns, benchmark=returns[:, 0], n_trials=3)
+    perf.summary_stats(returns, benchmark=returns[:, 0], trials=perf.TrialSet(3, 0.001))
     np.testing.assert_array_equal(returns, before)
 
 
@@ -192,7 +192,7 @@ def test_bad_n_trials_raise(n_trials, returns):
     with pytest.raises(ConfigError, match="n_trials"):
         perf.deflated_sharpe_ratio(returns, n_trials)
     with pytest.raises(ConfigError, match="n_trials"):
-        perf.summary_stats(returns, n_trials=n_trials)
+        perf.TrialSet(n_trials, 0.01)
 
 
 def test_negative_sharpe_variance_raises(returns):
@@ -269,7 +269,7 @@ def test_summary_stats_1d(returns):
     x = pd.Series(returns[:, 0], name="strategy")
     bench = returns[:, 1]
     weights = np.random.default_rng(3).dirichlet(np.ones(4), size=300)
-    table = perf.summary_stats(x, benchmark=bench, weights=weights, n_trials=7)
+    table = perf.summary_stats(x, benchmark=bench, weights=weights, trials=perf.TrialSet(7, 0.0004))
     assert isinstance(table, pd.Series)
     assert table.name == "strategy"
     expected = {
@@ -288,7 +288,8 @@ def test_summary_stats_1d(returns):
         "Conditional value at risk (5%)": perf.conditional_value_at_risk(x),
         "Hit rate": perf.hit_rate(x),
         "Probabilistic Sharpe ratio": perf.probabilistic_sharpe_ratio(x),
-        "Deflated Sharpe ratio": perf.deflated_sharpe_ratio(x, 7),
+        "Deflated Sharpe ratio": perf.deflated_sharpe_ratio(x, 7, sharpe_variance=0.0004),
+        "Trials (DSR)": 7.0,
         "Alpha": perf.alpha_beta(x, bench)[0],
         "Beta": perf.alpha_beta(x, bench)[1],
         "Turnover": perf.turnover(weights),
