@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,9 +67,16 @@ def _registry_path(registry: Path | None, spec: Path | None = None) -> Path:
 
 def mine_command(
     spec: Annotated[Path, typer.Argument(help="job spec (TOML)")],
-    resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="continue from the checkpoint (refused if the spec changed)"),
+    ] = False,
     restart: Annotated[
-        bool, typer.Option("--restart", help="discard an existing checkpoint and start over")
+        bool,
+        typer.Option(
+            "--restart",
+            help="start over; the old checkpoint and pool move to <output_dir>/replaced/",
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     executor: Annotated[
@@ -85,7 +93,9 @@ def mine_command(
 ) -> None:
     """Mine formula alphas as the job spec says (checkpointed; --resume after a kill).
 
-    With --executor/--seeds (or a [distributed] table with seeds in the spec) independent miners
+    --resume continues only a checkpoint written under the same spec (its digest, see
+    quantrl.jobs.spec); a changed spec is refused with the changed keys listed, and --restart
+    starts over instead. With --executor/--seeds (or a [distributed] table with seeds in the spec) independent miners
     run in parallel and their alphas merge into one pool on this machine.
     """
 
@@ -217,40 +227,54 @@ def jobs_run_due(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what is due")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
-    """Run the specs whose schedule is due (for cron or a systemd timer)."""
+    """Run the specs whose schedule is due (for cron or a systemd timer); exit 1 if any failed.
+
+    Each spec runs on its own: one that fails (bad spec, damaged registry, a run that raises) is
+    listed as failed with its error and the others still run.
+    """
 
     outcomes = run_due(folder, progress=not quiet, dry_run=dry_run)
     console = Console()
+    table = Table(title=f"job specs in {folder}")
+    for col in ("spec", "job", "outcome", "detail"):
+        table.add_column(col, overflow="fold")
     for o in outcomes:
-        console.print(f"{o.action:8s} {o.job:20s} {o.detail}")
-    if any(o.action == "failed" for o in outcomes):
+        style = "red" if o.action == "failed" else ""
+        table.add_row(
+            Path(o.spec).name, o.job, f"[{style}]{o.action}[/]" if style else o.action, o.detail
+        )
+    console.print(table)
+    counts = Counter(o.action for o in outcomes)
+    console.print(", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no specs")
+    if counts.get("failed"):
         raise typer.Exit(1)
 
 
 def alpha_top_command(
     metric: Annotated[str, typer.Option(help="ic, rank_ic, icir or rank_icir")] = "rank_ic",
-    split: Annotated[str, typer.Option(help="train, valid or test")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(help="split whose metric ranks the alphas: train, valid (default) or test"),
+    ] = "valid",
     limit: Annotated[int, typer.Option(help="how many")] = 20,
     registry: Annotated[Path | None, typer.Option(help="registry SQLite file")] = None,
     spec: Annotated[Path | None, typer.Option(help="take the registry from this spec")] = None,
     job: Annotated[str | None, typer.Option(help="only this job")] = None,
 ) -> None:
-    """Best mined alphas across runs by a metric of one split."""
+    """Best mined alphas across runs by |metric| on one split (validation unless --split test)."""
 
     reg = Registry(_registry_path(registry, spec))
     rows = reg.top_alphas(metric, split, limit, job)
-    table = Table(title=f"top alphas by {split} {metric}")
+    table = Table(title=f"top alphas by |{split} {metric}| (ranked on the {split} split)")
     table.add_column("formula", overflow="fold")
-    for col in ("job", "run", f"{split} {metric}", "train IC", "test IC", "test RankIC"):
-        table.add_column(col, justify="right")
+    shown = [f"{split}_{metric}"] + [
+        c for c in ("train_ic", "valid_ic", "valid_rank_ic", "test_ic", "test_rank_ic")
+        if c != f"{split}_{metric}"
+    ]  # fmt: skip
+    for col in ("job", "run", *shown):
+        table.add_column(col.replace("_rank_ic", " RankIC").replace("_", " "), justify="right")
     for r in rows:
-        table.add_row(
-            r["formula"],
-            r["job"],
-            str(r["run_id"]),
-            _fmt(r[f"{split}_{metric}"]),
-            _fmt(r["train_ic"]),
-            _fmt(r["test_ic"]),
-            _fmt(r["test_rank_ic"]),
-        )
-    Console().print(table)
+        table.add_row(r["formula"], r["job"], str(r["run_id"]), *(_fmt(r[c]) for c in shown))
+    console = Console()
+    console.print(table)
+    console.print(f"ranked by {metric} on the {split} split ({len(rows)} alphas)")

@@ -24,11 +24,17 @@ def sweep_command(
     workers: Annotated[int | None, typer.Option(help="concurrent combinations")] = None,
     top: Annotated[int, typer.Option(help="rows to print")] = 20,
 ) -> None:
-    """Run a strategy or agent parameter sweep; results go to the registry and an HTML report."""
+    """Run a strategy or agent parameter sweep; results go to the registry and an HTML report.
+
+    Combinations are judged on the spec's split: the validation split unless it says
+    split = "test".
+    """
     result = run_sweep(
         spec, executor, workers=workers, address=address, strategy_factory=get_strategy
     )
-    table = Table(title=f"sweep {result.name}, best {result.metric} first")
+    table = Table(
+        title=f"sweep {result.name} on the {result.split} split, best {result.metric} first"
+    )
     table.add_column("parameters")
     for col in ("sharpe_ratio", "total_return", "max_drawdown", "turnover"):
         table.add_column(col, justify="right")
@@ -41,4 +47,4 @@ def sweep_command(
                                                          "max_drawdown", "turnover")),
         )  # fmt: skip
     Console().print(table)
-    Console().print(f"report: {result.report}")
+    Console().print(f"ranked on the {result.split} split; report: {result.report}")

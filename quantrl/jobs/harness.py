@@ -14,7 +14,7 @@ import numpy as np
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
-from quantrl.errors import ConfigError
+from quantrl.errors import ConfigError, DataError
 from quantrl.jobs.spec import JobSpec
 from quantrl.jobs.store import METRICS, SPLITS
 from quantrl.mining.baselines import GeneticSearch, RandomSearch
@@ -117,22 +117,45 @@ def alpha_row(
 
 
 def load_splits(spec: JobSpec) -> tuple[Any, Any, Any, dict[str, np.ndarray]]:
-    """The job's market split into train / valid / test panels and their forward-return labels."""
+    """The job's market split into train / valid / test panels and their forward-return labels.
 
-    panel = load_market(
-        spec.market, start=spec.start, end=spec.end, symbols=list(spec.symbols) or None
-    )
+    The checks a spec cannot make without the market happen here, each a ConfigError naming the
+    spec's table and key: the market loads, its symbols and the features exist, the split dates
+    leave three non-empty splits, and the label horizon leaves labelled dates in every split.
+    """
+    try:
+        panel = load_market(
+            spec.market, start=spec.start, end=spec.end, symbols=list(spec.symbols) or None
+        )
+    except (ConfigError, DataError) as exc:
+        key = "symbols" if getattr(exc, "rule", None) == "unknown symbol" else "market"
+        raise ConfigError(f"[data] {key}: {exc}") from None
     if spec.max_symbols > 0:
         panel = panel.select(list(panel.symbols[: spec.max_symbols]))
-    if spec.valid_start and spec.test_start:
-        vs, ts = spec.valid_start, spec.test_start
-    else:
-        vs, ts = split_dates(spec.market)
-    train, valid, test = panel.split(vs, ts, warmup=spec.warmup)
+    missing = [f for f in spec.features if f not in panel.field_names]
+    if missing:
+        raise ConfigError(
+            f"[search] features: {missing} are not fields of {spec.market} "
+            f"(has {list(panel.field_names)})"
+        )
+    try:
+        if spec.valid_start and spec.test_start:
+            vs, ts = spec.valid_start, spec.test_start
+        else:
+            vs, ts = split_dates(spec.market)
+        train, valid, test = panel.split(vs, ts, warmup=spec.warmup)
+    except (ConfigError, DataError) as exc:
+        raise ConfigError(f"[data] valid_start/test_start: {exc}") from None
     h = spec.label_horizon
-    labels = {
-        s: p.forward_returns(h) for s, p in (("train", train), ("valid", valid), ("test", test))
-    }
+    splits = (("train", train), ("valid", valid), ("test", test))
+    for name, part in splits:
+        dates = part.n_dates - part.warmup
+        if h >= dates:
+            raise ConfigError(
+                f"[data] label_horizon: {h} leaves no labelled date in the {name} split "
+                f"({dates} dates); use a horizon below {dates}"
+            )
+    labels = {s: p.forward_returns(h) for s, p in splits}
     return train, valid, test, labels
 
 
@@ -174,12 +197,6 @@ def build_harness(
         constants=spec.constants,
         max_len=spec.max_len,
     )
-    missing = [f for f in vocab.features if f not in train.field_names]
-    if missing:
-        raise ConfigError(
-            f"[search] features {missing} are not fields of {spec.market} "
-            f"(has {list(train.field_names)})"
-        )
     cache = EvalCache(max_bytes=512 << 20)
     pool = make_pool(spec, train, valid, labels, cache)
     task = MiningTask(

@@ -1,4 +1,16 @@
-"""A per-job lock file (pid + hostname) that refuses concurrent runs and clears stale locks."""
+"""A per-job lock: an OS-level file lock (``filelock``) that dies with its holder.
+
+The lock is ``fcntl.flock`` on the lock file (``LockFileEx`` on Windows) through
+``filelock.FileLock``: the kernel grants it to one open file at a time and releases it when the
+holder's process ends, however it ends. So there is no stale lock to take over and no race
+between two processes that find one: whoever the kernel gives the lock to runs, the others get
+``JobError("job is already running ...")`` at once. The lock file itself stays in place (removing
+it would let two processes lock two different files of the same name).
+
+For the error message only, the holder writes ``{"pid", "hostname", "since"}`` to a side file
+``<lock>.holder`` after it has the lock and removes it before releasing; correctness never
+depends on that file (it may be missing, or stale after a kill, when someone reads it).
+"""
 
 from __future__ import annotations
 
@@ -9,86 +21,66 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from filelock import FileLock, Timeout
+
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import JobError
 
-__all__ = ["JobLock", "pid_alive"]
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+__all__ = ["JobLock"]
 
 
 class JobLock:
-    """Exclusive lock: a file created atomically (hard link of a complete temp file).
-
-    The file holds ``{"pid", "hostname", "since"}``. Acquiring fails with ``JobError`` while
-    another live process holds it; a lock left by a dead process on this host is removed and
-    taken over. A lock from another host is never taken over automatically.
-    """
+    """Exclusive, non-blocking job lock over ``filelock.FileLock`` (see the module docstring)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.holder_path = self.path.with_name(self.path.name + ".holder")
+        self._lock = FileLock(self.path, timeout=0, is_singleton=False)
         self.held = False
 
     def read(self) -> dict[str, object] | None:
-        """Contents of the lock file, or None when absent or unreadable."""
+        """The holder's side file (pid, hostname, since), or None when absent or unreadable."""
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.holder_path.read_text())
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
 
     def acquire(self) -> None:
-        """Take the lock or raise JobError naming the holder."""
-        host = socket.gethostname()
-        info = {"pid": os.getpid(), "hostname": host, "since": time.time()}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        atomic_write_bytes(tmp, json.dumps(info).encode())
+        """Take the lock or raise JobError naming the holder when it is known."""
+        if self.held:
+            raise JobError(f"lock {self.path} is already held by this JobLock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            for _ in range(3):
-                try:
-                    os.link(tmp, self.path)
-                    self.held = True
-                    return
-                except FileExistsError:
-                    holder = self.read()
-                    if holder is None:
-                        # being written or corrupt: a complete file always has JSON; wait briefly
-                        time.sleep(0.05)
-                        holder = self.read()
-                    if holder is None:
-                        self.path.unlink(missing_ok=True)
-                        continue
-                    pid = int(holder.get("pid", -1))  # type: ignore[call-overload]
-                    if holder.get("hostname") == host and not pid_alive(pid):
-                        self.path.unlink(missing_ok=True)  # stale lock of a dead process
-                        continue
-                    raise JobError(
-                        f"job is already running (lock {self.path} held by pid {pid} on "
-                        f"{holder.get('hostname')}); wait for it or remove the lock if that "
-                        "process is gone"
-                    ) from None
-            raise JobError(f"could not acquire lock {self.path}")
-        finally:
-            tmp.unlink(missing_ok=True)
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise JobError(self._busy_message()) from None
+        self.held = True
+        info = {"pid": os.getpid(), "hostname": socket.gethostname(), "since": time.time()}
+        try:
+            atomic_write_bytes(self.holder_path, json.dumps(info).encode())
+        except OSError:  # informational only
+            pass
+
+    def _busy_message(self) -> str:
+        holder = self.read()
+        who = ""
+        if holder is not None and _may_hold(holder):
+            who = f" held by pid {holder.get('pid')} on {holder.get('hostname')}"
+        return (
+            f"job is already running (lock {self.path}{who}); wait for it to finish. The lock is "
+            "released by the operating system when that process ends"
+        )
 
     def release(self) -> None:
-        """Remove the lock if this process holds it."""
-        if self.held:
-            holder = self.read()
-            if holder is not None and holder.get("pid") == os.getpid():
-                self.path.unlink(missing_ok=True)
-            self.held = False
+        """Release the lock if this object holds it (the side file is removed first)."""
+        if not self.held:
+            return
+        holder = self.read()
+        if holder is not None and holder.get("pid") == os.getpid():
+            self.holder_path.unlink(missing_ok=True)
+        self._lock.release()
+        self.held = False
 
     def __enter__(self) -> JobLock:
         self.acquire()
@@ -101,3 +93,18 @@ class JobLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _may_hold(holder: dict[str, object]) -> bool:
+    """False when the side file names a process of this host that no longer exists (the new
+    holder has not written its own yet): the message then names no one rather than the dead."""
+    pid = holder.get("pid")
+    if holder.get("hostname") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -9,8 +9,18 @@ written atomically (searcher state, pool, RNG states, step counter, elapsed time
 with a step budget the final pool equals an uninterrupted run's. At the end the pool is saved to
 ``pool.json`` with train/valid/test metrics, and the run and its alphas go to the SQLite registry.
 
+Resuming checks the spec: the checkpoint records the spec's digest and canonical form
+(``quantrl.jobs.spec``), and ``resume=True`` on a checkpoint whose digest differs from the spec's
+is refused with a JobError listing the changed keys. ``restart=True`` starts over instead: the
+old run's files (``checkpoint*`` and ``pool.json``) are first moved to ``<output_dir>/replaced/``
+(which holds only the latest replaced run: an earlier one there is deleted), so a resume can
+never pick up the replaced run's checkpoint. Without either flag an existing checkpoint is an
+error that names both.
+
 ``run_due(folder)`` runs every ``*.toml`` spec of a folder whose schedule is due (see
-``quantrl.jobs.spec``) and resumes unfinished runs. Drive it from cron, e.g. every 15 minutes::
+``quantrl.jobs.spec``) and resumes unfinished runs. Each spec is isolated: one whose file does
+not parse, whose registry is damaged or whose run raises is reported as ``failed`` with the
+error, and the others still run. Drive it from cron, e.g. every 15 minutes::
 
     */15 * * * * cd /srv/quantrl && .venv/bin/quantrl jobs run-due jobs/ >> jobs.log 2>&1
 
@@ -20,6 +30,7 @@ or from a systemd timer (``OnCalendar=*:0/15``) running the same command.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,17 +38,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from quantrl.errors import ConfigError, JobError
+from quantrl.errors import ConfigError, JobError, QuantRLError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.harness import MiningSetup, build_setup
 from quantrl.jobs.lock import JobLock
-from quantrl.jobs.spec import JobSpec, load_spec
+from quantrl.jobs.spec import JobSpec, changed_keys, load_spec
 from quantrl.jobs.store import Registry
 from quantrl.progress import ProgressBar
 
 __all__ = [
+    "DueOutcome",
     "JobResult",
+    "replace_previous_run",
     "run_due",
     "run_job",
 ]
@@ -68,6 +81,7 @@ def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict
         "version": 1,
         "job": setup.spec.name,
         "digest": setup.spec.digest,
+        "spec": setup.spec.canonical,
         "run_id": run_id,
         "elapsed": elapsed,
         "status": status,
@@ -103,8 +117,14 @@ def _run_locked(
     spec: JobSpec, *, resume: bool, restart: bool, progress: bool, on_chunk: ProgressHook | None
 ) -> JobResult:
     registry = Registry(spec.registry)
-    found = load_checkpoint(spec.checkpoint_path) if resume else None
-    if not resume and spec.checkpoint_path.exists() and not restart:
+    found = None
+    if restart:
+        replace_previous_run(spec)
+    elif resume:
+        found = load_checkpoint(spec.checkpoint_path)
+        if found is not None:
+            _check_same_spec(spec, found[0])
+    elif spec.checkpoint_path.exists():
         raise JobError(
             f"job {spec.name} has a checkpoint in {spec.output_dir}; pass --resume to continue "
             "it or --restart to start over"
@@ -113,8 +133,6 @@ def _run_locked(
     elapsed = 0.0
     if found is not None:
         state, _ = found
-        if state.get("job") != spec.name:
-            raise JobError(f"checkpoint belongs to job {state.get('job')!r}, not {spec.name!r}")
         setup.task.pool.restore(state["pool"]["formulas"], state["pool"]["weights"])
         setup.searcher.load_state_dict(state["searcher"])
         setup.task.n_offered = int(state.get("n_formulas", 0))
@@ -138,6 +156,51 @@ def _run_locked(
         registry.update_run(run_id, status="interrupted", message=repr(exc)[:500])
         raise
     return _finish(setup, registry, run_id, elapsed, resumed=found is not None)
+
+
+def _check_same_spec(spec: JobSpec, state: dict[str, Any]) -> None:
+    """JobError unless the checkpoint was written under this spec (same name and digest)."""
+    if state.get("job") != spec.name:
+        raise JobError(f"checkpoint belongs to job {state.get('job')!r}, not {spec.name!r}")
+    if state.get("digest") == spec.digest:
+        return
+    recorded = state.get("spec")
+    if isinstance(recorded, str) and recorded:
+        changes = changed_keys(recorded, spec.canonical)
+        listed = "; ".join(changes[:8]) + (
+            f" (+{len(changes) - 8} more)" if len(changes) > 8 else ""
+        )
+    else:
+        listed = "the checkpoint does not record its spec"
+    raise JobError(
+        f"job {spec.name}: the spec changed since the checkpoint in {spec.output_dir} ({listed}); "
+        "--resume continues only an unchanged spec. Restore the spec, or pass --restart to start "
+        "over (the old checkpoint is moved to replaced/)"
+    )
+
+
+def replace_previous_run(spec: JobSpec) -> Path | None:
+    """Move the job's checkpoint files and pool to ``<output_dir>/replaced/`` (None: nothing to move).
+
+    The folder keeps only the latest replaced run; its previous content is deleted first.
+    """
+    out = spec.output_dir
+    stem = spec.checkpoint_path.stem
+    names = (
+        sorted(
+            p for p in out.glob("*") if p.name.startswith((stem, f".{stem}")) or p == spec.pool_path
+        )
+        if out.is_dir()
+        else []
+    )
+    if not names:
+        return None
+    target = out / "replaced"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for p in names:
+        p.rename(target / p.name)
+    return target
 
 
 def _train(
@@ -253,44 +316,50 @@ def run_due(
     progress: bool = False,
     dry_run: bool = False,
 ) -> list[DueOutcome]:
-    """Run every spec in ``folder`` whose schedule is due (unfinished runs are resumed)."""
+    """Run every spec in ``folder`` whose schedule is due (unfinished runs are resumed).
+
+    One spec's failure (unreadable spec, damaged registry, a run that raises) becomes a
+    ``failed`` outcome with the error's text; the other specs still run.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder of job specs")
     moment = now or datetime.now(UTC)
     outcomes: list[DueOutcome] = []
     for path in sorted(root.glob("*.toml")):
+        job = "?"
         try:
             spec = load_spec(path)
-        except ConfigError as exc:
-            outcomes.append(DueOutcome(str(path), "?", "failed", str(exc)))
-            continue
-        last = Registry(spec.registry).last_run(spec.name)
-        unfinished = last is not None and last["status"] != "finished"
-        last_start = datetime.fromtimestamp(float(last["started"]), UTC) if last else None
-        if not unfinished and not spec.schedule.is_due(moment, last_start):
-            outcomes.append(DueOutcome(str(path), spec.name, "skipped", spec.schedule.text))
-            continue
-        resume = unfinished and spec.checkpoint_path.exists()
-        if dry_run:
-            outcomes.append(DueOutcome(str(path), spec.name, "due", "resume" if resume else ""))
-            continue
-        try:
-            if spec.seeds:  # independent miners merged on this machine
-                merged = mine_distributed(spec)
-                test = merged.metrics.get("test", {})
-                detail = f"run {merged.run_id}: test RankIC {test.get('rank_ic', math.nan):.4f}"
-                outcomes.append(DueOutcome(str(path), spec.name, "ran", detail))
-                continue
-            result = run_job(spec, resume=resume, restart=not resume, progress=progress)
-        except JobError as exc:
+            job = spec.name
+            outcomes.append(_run_one_due(path, spec, moment, progress, dry_run))
+        except QuantRLError as exc:
             action = "locked" if "already running" in str(exc) else "failed"
-            outcomes.append(DueOutcome(str(path), spec.name, action, str(exc)))
-            continue
+            outcomes.append(DueOutcome(str(path), job, action, str(exc)))
         except Exception as exc:  # one failing job must not stop the others
-            outcomes.append(DueOutcome(str(path), spec.name, "failed", repr(exc)))
-            continue
-        test = result.metrics.get("test", {})
-        detail = f"run {result.run_id}: test RankIC {test.get('rank_ic', math.nan):.4f}"
-        outcomes.append(DueOutcome(str(path), spec.name, "resumed" if resume else "ran", detail))
+            outcomes.append(DueOutcome(str(path), job, "failed", f"{type(exc).__name__}: {exc}"))
     return outcomes
+
+
+def _run_one_due(
+    path: Path, spec: JobSpec, moment: datetime, progress: bool, dry_run: bool
+) -> DueOutcome:
+    last = Registry(spec.registry).last_run(spec.name)
+    unfinished = last is not None and last["status"] != "finished"
+    last_start = datetime.fromtimestamp(float(last["started"]), UTC) if last else None
+    if not unfinished and not spec.schedule.is_due(moment, last_start):
+        return DueOutcome(str(path), spec.name, "skipped", spec.schedule.text)
+    resume = unfinished and spec.checkpoint_path.exists()
+    if dry_run:
+        return DueOutcome(str(path), spec.name, "due", "resume" if resume else "")
+    if spec.seeds:  # independent miners merged on this machine
+        merged = mine_distributed(spec)
+        return DueOutcome(str(path), spec.name, "ran", _summary(merged.run_id, merged.metrics))
+    result = run_job(spec, resume=resume, restart=not resume, progress=progress)
+    action = "resumed" if resume else "ran"
+    return DueOutcome(str(path), spec.name, action, _summary(result.run_id, result.metrics))
+
+
+def _summary(run_id: int, metrics: dict[str, dict[str, float]]) -> str:
+    valid = metrics.get("valid", {}).get("rank_ic", math.nan)
+    test = metrics.get("test", {}).get("rank_ic", math.nan)
+    return f"run {run_id}: valid RankIC {valid:.4f}, test RankIC {test:.4f}"

@@ -1,32 +1,33 @@
-"""Mining job specifications: a TOML file read with ``tomllib`` and validated.
+"""Mining job specifications: a TOML file validated by the tables of ``quantrl.jobs.schema``.
 
 Format (every key but ``job.name`` has a default; relative paths are relative to the file)::
 
     [job]
     name = "sp500-small"            # letters, digits, '-', '_', '.'
-    seed = 7
+    seed = 7                        # 0 .. 2**32 - 1
     output_dir = "runs/sp500-small" # checkpoints, pool.json, lock file
     registry = "runs/registry.sqlite"  # SQLite registry (default: <output_dir>/../registry.sqlite)
     schedule = "daily 02:00"        # see below; "" or "manual" = never due
 
     [data]
     market = "sp500"                # a bundled name or a file path (quantrl.load_market)
-    start = "2013-02-08"            # optional date range
+    start = "2013-02-08"            # optional date range (a string or a TOML date)
     end = "2018-02-07"
-    symbols = []                    # optional explicit list
+    symbols = []                    # optional explicit list (checked against the market)
     max_symbols = 0                 # > 0 keeps the first n symbols
     valid_start = "2016-07-01"      # default: the market's split (quantrl.data.splits)
     test_start = "2017-01-01"
-    label_horizon = 20              # label = Ref($close, -h) / $close - 1
+    label_horizon = 20              # label = Ref($close, -h) / $close - 1 (1 .. 10000; every
+                                    # split must keep labelled dates, checked at load)
     warmup = 250                    # history rows before valid/test for the features
 
     [search]
     method = "ppo"                  # ppo | random | gp
-    operators = [...]               # default: AlphaGen's 22
-    features = ["open", "high", "low", "close", "volume"]
-    windows = [10, 20, 30, 40, 50]
-    constants = [-30, -10, ..., 30]
-    max_len = 20
+    operators = [...]               # default: AlphaGen's 22 (names of quantrl.alpha.ops)
+    features = ["open", "high", "low", "close", "volume"]   # fields of the market
+    windows = [10, 20, 30, 40, 50]  # distinct, 1 .. 10000
+    constants = [-30, -10, ..., 30] # distinct finite numbers, |c| <= 1e6
+    max_len = 20                    # 1 .. 128 tokens
     subtree_penalty = 0.0           # frequent-subtree avoidance (0 = off)
     reward = "cv"                   # cv | marginal | net: the pool gain the PPO miner is paid
 
@@ -49,6 +50,9 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     [ppo]                           # quantrl.mining.train.PPOConfig fields
     n_steps = 64                    # per env; n_envs = 8 envs share the pool
 
+    [gp]                            # quantrl.mining.baselines.GeneticSearch settings
+    population = 100
+
     [distributed]                   # optional: independent miners merged into one pool
     executor = "local"              # local (processes) | ray
     workers = 2                     # concurrent miners (ray: default = the cluster's CPUs)
@@ -56,35 +60,93 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     seeds = [0, 1, 2, 3]            # one miner per seed
     operator_sets = []              # optional lists of operators, assigned round-robin
 
+Unknown tables and keys are refused; every error is one line naming the table and key. Checks
+that need the market (symbols, features, label horizon against the split lengths) run where the
+market is loaded (``quantrl.jobs.harness.load_splits``).
+
 Schedule grammar (times are UTC): ``"daily HH:MM"`` is due once per day after HH:MM;
 ``"weekly DAY HH:MM"`` (DAY = mon..sun) once per week after that time; ``"every N[m|h|d]"``
-(e.g. ``"every 6h"``, ``"every 30m"``) when at least N minutes/hours/days have passed since the
-last run started; ``"manual"`` or empty: never due (run it with ``quantrl mine``). A job with an
-unfinished run is always due, so an interrupted run is resumed.
+(e.g. ``"every 6h"``, ``"every 30m"``; at most 3650 days) when at least N minutes/hours/days
+have passed since the last run started; ``"manual"`` or empty: never due (run it with
+``quantrl mine``). A job with an unfinished run is always due, so an interrupted run is resumed.
+
+Spec digest: ``JobSpec.canonical`` is the validated spec (defaults filled in, names and formulas
+normalised) as sorted JSON without the keys that do not change what a run computes
+(``DIGEST_EXCLUDES``: the schedule, output and registry paths, how often to checkpoint, and which
+executor / how many workers / which Ray cluster run the miners); ``JobSpec.digest`` is its
+SHA-256. Checkpoints record both, and ``--resume`` refuses a checkpoint whose digest differs,
+naming the changed keys; comments, key order and spelled-out defaults do not change the digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from quantrl.alpha.ops import ALPHAGEN_OPERATORS, OPERATORS
+from pydantic import AfterValidator, model_validator
+
+from quantrl.alpha.ops import ALPHAGEN_OPERATORS
 from quantrl.errors import ConfigError
+from quantrl.executors.executor import EXECUTORS
+from quantrl.jobs.schema import (
+    Bool,
+    DateText,
+    Float,
+    Int,
+    JobName,
+    Operators,
+    PathText,
+    Seed,
+    Str,
+    Table,
+    Text,
+    canonical_json,
+    changed_keys,
+    choice,
+    distinct,
+    finite,
+    int_range,
+    non_empty,
+    read_toml,
+    validate_spec,
+)
+from quantrl.mining.baselines import GeneticSearch
 from quantrl.mining.env import REWARD_BASES
 from quantrl.mining.neutral import exposure_formulas
-from quantrl.mining.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS
+from quantrl.mining.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS, Vocabulary
 from quantrl.mining.train import PPOConfig
 
-__all__ = ["JobSpec", "Schedule", "load_spec", "parse_schedule"]
+__all__ = [
+    "DIGEST_EXCLUDES",
+    "JobFile",
+    "JobSpec",
+    "Schedule",
+    "changed_keys",
+    "load_spec",
+    "parse_schedule",
+    "spec_from_dict",
+]
 
 METHODS = ("ppo", "random", "gp")
+MAX_HORIZON = 10_000
+"""Largest label horizon a spec may ask for (the split lengths are checked at load)."""
+MAX_MINUTES = 10_000_000.0
+"""Largest wall-clock budget in minutes (about 19 years)."""
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MAX_INTERVAL = timedelta(days=3650)
+_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+DIGEST_EXCLUDES: dict[str, tuple[str, ...]] = {
+    "job": ("schedule", "output_dir", "registry"),
+    "budget": ("checkpoint_minutes",),
+    "distributed": ("executor", "workers", "address"),
+}
+"""Keys left out of the spec digest: they change when or where a job runs, not its results."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +200,9 @@ def parse_schedule(text: str | None) -> Schedule:
     m = re.fullmatch(r"every\s+(\d+)\s*([mhd])", raw)
     if m:
         n = int(m.group(1))
-        if n < 1:
-            raise ConfigError(f"schedule {text!r}: the interval must be positive")
         unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        if n < 1 or n > _MAX_INTERVAL / timedelta(**{unit: 1}):
+            raise ConfigError(f"schedule {text!r}: the interval must lie in 1 minute .. 3650 days")
         return Schedule("every", interval=timedelta(**{unit: n}), text=raw)
     raise ConfigError(
         f"schedule {text!r} not understood; use 'daily HH:MM', 'weekly DAY HH:MM', "
@@ -158,51 +220,260 @@ def _check_time(hour: int, minute: int, text: str) -> int:
     return hour * 60 + minute
 
 
+# --------------------------------------------------------------------------- tables
+
+
+def _schedule_text(text: str) -> str:
+    return parse_schedule(text).text
+
+
+def _features(names: tuple[str, ...]) -> tuple[str, ...]:
+    out = tuple(n.strip().lstrip("$") for n in names)
+    for name in out:
+        if not _FEATURE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a field name (letters, digits, '_')")
+    if not out:
+        raise ValueError("needs at least one feature")
+    return out
+
+
+def _neutralize(value: Any) -> tuple[str, ...]:
+    ok = isinstance(value, str) or (
+        isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    )
+    if not ok:
+        raise ValueError(f"must be 'styles', 'none' or a list of formulas, got {value!r}"[:200])
+    try:
+        return exposure_formulas(value if isinstance(value, str) else list(value))
+    except ConfigError as exc:  # its messages start with the key's name, which is named already
+        raise ValueError(
+            str(exc).removeprefix("neutralize: ").removeprefix("neutralize ")
+        ) from None
+
+
+class JobTable(Table):
+    """``[job]``: name, seed, where outputs go, when it runs."""
+
+    name: JobName
+    seed: Seed = 0
+    output_dir: PathText = ""
+    registry: PathText = ""
+    schedule: Annotated[Str, AfterValidator(_schedule_text)] = "manual"
+
+
+class DataTable(Table):
+    """``[data]``: market, date range, symbols, split dates, label horizon, warm-up."""
+
+    market: Text = "sp500"
+    start: DateText = None
+    end: DateText = None
+    symbols: Annotated[tuple[Text, ...], distinct] = ()
+    max_symbols: Annotated[Int, int_range(0, 1_000_000)] = 0
+    valid_start: DateText = None
+    test_start: DateText = None
+    label_horizon: Annotated[Int, int_range(1, MAX_HORIZON)] = 20
+    warmup: Annotated[Int, int_range(0, 100_000)] = 250
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> DataTable:
+        if (self.valid_start is None) != (self.test_start is None):
+            raise ValueError("give both valid_start and test_start, or neither")
+        keys = ("start", "valid_start", "test_start", "end")
+        given = [(k, getattr(self, k)) for k in keys if getattr(self, k) is not None]
+        for (a, va), (b, vb) in zip(given, given[1:], strict=False):
+            if not datetime.fromisoformat(va) < datetime.fromisoformat(vb):
+                raise ValueError(f"{a} {va} must be before {b} {vb}")
+        return self
+
+
+class SearchTable(Table):
+    """``[search]``: method and the miner's vocabulary."""
+
+    method: Annotated[Str, choice(METHODS)] = "ppo"
+    operators: Operators = ALPHAGEN_OPERATORS
+    features: Annotated[tuple[Str, ...], AfterValidator(_features), distinct] = (
+        "open", "high", "low", "close", "volume",
+    )  # fmt: skip
+    windows: Annotated[tuple[Annotated[Int, int_range(1, 10_000)], ...], non_empty, distinct] = (
+        DEFAULT_WINDOWS
+    )
+    constants: Annotated[tuple[Annotated[Float, finite(ge=-1e6, le=1e6)], ...], distinct] = (
+        DEFAULT_CONSTANTS
+    )
+    max_len: Annotated[Int, int_range(1, 128)] = 20
+    subtree_penalty: Annotated[Float, finite(ge=0, le=1e6)] = 0.0
+    reward: Annotated[Str, choice(REWARD_BASES)] = "cv"
+
+    @model_validator(mode="after")
+    def _vocabulary(self) -> SearchTable:
+        Vocabulary(self.operators, self.features, self.windows, self.constants, self.max_len)
+        return self
+
+
+class PoolTable(Table):
+    """``[pool]``: the alpha pool's size, objective and filters."""
+
+    capacity: Annotated[Int, int_range(1, 1000)] = 10
+    objective: Annotated[Str, choice(("ic", "rank_ic"))] = "ic"
+    mutual_threshold: Annotated[Float, finite(gt=0, le=1)] = 0.99
+    transform: Annotated[Str, choice(("zscore", "rank"))] = "zscore"
+    blocks: Annotated[Int, int_range(1, 100)] = 1
+    valid_gate: Bool = False
+    neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
+
+
+_NO_LIMIT = " (0 = no limit)"
+
+
+class BudgetTable(Table):
+    """``[budget]``: steps and minutes (one of them > 0), checkpoint interval, chunk size."""
+
+    steps: Annotated[Int, int_range(0, 10**12)] = 20000
+    minutes: Annotated[Float, finite(ge=0, le=MAX_MINUTES, note=_NO_LIMIT)] = 0.0
+    checkpoint_minutes: Annotated[Float, finite(ge=0, le=MAX_MINUTES)] = 5.0
+    chunk_steps: Annotated[Int, int_range(1, 10**9)] = 1024
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> BudgetTable:
+        if self.steps == 0 and self.minutes == 0:
+            raise ValueError("needs steps > 0 or minutes > 0")
+        return self
+
+
+_PPO = PPOConfig()
+
+
+class PPOTable(Table):
+    """``[ppo]``: the fields of ``PPOConfig`` with bounds (defaults are PPOConfig's)."""
+
+    n_steps: Annotated[Int, int_range(2, 1_000_000)] = _PPO.n_steps
+    n_envs: Annotated[Int, int_range(1, 1024)] = _PPO.n_envs
+    batch_size: Annotated[Int, int_range(2, 10**8)] = _PPO.batch_size
+    n_epochs: Annotated[Int, int_range(1, 1000)] = _PPO.n_epochs
+    learning_rate: Annotated[Float, finite(gt=0, le=1)] = _PPO.learning_rate
+    ent_coef: Annotated[Float, finite(ge=0, le=100)] = _PPO.ent_coef
+    gamma: Annotated[Float, finite(ge=0, le=1)] = _PPO.gamma
+    gae_lambda: Annotated[Float, finite(ge=0, le=1)] = _PPO.gae_lambda
+    clip_range: Annotated[Float, finite(gt=0, le=10)] = _PPO.clip_range
+    d_model: Annotated[Int, int_range(1, 4096)] = _PPO.d_model
+    n_layers: Annotated[Int, int_range(1, 64)] = _PPO.n_layers
+    hidden: Annotated[Int, int_range(1, 4096)] = _PPO.hidden
+    reward_scale: Annotated[Float, finite(gt=0, le=1e6)] = _PPO.reward_scale
+    kind_prior: Bool = _PPO.kind_prior
+    end_bias: Annotated[Float, finite(ge=-100, le=100)] = _PPO.end_bias
+    threads: Annotated[Int, int_range(1, 1024)] = _PPO.threads
+
+    @model_validator(mode="after")
+    def _config(self) -> PPOTable:
+        self.config()
+        return self
+
+    def config(self) -> PPOConfig:
+        """The PPOConfig of these settings (its own cross-checks apply)."""
+        return PPOConfig(**self.model_dump())
+
+
+_GP = {
+    k: p.default
+    for k, p in inspect.signature(GeneticSearch.__init__).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+
+
+class GPTable(Table):
+    """``[gp]``: GeneticSearch settings (defaults are GeneticSearch's)."""
+
+    population: Annotated[Int, int_range(2, 100_000)] = _GP["population"]
+    tournament: Annotated[Int, int_range(1, 100_000)] = _GP["tournament"]
+    p_crossover: Annotated[Float, finite(ge=0, le=1)] = _GP["p_crossover"]
+    p_subtree: Annotated[Float, finite(ge=0, le=1)] = _GP["p_subtree"]
+    p_point: Annotated[Float, finite(ge=0, le=1)] = _GP["p_point"]
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> GPTable:
+        if self.p_crossover + self.p_subtree + self.p_point > 1.0:
+            raise ValueError("p_crossover + p_subtree + p_point must not exceed 1")
+        return self
+
+
+class DistributedTable(Table):
+    """``[distributed]``: independent miners (seeds, operator sets) and where they run."""
+
+    executor: Annotated[Str, choice(EXECUTORS)] = "local"
+    workers: Annotated[Int, int_range(1, 4096)] = 1
+    address: PathText = ""
+    seeds: Annotated[tuple[Seed, ...], distinct] = ()
+    operator_sets: tuple[Operators, ...] = ()
+
+    @model_validator(mode="after")
+    def _address_for_ray(self) -> DistributedTable:
+        if self.address and self.executor != "ray":
+            raise ValueError(f"address {self.address!r} needs executor = 'ray'")
+        return self
+
+
+class JobFile(Table):
+    """A whole job spec: one model per TOML table."""
+
+    job: JobTable
+    data: DataTable = DataTable()
+    search: SearchTable = SearchTable()
+    pool: PoolTable = PoolTable()
+    budget: BudgetTable = BudgetTable()
+    ppo: PPOTable = PPOTable()
+    gp: GPTable = GPTable()
+    distributed: DistributedTable = DistributedTable()
+
+
+# --------------------------------------------------------------------------- the spec
+
+
 @dataclass(frozen=True)
 class JobSpec:
-    """A validated mining job (see the module docstring for the TOML layout)."""
+    """A validated mining job, flat (see the module docstring for the TOML layout)."""
 
     name: str
-    seed: int = 0
-    output_dir: Path = Path("runs")
-    registry: Path = Path("runs/registry.sqlite")
-    schedule: Schedule = field(default_factory=lambda: Schedule("manual", text="manual"))
-    market: str = "sp500"
-    start: str | None = None
-    end: str | None = None
-    symbols: tuple[str, ...] = ()
-    max_symbols: int = 0
-    valid_start: str | None = None
-    test_start: str | None = None
-    label_horizon: int = 20
-    warmup: int = 250
-    method: str = "ppo"
-    operators: tuple[str, ...] = ALPHAGEN_OPERATORS
-    features: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-    windows: tuple[int, ...] = DEFAULT_WINDOWS
-    constants: tuple[float, ...] = DEFAULT_CONSTANTS
-    max_len: int = 20
-    subtree_penalty: float = 0.0
-    reward: str = "cv"
-    capacity: int = 10
-    objective: str = "ic"
-    mutual_threshold: float = 0.99
-    transform: str = "zscore"
-    blocks: int = 1
-    valid_gate: bool = False
-    neutralize: tuple[str, ...] = ()
-    steps: int = 20000
-    minutes: float = 0.0
-    checkpoint_minutes: float = 5.0
-    chunk_steps: int = 1024
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    gp: dict[str, Any] = field(default_factory=dict)
-    executor: str = "local"
-    workers: int = 1
-    address: str = ""
-    seeds: tuple[int, ...] = ()
-    operator_sets: tuple[tuple[str, ...], ...] = ()
+    seed: int
+    output_dir: Path
+    registry: Path
+    schedule: Schedule
+    market: str
+    start: str | None
+    end: str | None
+    symbols: tuple[str, ...]
+    max_symbols: int
+    valid_start: str | None
+    test_start: str | None
+    label_horizon: int
+    warmup: int
+    method: str
+    operators: tuple[str, ...]
+    features: tuple[str, ...]
+    windows: tuple[int, ...]
+    constants: tuple[float, ...]
+    max_len: int
+    subtree_penalty: float
+    reward: str
+    capacity: int
+    objective: str
+    mutual_threshold: float
+    transform: str
+    blocks: int
+    valid_gate: bool
+    neutralize: tuple[str, ...]
+    steps: int
+    minutes: float
+    checkpoint_minutes: float
+    chunk_steps: int
+    ppo: PPOConfig
+    gp: dict[str, Any]
+    executor: str
+    workers: int
+    address: str
+    seeds: tuple[int, ...]
+    operator_sets: tuple[tuple[str, ...], ...]
     source: Path | None = None
+    canonical: str = ""
     digest: str = ""
 
     @property
@@ -230,231 +501,73 @@ class JobSpec:
         return out
 
 
-_SECTIONS: dict[str, dict[str, str]] = {
-    "job": {"name": "name", "seed": "seed", "output_dir": "output_dir", "registry": "registry",
-            "schedule": "schedule"},
-    "data": {k: k for k in ("market", "start", "end", "symbols", "max_symbols", "valid_start",
-                            "test_start", "label_horizon", "warmup")},
-    "search": {k: k for k in ("method", "operators", "features", "windows", "constants",
-                              "max_len", "subtree_penalty", "reward")},
-    "pool": {k: k for k in ("capacity", "objective", "mutual_threshold", "transform", "blocks",
-                             "valid_gate", "neutralize")},
-    "budget": {k: k for k in ("steps", "minutes", "checkpoint_minutes", "chunk_steps")},
-    "distributed": {k: k for k in ("executor", "workers", "address", "seeds", "operator_sets")},
-}  # fmt: skip
-
-
-def _typed(section: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
-    if isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"[{section}] {key} must be {_kind_name(kind)}, got a boolean")
-    if not isinstance(value, kind):
-        raise ConfigError(
-            f"[{section}] {key} must be {_kind_name(kind)}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
-
-
-def spec_from_dict(data: dict[str, Any], *, base: Path | None = None) -> JobSpec:
-    """Validate a parsed TOML mapping into a JobSpec (ConfigError names the bad key)."""
-    base = base or Path.cwd()
-    known = set(_SECTIONS) | {"ppo", "gp"}
-    for section, value in data.items():
-        if section not in known:
-            raise ConfigError(f"unknown section [{section}] (known: {', '.join(sorted(known))})")
-        if not isinstance(value, dict):
-            raise ConfigError(f"[{section}] must be a table")
-    flat: dict[str, Any] = {}
-    for section, keys in _SECTIONS.items():
-        table = data.get(section, {})
-        for key, value in table.items():
-            if key not in keys:
-                raise ConfigError(
-                    f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(keys))})"
-                )
-            flat[keys[key]] = (section, value)
-    if "name" not in flat:
-        raise ConfigError("[job] name is required")
-
-    def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        if key not in flat:
-            return default
-        section, value = flat[key]
-        return _typed(section, key, value, kind)
-
-    name = get("name", str, "")
-    if not _NAME.match(name):
-        raise ConfigError(f"[job] name {name!r} must use letters, digits, '-', '_' or '.'")
-    out_dir = Path(get("output_dir", str, f"runs/{name}"))
-    out_dir = out_dir if out_dir.is_absolute() else base / out_dir
-    reg = get("registry", str, "")
-    registry = Path(reg) if reg else out_dir.parent / "registry.sqlite"
-    registry = registry if registry.is_absolute() else base / registry
-    method = get("method", str, "ppo")
-    if method not in METHODS:
-        raise ConfigError(f"[search] method must be one of {METHODS}, got {method!r}")
-    objective = get("objective", str, "ic")
-    if objective not in ("ic", "rank_ic"):
-        raise ConfigError(f"[pool] objective must be 'ic' or 'rank_ic', got {objective!r}")
-    steps = get("steps", int, 20000)
-    minutes = float(get("minutes", (int, float), 0.0))
-    if steps < 0 or minutes < 0:
-        raise ConfigError("[budget] steps and minutes must be >= 0")
-    if steps == 0 and minutes == 0:
-        raise ConfigError("[budget] needs steps > 0 or minutes > 0")
-    capacity = get("capacity", int, 10)
-    if capacity < 1:
-        raise ConfigError(f"[pool] capacity must be >= 1, got {capacity}")
-    horizon = get("label_horizon", int, 20)
-    if horizon < 1:
-        raise ConfigError(f"[data] label_horizon must be >= 1, got {horizon}")
-    chunk = get("chunk_steps", int, 1024)
-    if chunk < 1:
-        raise ConfigError(f"[budget] chunk_steps must be >= 1, got {chunk}")
-    mutual = float(get("mutual_threshold", (int, float), 0.99))
-    if not 0 < mutual <= 1:
-        raise ConfigError(f"[pool] mutual_threshold must lie in (0, 1], got {mutual}")
-    ppo_table = data.get("ppo", {})
-    ppo_fields = {f.name for f in fields(PPOConfig)}
-    for key in ppo_table:
-        if key not in ppo_fields:
-            raise ConfigError(
-                f"unknown key {key!r} in [ppo] (known: {', '.join(sorted(ppo_fields))})"
-            )
-    try:
-        ppo = PPOConfig(**ppo_table)
-    except TypeError as exc:
-        raise ConfigError(f"[ppo] {exc}") from exc
-    gp = dict(data.get("gp", {}))
-    unknown_gp = set(gp) - {"population", "tournament", "p_crossover", "p_subtree", "p_point"}
-    if unknown_gp:
-        raise ConfigError(f"unknown key(s) {sorted(unknown_gp)} in [gp]")
-    for key in ("start", "end", "valid_start", "test_start"):
-        value = get(key, str, None)
-        if value is not None:
-            try:
-                datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise ConfigError(f"[data] {key} {value!r} is not a date (YYYY-MM-DD)") from exc
-    vs, ts = get("valid_start", str, None), get("test_start", str, None)
-    if (vs is None) != (ts is None):
-        raise ConfigError("[data] give both valid_start and test_start, or neither")
-    if vs is not None and ts is not None and not vs < ts:
-        raise ConfigError(f"[data] valid_start {vs} must be before test_start {ts}")
-    ops = tuple(get("operators", list, list(ALPHAGEN_OPERATORS)))
-    windows = tuple(get("windows", list, list(DEFAULT_WINDOWS)))
-    for w in windows:
-        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise ConfigError(f"[search] windows must be positive integers, got {w!r}")
-    constants = tuple(float(c) for c in get("constants", list, list(DEFAULT_CONSTANTS)))
-    features = tuple(
-        str(f).lstrip("$")
-        for f in get("features", list, ["open", "high", "low", "close", "volume"])
-    )
-    reward = get("reward", str, "cv")
-    if reward not in REWARD_BASES:
-        raise ConfigError(f"[search] reward must be one of {REWARD_BASES}, got {reward!r}")
-    transform = get("transform", str, "zscore")
-    if transform not in ("zscore", "rank"):
-        raise ConfigError(f"[pool] transform must be 'zscore' or 'rank', got {transform!r}")
-    blocks = get("blocks", int, 1)
-    if blocks < 1:
-        raise ConfigError(f"[pool] blocks must be >= 1, got {blocks}")
-    try:
-        neutralize = exposure_formulas(get("neutralize", (list, str), []))
-    except ConfigError as exc:
-        raise ConfigError(f"[pool] {exc}") from exc
-    executor = get("executor", str, "local")
-    if executor not in ("local", "ray"):
-        raise ConfigError(f"[distributed] executor must be 'local' or 'ray', got {executor!r}")
-    workers = get("workers", int, 1)
-    if workers < 1:
-        raise ConfigError(f"[distributed] workers must be >= 1, got {workers}")
-    seeds = tuple(get("seeds", list, []))
-    for sd in seeds:
-        if isinstance(sd, bool) or not isinstance(sd, int):
-            raise ConfigError(f"[distributed] seeds must be integers, got {sd!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"[distributed] seeds must be distinct, got {list(seeds)}")
-    operator_sets = []
-    for op_set in get("operator_sets", list, []):
-        if not isinstance(op_set, list) or not op_set:
-            raise ConfigError("[distributed] operator_sets must be non-empty lists of operators")
-        unknown = [o for o in op_set if o not in OPERATORS]
-        if unknown:
-            raise ConfigError(f"[distributed] unknown operators {unknown} in operator_sets")
-        operator_sets.append(tuple(str(o) for o in op_set))
-    spec = JobSpec(
-        name=name,
-        seed=get("seed", int, 0),
-        output_dir=out_dir,
-        registry=registry,
-        schedule=parse_schedule(get("schedule", str, "manual")),
-        market=get("market", str, "sp500"),
-        start=get("start", str, None),
-        end=get("end", str, None),
-        symbols=tuple(get("symbols", list, [])),
-        max_symbols=get("max_symbols", int, 0),
-        valid_start=vs,
-        test_start=ts,
-        label_horizon=horizon,
-        warmup=get("warmup", int, 250),
-        method=method,
-        operators=ops,
-        features=features,
-        windows=tuple(int(w) for w in windows),
-        constants=constants,
-        max_len=get("max_len", int, 20),
-        subtree_penalty=float(get("subtree_penalty", (int, float), 0.0)),
-        reward=reward,
-        capacity=capacity,
-        objective=objective,
-        mutual_threshold=mutual,
-        transform=transform,
-        blocks=blocks,
-        valid_gate=get("valid_gate", bool, False),
-        neutralize=neutralize,
-        steps=steps,
-        minutes=minutes,
-        checkpoint_minutes=float(get("checkpoint_minutes", (int, float), 5.0)),
-        chunk_steps=chunk,
-        ppo=ppo,
-        gp=gp,
-        executor=executor,
-        workers=workers,
-        address=get("address", str, ""),
-        seeds=tuple(int(x) for x in seeds),
-        operator_sets=tuple(operator_sets),
-    )
-    return spec
+def spec_from_dict(data: Any, *, base: Path | None = None) -> JobSpec:
+    """Validate a parsed TOML mapping into a JobSpec (one-line ConfigError naming table and key)."""
+    model = validate_spec(JobFile, data, what="job spec")
+    return _flatten(model, base or Path.cwd())
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a job TOML file (ConfigError with the file and key on any problem)."""
-    p = Path(path).expanduser().resolve()
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read job spec {p}: {exc}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"job spec {p} is not valid TOML: {exc}") from exc
+    """Read and validate a job TOML file (ConfigError with the file, table and key)."""
+    p, data = read_toml(path, what="job spec")
     try:
         spec = spec_from_dict(data, base=p.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from exc
-    digest = hashlib.sha256(raw).hexdigest()
-    return _with(spec, source=p, digest=digest)
+        raise ConfigError(f"{p}: {exc}") from None
+    return replace(spec, source=p)
 
 
-def _with(spec: JobSpec, **changes: Any) -> JobSpec:
-
-    return replace(spec, **changes)
+def _flatten(m: JobFile, base: Path) -> JobSpec:
+    job, data, search, pool, budget, dist = m.job, m.data, m.search, m.pool, m.budget, m.distributed
+    out_dir = Path(job.output_dir or f"runs/{job.name}")
+    out_dir = out_dir if out_dir.is_absolute() else base / out_dir
+    registry = Path(job.registry) if job.registry else out_dir.parent / "registry.sqlite"
+    registry = registry if registry.is_absolute() else base / registry
+    canonical = canonical_json(m, DIGEST_EXCLUDES)
+    return JobSpec(
+        name=job.name,
+        seed=job.seed,
+        output_dir=out_dir,
+        registry=registry,
+        schedule=parse_schedule(job.schedule),
+        market=data.market,
+        start=data.start,
+        end=data.end,
+        symbols=data.symbols,
+        max_symbols=data.max_symbols,
+        valid_start=data.valid_start,
+        test_start=data.test_start,
+        label_horizon=data.label_horizon,
+        warmup=data.warmup,
+        method=search.method,
+        operators=search.operators,
+        features=search.features,
+        windows=search.windows,
+        constants=search.constants,
+        max_len=search.max_len,
+        subtree_penalty=search.subtree_penalty,
+        reward=search.reward,
+        capacity=pool.capacity,
+        objective=pool.objective,
+        mutual_threshold=pool.mutual_threshold,
+        transform=pool.transform,
+        blocks=pool.blocks,
+        valid_gate=pool.valid_gate,
+        neutralize=pool.neutralize,
+        steps=budget.steps,
+        minutes=budget.minutes,
+        checkpoint_minutes=budget.checkpoint_minutes,
+        chunk_steps=budget.chunk_steps,
+        ppo=m.ppo.config(),
+        gp=m.gp.model_dump(),
+        executor=dist.executor,
+        workers=dist.workers,
+        address=dist.address,
+        seeds=dist.seeds,
+        operator_sets=dist.operator_sets,
+        canonical=canonical,
+        digest=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,7 @@ A sweep spec is a TOML file::
     name = "momentum-grid"
     kind = "strategy"               # strategy | agent
     market = "dow30"                # bundled name or file (quantrl.load_market)
-    split = "test"                  # where each combination is judged (valid | test)
+    split = "valid"                 # where each combination is judged (valid | test)
     metric = "sharpe_ratio"         # ranks the report
     fees = 0.001
     output_dir = "runs/sweeps/momentum-grid"
@@ -28,6 +28,15 @@ Strategy combinations compute target weights on the split (with a year of histor
 and backtest them with ``run_weights``; agent combinations train on the train split
 (``train_agent``) and are backtested on the split (``evaluate_agent``). The panel goes to the
 workers once; the driver alone writes the registry (table ``sweeps``) and the report.
+
+Combinations are ranked on the validation split unless ``split = "test"`` says otherwise: picking
+the best of many combinations by their test results would make the test split part of the
+selection. The result, the registry rows, the report and the CLI table name the split used.
+
+The spec is validated by the tables below (``quantrl.jobs.schema``): unknown tables and keys are
+refused, grid values must be strings, booleans, integers or finite numbers, agent sweeps' ``algo``
+values must be known algorithms and ``seed`` values seeds, and every problem is one ConfigError
+line naming the table and key.
 """
 
 from __future__ import annotations
@@ -35,29 +44,47 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import tomllib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from matplotlib.figure import Figure
+from pydantic import AfterValidator, model_validator
 
 from quantrl.agents.evaluate import evaluate_agent
-from quantrl.agents.factory import env_class
+from quantrl.agents.factory import algo_name, env_class
 from quantrl.agents.training import train_agent
 from quantrl.backtest import run_weights
 from quantrl.data import load_market
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.splits import market_split, split_dates
 from quantrl.envs.core import fraction_split_dates
+from quantrl.envs.registration import ENV_IDS, SHORT_NAMES
 from quantrl.errors import ConfigError
 from quantrl.evaluation.report import ReportFigure, ReportTable, render_report
-from quantrl.executors.executor import Executor, make_executor
+from quantrl.executors.executor import EXECUTORS, Executor, make_executor
+from quantrl.jobs.schema import (
+    SEED_MAX,
+    Float,
+    Int,
+    JobName,
+    PathText,
+    Str,
+    Table,
+    Text,
+    choice,
+    finite,
+    int_range,
+    read_toml,
+    validate_spec,
+)
 from quantrl.jobs.store import Registry
 
 __all__ = [
     "METRICS",
+    "SweepFile",
     "SweepResult",
     "SweepSpec",
     "grid_points",
@@ -81,6 +108,91 @@ METRICS = {
 """Registry / report metric name -> row of ``BacktestResult.stats()``."""
 
 
+MAX_POINTS = 100_000
+"""Most grid combinations one sweep may have."""
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _grid_values(value: Any) -> tuple[Any, ...]:
+    values = value if isinstance(value, list | tuple) else [value]
+    if not values:
+        raise ValueError("is an empty list")
+    for v in values:
+        ok = isinstance(v, str | bool | int) or (isinstance(v, float) and math.isfinite(v))
+        if not ok:
+            raise ValueError(
+                f"values must be strings, booleans, integers or finite numbers, got {v!r}"[:200]
+            )
+    return tuple(values)
+
+
+def _param_name(name: str) -> str:
+    if not _PARAM.fullmatch(name):
+        raise ValueError(f"{name!r} is not a parameter name (letters, digits, '_')")
+    return name
+
+
+GridValues = Annotated[Any, AfterValidator(_grid_values)]
+
+
+class SweepTable(Table):
+    """``[sweep]``: what is swept, where it is judged and where it runs."""
+
+    name: JobName
+    kind: Annotated[Str, choice(("strategy", "agent"))] = "strategy"
+    market: Text = "dow30"
+    split: Annotated[Str, choice(("valid", "test"))] = "valid"
+    metric: Annotated[Str, choice(tuple(METRICS))] = "sharpe_ratio"
+    fees: Annotated[Float, finite(ge=0, lt=1)] = 0.001
+    output_dir: PathText = ""
+    registry: PathText = ""
+    executor: Annotated[Str, choice(EXECUTORS)] = "local"
+    workers: Annotated[Int, int_range(1, 4096)] = 1
+    address: PathText = ""
+
+
+class AgentTable(Table):
+    """``[agent]``: the environment and training budget of agent sweeps."""
+
+    env: Annotated[Str, choice((*ENV_IDS, *SHORT_NAMES))] = "quantrl/Portfolio-v0"
+    timesteps: Annotated[Int, int_range(1, 10**9)] = 5000
+
+
+class SweepFile(Table):
+    """A whole sweep spec: ``[sweep]``, ``[grid]`` and (agent sweeps) ``[agent]``."""
+
+    sweep: SweepTable
+    grid: dict[Annotated[Str, AfterValidator(_param_name)], GridValues] = {}
+    agent: AgentTable | None = None
+
+    @model_validator(mode="after")
+    def _grid_fits_kind(self) -> SweepFile:
+        if not self.grid:
+            raise ValueError("[grid] needs at least one parameter list")
+        points = math.prod(len(v) for v in self.grid.values())
+        if points > MAX_POINTS:
+            raise ValueError(f"[grid] has {points} combinations, more than {MAX_POINTS}")
+        if self.sweep.kind == "strategy":
+            if "strategy" not in self.grid:
+                raise ValueError("[grid] of a strategy sweep needs strategy = [names]")
+            _all_of(self.grid["strategy"], str, "strategy", "strategy names")
+            if self.agent is not None:
+                raise ValueError("[agent] is only for kind = 'agent'")
+            return self
+        for algo in _all_of(self.grid.get("algo", ("ppo",)), str, "algo", "algorithm names"):
+            algo_name(algo)
+        for seed in _all_of(self.grid.get("seed", (0,)), int, "seed", "integers"):
+            if isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+                raise ValueError(f"[grid] seed values must be integers in [0, {SEED_MAX}]")
+        return self
+
+
+def _all_of(values: tuple[Any, ...], kind: type, key: str, what: str) -> tuple[Any, ...]:
+    if not all(isinstance(v, kind) for v in values):
+        raise ValueError(f"[grid] {key} values must be {what}, got {list(values)!r}"[:200])
+    return values
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep (see the module docstring for the TOML layout)."""
@@ -89,93 +201,50 @@ class SweepSpec:
     kind: str
     market: str
     grid: dict[str, tuple[Any, ...]]
-    split: str = "test"
-    metric: str = "sharpe_ratio"
-    fees: float = 0.001
-    output_dir: Path = Path("runs/sweeps")
-    registry: Path = Path("runs/registry.sqlite")
-    executor: str = "local"
-    workers: int = 1
-    address: str = ""
+    split: str
+    metric: str
+    fees: float
+    output_dir: Path
+    registry: Path
+    executor: str
+    workers: int
+    address: str
     agent: dict[str, Any] = field(default_factory=dict)
 
 
 def load_sweep(source: str | Path | dict[str, Any], *, base: Path | None = None) -> SweepSpec:
-    """Read and validate a sweep TOML file (or its parsed mapping)."""
+    """Read and validate a sweep TOML file (or its parsed mapping); one-line ConfigError."""
     if isinstance(source, dict):
         data, base = source, base or Path.cwd()
+        model = validate_spec(SweepFile, data, what="sweep spec")
     else:
-        path = Path(source).expanduser().resolve()
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read sweep spec {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"sweep spec {path} is not valid TOML: {exc}") from exc
+        path, data = read_toml(source, what="sweep spec")
         base = path.parent
-    unknown = set(data) - {"sweep", "grid", "agent"}
-    if unknown:
-        raise ConfigError(f"unknown section(s) {sorted(unknown)} (known: sweep, grid, agent)")
-    head = dict(data.get("sweep", {}))
-    known = {
-        "name", "kind", "market", "split", "metric", "fees", "output_dir", "registry",
-        "executor", "workers", "address",
-    }  # fmt: skip
-    bad = set(head) - known
-    if bad:
-        raise ConfigError(f"unknown key(s) {sorted(bad)} in [sweep] (known: {sorted(known)})")
-    name = str(head.get("name", ""))
-    if not name:
-        raise ConfigError("[sweep] name is required")
-    kind = head.get("kind", "strategy")
-    if kind not in ("strategy", "agent"):
-        raise ConfigError(f"[sweep] kind must be 'strategy' or 'agent', got {kind!r}")
-    split = head.get("split", "test")
-    if split not in ("valid", "test"):
-        raise ConfigError(f"[sweep] split must be 'valid' or 'test', got {split!r}")
-    metric = head.get("metric", "sharpe_ratio")
-    if metric not in METRICS:
-        raise ConfigError(f"[sweep] metric must be one of {sorted(METRICS)}, got {metric!r}")
-    grid_raw = data.get("grid", {})
-    if not grid_raw:
-        raise ConfigError("[grid] needs at least one parameter list")
-    grid: dict[str, tuple[Any, ...]] = {}
-    for key, values in grid_raw.items():
-        values = values if isinstance(values, list) else [values]
-        if not values:
-            raise ConfigError(f"[grid] {key} is an empty list")
-        grid[str(key)] = tuple(values)
-    if kind == "strategy" and "strategy" not in grid:
-        raise ConfigError("[grid] of a strategy sweep needs strategy = [names]")
-    agent = dict(data.get("agent", {}))
-    if kind == "agent":
-        agent.setdefault("env", "quantrl/Portfolio-v0")
-        agent.setdefault("timesteps", 5000)
-        if int(agent["timesteps"]) < 1:
-            raise ConfigError("[agent] timesteps must be >= 1")
-    workers = head.get("workers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"[sweep] workers must be an integer >= 1, got {workers!r}")
-    out = Path(head.get("output_dir", f"runs/sweeps/{name}"))
+        try:
+            model = validate_spec(SweepFile, data, what="sweep spec")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    head = model.sweep
+    out = Path(head.output_dir or f"runs/sweeps/{head.name}")
     out = out if out.is_absolute() else base / out
-    reg = Path(head.get("registry", str(out.parent / "registry.sqlite")))
+    reg = Path(head.registry) if head.registry else out.parent / "registry.sqlite"
     reg = reg if reg.is_absolute() else base / reg
-    fees = float(head.get("fees", 0.001))
-    if not math.isfinite(fees) or fees < 0:
-        raise ConfigError(f"[sweep] fees must be >= 0, got {fees}")
+    agent = {}
+    if head.kind == "agent":
+        agent = (model.agent or AgentTable()).model_dump()
     return SweepSpec(
-        name=name,
-        kind=kind,
-        market=str(head.get("market", "dow30")),
-        grid=grid,
-        split=split,
-        metric=metric,
-        fees=fees,
+        name=head.name,
+        kind=head.kind,
+        market=head.market,
+        grid=dict(model.grid),
+        split=head.split,
+        metric=head.metric,
+        fees=head.fees,
         output_dir=out,
         registry=reg,
-        executor=str(head.get("executor", "local")),
-        workers=workers,
-        address=str(head.get("address", "")),
+        executor=head.executor,
+        workers=head.workers,
+        address=head.address,
         agent=agent,
     )
 
@@ -226,6 +295,7 @@ class SweepResult:
     metric: str
     rows: list[dict[str, Any]]
     report: Path | None = None
+    split: str = "valid"
 
     def best(self) -> dict[str, Any]:
         """The best row."""
@@ -291,7 +361,7 @@ def run_sweep(
     Registry(spec.registry).record_sweep(spec.name, spec.kind, spec.split, done)
     ranked = sorted(done, key=_rank_key(spec.metric))
     spec.output_dir.mkdir(parents=True, exist_ok=True)
-    result = SweepResult(spec.name, spec.metric, ranked)
+    result = SweepResult(spec.name, spec.metric, ranked, split=spec.split)
     atomic_write_bytes(spec.output_dir / "results.json", json.dumps(ranked, indent=1).encode())
     result.report = write_sweep_report(result, spec.output_dir / "report.html")
     return result
@@ -314,7 +384,7 @@ def _sweep_figure(result: SweepResult) -> Figure:
     ax.set_yticks(range(len(rows)), [_label(r["params"]) for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(result.metric)
-    ax.set_title(f"sweep {result.name}: {result.metric} per combination")
+    ax.set_title(f"sweep {result.name}: {result.metric} per combination ({result.split} split)")
     fig.tight_layout()
     return fig
 
@@ -329,5 +399,7 @@ def write_sweep_report(result: SweepResult, path: str | Path) -> Path:
         ReportFigure("metric", _sweep_figure(result), "metric per combination"),
         ReportTable("Combinations", table),
     ]
-    subtitle = f"{len(result.rows)} combinations, ranked by {result.metric}"
+    subtitle = (
+        f"{len(result.rows)} combinations, ranked by {result.metric} on the {result.split} split"
+    )
     return render_report(path, f"sweep {result.name}", sections, subtitle=subtitle)

@@ -34,9 +34,9 @@ def test_defaults_and_values() -> None:
         ({"executor": "dask"}, "executor"),
         ({"workers": 0}, "workers"),
         ({"seeds": [1, 1]}, "distinct"),
-        ({"seeds": ["a"]}, "integers"),
-        ({"operator_sets": [["Nope"]]}, "unknown operators"),
-        ({"operator_sets": [[]]}, "non-empty"),
+        ({"seeds": ["a"]}, r"\[distributed\] seeds\[0\]: must be an integer"),
+        ({"operator_sets": [["Nope"]]}, "unknown operator 'Nope'"),
+        ({"operator_sets": [[]]}, "needs at least one operator"),
         ({"colour": 1}, "unknown key"),
     ],
 )

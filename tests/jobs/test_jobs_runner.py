@@ -69,11 +69,20 @@ def _spec(
     return path
 
 
-def _spawn(spec: Path, resume: bool = True) -> subprocess.Popen:
-    code = "import sys; from quantrl.jobs import run_job; run_job(sys.argv[1], resume=True)"
+def _spawn(spec: Path, *, hold_after_steps: int = 0) -> subprocess.Popen:
+    """A resumable run in a subprocess; with ``hold_after_steps`` it stops in its chunk hook
+    (before that chunk's checkpoint) once that many steps are done, until it is killed."""
+    code = (
+        "import sys, time; from quantrl.jobs import run_job\n"
+        "hold = int(sys.argv[2])\n"
+        "def on_chunk(setup, info):\n"
+        "    if hold and info['steps'] >= hold:\n"
+        "        time.sleep(3600)\n"
+        "run_job(sys.argv[1], resume=True, on_chunk=on_chunk)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(spec)],
+        [sys.executable, "-c", code, str(spec), str(hold_after_steps)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -102,8 +111,8 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
 
     spec_path = _spec(tmp_path, "killed")
     spec = load_spec(spec_path)
-    proc = _spawn(spec_path)
-    # wait for two checkpoints (current + previous), then a concurrent run must be refused
+    # the child checkpoints after chunks 1 and 2 (64, 128 steps), then holds in chunk 3's hook
+    proc = _spawn(spec_path, hold_after_steps=192)
     _wait_for(lambda: previous_path(spec.checkpoint_path).exists(), proc)
     with pytest.raises(JobError, match="already running"):
         run_job(spec, resume=True)
@@ -111,7 +120,8 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     proc.wait()
     state, _ = load_checkpoint(spec.checkpoint_path)
     assert state["status"] == "running" and 0 < state["searcher"]["num_timesteps"] < 320
-    assert spec.lock_path.exists()  # left behind by the killed process (stale)
+    assert state["digest"] == spec.digest and state["spec"] == spec.canonical
+    assert JobLock(spec.lock_path).read()["pid"] == proc.pid  # side file left by the kill
     # damage the newest checkpoint: resume must fall back to the previous good one
     data = bytearray(spec.checkpoint_path.read_bytes())
     data[-10] ^= 0xFF
@@ -123,7 +133,9 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     assert resumed.weights == ref.weights
     saved = json.loads(spec.pool_path.read_text())
     assert [m["formula"] for m in saved["members"]] == ref.formulas
-    assert not spec.lock_path.exists()
+    with JobLock(spec.lock_path) as lock:  # released by the run; the side file is gone
+        assert lock.read()["pid"] == os.getpid()
+    assert lock.read() is None
 
 
 @pytest.mark.slow
@@ -132,7 +144,7 @@ def test_second_concurrent_run_exits_with_clear_message(tmp_path):
     spec = load_spec(spec_path)
     proc = _spawn(spec_path)
     try:
-        _wait_for(lambda: spec.lock_path.exists(), proc)
+        _wait_for(lambda: JobLock(spec.lock_path).read() is not None, proc)
         code = "import sys; from quantrl.jobs import run_job; run_job(sys.argv[1])"
         second = subprocess.run(
             [sys.executable, "-c", code, str(spec_path)],
@@ -149,19 +161,15 @@ def test_second_concurrent_run_exits_with_clear_message(tmp_path):
         proc.wait()
 
 
-def test_stale_lock_is_cleared(tmp_path):
+def test_lock_is_refused_while_held_and_free_after_release(tmp_path):
     lock_path = tmp_path / "job.lock"
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    import socket
-
-    lock_path.write_text(json.dumps({"pid": dead.pid, "hostname": socket.gethostname()}))
     with JobLock(lock_path) as lock:
         assert lock.read()["pid"] == os.getpid()
-    assert not lock_path.exists()
-    # a live holder (this process) is refused
-    with JobLock(lock_path), pytest.raises(JobError, match=f"pid {os.getpid()}"):
-        JobLock(lock_path).acquire()
+        with pytest.raises(JobError, match=f"already running .*pid {os.getpid()}"):
+            JobLock(lock_path).acquire()
+    assert lock.read() is None and lock_path.exists()  # the lock file stays, unlocked
+    with JobLock(lock_path):
+        pass
 
 
 def test_checkpoint_checksum_and_fallback(tmp_path):
@@ -254,7 +262,11 @@ def test_registry_run_due_and_cli(tmp_path):
     res = runner.invoke(app, ["jobs", "show", str(run["id"]), "--spec", str(spec_path)])
     assert res.exit_code == 0 and alphas[0]["formula"][:20] in res.output.replace("\n", "")
     res = runner.invoke(app, ["top", "--metric", "rank_ic", "--registry", str(spec.registry)])
-    assert res.exit_code == 0 and "top alphas by test rank_ic" in res.output
+    assert res.exit_code == 0 and "ranked on the valid split" in res.output
+    res = runner.invoke(
+        app, ["top", "--split", "test", "--registry", str(spec.registry), "--limit", "3"]
+    )
+    assert res.exit_code == 0 and "ranked by rank_ic on the test split" in res.output
     res = runner.invoke(app, ["mine", str(folder / "manual-job.toml"), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "test" in res.output

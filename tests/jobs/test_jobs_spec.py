@@ -38,12 +38,24 @@ def test_defaults_and_relative_paths(tmp_path):
     ("text", "match"),
     [
         ("[job]\nseed = 1\n", "name is required"),
-        ('[job]\nname = "a b"\n', "must use letters"),
-        ('[job]\nname = "a"\n[serch]\n', r"unknown section \[serch\]"),
-        ('[job]\nname = "a"\n[pool]\ncapcity = 3\n', "unknown key 'capcity' in \\[pool\\]"),
-        ('[job]\nname = "a"\n[pool]\ncapacity = "3"\n', r"\[pool\] capacity must be int"),
-        ('[job]\nname = "a"\n[pool]\ncapacity = 0\n', "capacity must be >= 1"),
-        ('[job]\nname = "a"\n[search]\nmethod = "sa"\n', "method must be one of"),
+        ('[job]\nname = "a b"\n', "use letters, digits"),
+        ('[job]\nname = "a"\n[serch]\n', r"\[serch\]: unknown table"),
+        (
+            '[job]\nname = "a"\n[pool]\ncapcity = 3\n',
+            r"\[pool\] capcity: unknown key \(known: blocks, capacity",
+        ),
+        (
+            '[job]\nname = "a"\n[pool]\ncapacity = "3"\n',
+            r"\[pool\] capacity: must be an integer, got string '3'",
+        ),
+        (
+            '[job]\nname = "a"\n[pool]\ncapacity = 0\n',
+            r"\[pool\] capacity: must be an integer in \[1, 1000\], got 0",
+        ),
+        (
+            '[job]\nname = "a"\n[search]\nmethod = "sa"\n',
+            r"\[search\] method: must be one of 'ppo', 'random', 'gp', got 'sa'",
+        ),
         ('[job]\nname = "a"\n[budget]\nsteps = 0\n', "needs steps > 0 or minutes > 0"),
         ('[job]\nname = "a"\nschedule = "hourly"\n', "schedule 'hourly' not understood"),
         (
@@ -54,8 +66,11 @@ def test_defaults_and_relative_paths(tmp_path):
             '[job]\nname = "a"\n[data]\nvalid_start = "2017-01-01"\ntest_start = "2016-01-01"\n',
             "must be before",
         ),
-        ('[job]\nname = "a"\n[ppo]\nn_stepz = 3\n', r"unknown key 'n_stepz' in \[ppo\]"),
-        ('[job]\nname = "a"\n[search]\nwindows = [0, 5]\n', "positive integers"),
+        ('[job]\nname = "a"\n[ppo]\nn_stepz = 3\n', r"\[ppo\] n_stepz: unknown key"),
+        (
+            '[job]\nname = "a"\n[search]\nwindows = [0, 5]\n',
+            r"\[search\] windows\[0\]: must be an integer in \[1, 10000\], got 0",
+        ),
         ('[job]\nname = "a"\n[job2\n', "not valid TOML"),
     ],
 )
@@ -127,7 +142,11 @@ def test_pool_keys_reach_the_job_pool():
 
 @pytest.mark.parametrize(
     ("pool", "match"),
-    [({"transform": "log"}, "transform"), ({"blocks": 0}, "blocks"), ({"valid_gate": 1}, "bool")],
+    [
+        ({"transform": "log"}, "transform"),
+        ({"blocks": 0}, "blocks"),
+        ({"valid_gate": 1}, "valid_gate: must be true or false"),
+    ],
 )
 def test_bad_pool_keys(pool, match):
     from quantrl.jobs.spec import spec_from_dict
@@ -178,5 +197,5 @@ def test_search_reward_key_reaches_the_mining_task():
 
     assert spec().reward == "cv"
     assert build_setup(spec(reward="net")).task.reward_basis == "net"
-    with pytest.raises(ConfigError, match=r"\[search\] reward must be one of"):
+    with pytest.raises(ConfigError, match=r"\[search\] reward: must be one of"):
         spec(reward="gross")

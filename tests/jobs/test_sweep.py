@@ -80,7 +80,7 @@ def test_cli_prints_the_ranked_table(tmp_path: Path) -> None:
     path.write_text(SPEC.replace("workers = 2", "workers = 1"))
     out = CliRunner().invoke(app, ["sweep", str(path), "--top", "2"])
     assert out.exit_code == 0, out.output
-    assert "sweep mom" in out.output and "report:" in out.output
+    assert "sweep mom on the test split" in out.output and "report:" in out.output
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,26 @@ def test_example_specs_parse(name: str) -> None:
     root = Path(__file__).resolve().parents[2]
     spec = load_sweep(root / "examples" / "sweeps" / name)
     assert len(grid_points(spec.grid)) >= 6
+
+
+def test_default_split_is_validation_and_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "mom.toml"
+    path.write_text(SPEC.replace('split = "test"\n', "").replace("[60, 126]", "[60]"))
+    spec = load_sweep(path)
+    assert spec.split == "valid"
+    result = run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
+    assert result.split == "valid"
+    _, valid, _ = load_market("dow30").split("2019-01-01", "2021-01-01", warmup=250)
+    for row in result.rows:
+        p = row["params"]
+        strat = get_strategy("momentum", lookback=p["lookback"], quantile=p["quantile"])
+        stats = run_weights(valid, strat.target_weights(valid), fees=0.002).stats()
+        assert row["metrics"]["sharpe_ratio"] == pytest.approx(stats["Sharpe ratio"], rel=1e-12)
+    sharpes = [r["metrics"]["sharpe_ratio"] for r in result.rows]
+    assert sharpes == sorted(sharpes, reverse=True)
+    page = result.report.read_text()
+    assert "on the valid split" in page
+    out = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["sweep", str(path), "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    assert "sweep mom on the valid split" in out.output
+    assert "ranked on the valid split" in out.output
