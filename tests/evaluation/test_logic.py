@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -363,3 +364,12 @@ def test_llm_judge_timeout_is_checked() -> None:
     for bad in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="timeout"):
             LLMJudge("http://127.0.0.1:8000", "m", timeout=bad)
+
+
+def test_llm_judge_works_inside_a_running_event_loop(fake_server: str) -> None:
+    """A notebook runs cells inside an event loop: the judge still answers synchronously."""
+
+    async def cell() -> JudgeVerdict:
+        return LLMJudge(fake_server, "good", timeout=5).judge("$close")
+
+    assert asyncio.run(cell()).score == pytest.approx(0.8)
