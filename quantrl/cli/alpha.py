@@ -94,6 +94,9 @@ def eval_command(
         typer.Option(help=f"OpenAI-compatible LLM judge base URL (key from ${LLM_KEY_ENV})"),
     ] = None,
     judge_model: Annotated[str | None, typer.Option(help="LLM judge model name")] = None,
+    judge_timeout: Annotated[
+        float, typer.Option(help="LLM judge deadline per formula, whole request (seconds)")
+    ] = 60.0,
 ) -> None:
     """Evaluate formulas on a market split and print IC, RankIC, ICIR and AlphaEval scores.
 
@@ -108,7 +111,9 @@ def eval_command(
     if judge_url:
         if not judge_model:
             raise ConfigError("--judge-url needs --judge-model")
-        judge = LLMJudge(judge_url, judge_model, api_key=os.environ.get(LLM_KEY_ENV))
+        judge = LLMJudge(
+            judge_url, judge_model, api_key=os.environ.get(LLM_KEY_ENV), timeout=judge_timeout
+        )
     subset = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     panel = load_market(market, start=start, end=end, symbols=subset)
     reports, diversity = evaluate_split(

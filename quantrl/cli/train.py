@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.agents.evaluate import evaluate_agent
-from quantrl.agents.persist import read_meta
+from quantrl.agents.persist import load, read_meta
 from quantrl.agents.training import train_agent
 from quantrl.cli.backtest import parse_params
 from quantrl.evaluation.report import stats_table, write_report
@@ -39,7 +39,7 @@ def train_command(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = False,
 ) -> None:
-    """Train an agent on the train split and save it as a run folder (model.zip + meta.json)."""
+    """Train an agent on the train split and save it as a run folder (safetensors + meta.json)."""
 
     target = out or Path("runs") / f"{algo.lower()}-seed{seed}"
     outcome = train_agent(
@@ -73,11 +73,20 @@ def eval_command(
     split: Annotated[str, typer.Option(help="train, valid, test or all")] = "test",
     report: Annotated[Path | None, typer.Option(help="write an HTML tear sheet here")] = None,
     check_hash: Annotated[bool, typer.Option(help="refuse changed market data")] = True,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="also load a stable-baselines3 model.zip (older run folders): this unpickles "
+            "the file and EXECUTES any code it carries; only for files you trust",
+        ),
+    ] = False,
 ) -> None:
     """Backtest a saved agent on a split; print its statistics and optionally write a report."""
 
     meta = read_meta(run)
-    result = evaluate_agent(None, run, split=split, check_hash=check_hash)
+    loaded = load(run, trust=trust)
+    result = evaluate_agent(None, loaded, split=split, check_hash=check_hash)
     name = f"{meta.algo} ({run.name})"
     table = stats_table({name: result})
     out = Table(title=f"{meta.env_id} on {meta.market}, {split} split")

@@ -1,23 +1,45 @@
 """Financial-logic judges: score a formula in [0, 1] with the reasons behind the score.
 
 ``RuleBasedJudge`` (the default) needs nothing but the expression tree. ``LLMJudge`` asks an
-OpenAI-compatible chat endpoint and is used only when a user configures one.
+OpenAI-compatible chat endpoint and is used only when a user configures one: it sends the
+formula text (never market data), follows no redirect (the API key goes to the configured host
+only), gives the whole request one deadline and reads at most ``MAX_REPLY_BYTES`` of the reply.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import math
 import re
-import urllib.error
-import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse, unit_issues
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
-__all__ = ["Judge", "JudgeVerdict", "LLMJudge", "RuleBasedJudge", "parse_judge_reply"]
+__all__ = [
+    "MAX_REPLY_BYTES",
+    "Judge",
+    "JudgeVerdict",
+    "LLMJudge",
+    "RuleBasedJudge",
+    "parse_judge_reply",
+]
+
+MAX_REPLY_BYTES = 1 << 20
+"""Largest LLM judge reply read (1 MiB); a longer one is refused without reading the rest."""
+
+_SNIPPET = 200
+"""Characters of a reply quoted in an error message."""
+
+
+def _snippet(text: Any, limit: int = _SNIPPET) -> str:
+    """``text`` on one line, cut to ``limit`` characters (with the full length when cut)."""
+    flat = str(text).replace("\r", " ").replace("\n", " ")
+    return flat if len(flat) <= limit else f"{flat[:limit]}... ({len(flat)} characters)"
 
 
 @dataclass(frozen=True)
@@ -236,7 +258,7 @@ def parse_judge_reply(text: str) -> JudgeVerdict:
         if isinstance(payload, dict):
             break
         payload = None
-    snippet = text[:200].replace("\n", " ")
+    snippet = _snippet(text)
     if payload is None:
         raise QuantRLError(f"LLM judge reply is not a JSON object: {snippet!r}")
     raw = payload.get("score")
@@ -245,7 +267,9 @@ def parse_judge_reply(text: str) -> JudgeVerdict:
     except (TypeError, ValueError):
         raise QuantRLError(f"LLM judge reply has no numeric 'score': {snippet!r}") from None
     if not math.isfinite(score) or not -1e-9 <= score <= 1.0 + 1e-9:
-        raise QuantRLError(f"LLM judge score {raw!r} is outside [0, 1]: {snippet!r}")
+        raise QuantRLError(
+            f"LLM judge score {_snippet(repr(raw), 40)} is outside [0, 1]: {snippet!r}"
+        )
     reasons = payload.get("reasons", ())
     if isinstance(reasons, str):
         reasons = (reasons,)
@@ -256,12 +280,36 @@ def parse_judge_reply(text: str) -> JudgeVerdict:
     return JudgeVerdict(score=min(max(score, 0.0), 1.0), reasons=tuple(reasons), judge="llm")
 
 
+def _run_with_deadline(make: Callable[[], Coroutine[Any, Any, Any]], seconds: float) -> Any:
+    """Run a coroutine to completion or cancel it after ``seconds`` (TimeoutError).
+
+    The deadline covers everything the coroutine does (connect, send, headers, body). Called from
+    inside a running event loop (a notebook), it runs the coroutine's own loop in a worker thread.
+    """
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(make(), seconds)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(bounded())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, bounded()).result()
+
+
 class LLMJudge:
-    """Judge through an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+    """Judge through an OpenAI-compatible ``/v1/chat/completions`` endpoint (over httpx).
 
     ``base_url`` is the server root (``http://host:port``) or its ``/v1`` prefix. The request
-    asks for JSON {score, reasons}; HTTP failures, unreachable servers and replies that are not
-    such JSON raise QuantRLError naming the endpoint.
+    asks for JSON {score, reasons}. Only the formula text and the prompt are sent (with the API
+    key as a ``Bearer`` token when given). Redirects are not followed: a 3xx answer is an error
+    naming the status and the host it points to, so the key never reaches another host.
+    ``timeout`` (seconds) bounds the whole request, connect to last byte, so a server that
+    drips its answer cannot hold the caller; replies over ``max_reply_bytes`` are refused
+    without reading the rest. HTTP failures, unreachable servers, deadlines and replies that
+    are not such JSON raise QuantRLError naming the endpoint and quoting at most a short
+    snippet of the reply.
     """
 
     def __init__(
@@ -273,15 +321,18 @@ class LLMJudge:
         *,
         temperature: float = 0.0,
         system_prompt: str = _SYSTEM_PROMPT,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"LLM judge base_url must start with http:// or https://: {base_url!r}"
+                f"LLM judge base_url must start with http:// or https://: {base_url[:200]!r}"
             )
         if not model:
             raise ConfigError("LLM judge needs a model name")
-        if not timeout > 0:
-            raise ConfigError(f"LLM judge timeout must be > 0, got {timeout}")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"LLM judge timeout must be a number of seconds > 0, got {timeout}")
+        if max_reply_bytes < 1:
+            raise ConfigError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         root = base_url.rstrip("/")
         if root.endswith("/v1"):
             root = root[:-3]
@@ -291,35 +342,88 @@ class LLMJudge:
         self.timeout = float(timeout)
         self.temperature = float(temperature)
         self.system_prompt = system_prompt
+        self.max_reply_bytes = int(max_reply_bytes)
 
     def __repr__(self) -> str:
         return f"LLMJudge(url={self.url!r}, model={self.model!r})"
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _fetch(self, content: bytes) -> bytes:
+        """POST ``content`` and return the reply body (no redirects, capped size)."""
+        import httpx
+
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
-        )
+        async with (
+            httpx.AsyncClient(follow_redirects=False, timeout=self.timeout) as client,
+            client.stream("POST", self.url, content=content, headers=headers) as response,
+        ):
+            status = response.status_code
+            if 300 <= status < 400:
+                location = response.headers.get("location", "")
+                try:
+                    host = response.url.join(location).host if location else "(none)"
+                except httpx.InvalidURL:
+                    host = "(invalid)"
+                raise QuantRLError(
+                    f"LLM judge endpoint {self.url} answered HTTP {status} redirecting to host "
+                    f"{_snippet(host, 100)!r}: redirects are not followed (the API key goes to "
+                    "the configured host only); configure the final URL"
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_reply_bytes:
+                raise QuantRLError(
+                    f"LLM judge endpoint {self.url} announced a {int(declared)}-byte reply, "
+                    f"over the {self.max_reply_bytes}-byte limit: not read"
+                )
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise QuantRLError(
+                        f"LLM judge endpoint {self.url} sent more than "
+                        f"{self.max_reply_bytes} bytes: the reply is refused, the rest not read"
+                    )
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+            if status >= 400:
+                detail = _snippet(raw.decode("utf-8", "replace"))
+                raise QuantRLError(
+                    f"LLM judge endpoint {self.url} returned HTTP {status} "
+                    f"{_snippet(response.reason_phrase, 60)}: {detail}"
+                )
+            return raw
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        content = json.dumps(body).encode("utf-8")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:200].decode("utf-8", "replace") if exc.fp else ""
+            raw = _run_with_deadline(lambda: self._fetch(content), self.timeout)
+        except TimeoutError:
             raise QuantRLError(
-                f"LLM judge endpoint {self.url} returned HTTP {exc.code} {exc.reason}: {detail}"
-            ) from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise QuantRLError(f"cannot reach LLM judge endpoint {self.url}: {exc}") from exc
+                f"LLM judge endpoint {self.url} did not answer within {self.timeout:g} s "
+                "(the deadline of the whole request; see timeout / --judge-timeout)"
+            ) from None
+        except httpx.TimeoutException:
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} did not answer within {self.timeout:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise QuantRLError(
+                f"cannot reach LLM judge endpoint {self.url}: {_snippet(exc)}"
+            ) from None
         try:
             reply = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise QuantRLError(
-                f"LLM judge endpoint {self.url} sent a body that is not JSON: {raw[:200]!r}"
-            ) from exc
+                f"LLM judge endpoint {self.url} sent a body that is not JSON: "
+                f"{_snippet(raw.decode('utf-8', 'replace'))!r}"
+            ) from None
         if not isinstance(reply, dict):
-            raise QuantRLError(f"LLM judge endpoint {self.url} sent unexpected JSON: {reply!r}")
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} sent unexpected JSON: {_snippet(reply)}"
+            )
         return reply
 
     def judge(self, formula: Any) -> JudgeVerdict:
@@ -338,8 +442,10 @@ class LLMJudge:
         except (KeyError, IndexError, TypeError):
             raise QuantRLError(
                 f"LLM judge endpoint {self.url} sent no choices[0].message.content: "
-                f"{str(reply)[:200]}"
+                f"{_snippet(reply)}"
             ) from None
         if not isinstance(content, str):
-            raise QuantRLError(f"LLM judge endpoint {self.url} sent non-text content: {content!r}")
+            raise QuantRLError(
+                f"LLM judge endpoint {self.url} sent non-text content: {_snippet(content)}"
+            )
         return parse_judge_reply(content)

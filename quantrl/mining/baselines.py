@@ -28,7 +28,7 @@ import numpy as np
 
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
-from quantrl.errors import ConfigError, FormulaError
+from quantrl.errors import ConfigError, FormulaError, JobError
 from quantrl.mining.env import MiningTask
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
@@ -114,11 +114,16 @@ class _Searcher:
         return self._base_state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict()`` output."""
-        if state.get("method") != self.method:
-            raise ConfigError(f"checkpoint is for {state.get('method')!r}, not {self.method!r}")
-        self._steps = int(state["steps"])
-        self.rng.bit_generator.state = state["rng"]
+        """Restore ``state_dict()`` output (JobError when it is malformed)."""
+        if not isinstance(state, dict) or state.get("method") != self.method:
+            method = state.get("method") if isinstance(state, dict) else None
+            raise ConfigError(f"checkpoint is for {method!r}, not {self.method!r}")
+        try:
+            steps = int(state["steps"])
+            self.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JobError(f"checkpoint search state is unusable: {str(exc)[:300]}") from None
+        self._steps = steps
 
 
 class RandomSearch(_Searcher):
@@ -298,7 +303,11 @@ class GeneticSearch(_Searcher):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict()`` output."""
+        """Restore ``state_dict()`` output (JobError when it is malformed)."""
         super().load_state_dict(state)
-        self.population = [(parse(f), float(fit)) for f, fit in state["population"]]
-        self.fitness = {str(k): float(v) for k, v in state["fitness"].items()}
+        try:
+            population = [(parse(f), float(fit)) for f, fit in state["population"]]
+            fitness = {str(k): float(v) for k, v in state["fitness"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise JobError(f"checkpoint GP population is unusable: {str(exc)[:300]}") from None
+        self.population, self.fitness = population, fitness

@@ -31,7 +31,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
-from quantrl.errors import ConfigError
+from quantrl.errors import ConfigError, JobError
 from quantrl.mining.env import AlphaMinerEnv, MiningTask
 from quantrl.mining.tokens import Vocabulary
 
@@ -64,10 +64,22 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    """Restore states captured by ``capture_rng``."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002 - SB3 uses the legacy global RNG
-    torch.set_rng_state(state["torch"])
+    """Restore states captured by ``capture_rng`` (JobError when they are malformed)."""
+    try:
+        python, legacy, torch_state = state["python"], state["numpy"], state["torch"]
+        if not isinstance(torch_state, torch.Tensor) or torch_state.dtype != torch.uint8:
+            raise TypeError("the torch state must be a uint8 tensor")
+        saved = random.getstate(), np.random.get_state()  # noqa: NPY002
+        try:
+            random.setstate(python)
+            np.random.set_state(legacy)  # noqa: NPY002 - SB3 uses the legacy global RNG
+            torch.set_rng_state(torch_state)
+        except BaseException:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])  # noqa: NPY002
+            raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise JobError(f"checkpoint random-generator state is unusable: {exc}") from None
 
 
 def _extractor_base() -> type:
@@ -264,15 +276,23 @@ class PPOMiner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict()`` output (the pool is restored by the caller)."""
-        if state.get("method") != self.method:
-            raise ConfigError(f"checkpoint is for {state.get('method')!r}, not {self.method!r}")
+        """Restore ``state_dict()`` output (the pool is restored by the caller).
+
+        JobError when the state does not fit this miner (other sizes, missing entries).
+        """
+        if not isinstance(state, dict) or state.get("method") != self.method:
+            method = state.get("method") if isinstance(state, dict) else None
+            raise ConfigError(f"checkpoint is for {method!r}, not {self.method!r}")
         pol = self.model.policy
-        pol.load_state_dict(state["policy"])
-        pol.optimizer.load_state_dict(state["optimizer"])
-        self.model.num_timesteps = int(state["num_timesteps"])
-        self.model._n_updates = int(state["n_updates"])
-        restore_rng(state["rng"])
+        try:
+            pol.load_state_dict(state["policy"])
+            pol.optimizer.load_state_dict(state["optimizer"])
+            num_timesteps, n_updates = int(state["num_timesteps"]), int(state["n_updates"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise JobError(f"checkpoint does not fit this PPO miner: {str(exc)[:300]}") from None
+        self.model.num_timesteps = num_timesteps
+        self.model._n_updates = n_updates
+        restore_rng(state.get("rng"))
 
 
 def _reward_wrapper_base() -> type:

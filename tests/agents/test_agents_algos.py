@@ -164,7 +164,7 @@ def test_eval_callback_saves_best_and_stops_early(synth, split_dates, tmp_path):
     model.learn(4000, callback=cb)
     assert len(cb.history) == 2
     assert model.num_timesteps < 4000
-    assert (out / "model.zip").exists() and (out / "meta.json").exists()
+    assert (out / "model.safetensors").exists() and (out / "meta.json").exists()
     assert cb.best_timesteps == cb.history[0]["timesteps"]
     # the recorded metric is the backtest's Sharpe of the validation split
     ref = evaluate_agent(model, make_eval_env())

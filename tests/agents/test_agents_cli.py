@@ -37,7 +37,7 @@ def test_train_then_eval_with_report(app, tmp_path, dow30):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["market"] == "dow30" and meta["extra"]["timesteps"] >= 1000
     assert len(meta["symbols"]) == dow30.n_symbols
-    assert (out / "best" / "model.zip").exists()
+    assert (out / "best" / "model.safetensors").exists()
     report = tmp_path / "tear.html"
     ev = CliRunner().invoke(app, ["eval", str(out), "--split", "test", "--report", str(report)])
     assert ev.exit_code == 0, ev.output

@@ -71,7 +71,7 @@ def test_meta_records_env_universe_and_hash(trained, synth, split_dates):
     assert meta.env_kwargs["window"] == 5
     assert meta.n_dates == synth.n_dates
     assert meta.data_hash == data_hash(synth)
-    assert (trained.run_path / "model.zip").stat().st_size > 0
+    assert (trained.run_path / "model.safetensors").stat().st_size > 0
     # the hash is sensitive to the closes, the dates and the symbols
     assert data_hash(synth.select(list(reversed(synth.symbols)))) != meta.data_hash
 
@@ -102,8 +102,10 @@ def test_missing_or_corrupt_run_folder(tmp_path, trained):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "meta.json").write_text((trained.run_path / "meta.json").read_text())
-    (bad / "model.zip").write_bytes(b"not a zip")
-    with pytest.raises(ConfigError, match="model archive"):
+    with pytest.raises(ConfigError, match="has no model.safetensors"):
+        load(bad)
+    (bad / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ConfigError, match="does not match the sha256"):
         load(bad)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from quantrl.alpha import evaluate
 from quantrl.cli.alpha import alpha_app
-from quantrl.errors import ConfigError, FormulaError
+from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
 runner = CliRunner()
 SLICE = ["--market", "dow30", "--start", "2018-10-01", "--end", "2021-06-30"]
@@ -122,3 +123,42 @@ def test_eval_with_an_llm_judge_on_a_local_fake_server() -> None:
     assert result.exit_code == 0, result.output
     assert _row(result.output, "Sub(Div(Mean($close,10),$close),1)")[9] == "0.30"
     assert "fake reviewer" in result.output
+
+
+class _SlowJudge(BaseHTTPRequestHandler):
+    """Answers one byte a second: only a deadline on the whole request stops the wait."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(30):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(1.0)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_eval_judge_timeout_bounds_a_dripping_server() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowJudge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        start = time.monotonic()
+        args = ("--judge-url", url, "--judge-model", "fake", "--judge-timeout", "1")
+        result = _invoke(MOMENTUM, *args)
+        elapsed = time.monotonic() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert isinstance(result.exception, QuantRLError)
+    assert "did not answer within 1 s" in str(result.exception)
+    assert elapsed < 20  # data loading and evaluation included; the server would take 30 s
+    bad = _invoke(MOMENTUM, "--judge-url", url, "--judge-model", "fake", "--judge-timeout", "0")
+    assert isinstance(bad.exception, ConfigError) and "timeout" in str(bad.exception)

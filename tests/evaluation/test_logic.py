@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -134,6 +136,7 @@ class _FakeChat(BaseHTTPRequestHandler):
     """OpenAI-compatible fake: the reply is chosen by the model name in the request."""
 
     requests: list[dict] = []
+    elsewhere = ""  # where the "redirect" model points (another host)
 
     def do_POST(self) -> None:  # noqa: N802 (http.server naming)
         length = int(self.headers.get("Content-Length", 0))
@@ -142,6 +145,11 @@ class _FakeChat(BaseHTTPRequestHandler):
             {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
         )
         model = body["model"]
+        try:
+            if self._misbehave(model):
+                return
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up: as intended
+            return
         if model == "broken":
             self._send(500, b'{"error": "internal"}')
             return
@@ -156,6 +164,43 @@ class _FakeChat(BaseHTTPRequestHandler):
         }[model]
         reply = {"choices": [{"message": {"role": "assistant", "content": content}}]}
         self._send(200, json.dumps(reply).encode())
+
+    def _misbehave(self, model: str) -> bool:
+        """Hostile or broken servers; True when the model name chose one."""
+        if model == "redirect":
+            self.send_response(302)
+            self.send_header("Location", type(self).elsewhere)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif model in ("drip-body", "drip-head"):
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+            if model == "drip-body":
+                self.wfile.write(head)
+            for byte in head if model == "drip-head" else b"{" * 30:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(1.0)
+        elif model == "huge-declared":
+            self._send(200, b" " * (5 << 20))
+        elif model == "endless":  # no length: the body ends when the connection does
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b"x" * (64 << 10)
+            for _ in range(16 << 10):  # up to 1 GiB unless the client stops reading
+                self.wfile.write(chunk)
+        elif model == "long-error":
+            self._send(500, b"E" * 200_000)
+        elif model == "long-text":
+            self._send(200, b"not json " * 50_000)
+        elif model == "long-list":
+            self._send(200, json.dumps(list(range(100_000))).encode())
+        elif model == "long-content":
+            reply = {"choices": [{"message": {"content": "prose " * 80_000}}]}
+            self._send(200, json.dumps(reply).encode())
+        else:
+            return False
+        return True
 
     def _send(self, code: int, payload: bytes) -> None:
         self.send_response(code)
@@ -229,3 +274,102 @@ def test_parse_judge_reply_variants() -> None:
         parse_judge_reply('{"score": "high"}')
     with pytest.raises(QuantRLError, match="not a JSON object"):
         parse_judge_reply("[0.5]")
+
+
+class _Elsewhere(BaseHTTPRequestHandler):
+    """Another host: records whatever reaches it."""
+
+    seen: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        type(self).seen.append({"auth": self.headers.get("Authorization"), "path": self.path})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def elsewhere():
+    _Elsewhere.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Elsewhere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/v1/chat/completions"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_llm_judge_does_not_follow_redirects(fake_server: str, elsewhere: str) -> None:
+    _FakeChat.elsewhere = elsewhere
+    judge = LLMJudge(fake_server, "redirect", api_key="secret-key", timeout=5)
+    with pytest.raises(QuantRLError, match="HTTP 302") as err:
+        judge.judge("$close")
+    assert "'localhost'" in str(err.value) and "not followed" in str(err.value)
+    assert "secret-key" not in str(err.value)
+    assert _FakeChat.requests[-1]["auth"] == "Bearer secret-key"  # the configured host has it
+    assert _Elsewhere.seen == []  # nothing, key or not, reached the other host
+
+
+@pytest.mark.parametrize("model", ["drip-body", "drip-head"])
+def test_llm_judge_deadline_covers_the_whole_request(fake_server: str, model: str) -> None:
+    judge = LLMJudge(fake_server, model, timeout=1.5)
+    start = time.monotonic()
+    with pytest.raises(QuantRLError, match=r"did not answer within 1.5 s"):
+        judge.judge("$close")
+    elapsed = time.monotonic() - start
+    assert 1.4 <= elapsed < 4.0, elapsed
+
+
+def test_llm_judge_reply_size_is_capped(fake_server: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(QuantRLError, match=r"announced a 5242880-byte reply") as declared:
+        LLMJudge(fake_server, "huge-declared", timeout=20).judge("$close")
+    with pytest.raises(QuantRLError, match=r"more than 1048576 bytes") as streamed:
+        LLMJudge(fake_server, "endless", timeout=20).judge("$close")
+    # refused at the cap, long before the deadline (the endless body is never read to its end)
+    assert time.monotonic() - start < 10
+    assert len(str(declared.value)) < 300 and len(str(streamed.value)) < 300
+    small = LLMJudge(fake_server, "good", timeout=5, max_reply_bytes=50)
+    with pytest.raises(QuantRLError, match="over the 50-byte limit"):
+        small.judge("$close")
+
+
+@pytest.mark.parametrize(
+    ("model", "needle"),
+    [
+        ("long-error", "HTTP 500"),
+        ("long-text", "not JSON"),
+        ("long-list", "unexpected JSON"),
+        ("long-content", "not a JSON object"),
+    ],
+)
+def test_llm_judge_errors_quote_little(fake_server: str, model: str, needle: str) -> None:
+    with pytest.raises(QuantRLError, match=needle) as err:
+        LLMJudge(fake_server, model, timeout=10).judge("$close")
+    message = str(err.value)
+    assert len(message) < 400, len(message)
+    assert "\n" not in message
+    assert "characters)" in message  # says how long the quoted text really was
+
+
+def test_llm_judge_timeout_is_checked() -> None:
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="timeout"):
+            LLMJudge("http://127.0.0.1:8000", "m", timeout=bad)
+
+
+def test_llm_judge_works_inside_a_running_event_loop(fake_server: str) -> None:
+    """A notebook runs cells inside an event loop: the judge still answers synchronously."""
+
+    async def cell() -> JudgeVerdict:
+        return LLMJudge(fake_server, "good", timeout=5).judge("$close")
+
+    assert asyncio.run(cell()).score == pytest.approx(0.8)
