@@ -4,6 +4,7 @@ Both train on (rows, features) train data, pick their stopping point on the vali
 (LightGBM: early stopping on the valid loss; ridge: the penalty with the lowest valid MSE), and
 predict any later matrix. Fitting is deterministic: LightGBM runs with a fixed ``seed``,
 ``deterministic=True``, a fixed thread count and row-wise histograms; ridge is closed form.
+LightGBM is imported when a model is fitted, so importing the workflow (and the CLI) stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import lightgbm as lgb
 import numpy as np
 
 from quantrl.errors import ConfigError
@@ -82,7 +82,7 @@ class LightGBMModel:
     early_stopping_rounds: int = 50
     seed: int = 0
     num_threads: int = 2
-    booster: lgb.Booster | None = field(default=None, repr=False)
+    booster: Any = field(default=None, repr=False)
     valid_loss: list[float] = field(default_factory=list, repr=False)
 
     def lgb_params(self) -> dict[str, Any]:
@@ -108,6 +108,8 @@ class LightGBMModel:
         progress: Progress | None = None,
     ) -> LightGBMModel:
         """Train on the train rows; early-stop on the valid rows' loss."""
+        import lightgbm as lgb
+
         _check_xy(x_train, y_train, "train")
         _check_xy(x_valid, y_valid, "valid")
         train = lgb.Dataset(x_train, label=y_train, free_raw_data=True)

@@ -258,7 +258,16 @@ def write_outputs(result: WorkflowResult, folder: Path, *, report: bool = True) 
     if report:
         files["report"] = folder / "report.html"
         s = result.spec.strategy
-        ic = result.ic_table()
+        ic = result.ic_table().rename(
+            columns={
+                "ic": "IC",
+                "icir": "ICIR",
+                "rank_ic": "RankIC",
+                "rank_icir": "RankICIR",
+                "ic_positive": "share IC > 0",
+                "n_dates": "dates",
+            }
+        )
         write_report(
             {"topk_dropout": result.backtest},
             files["report"],

@@ -122,3 +122,29 @@ def test_no_lookahead_in_scores_or_decisions(panel):
     # and a train label never reads a later split's price
     lo, hi = base.bounds["train"]
     np.testing.assert_array_equal(base.label[lo:hi], moved.label[lo:hi])
+
+
+def test_pool_file_features(tmp_path, panel):
+    from quantrl.mining.pool import AlphaPool
+
+    train = panel.slice(None, "2016-06-30")
+    pool = AlphaPool(3).bind(train, train.forward_returns(5))
+    for formula in (
+        "Mean($close, 10)/$close",
+        "Std($close, 20)/$close",
+        "Corr($close, $volume, 10)",
+    ):
+        pool.try_add(formula)
+    assert len(pool) >= 2
+    (tmp_path / "pools").mkdir()
+    pool.save(tmp_path / "pools" / "pool.json")
+    spec = tmp_path / "w.toml"
+    spec.write_text(
+        "[data]\nmarket = 'sp500'\nstart = '2015-09-01'\nmax_symbols = 30\n"
+        "[features]\nset = 'pool:pools/pool.json'\n[label]\nhorizon = 5\n"
+        "[model]\nkind = 'linear'\n[strategy]\ntopk = 5\nn_drop = 1\n"
+    )
+    res = run_workflow(spec)  # split dates: the sp500 defaults
+    assert list(res.feature_names) == pool.formulas
+    assert str(res.dates[res.bounds["valid"][0]])[:10] == "2016-07-01"
+    assert np.isfinite(res.ic["test"].ic)
