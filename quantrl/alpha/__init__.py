@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quantrl.alpha.engine import EvalCache, evaluate, evaluate_many
 from quantrl.alpha.expr import Constant, Expr, Feature, Op, unit_issues
+from quantrl.alpha.feature_matrix import feature_array, features
 from quantrl.alpha.ops import ALPHAGEN_OPERATORS, OPERATORS, OpSpec
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 
@@ -18,6 +19,8 @@ __all__ = [
     "OpSpec",
     "evaluate",
     "evaluate_many",
+    "feature_array",
+    "features",
     "parse",
     "parse_rpn",
     "to_rpn",

@@ -15,6 +15,7 @@ from quantrl.cli.experiment import experiment_app
 from quantrl.cli.mine import alpha_top_command, jobs_app, mine_command
 from quantrl.cli.sweep import sweep_command
 from quantrl.cli.train import eval_command, train_command
+from quantrl.cli.workflow import workflow_app
 from quantrl.errors import QuantRLError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(alpha_app, name="alpha")
 alpha_app.command("top")(alpha_top_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(workflow_app, name="workflow")
 app.command("mine")(mine_command)
 app.command("sweep")(sweep_command)
 app.command("train")(train_command)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from quantrl.data.derived import with_vwap_proxy
 from quantrl.data.loader import load_benchmark, load_market
 from quantrl.data.panel import Panel
 
-__all__ = ["Panel", "load_benchmark", "load_market"]
+__all__ = ["Panel", "load_benchmark", "load_market", "with_vwap_proxy"]
