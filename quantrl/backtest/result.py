@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from quantrl.data.frequency import bar_spacing
 from quantrl.errors import ConfigError
 from quantrl.kernels.trades import CLOSED, LONG, ROUND_TRIP_DTYPE, round_trips_nb
 from quantrl.stats.format import format_percent, format_value
@@ -415,7 +416,9 @@ class BacktestResult:
         cols = list(self.symbols)
         close = pd.DataFrame(self.close, index=index, columns=cols)
         price = pd.DataFrame(self.exec_prices, index=index, columns=cols)
-        freq = self.freq or ("1D" if self.dates is not None else None)
+        freq: Any = self.freq
+        if freq is None and self.dates is not None:  # the median bar spacing (1 day for daily)
+            freq = pd.Timedelta(bar_spacing(self.dates)) if self.n_bars > 1 else "1D"
         if spec.get("delisting") == "liquidate" and (spec["delist_bar"] < self.n_bars).any():
             raise ConfigError("delisting='liquidate' has no vectorbt equivalent")
         common = {

@@ -41,8 +41,8 @@ ROWS = {
     "Worst trade": ("Worst Trade [%]", 0.01),
     "Avg winning trade": ("Avg Winning Trade [%]", 0.01),
     "Avg losing trade": ("Avg Losing Trade [%]", 0.01),
-    "Avg winning trade duration (bars)": ("Avg Winning Trade Duration", DAY),
-    "Avg losing trade duration (bars)": ("Avg Losing Trade Duration", DAY),
+    "Avg winning trade duration (bars)": ("Avg Winning Trade Duration", "bar"),
+    "Avg losing trade duration (bars)": ("Avg Losing Trade Duration", "bar"),
     "Profit factor": ("Profit Factor", 1.0),
     "Expectancy": ("Expectancy", 1.0),
 }
@@ -56,15 +56,17 @@ def close(dow30) -> pd.DataFrame:
     return frame.iloc[:800, :12]
 
 
-def assert_stats_equal(mine: pd.Series, theirs: pd.Series, skip: tuple[str, ...] = ()) -> None:
+def assert_stats_equal(
+    mine: pd.Series, theirs: pd.Series, skip: tuple[str, ...] = (), bar: pd.Timedelta = DAY
+) -> None:
     for row, (their_row, scale) in ROWS.items():
         if row in skip:
             continue
         a, b = mine[row], theirs[their_row]
         if scale is None:
             assert a == b, f"{row}: {a} != {b}"
-        elif isinstance(scale, pd.Timedelta):
-            assert a == pytest.approx(b / scale, rel=RTOL), row
+        elif scale == "bar":  # vectorbt: bars times freq
+            assert a == pytest.approx(b / bar, rel=RTOL), row
         else:
             assert a == pytest.approx(b * scale, rel=RTOL, abs=1e-12), row
 
@@ -170,3 +172,20 @@ def test_long_short_signals_equal_vectorbt(close):
     pf_long = long_only.to_vectorbt()
     assert_trades_equal(long_only, pf_long)
     assert_stats_equal(long_only.stats(), pf_long.stats(), skip=("Benchmark return",))
+
+
+def test_minute_bars_annualise_alike():
+    """The inferred bars per year (crypto minutes: 525,600) match vectorbt's freq='1min'."""
+    rng = np.random.default_rng(8)
+    index = pd.date_range("2024-01-01", periods=3 * 1440, freq="min")
+    close = pd.DataFrame(
+        100 * np.exp(np.cumsum(rng.normal(0, 5e-4, (index.size, 2)), axis=0)), index=index
+    )
+    w = np.where(rng.random(close.shape) < 0.01, rng.uniform(0, 0.5, close.shape), np.nan)
+    res = run_weights(close, w, fees=0.0005, lag=0)
+    pf = res.to_vectorbt()
+    assert res.periods_per_year == 525_600 and pf.wrapper.freq == pd.Timedelta("1min")
+    theirs = pf.stats()
+    assert res.stats()["Sharpe ratio"] == pytest.approx(theirs["Sharpe Ratio"], rel=RTOL)
+    assert res.stats()["Sortino ratio"] == pytest.approx(theirs["Sortino Ratio"], rel=RTOL)
+    assert_stats_equal(res.stats(), theirs, skip=("Benchmark return",), bar=pd.Timedelta("1min"))
