@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from quantrl.backtest.result import BacktestResult
+from quantrl.data.frequency import infer_periods_per_year
 from quantrl.data.panel import Panel
 from quantrl.errors import ConfigError, DataError
 from quantrl.kernels.portfolio import (
@@ -180,6 +181,13 @@ def _check_positive(name: str, value: Any) -> float:
     if x <= 0:
         raise ConfigError(f"{name} must be a finite number > 0, got {value}")
     return x
+
+
+def _periods_per_year(value: float | None, mkt: MarketArrays) -> float:
+    """``value`` checked, or inferred from the dates (``quantrl.data.frequency``; 252 without)."""
+    if value is None:
+        return infer_periods_per_year(mkt.dates)
+    return _check_positive("periods_per_year", value)
 
 
 def _check_timing(execution: str, lag: int, has_open: bool) -> None:
@@ -387,7 +395,7 @@ def run_weights(
     delisting: Delisting = "freeze",
     benchmark: Any = None,
     open_prices: Any = None,
-    periods_per_year: float = 252,
+    periods_per_year: float | None = None,
     freq: str | None = None,
 ) -> BacktestResult:
     """Rebalance a cash-sharing portfolio to target weights; returns a ``BacktestResult``.
@@ -418,6 +426,11 @@ def run_weights(
     An asset whose prices end before the panel does is ``delisting="freeze"`` (default, as vectorbt: the position stays, valued at the
     last price) or ``"liquidate"`` (closed at the last price on the first bar without one; this
     uses the data's knowledge that no price follows, as a delisting notice would).
+
+    Statistics are annualised with ``periods_per_year`` bars a year; by default it is inferred
+    from the dates (``quantrl.data.frequency.infer_periods_per_year``: 252 for daily bars, 365
+    for daily bars that trade on weekends, bars per day x 252 or x 365 for intraday bars, e.g.
+    525,600 for crypto minutes), and 252 when prices carry no dates.
     """
     mkt = market_arrays(panel_or_prices, open_prices)
     bench = _benchmark_prices(benchmark, mkt)
@@ -426,7 +439,7 @@ def run_weights(
     if _number("rebalance_threshold", rebalance_threshold) < 0:
         raise ConfigError(f"rebalance_threshold must be >= 0, got {rebalance_threshold}")
     _check_positive("max_leverage", max_leverage)
-    _check_positive("periods_per_year", periods_per_year)
+    periods_per_year = _periods_per_year(periods_per_year, mkt)
     weights = _decision_array(target_weights, mkt, "target_weights")
     weights = _numeric_weights(weights, mkt, "target_weights")
     mkt = mkt.without_warmup()
@@ -550,7 +563,7 @@ def run_signals(
     delisting: Delisting = "freeze",
     benchmark: Any = None,
     open_prices: Any = None,
-    periods_per_year: float = 252,
+    periods_per_year: float | None = None,
     freq: str | None = None,
 ) -> BacktestResult:
     """Per-asset long/flat/short signal strategy; returns a ``BacktestResult``.
@@ -564,7 +577,8 @@ def run_signals(
     cancel; entries do not add to an open position; an opposite entry reverses the position. With
     ``lag=0`` (fills at the signal bar's close; for peer reproduction only) each sleeve equals
     ``from_signals(close, entries, exits, init_cash=init_cash / N)`` with ``size=np.inf`` (or
-    ``size_type="percent"`` for size < 1). Timing, costs and delisting as in ``run_weights``.
+    ``size_type="percent"`` for size < 1). Timing, costs, delisting and ``periods_per_year``
+    (inferred from the dates by default) as in ``run_weights``.
     """
     mkt = market_arrays(panel_or_prices, open_prices)
     bench = _benchmark_prices(benchmark, mkt)
@@ -572,7 +586,7 @@ def run_signals(
     _check_timing(execution, lag, mkt.open is not None)
     if not 0 < _number("size", size) <= 1:
         raise ConfigError(f"size must be a fraction of cash in (0, 1], got {size}")
-    _check_positive("periods_per_year", periods_per_year)
+    periods_per_year = _periods_per_year(periods_per_year, mkt)
     arrays = [
         _shift(_signal_array(a, mkt, n), int(lag), False)
         for a, n in (

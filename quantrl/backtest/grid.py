@@ -11,10 +11,10 @@ import pandas as pd
 
 from quantrl.backtest.engine import (
     _check_costs,
-    _check_positive,
     _check_timing,
     _exec_prices,
     _number,
+    _periods_per_year,
     market_arrays,
 )
 from quantrl.errors import ConfigError
@@ -76,7 +76,7 @@ def run_grid(
     execution: str = "next_open",
     lag: int = 1,
     open_prices: Any = None,
-    periods_per_year: float = 252,
+    periods_per_year: float | None = None,
 ) -> Any:
     """Backtest every parameter combination on every asset; one metrics row per pair.
 
@@ -92,7 +92,8 @@ def run_grid(
     the same account and timing as ``run_signals``. Combinations are streamed in parallel
     (``prange``): no per-combination series is kept. Returns a pandas DataFrame with the
     parameter columns, ``symbol`` and total_return, sharpe (annualised with
-    ``periods_per_year``, ddof=1), max_drawdown (negative fraction) and n_trades.
+    ``periods_per_year``, ddof=1; inferred from the dates by default, as in ``run_weights``),
+    max_drawdown (negative fraction) and n_trades.
     """
 
     mkt = market_arrays(panel_or_prices, open_prices).without_warmup()
@@ -100,7 +101,7 @@ def run_grid(
     _check_timing(execution, lag, mkt.open is not None)
     if not 0 < _number("size", size) <= 1:
         raise ConfigError(f"size must be a fraction of cash in (0, 1], got {size}")
-    _check_positive("periods_per_year", periods_per_year)
+    periods_per_year = _periods_per_year(periods_per_year, mkt)
     if params is not None and not isinstance(params, Mapping):
         raise ConfigError(f"params must be a mapping of parameter lists, got {params!r}")
     params = dict(params or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -10,8 +11,53 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from quantrl.data.frequency import bar_spacing
 from quantrl.errors import ConfigError
-from quantrl.stats.performance import TrialSet, summary_stats
+from quantrl.kernels.trades import CLOSED, LONG, ROUND_TRIP_DTYPE, round_trips_nb
+from quantrl.stats.format import format_percent, format_value
+from quantrl.stats.performance import TrialSet, max_drawdown, sharpe_ratio, summary_stats
+
+REPR_ROWS = (
+    "Start",
+    "End",
+    "Period",
+    "Start value",
+    "End value",
+    "Total return",
+    "Benchmark return",
+    "CAGR",
+    "Sharpe ratio",
+    "Sortino ratio",
+    "Max drawdown",
+    "Max gross exposure",
+    "Total fees paid",
+    "Total trades",
+    "Win rate",
+    "Profit factor",
+)
+"""Rows of ``stats()`` shown by ``BacktestResult._repr_html_``."""
+
+
+_PERCENT_ROWS = {
+    "Total return",
+    "Benchmark return",
+    "CAGR",
+    "Max drawdown",
+    "Max gross exposure",
+    "Win rate",
+}
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of an array, NaN when empty."""
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _cell(label: str, value: Any) -> str:
+    """A statistic as text: percentages for return-like rows, else ``format_value``."""
+    if label in _PERCENT_ROWS and isinstance(value, float | np.floating):
+        return format_percent(float(value))
+    return format_value(value)
 
 
 def ffill_rows(values: np.ndarray) -> np.ndarray:
@@ -131,6 +177,58 @@ class BacktestResult:
             out[1:] = p[1:] / p[:-1] - 1.0
         return np.nan_to_num(out, nan=0.0)
 
+    @cached_property
+    def round_trip_records(self) -> np.ndarray:
+        """Round trips (``quantrl.kernels.trades.ROUND_TRIP_DTYPE``), per asset in time order.
+
+        vectorbt's exit trades: each fill that reduces a position closes a trade of its size at
+        the position's average entry price; a position still held at the end is an open trade
+        valued at the last close.
+        """
+        fills = self.trades
+        out = np.empty(len(fills) + len(self.symbols), dtype=ROUND_TRIP_DTYPE)
+        if len(fills) == 0:
+            return out[:0]
+        order = np.lexsort((np.arange(len(fills)), fills["bar"], fills["asset"]))
+        f = fills[order]
+        n = round_trips_nb(
+            np.ascontiguousarray(f["bar"]),
+            np.ascontiguousarray(f["asset"]),
+            np.ascontiguousarray(f["size"]),
+            np.ascontiguousarray(f["price"]),
+            np.ascontiguousarray(f["fees"]),
+            np.ascontiguousarray(f["side"]),
+            self.n_bars - 1,
+            np.ascontiguousarray(self.marks[-1]),
+            out,
+        )
+        return out[:n]
+
+    def round_trips(self) -> pd.DataFrame:
+        """Round trips, one row each: symbol, direction, status, entry and exit date and price,
+        size, fees, PnL, return and bars held (open trades are valued at the last close)."""
+        rec = self.round_trip_records
+        index = self._index()
+        entry, exit_ = rec["entry_bar"].astype(np.int64), rec["exit_bar"].astype(np.int64)
+        return pd.DataFrame(
+            {
+                "symbol": np.asarray(self.symbols, dtype=object)[rec["asset"]],
+                "direction": np.where(rec["direction"] == LONG, "long", "short"),
+                "status": np.where(rec["status"] == CLOSED, "closed", "open"),
+                "entry_date": index[entry],
+                "exit_date": index[exit_],
+                "size": rec["size"],
+                "entry_price": rec["entry_price"],
+                "exit_price": rec["exit_price"],
+                "entry_fees": rec["entry_fees"],
+                "exit_fees": rec["exit_fees"],
+                "fees": rec["entry_fees"] + rec["exit_fees"],
+                "pnl": rec["pnl"],
+                "return": rec["return"],
+                "bars": exit_ - entry,
+            }
+        )
+
     # ------------------------------------------------------------------ reports
     def stats(self, trials: TrialSet | None = None, *, n_trials: int | None = None) -> pd.Series:
         """Performance summary (``quantrl.stats.performance.summary_stats``) as a Series.
@@ -149,12 +247,103 @@ class BacktestResult:
                     "their Sharpe variance; pass trials=TrialSet.from_returns(...) or "
                     "TrialSet.from_sharpes(...)"
                 )
-        return summary_stats(
+        performance = summary_stats(
             self.returns,
             benchmark=self.benchmark_returns,
             weights=self.weights,
             periods_per_year=self.periods_per_year,
             trials=trials,
+        )
+        return pd.concat([performance, self.trade_stats()])  # vectorbt's rows appended
+
+    def trade_stats(self) -> pd.Series:
+        """vectorbt's portfolio statistics (``Portfolio.stats()``) not in the performance summary.
+
+        Start, End, Period (calendar span; bars without dates), Start value, End value,
+        Benchmark return (with a benchmark), Max gross exposure (max of sum |w|), Total fees
+        paid, Total trades (closed and open round trips), Total closed trades, Total open trades,
+        Open trade PnL, then over closed round trips: Win rate, Best trade, Worst trade, Avg
+        winning trade, Avg losing trade (returns), their durations in bars, Profit factor (gross
+        wins over gross losses) and Expectancy (mean PnL per trade). Fractions, not percent.
+        """
+        rec = self.round_trip_records
+        closed = rec[rec["status"] == CLOSED]
+        opened = rec[rec["status"] != CLOSED]
+        pnl, ret = closed["pnl"], closed["return"]
+        bars = (closed["exit_bar"] - closed["entry_bar"]).astype(np.float64)
+        wins, losses = pnl > 0, pnl < 0
+        n = len(closed)
+        gross = np.abs(np.nan_to_num(self.weights)).sum(axis=1)
+        out: dict[str, Any] = {}
+        if self.dates is not None and self.n_bars:
+            start, end = pd.Timestamp(self.dates[0]), pd.Timestamp(self.dates[-1])
+            out.update({"Start": start, "End": end, "Period": end - start})
+        else:
+            out.update({"Start": 0, "End": self.n_bars - 1, "Period": self.n_bars})
+        out["Start value"] = float(self.init_cash)
+        out["End value"] = float(self.equity[-1])
+        if self.benchmark_returns is not None:
+            out["Benchmark return"] = float(np.prod(1.0 + self.benchmark_returns) - 1.0)
+        out["Max gross exposure"] = float(gross.max()) if gross.size else np.nan
+        out["Total fees paid"] = self.total_fees
+        out["Total trades"] = len(rec)
+        out["Total closed trades"] = n
+        out["Total open trades"] = len(opened)
+        out["Open trade PnL"] = float(opened["pnl"].sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            win_rate = wins.sum() / n if n else np.nan
+            loss_rate = losses.sum() / n if n else np.nan
+            gain, loss = pnl[wins].sum(), -pnl[losses].sum()
+            out["Win rate"] = float(win_rate)
+            out["Best trade"] = float(ret.max()) if n else np.nan
+            out["Worst trade"] = float(ret.min()) if n else np.nan
+            out["Avg winning trade"] = _mean(ret[wins])
+            out["Avg losing trade"] = _mean(ret[losses])
+            out["Avg winning trade duration (bars)"] = _mean(bars[wins])
+            out["Avg losing trade duration (bars)"] = _mean(bars[losses])
+            out["Profit factor"] = float(gain / loss) if n else np.nan
+            avg_win = _mean(pnl[wins]) if wins.any() else 0.0
+            avg_loss = _mean(pnl[losses]) if losses.any() else 0.0
+            out["Expectancy"] = (
+                float(win_rate * avg_win - loss_rate * abs(avg_loss)) if n else np.nan
+            )
+        return pd.Series(out, dtype=object, name="trades")
+
+    # ------------------------------------------------------------------ notebooks
+    def _span(self) -> str:
+        if self.dates is None or not self.n_bars:
+            return f"{self.n_bars} bars"
+        return f"{self.n_bars} bars {format_value(self.dates[0])}..{format_value(self.dates[-1])}"
+
+    def __repr__(self) -> str:
+        """One bounded line: kind, shape, span, total return, Sharpe, drawdown, fills."""
+        with np.errstate(all="ignore"):
+            sharpe = sharpe_ratio(self.returns, periods_per_year=self.periods_per_year)
+            dd = max_drawdown(self.returns)
+        kind = self.spec.get("kind", "backtest")
+        return (
+            f"BacktestResult({kind}: {len(self.symbols)} symbols x {self._span()}, "
+            f"total return {format_percent(self.total_return)}, "
+            f"Sharpe {format_value(sharpe, 3)}, max drawdown {format_percent(dd)}, "
+            f"{len(self.trades)} fills, fees {format_value(self.total_fees, 2)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A small table of key statistics for Jupyter (never the arrays)."""
+        stats = self.stats()
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:right'>{html.escape(_cell(k, stats[k]))}</td></tr>"
+            for k in REPR_ROWS
+            if k in stats.index
+        )
+        head = html.escape(
+            f"BacktestResult ({self.spec.get('kind', 'backtest')}): {len(self.symbols)} symbols"
+            f" x {self._span()}, {len(self.trades)} fills"
+        )
+        return (
+            f"<div><b>{head}</b><table>{rows}</table>"
+            "<small>stats(), round_trips(), to_pandas(), plot()</small></div>"
         )
 
     def _index(self) -> Any:
@@ -165,7 +354,8 @@ class BacktestResult:
 
     def to_pandas(self, kind: str = "summary") -> pd.DataFrame:
         """Frames: ``"summary"`` (equity, cash, returns, costs, turnover per bar),
-        ``"positions"``, ``"weights"`` (one column per symbol) or ``"trades"`` (one row each)."""
+        ``"positions"``, ``"weights"`` (one column per symbol), ``"trades"`` (one row per fill)
+        or ``"round_trips"`` (``round_trips()``)."""
 
         index = self._index()
         if kind == "summary":
@@ -193,8 +383,11 @@ class BacktestResult:
             frame.insert(2, "symbol", np.asarray(self.symbols, dtype=object)[frame["asset"]])
             frame["side"] = np.where(frame["side"] == 0, "buy", "sell")
             return frame
+        if kind == "round_trips":
+            return self.round_trips()
         raise ConfigError(
-            f"kind must be 'summary', 'positions', 'weights' or 'trades', got {kind!r}"
+            "kind must be 'summary', 'positions', 'weights', 'trades' or 'round_trips', "
+            f"got {kind!r}"
         )
 
     def plot(self, top: int = 10) -> Figure:
@@ -237,7 +430,9 @@ class BacktestResult:
         cols = list(self.symbols)
         close = pd.DataFrame(self.close, index=index, columns=cols)
         price = pd.DataFrame(self.exec_prices, index=index, columns=cols)
-        freq = self.freq or ("1D" if self.dates is not None else None)
+        freq: Any = self.freq
+        if freq is None and self.dates is not None:  # the median bar spacing (1 day for daily)
+            freq = pd.Timedelta(bar_spacing(self.dates)) if self.n_bars > 1 else "1D"
         if spec.get("delisting") == "liquidate" and (spec["delist_bar"] < self.n_bars).any():
             raise ConfigError("delisting='liquidate' has no vectorbt equivalent")
         common = {

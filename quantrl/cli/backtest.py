@@ -15,6 +15,7 @@ from quantrl.data import load_benchmark, load_market
 from quantrl.data.splits import market_split
 from quantrl.errors import ConfigError
 from quantrl.evaluation.report import stats_table, write_report
+from quantrl.stats.format import format_value
 from strategies import get_strategy
 
 console = Console(width=max(Console().width, 110))
@@ -187,7 +188,5 @@ def compare_command(
     )
 
 
-def _fmt(value: float) -> str:
-    if float(value).is_integer() and abs(value) >= 10:
-        return f"{value:,.0f}"
-    return f"{value:.4f}"
+def _fmt(value: Any) -> str:
+    return format_value(value)

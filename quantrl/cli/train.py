@@ -14,6 +14,7 @@ from quantrl.agents.persist import load, read_meta
 from quantrl.agents.training import train_agent
 from quantrl.cli.backtest import parse_params
 from quantrl.evaluation.report import stats_table, write_report
+from quantrl.stats.format import format_value
 
 console = Console(width=max(Console().width, 110))
 
@@ -93,7 +94,7 @@ def eval_command(
     out.add_column("statistic")
     out.add_column(name, justify="right")
     for stat, value in table[name].items():
-        out.add_row(str(stat), f"{value:.4f}")
+        out.add_row(str(stat), format_value(value))
     console.print(out)
     if report is not None:
         path = write_report(

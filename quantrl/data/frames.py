@@ -27,6 +27,31 @@ SYMBOL_ALIASES = (
     "secid",
 )
 KEY_COLUMNS = ("date", "symbol")
+FIELD_ALIASES = {"adjclose": "adj_close", "adjusted_close": "adj_close", "adj_price": "adj_close"}
+"""Spellings of a field that mean a canonical name (after snake-casing: ``Adj Close`` ->
+``adj_close`` needs no alias)."""
+KNOWN_FIELDS = frozenset(
+    {
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
+        "dividends",
+        "stock_splits",
+        "capital_gains",
+        "repaired",
+        "vwap",
+        "amount",
+        "turnover",
+        "factor",
+        "change",
+        "trades",
+        "open_interest",
+    }
+)
+"""Field names that identify the field level of a wide frame (yfinance, Qlib and common OHLCV)."""
 #: Columns that always hold numbers (with the price columns of ``validate.price_columns``): a
 #: non-numeric cell in one of them is an error, never a silently dropped column.
 NUMERIC_NAMES = ("volume", "amount", "turnover", "vwap", "open_interest", "trades", "count")
@@ -39,15 +64,38 @@ def snake_case(name: str) -> str:
     return text.lower()
 
 
+def field_name(name: Any) -> str:
+    """The canonical field name of a column: snake case (``Adj Close`` -> ``adj_close``), aliases."""
+    text = snake_case(name)
+    return FIELD_ALIASES.get(text, text)
+
+
+def _index_to_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A pandas frame with its index as columns; an unnamed positional index is dropped.
+
+    A named index (``Date``, or ``(date, symbol)``) becomes columns; an unnamed DatetimeIndex
+    becomes a ``date`` column; any other unnamed index (FinRL's factorised dates, a filtered
+    row number) carries no data and is dropped.
+    """
+    index = frame.index
+    if isinstance(index, pd.RangeIndex):
+        return frame
+    if any(n is not None for n in index.names):
+        return frame.reset_index()
+    has_date = any(snake_case(c) in DATE_ALIASES for c in frame.columns)
+    if isinstance(index, pd.DatetimeIndex) and not has_date:
+        return frame.rename_axis("date").reset_index()
+    return frame.reset_index(drop=True)
+
+
 def to_polars_frame(frame: Any) -> pl.DataFrame:
-    """Accept a polars or pandas frame and return polars (pandas index columns are kept)."""
+    """Accept a polars or pandas frame and return polars (named pandas index levels are kept)."""
     if isinstance(frame, pl.DataFrame):
         return frame
     if isinstance(frame, pl.LazyFrame):
         return frame.collect()
     if isinstance(frame, pd.DataFrame):
-        if not isinstance(frame.index, pd.RangeIndex):
-            frame = frame.reset_index()
+        frame = _index_to_columns(frame)
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
         try:
@@ -74,7 +122,7 @@ def normalize_long(frame: Any, *, date_format: str | None = None) -> pl.DataFram
     df = to_polars_frame(frame)
     renamed: dict[str, str] = {}
     for col in df.columns:
-        renamed[col] = snake_case(col)
+        renamed[col] = field_name(col)
     if len(set(renamed.values())) != len(renamed):
         raise DataError(f"columns collide after normalisation: {df.columns}", rule="field missing")
     original = {v: k for k, v in renamed.items()}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
 from quantrl.data.clean import forward_fill, gap_counts
+from quantrl.data.layouts import FrameLayout, frame_to_long
 from quantrl.data.panel import DateLike, Panel
 from quantrl.data.providers import bundled, files, yahoo
 from quantrl.data.serialize import panel_from_bytes, panel_to_bytes
@@ -75,7 +77,7 @@ def _bundled_panel(name: str, on_invalid: OnInvalid, cache: DiskCache | None) ->
 
 
 def load_market(
-    source: str | Path,
+    source: str | Path | pd.DataFrame | pl.DataFrame,
     start: DateLike | None = None,
     end: DateLike | None = None,
     symbols: Sequence[str] | None = None,
@@ -88,8 +90,18 @@ def load_market(
     offline: bool = False,
     downloader: yahoo.Downloader | None = None,
     date_format: str | None = None,
+    layout: FrameLayout = "auto",
+    adjust: bool = False,
 ) -> Panel:
-    """Load a market panel from a bundled name, a CSV/Parquet path or ``"yahoo:AAPL,MSFT"``.
+    """Load a market panel from a bundled name, a file or folder, a DataFrame or ``"yahoo:AAPL"``.
+
+    ``source`` is a bundled dataset name, a CSV/Parquet path (long, or wide with two column
+    levels as ``to_parquet``/``to_csv`` write a yfinance frame), a folder of such files (one
+    symbol a file, as Qlib's CSVs; or a Qlib binary folder), ``"yahoo:AAPL,MSFT"``, or your own
+    pandas/polars DataFrame in any layout of ``quantrl.data.layouts`` (``layout="auto"``
+    detects long, wide and yfinance frames and refuses ambiguous ones). Field names become lower
+    snake case (``Adj Close`` -> ``adj_close``); ``adjust=True`` trades adjusted prices
+    (open/high/low/close scaled by ``adj_close / close``, as yfinance's ``auto_adjust``).
 
     Every bar is validated (``on_invalid="raise"`` raises a DataError naming rule, symbol and date;
     ``"drop"`` removes failing bars and records them in ``panel.meta``). ``fill="ffill"`` forward-
@@ -102,12 +114,26 @@ def load_market(
     """
     if fill not in (None, "ffill"):
         raise ConfigError(f"fill must be None or 'ffill', got {fill!r}")
+    if _is_frame(source):
+        frame = frame_to_long(source, layout, adjust=adjust, date_format=date_format)
+        panel = _build_panel(
+            frame, ValidationReport(), name="frame", source="DataFrame", on_invalid=on_invalid
+        )
+        return _select(panel, start, end, symbols, fields, fill)
     if not isinstance(source, str | Path):
         raise ConfigError(
-            f"source must be a bundled name, a file path or 'yahoo:TICKERS', got {source!r}"
+            "source must be a bundled name, a file path, 'yahoo:TICKERS' or a pandas/polars "
+            f"DataFrame, got {type(source).__name__}"
         )
     text = str(source)
     disk = _disk_cache(cache, use_cache)
+    if (adjust or layout != "auto") and (
+        text in bundled.DATASETS or text.lower().startswith("yahoo:")
+    ):
+        raise ConfigError(
+            "layout= and adjust= apply to files and DataFrames; bundled and Yahoo data are "
+            "long and adjusted already"
+        )
     if text in bundled.DATASETS:
         panel = _bundled_panel(text, on_invalid, disk)
     elif text.lower().startswith("yahoo:"):
@@ -123,15 +149,33 @@ def load_market(
             frame, ValidationReport(), name=text, source="yahoo", on_invalid=on_invalid
         )
     elif files.is_file_source(text):
-        frame = files.read_long_file(text, date_format=date_format)
+        frame = files.read_long_file(text, date_format=date_format, layout=layout, adjust=adjust)
+        path = Path(text).expanduser()
+        name = path.resolve().name if path.is_dir() else path.stem
         panel = _build_panel(
-            frame, ValidationReport(), name=Path(text).stem, source=text, on_invalid=on_invalid
+            frame, ValidationReport(), name=name, source=text, on_invalid=on_invalid
         )
     else:
         raise ConfigError(
             f"unknown market source {text!r}: use a bundled name ({', '.join(bundled.DATASETS)}), "
-            "a .csv/.parquet path, or 'yahoo:TICKER,...'"
+            "a .csv/.parquet path or folder, 'yahoo:TICKER,...', or a DataFrame"
         )
+    return _select(panel, start, end, symbols, fields, fill)
+
+
+def _is_frame(source: Any) -> bool:
+    return isinstance(source, pd.DataFrame | pl.DataFrame | pl.LazyFrame)
+
+
+def _select(
+    panel: Panel,
+    start: DateLike | None,
+    end: DateLike | None,
+    symbols: Sequence[str] | None,
+    fields: Sequence[str] | None,
+    fill: Fill,
+) -> Panel:
+    """The loaded panel restricted to symbols, fields and dates, then optionally filled."""
     if symbols is not None:
         wanted = [symbols] if isinstance(symbols, str) else list(symbols)
         check_symbols(panel.symbols, wanted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +16,8 @@ import polars as pl
 from quantrl.data.dates import to_ns_array
 from quantrl.data.folds import Fold, purged_kfold_rows, walk_forward_rows
 from quantrl.data.frames import long_to_panel_arrays, wide_to_arrays
+from quantrl.data.frequency import infer_periods_per_year
+from quantrl.data.layouts import FrameLayout, frame_to_long
 from quantrl.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +46,18 @@ def to_datetime64(value: DateLike) -> np.datetime64:
         return to_ns_array(np.array([stamp]), what="date")[0]
     except DataError as exc:
         raise ConfigError(f"date {value!r} is out of range: {exc}") from exc
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _names(names: Iterable[str], limit: int = 12) -> str:
+    """At most ``limit`` names, comma-separated, then how many more."""
+    items = [str(n) for n in names]
+    shown = ", ".join(_clip(n, 24) for n in items[:limit])
+    return shown + (f", … (+{len(items) - limit})" if len(items) > limit else "")
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -184,18 +199,49 @@ class Panel:
     def __contains__(self, key: object) -> bool:
         return key in self.fields or key in self.extras
 
+    @property
+    def periods_per_year(self) -> float:
+        """Bars per year inferred from the dates (``quantrl.data.frequency``; 252 for daily)."""
+        return infer_periods_per_year(self.dates)
+
+    def _span(self) -> str:
+        if not self.n_dates:
+            return "empty"
+        first, last = (str(d)[:19].replace("T", " ") for d in (self.dates[0], self.dates[-1]))
+        if first.endswith("00:00:00") and last.endswith("00:00:00"):
+            first, last = first[:10], last[:10]
+        return f"{first}..{last}"
+
     def __repr__(self) -> str:
-        if self.n_dates:
-            span = f"{str(self.dates[0])[:10]}..{str(self.dates[-1])[:10]}"
-        else:
-            span = "empty"
+        """One bounded line: name, dates, symbols and (at most 12) field names."""
         return (
-            f"Panel({self.name or 'unnamed'}: {self.n_dates} dates {span}, "
-            f"{self.n_symbols} symbols, fields={list(self.fields)}"
-            + (f", extras={list(self.extras)}" if self.extras else "")
+            f"Panel({_clip(self.name or 'unnamed', 40)}: {self.n_dates} dates {self._span()}, "
+            f"{self.n_symbols} symbols, fields=[{_names(self.fields)}]"
+            + (f", extras=[{_names(self.extras)}]" if self.extras else "")
             + (f", warmup={self.warmup}" if self.warmup else "")
             + ")"
         )
+
+    def _repr_html_(self) -> str:
+        """A small HTML summary for Jupyter (counts and names, never the arrays)."""
+        rows = [
+            ("dates", f"{self.n_dates} ({self._span()})"),
+            ("symbols", f"{self.n_symbols}: {_names(self.symbols, 10)}"),
+            ("fields", _names(self.fields)),
+        ]
+        if self.extras:
+            rows.append(("extras", _names(self.extras)))
+        if self.warmup:
+            rows.append(("warm-up rows", str(self.warmup)))
+        if self.n_dates >= 3:
+            rows.append(("bars per year", f"{self.periods_per_year:,.0f}"))
+        body = "".join(
+            f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>"
+            f"{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        title = html.escape(_clip(self.name or "unnamed", 60))
+        return f"<div><b>Panel</b> {title}<table>{body}</table></div>"
 
     def equals(self, other: Panel) -> bool:
         """True when dates, symbols, fields and extras are identical (NaNs compare equal)."""
@@ -491,12 +537,46 @@ class Panel:
     def from_pandas_wide(
         cls, frame: pd.DataFrame, *, meta: Mapping[str, Any] | None = None
     ) -> Panel:
-        """Build a panel from a pandas frame with (field, symbol) MultiIndex columns."""
+        """Build a panel from a pandas frame with (field, symbol) or (symbol, field) columns.
 
-        if not isinstance(frame.columns, pd.MultiIndex) or frame.columns.nlevels != 2:
-            raise DataError("expected (field, symbol) MultiIndex columns", rule="shape")
-        names = list(dict.fromkeys(frame.columns.get_level_values(0)))
-        return cls.from_wide({str(n): frame[n] for n in names}, meta=meta)
+        The field level is detected as in ``from_frame(layout="wide")`` (yfinance frames of both
+        ``group_by`` layouts included) and field names are normalised (``Adj Close`` ->
+        ``adj_close``); a header that does not say which level holds the fields raises.
+        """
+
+        if not isinstance(frame, pd.DataFrame) or not isinstance(frame.columns, pd.MultiIndex):
+            raise DataError("expected a pandas frame with two levels of columns", rule="shape")
+        return cls.from_frame(frame, layout="wide", meta=meta)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        layout: FrameLayout = "auto",
+        *,
+        symbol: str | None = None,
+        field: str | None = None,
+        adjust: bool = False,
+        extras: Sequence[str] = (),
+        date_format: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Panel:
+        """Build a panel from your own pandas or polars frame: long, wide or yfinance layout.
+
+        ``layout="auto"`` detects the layout (``quantrl.data.layouts``): two column levels are a
+        wide frame (fields and symbols in either order, as ``yfinance.download`` returns with
+        ``group_by="column"`` or ``"ticker"``), a symbol column (symbol, ticker, tic, ...) makes
+        a long frame, a frame of one symbol needs ``symbol=``, and one column per symbol of a
+        single field needs ``field=``; an ambiguous header raises DataError. Field names become
+        lower snake case (``Adj Close`` -> ``adj_close``); ``close`` stays as given and
+        ``adjust=True`` scales open/high/low/close by ``adj_close / close`` (yfinance's
+        ``auto_adjust``). Bars are not validated here: ``load_market(frame)`` validates them.
+        """
+
+        long = frame_to_long(
+            frame, layout, symbol=symbol, field=field, adjust=adjust, date_format=date_format
+        )
+        return cls.from_long(long, extras=extras, meta=meta)
 
     # ------------------------------------------------------------------ out-of-sample folds
     def walk_forward(

@@ -24,6 +24,7 @@ not finite. Definitions:
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,7 @@ from quantrl.kernels.correlation import (
     spearman_rows,
     top_quantile_turnover_nb,
 )
+from quantrl.stats.format import format_value
 from quantrl.stats.ic import (
     ICSummary,
     as_2d,
@@ -354,6 +356,47 @@ class AlphaReport:
     def ic_stats(self) -> ICSummary:
         """IC summary with Newey-West t-statistics for labels of ``horizon`` bars."""
         return summarize_ic(self.ic, self.rank_ic, self.horizon)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(label, text) of the headline numbers shown by the reprs."""
+        m = self.metrics
+        span = (
+            f"{format_value(self.dates[0])}..{format_value(self.dates[-1])}"
+            if len(self.dates)
+            else "no dates"
+        )
+        return [
+            ("horizon", f"{self.horizon} bars"),
+            ("dates", f"{len(self.dates)} ({span})"),
+            ("IC", format_value(m.ic)),
+            ("RankIC", format_value(m.rank_ic)),
+            ("ICIR", format_value(m.icir)),
+            ("RankICIR", format_value(m.rank_icir)),
+            ("long-short mean", format_value(nanmean(self.long_short))),
+            ("top-quantile turnover", format_value(self.mean_turnover)),
+            ("PFS (robustness)", format_value(m.pfs)),
+            ("RRE (stability)", format_value(m.rre)),
+            ("logic", format_value(m.logic)),
+        ]
+
+    def __repr__(self) -> str:
+        """One bounded line: formula (cut to 80 characters) and the headline metrics."""
+        formula = self.formula if len(self.formula) <= 80 else self.formula[:79] + "…"
+        parts = ", ".join(f"{k} {v}" for k, v in self._summary()[:6])
+        return f"AlphaReport({formula!r}, {parts})"
+
+    def _repr_html_(self) -> str:
+        """A small table of the headline metrics for Jupyter (never the series)."""
+        formula = self.formula if len(self.formula) <= 200 else self.formula[:199] + "…"
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return (
+            f"<div><b>AlphaReport</b> <code>{html.escape(formula)}</code>"
+            f"<table>{rows}</table></div>"
+        )
 
 
 def evaluate_formulas(

@@ -35,6 +35,7 @@ from quantrl.data.panel import Panel
 from quantrl.envs.core import fraction_split_dates
 from quantrl.envs.hft import QUOTE_VOLUME_MARKETS, HFTEnv
 from quantrl.experiments.registry import ExperimentResult
+from quantrl.stats.format import format_number
 
 MINUTES_PER_YEAR = 525_600.0
 
@@ -231,14 +232,15 @@ class MarketImpactExperiment:
         summary_t.index = [f"{m} / {s}" for m, s in summary_t.index]
         summary_t.index.name = "market / symbol"
         notes = [
-            f"implied linear impact_coef for crypto_minute BTC-PERP: {coef:.4g} "
-            f"(HFT-v0 default 1e-3); median daily lambda (bar proxy) {main['lambda_bar']:.3g} "
-            f"per BTC, median mean minute volume {main['mean_volume']:.3g} BTC",
+            f"implied linear impact_coef for crypto_minute BTC-PERP: {format_number(coef)} "
+            "(HFT-v0 default 1e-3); median daily lambda (bar proxy) "
+            f"{format_number(main['lambda_bar'])} per BTC, median mean minute volume "
+            f"{format_number(main['mean_volume'])} BTC",
             "signed volume: volume * sign(close - open) ('bar') and the tick rule ('tick'); both "
             "use the same bar as the return, so lambda is an upper bound of causal impact",
             "lambdas use the first 70% of each minute panel; the env runs on the last 15% (test)",
             "tear-sheet backtests charge the calibrated model's average impact per unit turnover "
-            f"({per_unit:.3g}) as flat slippage",
+            f"({format_number(per_unit)}) as flat slippage",
         ]
         return ExperimentResult(
             table=table,

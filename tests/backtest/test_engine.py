@@ -287,7 +287,7 @@ def test_result_accessors(panel, weights):
 
 
 def test_stats_uses_summary_stats(panel, weights):
-    res = run_weights(panel, weights)
+    res = run_weights(panel, weights, periods_per_year=252)
     stats = res.stats()
     assert isinstance(stats, pd.Series)
     r = res.returns

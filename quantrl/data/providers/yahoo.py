@@ -16,24 +16,11 @@ import polars as pl
 import yfinance as yf
 
 from quantrl.data.cache import CorruptCacheEntry, DiskCache, request_key
-from quantrl.data.frames import normalize_long
+from quantrl.data.layouts import frame_to_long
 from quantrl.errors import ConfigError, DataError
 
 Downloader = Callable[..., pd.DataFrame]
 NAMESPACE = "yahoo"
-PRICE_LEVEL = {
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj close",
-    "adj_close",
-    "volume",
-    "dividends",
-    "stock splits",
-    "capital gains",
-    "repaired?",
-}
 
 
 def parse_tickers(spec: str | Sequence[str]) -> list[str]:
@@ -96,24 +83,12 @@ def yahoo_frame_to_long(raw: pd.DataFrame, tickers: Sequence[str]) -> pl.DataFra
             rule="unknown symbol",
             symbol=tickers[0] if tickers else None,
         )
-    frame = raw.copy()
-    if not isinstance(frame.columns, pd.MultiIndex):
-        if len(tickers) != 1:
-            raise DataError(
-                "expected MultiIndex (Price, Ticker) columns from yfinance", rule="shape"
-            )
-        frame.columns = pd.MultiIndex.from_product([frame.columns, [tickers[0]]])
-    level0 = {str(v).lower() for v in frame.columns.get_level_values(0)}
-    price_level = 0 if level0 <= PRICE_LEVEL else 1
-    ticker_level = 1 - price_level
-    frame.index = pd.DatetimeIndex(frame.index, name="date")
-    long = frame.stack(level=ticker_level, future_stack=True)
-    long.index = long.index.set_names(["date", "symbol"])
-    long = long.reset_index()
-    long.columns = [str(c) for c in long.columns]
-    price_cols = [c for c in long.columns if c not in ("date", "symbol")]
-    long = long.dropna(subset=price_cols, how="all")
-    out = normalize_long(long)
+    if isinstance(raw.columns, pd.MultiIndex):
+        out = frame_to_long(raw, "yfinance")
+    elif len(tickers) == 1:
+        out = frame_to_long(raw, "yfinance", symbol=tickers[0])
+    else:
+        raise DataError("expected MultiIndex (Price, Ticker) columns from yfinance", rule="shape")
     present = set(out["symbol"].unique().to_list())
     missing = [t for t in tickers if t not in present]
     if missing:
