@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {
     "errors": 0,
     "memory": 0,
+    "display": 0,
     "progress": 0,
     "executors": 0,
     "kernels": 1,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,9 +11,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantrl.data.frequency import bar_spacing
+from quantrl.display import format_percent, format_value, summary_html
 from quantrl.errors import ConfigError
 from quantrl.kernels.trades import CLOSED, LONG, ROUND_TRIP_DTYPE, round_trips_nb
-from quantrl.stats.format import format_percent, format_value
 from quantrl.stats.performance import TrialSet, max_drawdown, sharpe_ratio, summary_stats
 
 REPR_ROWS = (
@@ -331,20 +330,12 @@ class BacktestResult:
     def _repr_html_(self) -> str:
         """A small table of key statistics for Jupyter (never the arrays)."""
         stats = self.stats()
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(_cell(k, stats[k]))}</td></tr>"
-            for k in REPR_ROWS
-            if k in stats.index
-        )
-        head = html.escape(
+        rows = [(k, _cell(k, stats[k])) for k in REPR_ROWS if k in stats.index]
+        head = (
             f"BacktestResult ({self.spec.get('kind', 'backtest')}): {len(self.symbols)} symbols"
             f" x {self._span()}, {len(self.trades)} fills"
         )
-        return (
-            f"<div><b>{head}</b><table>{rows}</table>"
-            "<small>stats(), round_trips(), to_pandas(), plot()</small></div>"
-        )
+        return summary_html(head, rows, "stats(), round_trips(), to_pandas(), plot()")
 
     def _index(self) -> Any:
 

@@ -13,9 +13,9 @@ from rich.table import Table
 from quantrl.backtest.compare import compare
 from quantrl.data import load_benchmark, load_market
 from quantrl.data.splits import market_split
+from quantrl.display import format_value
 from quantrl.errors import ConfigError
 from quantrl.evaluation.report import stats_table, write_report
-from quantrl.stats.format import format_value
 from strategies import get_strategy
 
 console = Console(width=max(Console().width, 110))

@@ -13,8 +13,8 @@ from quantrl.agents.evaluate import evaluate_agent
 from quantrl.agents.persist import load, read_meta
 from quantrl.agents.training import train_agent
 from quantrl.cli.backtest import parse_params
+from quantrl.display import format_value
 from quantrl.evaluation.report import stats_table, write_report
-from quantrl.stats.format import format_value
 
 console = Console(width=max(Console().width, 110))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +17,7 @@ from quantrl.data.folds import Fold, purged_kfold_rows, walk_forward_rows
 from quantrl.data.frames import long_to_panel_arrays, wide_to_arrays
 from quantrl.data.frequency import infer_periods_per_year
 from quantrl.data.layouts import FrameLayout, frame_to_long
+from quantrl.display import summary_html
 from quantrl.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,13 +235,7 @@ class Panel:
             rows.append(("warm-up rows", str(self.warmup)))
         if self.n_dates >= 3:
             rows.append(("bars per year", f"{self.periods_per_year:,.0f}"))
-        body = "".join(
-            f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>"
-            f"{html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
-        title = html.escape(_clip(self.name or "unnamed", 60))
-        return f"<div><b>Panel</b> {title}<table>{body}</table></div>"
+        return summary_html(f"Panel {_clip(self.name or 'unnamed', 60)}", rows)
 
     def equals(self, other: Panel) -> bool:
         """True when dates, symbols, fields and extras are identical (NaNs compare equal)."""

@@ -24,7 +24,6 @@ not finite. Definitions:
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from matplotlib.figure import Figure
 
 from quantrl.alpha import evaluate_many, parse
 from quantrl.data.splits import market_split
+from quantrl.display import format_value, summary_html
 from quantrl.errors import ConfigError
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.kernels.correlation import (
@@ -45,7 +45,6 @@ from quantrl.kernels.correlation import (
     spearman_rows,
     top_quantile_turnover_nb,
 )
-from quantrl.stats.format import format_value
 from quantrl.stats.ic import (
     ICSummary,
     as_2d,
@@ -388,15 +387,7 @@ class AlphaReport:
     def _repr_html_(self) -> str:
         """A small table of the headline metrics for Jupyter (never the series)."""
         formula = self.formula if len(self.formula) <= 200 else self.formula[:199] + "…"
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
-            for k, v in self._summary()
-        )
-        return (
-            f"<div><b>AlphaReport</b> <code>{html.escape(formula)}</code>"
-            f"<table>{rows}</table></div>"
-        )
+        return summary_html(f"AlphaReport {formula}", self._summary())
 
 
 def evaluate_formulas(

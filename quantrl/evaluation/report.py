@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.figure import Figure
 
 from quantrl.data.cache import atomic_write_bytes
+from quantrl.display import format_value
 from quantrl.errors import ConfigError
 from quantrl.stats.performance import TrialSet
 
@@ -258,16 +259,8 @@ Section = ReportTable | ReportFigure | ReportNotes
 
 
 def _cell(value: Any) -> str:
-    """A table cell: floats to 4 decimals (large or whole ones with separators), '–' if missing."""
-    if value is None:
-        return "–"
-    if isinstance(value, float | np.floating):
-        if not np.isfinite(value):
-            return "–"
-        if float(value).is_integer() and abs(value) >= 10:
-            return f"{value:,.0f}"
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
-    return str(value)
+    """A table cell as text (``quantrl.display.format_value``: 5.6e-06, never 0.0000)."""
+    return format_value(value)
 
 
 def _table_view(section: ReportTable) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
+from quantrl.display import format_number
 from quantrl.envs.core import fraction_split_dates
 from quantrl.envs.hft import QUOTE_VOLUME_MARKETS, HFTEnv
 from quantrl.experiments.registry import ExperimentResult
-from quantrl.stats.format import format_number
 
 MINUTES_PER_YEAR = 525_600.0
 

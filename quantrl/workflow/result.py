@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quantrl.backtest.result import BacktestResult
+from quantrl.display import format_number, format_percent, summary_html
 from quantrl.errors import ConfigError
 from quantrl.stats.ic import ICSummary
 from quantrl.workflow.spec import WorkflowSpec
@@ -22,11 +22,11 @@ _BACKTEST_ROWS = ("CAGR", "Sharpe ratio", "Max drawdown", "Annual volatility", "
 
 
 def _pct(value: float) -> str:
-    return "-" if not math.isfinite(value) else f"{100 * value:.1f}%"
+    return format_percent(value, 1)
 
 
 def _num(value: float, digits: int = 4) -> str:
-    return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
+    return format_number(value, digits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,26 +115,23 @@ class WorkflowResult:
 
     def _repr_html_(self) -> str:
         """A summary table for Jupyter: IC by split and the test backtest."""
-        ic = self.ic_table()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in ("split", "IC", "ICIR", "RankIC"))
-        body = "".join(
-            f"<tr><td>{html.escape(str(name))}</td><td>{_num(row['ic'])}</td>"
-            f"<td>{_num(row['icir'], 3)}</td><td>{_num(row['rank_ic'])}</td></tr>"
-            for name, row in ic.iterrows()
-        )
+        rows = [
+            (
+                f"{name} IC / ICIR / RankIC",
+                f"{_num(r['ic'])} / {_num(r['icir'], 3)} / {_num(r['rank_ic'])}",
+            )
+            for name, r in self.ic_table().iterrows()
+        ]
         stats = self.backtest_stats()
-        bt = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>"
-            f"{_pct(float(stats[k])) if k in ('CAGR', 'Max drawdown', 'Annual volatility') else _num(float(stats[k]), 3)}"
-            "</td></tr>"
+        percent = ("CAGR", "Max drawdown", "Annual volatility")
+        rows += [
+            (f"test {k}", _pct(float(stats[k])) if k in percent else _num(float(stats[k]), 3))
             for k in _BACKTEST_ROWS
             if k in stats.index
-        )
+        ]
         s = self.spec.strategy
-        return (
-            f"<div><strong>{html.escape(self._title())}</strong>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            f"<p>Top-{s.topk} dropout ({s.n_drop} a day, fees {s.fees:g} per side) on the test "
-            f"split</p><table><tbody>{bt}</tbody></table>"
-            f"<p>{sum(self.timings.values()):.1f} s</p></div>"
+        footer = (
+            f"top-{s.topk} dropout ({s.n_drop} a day, fees {s.fees:g} per side) on the test split;"
+            f" {sum(self.timings.values()):.1f} s"
         )
+        return summary_html(self._title(), rows, footer)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.panel import Panel
+from quantrl.display import format_value
 from quantrl.evaluation.report import write_report
 from quantrl.stats.ic import ic_summary
 from quantrl.workflow.dataset import SPLITS, WorkflowData, build_data, learn_rows
@@ -227,7 +229,10 @@ def metrics_dict(result: WorkflowResult) -> dict[str, Any]:
         {
             "name": result.spec.name,
             "ic": {name: s.as_dict() for name, s in result.ic.items()},
-            "backtest": {str(k): float(v) for k, v in stats.items()},
+            "backtest": {
+                str(k): float(v) if isinstance(v, numbers.Real) else format_value(v)
+                for k, v in stats.items()
+            },
             "model": result.meta.get("model", {}),
             "timings": dict(result.timings),
             "splits": {

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantrl.stats.format import format_number, format_percent, format_value
+from quantrl.display import format_number, format_percent, format_value
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ whole numbers of 10 and more print with thousands separators, NaN and infinities
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -99,3 +101,14 @@ __all__ = [
     "format_percent",
     "format_value",
 ]
+
+
+def summary_html(title: str, rows: Sequence[tuple[str, str]], footer: str = "") -> str:
+    """A small two-column HTML table (label, text) under a bold title, for ``_repr_html_``.
+
+    Every text is escaped; the table comes from pandas' ``DataFrame.to_html``.
+    """
+    frame = pd.DataFrame({"value": [str(v) for _, v in rows]}, index=[str(k) for k, _ in rows])
+    table = frame.to_html(header=False, escape=True, border=0)
+    tail = f"<small>{html.escape(footer)}</small>" if footer else ""
+    return f"<div><b>{html.escape(title)}</b>{table}{tail}</div>"
