@@ -21,7 +21,7 @@ It owns what every environment does the same way:
 * actions: a bad action (wrong shape, non-finite, not a valid level, too large to weigh) raises a
   ``ConfigError`` and leaves the episode as it was; what each environment clips or scales is
   documented with it;
-* inspection: ``t``, ``date``, ``equity``, ``cash``, ``positions``, ``weights``.
+* inspection: ``t``, ``date``, ``equity``, ``cash``, ``positions``, ``weights``, ``exec_prices``.
 
 A subclass declares its records (``CONFIG``) and fills in the hooks: ``_history`` (rows of
 history its features need), ``_build`` (arrays, spaces), ``_write_params``, ``_kernel`` (the step
@@ -44,8 +44,17 @@ from quantrl.envs.config import Costs, Slot, check_choice, check_int, resolve_co
 from quantrl.envs.core import DEFAULT_SPLITS, EnvState, fast_entry, resolve_panel, split_panel
 from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.env_state import BAD_ACTION, BAD_SCALE, DONE, MARK, OK, POS, new_params
-from quantrl.kernels.envs import reset_env_nb
+from quantrl.kernels.env_state import (
+    BAD_ACTION,
+    BAD_SCALE,
+    DONE,
+    MARK,
+    OK,
+    POS,
+    Market,
+    new_params,
+)
+from quantrl.kernels.envs import reset_env_nb, step_one_nb
 
 RESET_OPTIONS = ("start",)
 """Keys ``reset(options=...)`` accepts."""
@@ -117,9 +126,7 @@ class TradingEnv(gym.Env):
     costs: Costs
     reward_config: RewardConfig
     n_assets: int
-    _close: np.ndarray
-    _winfeat: np.ndarray
-    _ptfeat: np.ndarray
+    _market: Market
     _kernel_obs_dim: int
 
     def __init__(
@@ -185,6 +192,9 @@ class TradingEnv(gym.Env):
         kernel, probe, self._args = self._kernel()
         # the state is all zeros (no episode), so this call only compiles / loads the kernel
         self._step_fn = fast_entry(kernel, probe, *self._args)
+        self._reset_fn = fast_entry(
+            reset_env_nb, 0, 0, 0, self._params, self._market, self._state.buffers
+        )
         cls = type(self)
         plain_obs = cls._observation is TradingEnv._observation
         self._observe = self._obs_row.copy if plain_obs else self._observation
@@ -218,15 +228,19 @@ class TradingEnv(gym.Env):
         return 0
 
     def _build(self, seg: Panel) -> None:
-        """Hook: set ``n_assets``, the spaces, ``_close``, the feature arrays, kernel obs size."""
+        """Hook: set ``n_assets``, the spaces, the ``_market`` arrays, ``_kernel_obs_dim``."""
         raise NotImplementedError
 
     def _write_params(self, params: np.ndarray) -> None:
         """Hook: write this environment's fields of the params record."""
 
     def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
-        """Hook: (step kernel, a probe first argument, the other arguments)."""
-        raise NotImplementedError
+        """Hook: (step kernel, a probe first argument, the other arguments).
+
+        Default: the portfolio kernel ``step_one_nb``, whose first argument is the action as a
+        float64 vector of target scores or weights.
+        """
+        return step_one_nb, np.zeros(1), (self._params, self._market, self._state.buffers)
 
     def _kernel_action(self, action: Any) -> Any:
         """Hook: the validated action as the kernel's first argument."""
@@ -288,20 +302,8 @@ class TradingEnv(gym.Env):
         if seed is not None:
             self._next_episode = 0
         row = self._draw_start() if start is None else self.start_row(start)
-        s = self._state
-        reset_env_nb(
-            0,
-            row,
-            row + self.episode_length,
-            self._params,
-            self._close,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.obs,
+        self._reset_fn(
+            0, row, row + self.episode_length, self._params, self._market, self._state.buffers
         )
         info: dict[str, Any] = {"equity": float(self.costs.init_cash), "t": row}
         self._on_reset(row, info)
@@ -353,6 +355,11 @@ class TradingEnv(gym.Env):
     def date(self) -> np.datetime64:
         """Date of the current row."""
         return self.panel.dates[self.t]
+
+    @property
+    def exec_prices(self) -> np.ndarray:
+        """Fill prices per row of the split panel (T, N): the open or the close (``execution``)."""
+        return self._market.exec_prices
 
     @property
     def equity(self) -> float:

@@ -19,7 +19,15 @@ from quantrl.data.providers.bundled import DATASETS
 from quantrl.data.splits import DEFAULT_SPLITS
 from quantrl.envs.config import Costs, Execution
 from quantrl.errors import ConfigError, DataError
-from quantrl.kernels.env_state import BOOK_ROWS, MARK, OUT_DTYPE, POS, STATE_DTYPE, new_params
+from quantrl.kernels.env_state import (
+    BOOK_ROWS,
+    MARK,
+    OUT_DTYPE,
+    POS,
+    STATE_DTYPE,
+    Buffers,
+    new_params,
+)
 from quantrl.kernels.envs import account_bar_nb
 from quantrl.kernels.portfolio import TRADE_DTYPE
 
@@ -93,6 +101,10 @@ class EnvState:
         self.out = np.zeros(n_envs, dtype=OUT_DTYPE)
         self.out_values = self.out.view(np.float64).reshape(n_envs, len(OUT_DTYPE.names))
         """``out`` as a float64 (E, 8) view: one row reads as a plain list."""
+        self.buffers = Buffers(
+            self.account, self.book, self.state, self.ring, self.trades, self.obs, self.out
+        )
+        """The arrays above as the kernels take them."""
 
 
 def fast_entry(dispatcher: Any, *args: Any) -> Any:

@@ -68,7 +68,7 @@ from quantrl.envs.core import exec_prices, fraction_split_dates
 from quantrl.envs.features import clean, close_location, log_returns, rolling_mean, rolling_std
 from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.env_state import POS
+from quantrl.kernels.env_state import POS, Market
 from quantrl.kernels.hft import hft_step_nb
 
 TRENDS = ("down", "flat", "up")
@@ -165,26 +165,24 @@ class HFTEnv(TradingEnv):
         impact_window = self.impact_config.window
         self.n_assets = 1
         close = np.ascontiguousarray(seg["close"], dtype=np.float64)
-        self._close = close
-        self._exec = exec_prices(seg, self.costs.execution)
         volume = np.asarray(seg["volume"], dtype=np.float64)
         if self.volume_unit == "quote":
             volume = volume / close
         lr = log_returns(close)
         mean_vol = rolling_mean(volume, impact_window)[:, 0]
-        self._mean_volume = np.ascontiguousarray(np.where(mean_vol > 0, mean_vol, 0.0))
-        self._sigma = np.ascontiguousarray(
-            np.nan_to_num(rolling_std(lr, impact_window)[:, 0], nan=0.0)
-        )
+        sigma = np.nan_to_num(rolling_std(lr, impact_window)[:, 0], nan=0.0)
         vbar = rolling_mean(volume, impact_window)
         with np.errstate(divide="ignore", invalid="ignore"):
             signed = np.sign(np.nan_to_num(lr)) * np.where(vbar > 0, volume / vbar, 0.0)
             vol_ratio = np.where((vbar > 0) & (volume > 0), np.log(volume / vbar), 0.0)
             hl = np.log(seg["high"] / seg["low"])
         vol_window = self.observation_config.vol_window
-        self._winfeat = clean(np.stack([lr, signed]))
-        self._ptfeat = clean(
-            np.stack([rolling_std(lr, vol_window), vol_ratio, close_location(seg), hl])
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            close,
+            clean(np.stack([lr, signed])),
+            clean(np.stack([rolling_std(lr, vol_window), vol_ratio, close_location(seg), hl])),
+            np.ascontiguousarray(np.stack([np.where(mean_vol > 0, mean_vol, 0.0), sigma])),
         )
         self.window_feature_names = ("log_return", "signed_volume")
         self.point_feature_names = ("volatility", "log_volume_ratio", "clv", "hl_range")
@@ -202,25 +200,7 @@ class HFTEnv(TradingEnv):
         p["max_impact"] = self.impact_config.max_impact
 
     def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
-        s = self._state
-        args = (
-            self.levels,
-            self._params,
-            self._exec,
-            self._close,
-            self._mean_volume,
-            self._sigma,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.trades,
-            s.obs,
-            s.out,
-        )
-        return hft_step_nb, 0, args
+        return hft_step_nb, 0, (self.levels, self._params, self._market, self._state.buffers)
 
     def _kernel_action(self, action: Any) -> int:
         return discrete_action(action, self.n_levels)

@@ -41,8 +41,7 @@ from quantrl.envs.config import Costs, SpreadConfig, slot
 from quantrl.envs.core import DEFAULT_SPLITS, exec_prices, split_panel
 from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.env_state import MODE_WEIGHTS, TGT
-from quantrl.kernels.envs import step_one_nb
+from quantrl.kernels.env_state import MODE_WEIGHTS, TGT, Market
 
 EG_CRITICAL_5PCT = -3.34
 """Approximate 5% critical value of the two-variable Engle-Granger ADF t-statistic."""
@@ -167,11 +166,14 @@ class PairsTradingEnv(TradingEnv):
         if not np.isfinite(close).all():
             raise ConfigError(f"pair {self.pair} has missing closes in the {self.split} split")
         self.n_assets = 2
-        self._close = close
-        self._exec = exec_prices(seg, self.costs.execution)
-        self._quality = np.zeros((1, 1))
-        self._winfeat = np.zeros((0, seg.n_dates, 2), dtype=np.float32)
-        self._ptfeat = np.zeros((0, seg.n_dates, 2), dtype=np.float32)
+        no_features = np.zeros((0, seg.n_dates, 2), dtype=np.float32)
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            close,
+            no_features,
+            no_features,
+            np.zeros((1, 1)),
+        )
         self._kernel_obs_dim = 3  # the kernel writes the weights only
         self.spread = np.log(close[:, 0]) - self.beta * np.log(close[:, 1])
         self.zscore = np.clip(rolling_zscore(self.spread, self.window), -10.0, 10.0)
@@ -184,25 +186,6 @@ class PairsTradingEnv(TradingEnv):
         p = params[0]
         p["mode"] = MODE_WEIGHTS
         p["window"] = 1
-
-    def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
-        s = self._state
-        args = (
-            self._params,
-            self._exec,
-            self._close,
-            self._quality,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.trades,
-            s.obs,
-            s.out,
-        )
-        return step_one_nb, self._targets[1], args
 
     def _kernel_action(self, action: Any) -> np.ndarray:
         return self._targets[discrete_action(action, 3)]

@@ -63,7 +63,7 @@ from quantrl.envs.core import exec_prices
 from quantrl.envs.features import factor_lookback, portfolio_features
 from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import step_one_nb
+from quantrl.kernels.env_state import Market
 
 
 class PortfolioEnv(TradingEnv):
@@ -107,8 +107,6 @@ class PortfolioEnv(TradingEnv):
         obs = self.observation_config
         self.symbols = seg.symbols
         self.n_assets = n = seg.n_symbols
-        self._close = np.ascontiguousarray(seg["close"], dtype=np.float64)
-        self._exec = exec_prices(seg, self.costs.execution)
         winfeat, ptfeat, wnames, pnames = portfolio_features(
             seg, vol_window=obs.vol_window, technicals=obs.technicals, factors=obs.factors
         )
@@ -118,9 +116,13 @@ class PortfolioEnv(TradingEnv):
             pnames = pnames + extra_names
         self.window_feature_names = wnames
         self.point_feature_names = pnames
-        self._winfeat = winfeat
-        self._ptfeat = ptfeat
-        self._quality = self._quality_array(seg)
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            np.ascontiguousarray(seg["close"], dtype=np.float64),
+            winfeat,
+            ptfeat,
+            self._quality_array(seg),
+        )
         self.obs_dim = len(wnames) * self.window * n + ptfeat.shape[0] * n + n + 1
         self._kernel_obs_dim = self.obs_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
@@ -139,25 +141,6 @@ class PortfolioEnv(TradingEnv):
         p["temperature"] = self.action_config.temperature
         p["window"] = self.window
         p["esg"] = 0
-
-    def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
-        s = self._state
-        args = (
-            self._params,
-            self._exec,
-            self._close,
-            self._quality,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.trades,
-            s.obs,
-            s.out,
-        )
-        return step_one_nb, np.zeros(self._action_shape), args
 
     def _kernel_action(self, action: Any) -> np.ndarray:
         try:

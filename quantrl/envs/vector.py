@@ -86,23 +86,12 @@ class PortfolioVectorEnv(VectorEnv):
 
     def _step_args(self, actions: np.ndarray) -> tuple[Any, ...]:
         tpl = self.template
-        s = self._state
         return (
             actions,
             tpl._params,
-            tpl._exec,
-            tpl._close,
-            tpl._quality,
-            tpl._winfeat,
-            tpl._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.trades,
-            s.obs,
+            tpl._market,
+            self._state.buffers,
             self._final_obs,
-            s.out,
             self._status,
             self._draw_starts(),
             self.episode_length,
@@ -138,19 +127,8 @@ class PortfolioVectorEnv(VectorEnv):
             starts = self._draw_starts()
         tpl = self.template
         s = self._state
-        reset_batch_nb(
-            np.ascontiguousarray(starts, dtype=np.int64),
-            self.episode_length,
-            tpl._params,
-            tpl._close,
-            tpl._winfeat,
-            tpl._ptfeat,
-            s.account,
-            s.book,
-            s.state,
-            s.ring,
-            s.obs,
-        )
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        reset_batch_nb(starts, self.episode_length, tpl._params, tpl._market, s.buffers)
         self._started = True
         obs = s.obs.copy() if self.copy else s.obs
         return obs, {"t": starts.copy()}

@@ -12,9 +12,13 @@ is used; no kernel signature changes.
 
 The per-asset book stays a float64 array (E, ``BOOK_ROWS``, N) with named rows, because the
 account kernel works on contiguous per-asset rows (positions, debts, marks, targets, scratch).
+The arrays travel to the kernels in two named tuples, ``Market`` (read-only data) and
+``Buffers`` (the per-environment state); numba unboxes them as cheaply as separate arguments.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,6 +109,41 @@ OK = 0
 BAD_ACTION = 1  # non-finite action values
 BAD_SCALE = 2  # action values so large that their gross weight overflows
 DONE = 4  # no running episode
+
+
+class Market(NamedTuple):
+    """Read-only arrays of a step kernel (rows = bars of the split panel)."""
+
+    exec_prices: np.ndarray
+    """float64 (T, N): fill prices (the open or the close)."""
+    close: np.ndarray
+    """float64 (T, N): closes (marks)."""
+    winfeat: np.ndarray
+    """float32 (Fw, T, N): window features."""
+    ptfeat: np.ndarray
+    """float32 (Fp, T, N): point features."""
+    extra: np.ndarray
+    """float64 2-D: the kernel's own data -- ESG quality (T, N) for the portfolio kernel
+    (``params.esg``), mean volume and log-return std (2, T) for the HFT kernel."""
+
+
+class Buffers(NamedTuple):
+    """Per-environment state of E environments (one row each)."""
+
+    account: np.ndarray
+    """float64 (E, 2): cash, free cash."""
+    book: np.ndarray
+    """float64 (E, BOOK_ROWS, N): rows POS, DEBT, MARK, TGT, then scratch."""
+    state: np.ndarray
+    """STATE_DTYPE (E,)."""
+    ring: np.ndarray
+    """float64 (E, K): the last K simple returns of the episode."""
+    trades: np.ndarray
+    """TRADE_DTYPE (E, N): one bar's fills."""
+    obs: np.ndarray
+    """float32 (E, D): the observation."""
+    out: np.ndarray
+    """OUT_DTYPE (E,): what the last step reported."""
 
 
 def new_params() -> np.ndarray:

@@ -4,18 +4,13 @@ Every environment step goes through ``account_bar_nb``, which performs exactly t
 ``quantrl.kernels.portfolio.simulate_weights_nb`` (mark at the fill price, ``rebalance_bar_nb``,
 mark at the close), so an environment and the backtester agree to the last bit.
 
-State of E environments (records and row names in ``quantrl.kernels.env_state``):
-
-* ``params``: ``PARAMS_DTYPE`` (1,), shared by the batch;
-* ``account`` float64 (E, 2): ``[cash, free_cash]``;
-* ``book`` float64 (E, BOOK_ROWS, N): rows ``POS`` (units held), ``DEBT`` (short entry value),
-  ``MARK`` (latest known price), ``TGT`` (the risky target weights of the last action), then from
-  ``WORK`` on the scratch rows of ``rebalance_bar_nb``;
-* ``state``: ``STATE_DTYPE`` (E,): row, episode bounds, equity, reward moments;
-* ``ring`` float64 (E, K): the last K simple returns of the episode (rolling rewards);
-* ``trades``: a ``TRADE_DTYPE`` (E, N) scratch buffer for one bar's fills;
-* ``obs`` float32 (E, D): the observation written after each step;
-* ``out``: ``OUT_DTYPE`` (E,): what the step reports.
+A kernel takes the ``params`` record (``PARAMS_DTYPE`` (1,), shared by a batch), the
+``Market`` arrays and the ``Buffers`` of E environments (``quantrl.kernels.env_state``):
+``account`` (cash, free cash), ``book`` (rows ``POS`` units held, ``DEBT`` short entry value,
+``MARK`` latest known price, ``TGT`` the risky target weights of the last action, then from
+``WORK`` on the scratch rows of ``rebalance_bar_nb``), the ``state`` records, the return
+``ring`` (rolling rewards), a ``trades`` buffer for one bar's fills, the ``obs`` rows and the
+``out`` records.
 """
 
 from __future__ import annotations
@@ -41,6 +36,8 @@ from quantrl.kernels.env_state import (
     REWARD_SHARPE,
     TGT,
     WORK,
+    Buffers,
+    Market,
 )
 from quantrl.kernels.portfolio import portfolio_value_nb, rebalance_bar_nb
 
@@ -307,21 +304,13 @@ def write_obs_nb(
 
 @njit(cache=True)
 def reset_env_nb(
-    e: int,
-    start: int,
-    end: int,
-    params: np.ndarray,
-    close: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    obs: np.ndarray,
+    e: int, start: int, end: int, params: np.ndarray, market: Market, bufs: Buffers
 ) -> None:
     """Start environment ``e`` at row ``start`` (all cash), ending at row ``end``."""
     p = params[0]
+    close = market.close
+    account = bufs.account
+    book = bufs.book
     cash = p.init_cash
     account[e, 0] = cash
     account[e, 1] = cash
@@ -336,7 +325,7 @@ def reset_env_nb(
                 m = close[i, j]
                 break
         book[e, MARK, j] = m
-    st = state[e]
+    st = bufs.state[e]
     st.t = start
     st.end = end
     st.start = start
@@ -345,9 +334,20 @@ def reset_env_nb(
     st.equity = cash
     st.dsr_a = 0.0
     st.dsr_b = 0.0
+    ring = bufs.ring
     for i in range(ring.shape[1]):
         ring[e, i] = 0.0
-    write_obs_nb(start, p.window, winfeat, ptfeat, book[e, POS], book[e, MARK], cash, cash, obs[e])
+    write_obs_nb(
+        start,
+        p.window,
+        market.winfeat,
+        market.ptfeat,
+        book[e, POS],
+        book[e, MARK],
+        cash,
+        cash,
+        bufs.obs[e],
+    )
 
 
 @njit(cache=True)
@@ -359,42 +359,37 @@ def finish_step_nb(
     turnover: float,
     extra: float,
     params: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
+    market: Market,
+    bufs: Buffers,
 ) -> None:
     """Close a step of environment ``e`` that filled at row ``t + 1`` with final ``equity``.
 
     Advances the state, computes the reward, writes the observation and the ``out`` record
     (``done``: 1 when equity is wiped out, which also ends the episode; 2 at its last row).
     """
-    st = state[e]
+    st = bufs.state[e]
     b = st.t + 1
     ret = equity / prev - 1.0 if prev > 0 else 0.0
     log_ret = np.log(equity / prev) if equity > 0 and prev > 0 else -np.inf
     st.t = b
     st.equity = equity
     st.count += 1
-    reward = reward_nb(params, st, ring[e], ret, log_ret)
+    reward = reward_nb(params, st, bufs.ring[e], ret, log_ret)
     if not np.isfinite(reward):
         reward = -1.0 if not np.isnan(reward) else 0.0
+    book = bufs.book
     write_obs_nb(
         b,
         params[0].window,
-        winfeat,
-        ptfeat,
+        market.winfeat,
+        market.ptfeat,
         book[e, POS],
         book[e, MARK],
-        account[e, 0],
+        bufs.account[e, 0],
         equity,
-        obs[e],
+        bufs.obs[e],
     )
-    o = out[e]
+    o = bufs.out[e]
     o.reward = reward
     o.equity = equity
     o.fees = paid
@@ -409,108 +404,49 @@ def finish_step_nb(
 
 @njit(cache=True)
 def step_env_nb(
-    e: int,
-    action: np.ndarray,
-    params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
+    e: int, action: np.ndarray, params: np.ndarray, market: Market, bufs: Buffers
 ) -> int:
     """One portfolio step of environment ``e``; returns a status code (``OK`` or an error).
 
-    The action is turned into targets, filled at row t + 1 of ``exec_prices`` and marked at its
-    close; with ``params.esg`` the ESG grant minus tax (``out.extra``, a return) is paid into
-    cash before the reward is computed.
+    The action is turned into targets, filled at row t + 1 of ``market.exec_prices`` and marked
+    at its close; with ``params.esg`` the ESG grant minus tax (``out.extra``, a return; quality
+    scores in ``market.extra``) is paid into cash before the reward is computed.
     """
-    st = state[e]
+    st = bufs.state[e]
     t = st.t
     if t >= st.end:
         return DONE
+    book = bufs.book
     tgt = book[e, TGT]
     status = action_to_targets_nb(action, params, tgt)
     if status != OK:
         return status
     b = t + 1
     prev = st.equity
-    acc = account[e]
+    acc = bufs.account[e]
+    trades = bufs.trades[e]
     equity, paid, n_fills = account_bar_nb(
-        b, exec_prices[b], close[b], tgt, acc, book[e], params, 0.0, trades[e]
+        b, market.exec_prices[b], market.close[b], tgt, acc, book[e], params, 0.0, trades
     )
     turnover = 0.0
     for k in range(n_fills):
-        turnover += trades[e, k]["size"] * trades[e, k]["price"]
+        turnover += trades[k]["size"] * trades[k]["price"]
     adj = 0.0
     p = params[0]
     if p.esg != 0 and prev > 0:
-        adj = esg_adjust_nb(tgt, quality[b], equity / prev - 1.0, p.gamma, p.theta)
+        adj = esg_adjust_nb(tgt, market.extra[b], equity / prev - 1.0, p.gamma, p.theta)
         if adj != 0.0:
             acc[0] += adj * prev
             acc[1] += adj * prev
             equity += adj * prev
-    finish_step_nb(
-        e,
-        equity,
-        prev,
-        paid,
-        turnover,
-        adj,
-        params,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        state,
-        ring,
-        obs,
-        out,
-    )
+    finish_step_nb(e, equity, prev, paid, turnover, adj, params, market, bufs)
     return OK
 
 
 @njit(cache=True)
-def step_one_nb(
-    action: np.ndarray,
-    params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
-) -> int:
+def step_one_nb(action: np.ndarray, params: np.ndarray, market: Market, bufs: Buffers) -> int:
     """``step_env_nb`` for a single environment (row 0 of every state array)."""
-    return step_env_nb(
-        0,
-        action,
-        params,
-        exec_prices,
-        close,
-        quality,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        state,
-        ring,
-        trades,
-        obs,
-        out,
-    )
+    return step_env_nb(0, action, params, market, bufs)
 
 
 @njit(cache=True, inline="always")
@@ -518,19 +454,9 @@ def _step_autoreset_nb(
     e: int,
     actions: np.ndarray,
     params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
@@ -539,59 +465,20 @@ def _step_autoreset_nb(
 
     The one body of ``step_batch_nb`` (threads) and ``step_batch_serial_nb`` (one thread).
     """
-    st = step_env_nb(
-        e,
-        actions[e],
-        params,
-        exec_prices,
-        close,
-        quality,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        state,
-        ring,
-        trades,
-        obs,
-        out,
-    )
+    st = step_env_nb(e, actions[e], params, market, bufs)
     status[e] = st
-    if st == OK and out[e].done != 0.0:
-        final_obs[e, :] = obs[e, :]
-        reset_env_nb(
-            e,
-            starts[e],
-            starts[e] + length,
-            params,
-            close,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            state,
-            ring,
-            obs,
-        )
+    if st == OK and bufs.out[e].done != 0.0:
+        final_obs[e, :] = bufs.obs[e, :]
+        reset_env_nb(e, starts[e], starts[e] + length, params, market, bufs)
 
 
 @njit(cache=True, parallel=True)
 def step_batch_nb(
     actions: np.ndarray,
     params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
@@ -603,102 +490,29 @@ def step_batch_nb(
     ``length`` steps, so ``obs[e]`` is already the first observation of the next episode.
     """
     for e in prange(actions.shape[0]):
-        _step_autoreset_nb(
-            e,
-            actions,
-            params,
-            exec_prices,
-            close,
-            quality,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            state,
-            ring,
-            trades,
-            obs,
-            final_obs,
-            out,
-            status,
-            starts,
-            length,
-        )
+        _step_autoreset_nb(e, actions, params, market, bufs, final_obs, status, starts, length)
 
 
 @njit(cache=True)
 def step_batch_serial_nb(
     actions: np.ndarray,
     params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
 ) -> None:
     """``step_batch_nb`` on one thread (no thread pool spinning next to other work)."""
     for e in range(actions.shape[0]):
-        _step_autoreset_nb(
-            e,
-            actions,
-            params,
-            exec_prices,
-            close,
-            quality,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            state,
-            ring,
-            trades,
-            obs,
-            final_obs,
-            out,
-            status,
-            starts,
-            length,
-        )
+        _step_autoreset_nb(e, actions, params, market, bufs, final_obs, status, starts, length)
 
 
 @njit(cache=True)
 def reset_batch_nb(
-    starts: np.ndarray,
-    length: int,
-    params: np.ndarray,
-    close: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    obs: np.ndarray,
+    starts: np.ndarray, length: int, params: np.ndarray, market: Market, bufs: Buffers
 ) -> None:
     """Reset every environment e at row ``starts[e]`` for ``length`` steps."""
     for e in range(starts.shape[0]):
-        reset_env_nb(
-            e,
-            starts[e],
-            starts[e] + length,
-            params,
-            close,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            state,
-            ring,
-            obs,
-        )
+        reset_env_nb(e, starts[e], starts[e] + length, params, market, bufs)

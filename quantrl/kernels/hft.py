@@ -1,7 +1,7 @@
 """HFT environment kernel: one single-asset step to a target position level with market impact.
 
-It shares the state records of ``quantrl.kernels.env_state`` and the account step and step
-closing of ``quantrl.kernels.envs``.
+It shares the state records and tuples of ``quantrl.kernels.env_state`` and the account step,
+reset and step closing of ``quantrl.kernels.envs``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from quantrl.kernels.env_state import (
     OK,
     POS,
     TGT,
+    Buffers,
+    Market,
 )
 from quantrl.kernels.envs import account_bar_nb, finish_step_nb
 
@@ -44,32 +46,17 @@ def impact_nb(kind: int, coef: float, participation: float, sigma: float, cap: f
 
 @njit(cache=True)
 def hft_step_nb(
-    level: int,
-    levels: np.ndarray,
-    params: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    mean_volume: np.ndarray,
-    sigma: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    state: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
+    level: int, levels: np.ndarray, params: np.ndarray, market: Market, bufs: Buffers
 ) -> int:
     """One single-asset step to the target position ``levels[level]`` with market impact.
 
     The order decided at row t trades ``dq`` units at row t + 1; its participation
-    ``|dq| / mean_volume[t]`` (mean base volume of the bars up to t) sets the impact
-    (``impact_nb``, with ``sigma[t]``), charged as extra slippage on the fill price.
-    ``out[0].extra`` is the impact cost (units times price times impact); the last observation
-    entry is the fraction of the episode left.
+    ``|dq| / V_t`` (``V = market.extra[0]``, the mean base volume of the bars up to t) sets the
+    impact (``impact_nb``, with ``sigma = market.extra[1]``), charged as extra slippage on the
+    fill price. ``out[0].extra`` is the impact cost (units times price times impact); the last
+    observation entry is the fraction of the episode left.
     """
-    st = state[0]
+    st = bufs.state[0]
     t = st.t
     end = st.end
     if t >= end:
@@ -77,49 +64,37 @@ def hft_step_nb(
     if level < 0 or level >= levels.shape[0]:
         return BAD_ACTION
     p = params[0]
+    book = bufs.book
     tgt = book[0, TGT]
     tgt[0] = levels[level]
     b = t + 1
     prev = st.equity
-    acc = account[0]
+    acc = bufs.account[0]
     pos = book[0, POS, 0]
-    price = exec_prices[b, 0]
+    exec_row = market.exec_prices[b]
+    price = exec_row[0]
     impact = 0.0
     if not np.isnan(price):
         value = acc[0] + pos * price
         dq = abs(tgt[0] * value / price - pos)
+        mean_volume = market.extra[0, t]
         if dq == 0:
             rho = 0.0
-        elif mean_volume[t] > 0:
-            rho = dq / mean_volume[t]
+        elif mean_volume > 0:
+            rho = dq / mean_volume
         else:
             rho = np.inf
-        impact = impact_nb(p.impact, p.impact_coef, rho, sigma[t], p.max_impact)
+        impact = impact_nb(p.impact, p.impact_coef, rho, market.extra[1, t], p.max_impact)
+    trades = bufs.trades[0]
     equity, paid, n_fills = account_bar_nb(
-        b, exec_prices[b], close[b], tgt, acc, book[0], params, impact, trades[0]
+        b, exec_row, market.close[b], tgt, acc, book[0], params, impact, trades
     )
     turnover = 0.0
     impact_cost = 0.0
     for k in range(n_fills):
-        turnover += trades[0, k]["size"] * trades[0, k]["price"]
-        impact_cost += trades[0, k]["size"] * price * impact
-    finish_step_nb(
-        0,
-        equity,
-        prev,
-        paid,
-        turnover,
-        impact_cost,
-        params,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        state,
-        ring,
-        obs,
-        out,
-    )
-    o = obs[0]
+        turnover += trades[k]["size"] * trades[k]["price"]
+        impact_cost += trades[k]["size"] * price * impact
+    finish_step_nb(0, equity, prev, paid, turnover, impact_cost, params, market, bufs)
+    o = bufs.obs[0]
     o[o.shape[0] - 1] = (end - b) / (end - st.start)
     return OK
