@@ -192,9 +192,10 @@ class TradingEnv(gym.Env):
         kernel, probe, self._args = self._kernel()
         # the state is all zeros (no episode), so this call only compiles / loads the kernel
         self._step_fn = fast_entry(kernel, probe, *self._args)
-        self._reset_fn = fast_entry(
-            reset_env_nb, 0, 0, 0, self._params, self._market, self._state.buffers
-        )
+        # an empty episode at the first row: the env stays unstarted until reset()
+        row = self.first_row
+        buffers = self._state.buffers
+        self._reset_fn = fast_entry(reset_env_nb, 0, row, row, self._params, self._market, buffers)
         cls = type(self)
         plain_obs = cls._observation is TradingEnv._observation
         self._observe = self._obs_row.copy if plain_obs else self._observation

@@ -137,8 +137,8 @@ class HFTEnv(TradingEnv):
                 f"max_impact must be in [0, 0.99 - slippage], got "
                 f"{self.impact_config.max_impact} (slippage {slip})"
             )
-        lev = max(self.level_config.max_position, 1.0)
-        self.costs = dataclasses.replace(self.costs, max_leverage=lev)
+        lev = max(self.level_config.max_position, 1.0)  # the gross weight of the top level
+        self.costs = self.config["costs"] = dataclasses.replace(self.costs, max_leverage=lev)
         self.window = obs.window
         self.n_levels = self.level_config.n_levels
         self.levels = self.level_config.levels()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from quantrl.backtest import run_weights
-from quantrl.envs import ESGPortfolioEnv, HFTEnv, PairsTradingEnv, PortfolioEnv
+from quantrl.envs import Costs, ESGPortfolioEnv, HFTEnv, PairsTradingEnv
 
 
 def _episode(env, action):
@@ -26,24 +26,23 @@ def _backtest(env, weights, **costs):
 
 
 @pytest.mark.parametrize("execution", ["next_open", "next_close"])
-def test_portfolio_and_esg(synth, execution):
+def test_esg_without_regulation(synth, execution):
+    # Portfolio-v0 itself: tests/envs/test_portfolio_env.py::test_constant_weights_match_run_weights
     panel = synth(150, 3, seed=1, holes=True)
+    q = np.tile([50.0, 60.0, 70.0], (panel.n_dates, 1))
     w = np.array([0.3, 0.25, 0.2])
-    kw = dict(
+    env = ESGPortfolioEnv(
+        panel.with_extras(esg_quality=q),
         split="all",
         window=3,
         vol_window=3,
         episode_length=None,
         action_mode="weights",
-        fees=0.002,
-        slippage=0.001,
-        execution=execution,
+        esg={"gamma": 0.0, "theta": 0.0},
+        costs=Costs(fees=0.002, slippage=0.001, execution=execution),
     )
-    ref = _backtest(PortfolioEnv(panel, **kw), w, fees=0.002, slippage=0.001, execution=execution)
-    np.testing.assert_allclose(_episode(PortfolioEnv(panel, **kw), w), ref, rtol=1e-9, atol=0)
-    q = np.tile([50.0, 60.0, 70.0], (panel.n_dates, 1))
-    esg = ESGPortfolioEnv(panel.with_extras(esg_quality=q), gamma=0.0, theta=0.0, **kw)
-    np.testing.assert_allclose(_episode(esg, w), ref, rtol=1e-9, atol=0)
+    ref = _backtest(env, w, fees=0.002, slippage=0.001, execution=execution)
+    np.testing.assert_allclose(_episode(env, w), ref, rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("level, weight", [(8, 0.6), (0, -1.0), (5, 0.0)])
