@@ -83,9 +83,12 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
+_INTEGERS = (int, np.integer)
+
+
 def discrete_action(action: Any, n: int) -> int:
     """A discrete action as an int in [0, n - 1], or a ConfigError (1e20, 2.5, NaN, "a", ...)."""
-    if isinstance(action, int | np.integer) and not isinstance(action, bool):
+    if isinstance(action, _INTEGERS) and not isinstance(action, bool):
         value: Any = int(action)
     else:
         try:
@@ -122,6 +125,8 @@ class TradingEnv(gym.Env):
     """Record keyword -> ``Slot`` (record class, default, flat keywords)."""
     default_splits: ClassVar[dict[str, tuple[str, str]] | None] = None
     """Default ``(valid_start, test_start)`` per market name (None: ``DEFAULT_SPLITS``)."""
+    info_extra: ClassVar[str | None] = None
+    """The ``info`` key of the kernel's ``out.extra`` (None: not reported)."""
 
     costs: Costs
     reward_config: RewardConfig
@@ -254,8 +259,8 @@ class TradingEnv(gym.Env):
         """Hook: the observation (default: a copy of the kernel's observation buffer)."""
         return self._obs_row.copy()
 
-    def _add_info(self, info: dict[str, Any], extra: float) -> None:
-        """Hook: add to a step's ``info``; ``extra`` is the kernel's ``out.extra``."""
+    def _add_info(self, info: dict[str, Any]) -> None:
+        """Hook: add to a step's ``info``."""
 
     # ------------------------------------------------------------------ episodes
     @property
@@ -328,9 +333,12 @@ class TradingEnv(gym.Env):
             "turnover": turnover,
             "t": int(row),
         }
+        key = self.info_extra
+        if key is not None:
+            info[key] = extra
         hook = self._info_hook
         if hook is not None:
-            hook(info, extra)
+            hook(info)
         return self._observe(), reward, done == 1.0, done == 2.0, info
 
     def _raise_status(self, status: int, action: Any) -> None:

@@ -59,6 +59,7 @@ class ESGPortfolioEnv(PortfolioEnv):
     """
 
     default_splits = ESG_SPLITS
+    info_extra = "esg_adjustment"
     CONFIG = {**PortfolioEnv.CONFIG, "esg": slot(ESGConfig())}
 
     def __init__(
@@ -109,9 +110,6 @@ class ESGPortfolioEnv(PortfolioEnv):
         p["esg"] = 1
         p["gamma"] = self.gamma
         p["theta"] = self.theta
-
-    def _add_info(self, info: dict[str, Any], extra: float) -> None:
-        info["esg_adjustment"] = extra
 
 
 __all__ = ["ESG_SPLITS", "ESGPortfolioEnv", "fill_missing_scores"]

@@ -49,6 +49,7 @@ one-element array of an integral value); anything else, 1e20 included, raises a 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,8 @@ def chunk_stats(log_close: np.ndarray, starts: np.ndarray, length: int) -> np.nd
 
 class HFTEnv(TradingEnv):
     """Single-asset minute-bar trading with discrete target positions (``HFT-v0``)."""
+
+    info_extra = "impact"
 
     CONFIG = {
         "costs": slot(
@@ -142,6 +145,8 @@ class HFTEnv(TradingEnv):
         self.window = obs.window
         self.n_levels = self.level_config.n_levels
         self.levels = self.level_config.levels()
+        # the validation of a level, as the instance's action hook (one call per step, no frame)
+        self._kernel_action = partial(discrete_action, n=self.n_levels)
         self.impact = self.impact_config.model
 
     def _select(self, panel: Panel, split_dates: tuple[Any, Any] | None) -> Panel:
@@ -202,16 +207,12 @@ class HFTEnv(TradingEnv):
     def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
         return hft_step_nb, 0, (self.levels, self._params, self._market, self._state.buffers)
 
-    def _kernel_action(self, action: Any) -> int:
-        return discrete_action(action, self.n_levels)
-
     def _on_reset(self, start: int, info: dict[str, Any]) -> None:
         self._state.obs[0, -1] = 1.0
         self._regime = self.regime_of(start)
         info["regime"] = dict(self._regime)
 
-    def _add_info(self, info: dict[str, Any], extra: float) -> None:
-        info["impact"] = extra
+    def _add_info(self, info: dict[str, Any]) -> None:
         info["regime"] = dict(self._regime)
 
     # ------------------------------------------------------------------ regimes

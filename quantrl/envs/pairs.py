@@ -200,7 +200,7 @@ class PairsTradingEnv(TradingEnv):
     def _on_reset(self, start: int, info: dict[str, Any]) -> None:
         info["position"] = 0
 
-    def _add_info(self, info: dict[str, Any], extra: float) -> None:
+    def _add_info(self, info: dict[str, Any]) -> None:
         info["position"] = self.position
 
     # ------------------------------------------------------------------ helpers
