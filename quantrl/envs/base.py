@@ -86,10 +86,12 @@ def check_seed(seed: Any) -> int | None:
 _INTEGERS = (int, np.integer)
 
 
-def discrete_action(action: Any, n: int) -> int:
+def discrete_action(n: int, action: Any) -> int:
     """A discrete action as an int in [0, n - 1], or a ConfigError (1e20, 2.5, NaN, "a", ...)."""
     if isinstance(action, _INTEGERS) and not isinstance(action, bool):
         value: Any = int(action)
+        if 0 <= value < n:
+            return value
     else:
         try:
             a = np.asarray(action)

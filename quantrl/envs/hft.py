@@ -146,7 +146,7 @@ class HFTEnv(TradingEnv):
         self.n_levels = self.level_config.n_levels
         self.levels = self.level_config.levels()
         # the validation of a level, as the instance's action hook (one call per step, no frame)
-        self._kernel_action = partial(discrete_action, n=self.n_levels)
+        self._kernel_action = partial(discrete_action, self.n_levels)
         self.impact = self.impact_config.model
 
     def _select(self, panel: Panel, split_dates: tuple[Any, Any] | None) -> Panel:

@@ -188,7 +188,7 @@ class PairsTradingEnv(TradingEnv):
         p["window"] = 1
 
     def _kernel_action(self, action: Any) -> np.ndarray:
-        return self._targets[discrete_action(action, 3)]
+        return self._targets[discrete_action(3, action)]
 
     def _observation(self) -> np.ndarray:
         t = self.t
@@ -211,7 +211,7 @@ class PairsTradingEnv(TradingEnv):
 
     def target_weights(self, action: int) -> np.ndarray:
         """Target weights in (a, b) of an action (0 short, 1 flat, 2 long the spread)."""
-        return self._targets[discrete_action(action, 3)].copy()
+        return self._targets[discrete_action(3, action)].copy()
 
 
 __all__ = [
