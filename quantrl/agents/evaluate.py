@@ -126,7 +126,7 @@ def trajectory_result(env: Any, traj: dict[str, Any], **spec: Any) -> BacktestRe
         cash=traj["cash"],
         positions=traj["positions"],
         close=close,
-        exec_prices=np.ascontiguousarray(base._exec[first:stop].reshape(close.shape)),
+        exec_prices=np.ascontiguousarray(base.exec_prices[first:stop].reshape(close.shape)),
         trades=traj["trades"],
         init_cash=float(base.costs.init_cash),
         spec={"source": "env trajectory", **spec},

@@ -1,17 +1,30 @@
-"""Gymnasium trading environments: Portfolio-v0, HFT-v0, ESGPortfolio-v0 and a batched vector env.
+"""Gymnasium trading environments on one base (``TradingEnv``): Portfolio-v0, ESGPortfolio-v0,
+HFT-v0, PairsTrading-v0, and a batched vector env.
 
-Importing this package registers the ``quantrl/...`` ids with gymnasium.
+Importing this package registers the ``quantrl/...`` ids with gymnasium (``AlphaMiner-v0``
+included, by its entry point).
 """
 
 from __future__ import annotations
 
 from quantrl.envs import vector
-from quantrl.envs.core import Account, Costs
+from quantrl.envs.base import TradingEnv
+from quantrl.envs.config import (
+    ActionConfig,
+    Costs,
+    ESGConfig,
+    ImpactConfig,
+    LevelConfig,
+    ObservationConfig,
+    SpreadConfig,
+)
+from quantrl.envs.core import Account
 from quantrl.envs.esg import ESGPortfolioEnv
 from quantrl.envs.hft import HFTEnv
+from quantrl.envs.pairs import PairsTradingEnv
 from quantrl.envs.portfolio import PortfolioEnv
-from quantrl.envs.registration import ENV_IDS, make_env, register_envs
-from quantrl.envs.rewards import REWARDS, make_reward
+from quantrl.envs.registration import ENV_IDS, MINER_ID, make_env, register_envs
+from quantrl.envs.rewards import REWARDS, RewardConfig, make_reward
 
 register_envs()
 
@@ -27,16 +40,26 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ENV_IDS",
+    "MINER_ID",
     "REWARDS",
     "Account",
+    "ActionConfig",
     "Costs",
+    "ESGConfig",
     "ESGPortfolioEnv",
     "HFTEnv",
+    "ImpactConfig",
+    "LevelConfig",
+    "ObservationConfig",
+    "PairsTradingEnv",
     "PortfolioEnv",
     "PortfolioVectorEnv",
+    "RewardConfig",
     "SB3VecEnv",
-    "make_sb3_vec_env",
+    "SpreadConfig",
+    "TradingEnv",
     "make_env",
     "make_reward",
+    "make_sb3_vec_env",
     "register_envs",
 ]

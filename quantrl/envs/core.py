@@ -9,8 +9,6 @@ same ``rebalance_bar_nb`` the backtester loops over.
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,66 +17,21 @@ from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.data.providers.bundled import DATASETS
 from quantrl.data.splits import DEFAULT_SPLITS
+from quantrl.envs.config import Costs, Execution
 from quantrl.errors import ConfigError, DataError
-from quantrl.kernels.envs import (
+from quantrl.kernels.env_state import (
     BOOK_ROWS,
-    I_SIZE,
-    P_FEES,
-    P_FIXED,
-    P_INIT_CASH,
-    P_LEVERAGE,
-    P_MIN_SIZE,
-    P_SIZE,
-    P_SLIP,
-    P_THRESHOLD,
-    S_SIZE,
-    account_bar_nb,
+    MARK,
+    OUT_DTYPE,
+    POS,
+    STATE_DTYPE,
+    Buffers,
+    new_params,
 )
-from quantrl.kernels.portfolio import DEFAULT_MIN_SIZE, TRADE_DTYPE, WORK_ROWS
+from quantrl.kernels.envs import account_bar_nb
+from quantrl.kernels.portfolio import TRADE_DTYPE
 
-Execution = Literal["next_open", "next_close"]
 Split = Literal["train", "valid", "test", "all"]
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Trading costs and account settings, validated on construction."""
-
-    fees: float = 0.001
-    fixed_fees: float = 0.0
-    slippage: float = 0.0
-    init_cash: float = 1e6
-    execution: Execution = "next_open"
-    rebalance_threshold: float = 0.0
-    max_leverage: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("fees", "fixed_fees", "slippage", "rebalance_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.slippage >= 1:
-            raise ConfigError(
-                f"slippage must be below 1 (a fraction of price), got {self.slippage}"
-            )
-        if not np.isfinite(self.init_cash) or self.init_cash <= 0:
-            raise ConfigError(f"init_cash must be a finite number > 0, got {self.init_cash}")
-        if not np.isfinite(self.max_leverage) or self.max_leverage <= 0:
-            raise ConfigError(f"max_leverage must be a finite number > 0, got {self.max_leverage}")
-        if self.execution not in ("next_open", "next_close"):
-            raise ConfigError(
-                f"execution must be 'next_open' or 'next_close', got {self.execution!r}"
-            )
-
-    def fill(self, fp: np.ndarray) -> None:
-        """Write the cost slots of a float parameter vector."""
-        fp[P_FEES] = self.fees
-        fp[P_FIXED] = self.fixed_fees
-        fp[P_SLIP] = self.slippage
-        fp[P_MIN_SIZE] = DEFAULT_MIN_SIZE
-        fp[P_THRESHOLD] = self.rebalance_threshold
-        fp[P_INIT_CASH] = self.init_cash
-        fp[P_LEVERAGE] = self.max_leverage
 
 
 def exec_prices(panel: Panel, execution: Execution) -> np.ndarray:
@@ -135,29 +88,23 @@ def fraction_split_dates(panel: Panel, valid: float = 0.7, test: float = 0.85) -
     return panel.dates[int(n * valid)], panel.dates[int(n * test)]
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or a ConfigError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class EnvState:
-    """Preallocated state arrays of ``n_envs`` environments (layout in ``quantrl.kernels.envs``)."""
+    """Preallocated state of ``n_envs`` environments (records in ``quantrl.kernels.env_state``)."""
 
     def __init__(self, n_envs: int, n_assets: int, obs_dim: int, ring: int) -> None:
         self.account = np.zeros((n_envs, 2))
         self.book = np.zeros((n_envs, BOOK_ROWS, n_assets))
-        self.scal = np.zeros((n_envs, S_SIZE))
+        self.state = np.zeros(n_envs, dtype=STATE_DTYPE)
         self.ring = np.zeros((n_envs, ring))
         self.trades = np.zeros((n_envs, n_assets), dtype=TRADE_DTYPE)
         self.obs = np.zeros((n_envs, obs_dim), dtype=np.float32)
-        self.out = np.zeros((n_envs, 8))
-
-
-def param_vectors() -> tuple[np.ndarray, np.ndarray]:
-    """Zeroed float and int parameter vectors for the env kernels."""
-    return np.zeros(P_SIZE), np.zeros(I_SIZE, dtype=np.int64)
+        self.out = np.zeros(n_envs, dtype=OUT_DTYPE)
+        self.out_values = self.out.view(np.float64).reshape(n_envs, len(OUT_DTYPE.names))
+        """``out`` as a float64 (E, 8) view: one row reads as a plain list."""
+        self.buffers = Buffers(
+            self.account, self.book, self.state, self.ring, self.trades, self.obs, self.out
+        )
+        """The arrays above as the kernels take them."""
 
 
 def fast_entry(dispatcher: Any, *args: Any) -> Any:
@@ -178,11 +125,15 @@ class Account:
     def __init__(self, n_assets: int, costs: Costs | None = None) -> None:
         self.costs = costs or Costs()
         self.account = np.array([self.costs.init_cash, self.costs.init_cash])
-        self.positions = np.zeros(n_assets)
-        self.debts = np.zeros(n_assets)
-        self.mark = np.full(n_assets, np.nan)
+        self.book = np.zeros((BOOK_ROWS, n_assets))
+        self.book[MARK] = np.nan
+        self.positions = self.book[POS]
+        """Units held per asset (a view of the book)."""
+        self.mark = self.book[MARK]
+        """Latest known price per asset (a view of the book)."""
+        self._params = new_params()
+        self.costs.write(self._params)
         self._trades = np.zeros(n_assets, dtype=TRADE_DTYPE)
-        self._work = np.zeros((WORK_ROWS, n_assets))
 
     @property
     def cash(self) -> float:
@@ -193,22 +144,30 @@ class Account:
         self, bar: int, exec_row: np.ndarray, close_row: np.ndarray, targets: np.ndarray
     ) -> tuple[float, float]:
         """Trade to ``targets`` at ``exec_row`` prices, mark at ``close_row``; (equity, fees)."""
-        c = self.costs
         equity, paid, _ = account_bar_nb(
             bar,
             np.ascontiguousarray(exec_row, dtype=np.float64),
             np.ascontiguousarray(close_row, dtype=np.float64),
             np.ascontiguousarray(targets, dtype=np.float64),
             self.account,
-            self.positions,
-            self.debts,
-            self.mark,
-            c.fees,
-            c.fixed_fees,
-            c.slippage,
-            DEFAULT_MIN_SIZE,
-            c.rebalance_threshold,
+            self.book,
+            self._params,
+            0.0,
             self._trades,
-            self._work,
         )
         return float(equity), float(paid)
+
+
+__all__ = [
+    "DEFAULT_SPLITS",
+    "Account",
+    "Costs",
+    "EnvState",
+    "Execution",
+    "Split",
+    "exec_prices",
+    "fast_entry",
+    "fraction_split_dates",
+    "resolve_panel",
+    "split_panel",
+]

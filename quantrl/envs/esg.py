@@ -22,17 +22,15 @@ The observation is Portfolio-v0's with one more point feature, ``esg_quality`` =
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from quantrl.data.panel import Panel
 from quantrl.data.providers.esg import attach_esg
+from quantrl.envs.config import ESGConfig, slot
 from quantrl.envs.portfolio import PortfolioEnv
-from quantrl.errors import ConfigError, DataError
-from quantrl.kernels.envs import I_ESG, P_GAMMA, P_THETA
+from quantrl.errors import DataError
 
 ESG_SPLITS: dict[str, tuple[str, str]] = {
     "dow30": ("2022-07-01", "2023-01-01"),
@@ -54,29 +52,28 @@ def fill_missing_scores(quality: np.ndarray) -> np.ndarray:
 
 
 class ESGPortfolioEnv(PortfolioEnv):
-    """Portfolio allocation with ESG scores and an ESG grant/tax (``ESGPortfolio-v0``)."""
+    """Portfolio allocation with ESG scores and an ESG grant/tax (``ESGPortfolio-v0``).
+
+    Takes Portfolio-v0's settings plus ``esg=ESGConfig(...)`` or the flat ``gamma``, ``theta``,
+    ``esg_static``, ``esg_sources``.
+    """
 
     default_splits = ESG_SPLITS
+    info_extra = "esg_adjustment"
+    CONFIG = {**PortfolioEnv.CONFIG, "esg": slot(ESGConfig())}
 
     def __init__(
-        self,
-        market: str | Panel = "dow30",
-        *,
-        gamma: float = 0.5,
-        theta: float = 0.1,
-        esg_static: bool = False,
-        esg_sources: Sequence[str] | None = None,
-        episode_length: int | None = 63,
-        **kwargs: Any,
+        self, market: str | Panel = "dow30", *, episode_length: int | None = 63, **kwargs: Any
     ) -> None:
-        for name, value in (("gamma", gamma), ("theta", theta)):
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        self.gamma = float(gamma)
-        self.theta = float(theta)
-        self.esg_static = bool(esg_static)
-        self.esg_sources = tuple(esg_sources) if esg_sources is not None else None
         super().__init__(market, episode_length=episode_length, **kwargs)
+
+    def _configure(self) -> None:
+        super()._configure()
+        self.esg_config: ESGConfig = self.config["esg"]
+        self.gamma = self.esg_config.gamma
+        self.theta = self.esg_config.theta
+        self.esg_static = self.esg_config.static
+        self.esg_sources = self.esg_config.sources
 
     def _prepare_panel(self, seg: Panel) -> Panel:
         if "esg_quality" in seg.extras:
@@ -107,13 +104,12 @@ class ESGPortfolioEnv(PortfolioEnv):
             )
         return int(published[0])
 
-    def _configure_params(self, fp: np.ndarray, ip: np.ndarray) -> None:
-        ip[I_ESG] = 1
-        fp[P_GAMMA] = self.gamma
-        fp[P_THETA] = self.theta
+    def _write_params(self, params: np.ndarray) -> None:
+        super()._write_params(params)
+        p = params[0]
+        p["esg"] = 1
+        p["gamma"] = self.gamma
+        p["theta"] = self.theta
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Portfolio step plus the ESG grant/tax (``info["esg_adjustment"]``)."""
-        obs, reward, terminated, truncated, info = super().step(action)
-        info["esg_adjustment"] = float(self._out_row[7])
-        return obs, reward, terminated, truncated, info
+
+__all__ = ["ESG_SPLITS", "ESGPortfolioEnv", "fill_missing_scores"]

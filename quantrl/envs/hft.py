@@ -34,48 +34,44 @@ volatility the std of its log returns; the terciles over all chunks label trend 
 episode window (a hindsight label for training regime sub-agents, never part of the
 observation); ``info["regime"]`` carries them and ``regime=`` restricts episodes to matching
 chunks (``"up"``, ``"high"``, ``("up", "high")``, ...).
+
+Settings come as records or as flat keywords (``quantrl.envs.config``):
+``costs=Costs(...)`` or ``commission`` (the fee rate), ``fixed_fees``, ``slippage``,
+``init_cash``, ``execution``; ``actions=LevelConfig(...)`` or ``n_levels``, ``max_position``,
+``long_only``; ``impact=ImpactConfig(...)`` or ``impact`` (the model name), ``impact_coef``,
+``impact_window``, ``max_impact``, ``volume_unit``; ``observation=ObservationConfig(...)`` or
+``window``, ``vol_window``; ``reward=RewardConfig(...)`` or ``reward``, ``reward_eta``,
+``reward_lambda``, ``reward_window``. An action must be an integer level (a numpy integer, or a
+one-element array of an integral value); anything else, 1e20 included, raises a ``ConfigError``.
+``info`` adds ``impact`` (the impact cost paid this step) and ``regime``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from functools import partial
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from quantrl.data.panel import Panel
-from quantrl.envs.core import (
+from quantrl.envs.base import TradingEnv, discrete_action
+from quantrl.envs.config import (
+    IMPACTS,
     Costs,
-    EnvState,
-    Execution,
-    check_positive_int,
-    exec_prices,
-    fast_entry,
-    fraction_split_dates,
-    param_vectors,
-    resolve_panel,
-    split_panel,
+    ImpactConfig,
+    LevelConfig,
+    ObservationConfig,
+    slot,
 )
+from quantrl.envs.core import exec_prices, fraction_split_dates
 from quantrl.envs.features import clean, close_location, log_returns, rolling_mean, rolling_std
-from quantrl.envs.rewards import make_reward
+from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import (
-    DONE,
-    I_IMPACT,
-    I_REWARD,
-    I_WINDOW,
-    OK,
-    P_ETA,
-    P_IMPACT,
-    P_LAMBDA,
-    P_MAX_IMPACT,
-    S_T,
-    reset_env_nb,
-)
-from quantrl.kernels.hft import IMPACT_LINEAR, IMPACT_NONE, IMPACT_SQRT, hft_step_nb
+from quantrl.kernels.env_state import POS, Market
+from quantrl.kernels.hft import hft_step_nb
 
-IMPACTS = {"none": IMPACT_NONE, "linear": IMPACT_LINEAR, "sqrt": IMPACT_SQRT}
 TRENDS = ("down", "flat", "up")
 VOLATILITIES = ("low", "medium", "high")
 QUOTE_VOLUME_MARKETS = {"crypto_minute"}
@@ -94,169 +90,132 @@ def chunk_stats(log_close: np.ndarray, starts: np.ndarray, length: int) -> np.nd
     return out
 
 
-class HFTEnv(gym.Env):
+class HFTEnv(TradingEnv):
     """Single-asset minute-bar trading with discrete target positions (``HFT-v0``)."""
 
-    metadata = {"render_modes": []}
+    info_extra = "impact"
+
+    CONFIG = {
+        "costs": slot(
+            Costs(fees=0.0002),
+            {
+                "commission": "fees",
+                "fixed_fees": "fixed_fees",
+                "slippage": "slippage",
+                "init_cash": "init_cash",
+                "execution": "execution",
+            },
+        ),
+        "reward": slot(RewardConfig(window=30)),
+        "observation": slot(ObservationConfig(window=30, vol_window=30), ("window", "vol_window")),
+        "actions": slot(LevelConfig()),
+        "impact": slot(ImpactConfig()),
+    }
 
     def __init__(
         self,
         market: str | Panel = "crypto_minute",
         *,
         symbol: str | None = None,
-        split: str = "train",
-        split_dates: tuple[Any, Any] | None = None,
-        window: int = 30,
-        episode_length: int = 240,
-        n_levels: int = 11,
-        max_position: float = 1.0,
-        long_only: bool = False,
-        commission: float = 0.0002,
-        slippage: float = 0.0,
-        impact: str = "sqrt",
-        impact_coef: float | None = None,
-        impact_window: int = 60,
-        max_impact: float = 0.05,
-        volume_unit: str | None = None,
-        init_cash: float = 1e6,
-        execution: Execution = "next_open",
-        reward: str = "log_return",
-        reward_eta: float = 0.01,
-        reward_lambda: float = 1.0,
-        reward_window: int = 30,
-        vol_window: int = 30,
         regime: str | tuple[str, str] | None = None,
-        sampling: str | None = None,
-        seed: int | None = None,
-        render_mode: str | None = None,
+        episode_length: int = 240,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if render_mode is not None:
-            raise ConfigError(f"render_mode {render_mode!r} is not supported (none available)")
-        self.window = check_positive_int("window", window)
-        vol_window = check_positive_int("vol_window", vol_window, 2)
-        impact_window = check_positive_int("impact_window", impact_window, 2)
-        self.n_levels = check_positive_int("n_levels", n_levels, 2)
-        if not np.isfinite(max_position) or max_position <= 0:
-            raise ConfigError(f"max_position must be a finite number > 0, got {max_position}")
-        if impact not in IMPACTS:
-            raise ConfigError(f"unknown impact model {impact!r}; choose from {', '.join(IMPACTS)}")
-        if impact_coef is None:
-            impact_coef = 1e-3 if impact == "linear" else 1.0
-        if not np.isfinite(impact_coef) or impact_coef < 0:
-            raise ConfigError(f"impact_coef must be a finite number >= 0, got {impact_coef}")
-        if not np.isfinite(max_impact) or not 0 <= max_impact <= 0.99 - slippage:
-            raise ConfigError(
-                f"max_impact must be in [0, 0.99 - slippage], got {max_impact} (slippage {slippage})"
-            )
-        self.costs = Costs(
-            fees=commission,
-            slippage=slippage,
-            init_cash=init_cash,
-            execution=execution,
-            max_leverage=max(float(max_position), 1.0),
-        )
-        self.reward_spec = make_reward(
-            reward, eta=reward_eta, lam=reward_lambda, window=reward_window
-        )
-        panel = resolve_panel(market)
-        if symbol is None:
-            symbol = panel.symbols[0]
-        panel = panel.select([symbol])
-        if volume_unit is None:
-            volume_unit = "quote" if panel.name in QUOTE_VOLUME_MARKETS else "base"
-        if volume_unit not in ("base", "quote"):
-            raise ConfigError(f"volume_unit must be 'base' or 'quote', got {volume_unit!r}")
-        history = self.window + max(vol_window, impact_window) + 1
-        if split != "all" and split_dates is None:
-            split_dates = fraction_split_dates(panel)
-        seg = split_panel(panel, split, split_dates, history)
-        self.panel = seg
         self.symbol = symbol
-        self.split = split
+        self.regime = regime
+        self._regime: dict[str, str] = {}
+        super().__init__(market, episode_length=episode_length, **kwargs)
+
+    # ------------------------------------------------------------------ TradingEnv hooks
+    def _configure(self) -> None:
+        obs: ObservationConfig = self.config["observation"]
+        if obs.technicals or obs.factors:
+            raise ConfigError("HFT-v0 takes no technicals or factors in its observation")
+        self.observation_config = obs
+        self.level_config: LevelConfig = self.config["actions"]
+        self.impact_config: ImpactConfig = self.config["impact"]
+        slip = self.costs.slippage
+        if self.impact_config.max_impact > 0.99 - slip:
+            raise ConfigError(
+                f"max_impact must be in [0, 0.99 - slippage], got "
+                f"{self.impact_config.max_impact} (slippage {slip})"
+            )
+        lev = max(self.level_config.max_position, 1.0)  # the gross weight of the top level
+        self.costs = self.config["costs"] = dataclasses.replace(self.costs, max_leverage=lev)
+        self.window = obs.window
+        self.n_levels = self.level_config.n_levels
+        self.levels = self.level_config.levels()
+        # the validation of a level, as the instance's action hook (one call per step, no frame)
+        self._kernel_action = partial(discrete_action, self.n_levels)
+        self.impact = self.impact_config.model
+
+    def _select(self, panel: Panel, split_dates: tuple[Any, Any] | None) -> Panel:
+        if self.symbol is None:
+            self.symbol = panel.symbols[0]
+        selected = panel.select([self.symbol])
+        unit = self.impact_config.volume_unit
+        if unit is None:
+            unit = "quote" if selected.name in QUOTE_VOLUME_MARKETS else "base"
+        self.volume_unit = unit
+        return selected
+
+    def _default_split_dates(self, panel: Panel) -> tuple[Any, Any] | None:
+        return fraction_split_dates(panel)
+
+    def _history(self) -> int:
+        obs = self.observation_config
+        return obs.window + max(obs.vol_window, self.impact_config.window) + 1
+
+    def _build(self, seg: Panel) -> None:
+        impact_window = self.impact_config.window
+        self.n_assets = 1
         close = np.ascontiguousarray(seg["close"], dtype=np.float64)
-        self._close = close
-        self._exec = exec_prices(seg, self.costs.execution)
         volume = np.asarray(seg["volume"], dtype=np.float64)
-        if volume_unit == "quote":
+        if self.volume_unit == "quote":
             volume = volume / close
         lr = log_returns(close)
         mean_vol = rolling_mean(volume, impact_window)[:, 0]
-        self._mean_volume = np.ascontiguousarray(np.where(mean_vol > 0, mean_vol, 0.0))
-        self._sigma = np.ascontiguousarray(
-            np.nan_to_num(rolling_std(lr, impact_window)[:, 0], nan=0.0)
-        )
+        sigma = np.nan_to_num(rolling_std(lr, impact_window)[:, 0], nan=0.0)
         vbar = rolling_mean(volume, impact_window)
         with np.errstate(divide="ignore", invalid="ignore"):
             signed = np.sign(np.nan_to_num(lr)) * np.where(vbar > 0, volume / vbar, 0.0)
             vol_ratio = np.where((vbar > 0) & (volume > 0), np.log(volume / vbar), 0.0)
             hl = np.log(seg["high"] / seg["low"])
-        self._winfeat = clean(np.stack([lr, signed]))
-        self._ptfeat = clean(
-            np.stack([rolling_std(lr, vol_window), vol_ratio, close_location(seg), hl])
+        vol_window = self.observation_config.vol_window
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            close,
+            clean(np.stack([lr, signed])),
+            clean(np.stack([rolling_std(lr, vol_window), vol_ratio, close_location(seg), hl])),
+            np.ascontiguousarray(np.stack([np.where(mean_vol > 0, mean_vol, 0.0), sigma])),
         )
         self.window_feature_names = ("log_return", "signed_volume")
         self.point_feature_names = ("volatility", "log_volume_ratio", "clv", "hl_range")
-        self.first_row = max(seg.warmup, history)
-        self.last_row = seg.n_dates - 1
-        span = self.last_row - self.first_row
-        self.episode_length = check_positive_int("episode_length", episode_length)
-        if self.episode_length > span:
-            raise ConfigError(
-                f"episode_length={episode_length} is longer than the {split} split allows "
-                f"({max(span, 0)} steps)"
-            )
-        self._setup_regimes(np.log(close[:, 0]), regime)
-        if sampling is None:
-            sampling = "sequential" if split in ("valid", "test") else "random"
-        if sampling not in ("random", "sequential"):
-            raise ConfigError(f"sampling must be 'random' or 'sequential', got {sampling!r}")
-        self.sampling = sampling
-        if long_only:
-            self.levels = max_position * np.arange(n_levels) / (n_levels - 1)
-        else:
-            self.levels = max_position * (2.0 * np.arange(n_levels) / (n_levels - 1) - 1.0)
+        self._setup_regimes(np.log(close[:, 0]), self.regime)
         self.obs_dim = 2 * self.window + 4 + 3
+        self._kernel_obs_dim = self.obs_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.action_space = spaces.Discrete(self.n_levels)
-        self._fp, self._ip = param_vectors()
-        self.costs.fill(self._fp)
-        self._fp[P_ETA] = self.reward_spec.eta
-        self._fp[P_LAMBDA] = self.reward_spec.lam
-        self._fp[P_IMPACT] = impact_coef
-        self._fp[P_MAX_IMPACT] = max_impact
-        self._ip[I_REWARD] = self.reward_spec.code
-        self._ip[I_WINDOW] = self.window
-        self._ip[I_IMPACT] = IMPACTS[impact]
-        self.impact = impact
-        self._state = EnvState(1, 1, self.obs_dim, self.reward_spec.window)
-        s = self._state
-        self._args = (
-            self.levels,
-            self._fp,
-            self._ip,
-            self._exec,
-            self._close,
-            self._mean_volume,
-            self._sigma,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.trades,
-            s.obs,
-            s.out,
-        )
-        self._out_row = s.out[0]
-        self._obs_row = s.obs[0]
-        self._step_fn = fast_entry(hft_step_nb, 0, *self._args)
-        self._next_episode = 0
-        self._regime: dict[str, str] = {}
-        if seed is not None:
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
 
+    def _write_params(self, params: np.ndarray) -> None:
+        p = params[0]
+        p["window"] = self.window
+        p["impact"] = IMPACTS[self.impact]
+        p["impact_coef"] = self.impact_config.effective_coef
+        p["max_impact"] = self.impact_config.max_impact
+
+    def _kernel(self) -> tuple[Any, Any, tuple[Any, ...]]:
+        return hft_step_nb, 0, (self.levels, self._params, self._market, self._state.buffers)
+
+    def _on_reset(self, start: int, info: dict[str, Any]) -> None:
+        self._state.obs[0, -1] = 1.0
+        self._regime = self.regime_of(start)
+        info["regime"] = dict(self._regime)
+
+    def _add_info(self, info: dict[str, Any]) -> None:
+        info["regime"] = dict(self._regime)
+
+    # ------------------------------------------------------------------ regimes
     def _setup_regimes(self, log_close: np.ndarray, regime: str | tuple[str, str] | None) -> None:
         length = self.episode_length
         starts = np.arange(self.first_row, self.last_row - length + 1, length)
@@ -281,8 +240,7 @@ class HFTEnv(gym.Env):
                 )
         if not mask.any():
             raise ConfigError(f"no episode window of the {self.split} split is in regime {regime}")
-        self.regime = regime
-        self._regime_starts = starts[mask] if wanted else None
+        self._starts = starts[mask] if wanted else None
 
     def regime_of(self, start: int) -> dict[str, str]:
         """Trend and volatility labels of the episode window starting at row ``start``."""
@@ -291,96 +249,10 @@ class HFTEnv(gym.Env):
         vol = int(np.searchsorted(self._vol_cuts, stats[1], "right"))
         return {"trend": TRENDS[trend], "volatility": VOLATILITIES[vol]}
 
-    def _start_row(self, options: dict[str, Any] | None) -> int:
-        hi = self.last_row - self.episode_length
-        if options and options.get("start") is not None:
-            row = int(options["start"])
-            if not self.first_row <= row <= hi:
-                raise ConfigError(f"start row {row} outside [{self.first_row}, {hi}]")
-            return row
-        if self._regime_starts is not None:
-            if self.sampling == "random":
-                return int(self.np_random.choice(self._regime_starts))
-            row = int(self._regime_starts[self._next_episode % self._regime_starts.size])
-            self._next_episode += 1
-            return row
-        if self.sampling == "random":
-            return int(self.np_random.integers(self.first_row, hi + 1))
-        row = int(self.chunk_starts[self._next_episode % self.chunk_starts.size])
-        self._next_episode += 1
-        return row
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode flat (all cash); ``options={"start": row}`` fixes its first row."""
-        super().reset(seed=seed)
-        if seed is not None:
-            self._next_episode = 0
-        start = self._start_row(options)
-        s = self._state
-        reset_env_nb(
-            0,
-            start,
-            start + self.episode_length,
-            self._fp,
-            self._ip,
-            self._close,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.obs,
-        )
-        s.obs[0, -1] = 1.0
-        self._regime = self.regime_of(start)
-        info = {"equity": float(self.costs.init_cash), "t": start, "regime": dict(self._regime)}
-        return s.obs[0].copy(), info
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Move to the target position of level ``action`` at the next bar (gymnasium 5-tuple)."""
-        level = self._level(action)
-        status = self._step_fn(level, *self._args)
-        if status != OK:
-            if status == DONE:
-                raise ConfigError("the episode is over (or was never started): call reset()")
-            raise ConfigError(f"action {action!r} is not a level in [0, {self.n_levels - 1}]")
-        reward, equity, fees, log_ret, turnover, done, row, impact = self._out_row.tolist()
-        info = {
-            "equity": equity,
-            "fees": fees,
-            "impact": impact,
-            "log_return": log_ret,
-            "turnover": turnover,
-            "t": int(row),
-            "regime": dict(self._regime),
-        }
-        return self._obs_row.copy(), reward, done == 1.0, done == 2.0, info
-
-    def _level(self, action: Any) -> int:
-        if isinstance(action, int | np.integer) and not isinstance(action, bool):
-            return int(action)
-        a = np.asarray(action)
-        if a.size != 1 or a.dtype.kind not in "iuf":
-            raise ConfigError(
-                f"action must be one integer level in [0, {self.n_levels - 1}], got {action!r}"
-            )
-        value = a.reshape(()).item()
-        if not np.isfinite(value) or value != int(value):
-            raise ConfigError(f"action must be an integer level, got {action!r}")
-        return int(value)
-
-    @property
-    def t(self) -> int:
-        """Current row of the split panel."""
-        return int(self._state.scal[0, S_T])
-
     @property
     def position(self) -> float:
         """Units of the asset held."""
-        return float(self._state.book[0, 0, 0])
+        return float(self._state.book[0, POS, 0])
 
 
-__all__ = ["HFTEnv"]
+__all__ = ["IMPACTS", "HFTEnv", "chunk_stats"]

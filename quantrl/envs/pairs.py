@@ -10,11 +10,21 @@ computed.
 Spread ``s_t = log a_t - beta log b_t`` with ``beta`` from the training rows only; its z-score uses
 the mean and std of the last ``window`` spreads up to t. Action ``Discrete(3)``: 0 = short the
 spread, 1 = flat, 2 = long the spread; long spread targets weights
-``(1, -beta) / (1 + |beta|)`` of equity in (a, b) (gross 1), short the negative. The order
-decided at the close of row t fills at the close of row t + 1 (``execution="next_close"`` of the
-backtester) paying ``fees`` on the traded notional; the reward is the log growth of equity to that
-close (so a position's P&L arrives in the following steps). Observation (float32): the last
-``n_lags`` z-scores (clipped to [-10, 10]), then the one-hot current position.
+``(1, -beta) / (1 + |beta|)`` of equity in (a, b) (gross 1), short the negative; any other action
+(1e20, 2.5, NaN) raises a ``ConfigError``. The account is the backtester's: the targets go
+through the shared account kernel (``quantrl.kernels.envs.step_one_nb`` in weights mode), so
+an episode is ``run_weights(segment, weights, execution="next_close")`` bar for bar. The order
+decided at the close of row t fills at the close of row t + 1 (``execution="next_close"``, the
+default here) paying the ``costs`` (``fees`` 10 bp by default); the reward (``reward``, default
+the log growth of equity to that close, -1 if equity is wiped out) follows
+``quantrl.envs.rewards``, so a position's P&L arrives in the following steps. Observation
+(float32): the last ``n_lags`` z-scores (clipped to [-10, 10]), then the one-hot current position
+(short, flat, long). ``info`` adds ``position`` (-1, 0, 1).
+
+Settings come as records or flat keywords (``quantrl.envs.config``): ``costs=Costs(...)`` or
+``fees``, ``fixed_fees``, ``slippage``, ``init_cash``, ``execution``, ``rebalance_threshold``,
+``max_leverage``; ``spread=SpreadConfig(...)`` or ``window``, ``n_lags``;
+``reward=RewardConfig(...)`` or ``reward``, ``reward_eta``, ``reward_lambda``, ``reward_window``.
 """
 
 from __future__ import annotations
@@ -22,13 +32,16 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from quantrl.data.panel import Panel
-from quantrl.envs.core import check_positive_int, resolve_panel, split_panel
+from quantrl.envs.base import TradingEnv, discrete_action
+from quantrl.envs.config import Costs, SpreadConfig, slot
+from quantrl.envs.core import DEFAULT_SPLITS, exec_prices, split_panel
+from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
+from quantrl.kernels.env_state import MODE_WEIGHTS, TGT, Market
 
 EG_CRITICAL_5PCT = -3.34
 """Approximate 5% critical value of the two-variable Engle-Granger ADF t-statistic."""
@@ -95,10 +108,14 @@ def spread_weights(beta: float) -> np.ndarray:
     return np.array([1.0, -beta]) / (1.0 + abs(beta))
 
 
-class PairsTradingEnv(gym.Env):
+class PairsTradingEnv(TradingEnv):
     """Short / flat / long the spread of a pair on daily bars (``PairsTrading-v0``)."""
 
-    metadata = {"render_modes": []}
+    CONFIG = {
+        "costs": slot(Costs(execution="next_close")),
+        "reward": slot(RewardConfig()),
+        "spread": slot(SpreadConfig()),
+    }
 
     def __init__(
         self,
@@ -106,138 +123,95 @@ class PairsTradingEnv(gym.Env):
         *,
         pair: tuple[str, str] | None = None,
         beta: float | None = None,
-        split: str = "train",
-        split_dates: tuple[Any, Any] | None = None,
-        window: int = 20,
-        n_lags: int = 5,
         episode_length: int | None = 252,
-        fees: float = 0.001,
-        init_cash: float = 1e6,
-        sampling: str | None = None,
-        seed: int | None = None,
-        render_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if render_mode is not None:
-            raise ConfigError(f"render_mode {render_mode!r} is not supported (none available)")
-        self.window = check_positive_int("window", window, 2)
-        self.n_lags = check_positive_int("n_lags", n_lags)
-        if not np.isfinite(fees) or fees < 0:
-            raise ConfigError(f"fees must be a finite number >= 0, got {fees}")
-        self.fees = float(fees)
-        self.init_cash = float(init_cash)
-        full = resolve_panel(market)
-        train = split_panel(full, "train", split_dates, 0)
-        if pair is None:
-            a, b, beta_sel, _ = rank_pairs(train)[0]
-            pair = (a, b)
-            beta = beta_sel if beta is None else beta
+        self._pair_arg = pair
+        self._beta_arg = beta
+        super().__init__(market, episode_length=episode_length, **kwargs)
+
+    # ------------------------------------------------------------------ TradingEnv hooks
+    def _configure(self) -> None:
+        self.spread_config: SpreadConfig = self.config["spread"]
+        self.window = self.spread_config.window
+        self.n_lags = self.spread_config.n_lags
+
+    def _select(self, panel: Panel, split_dates: tuple[Any, Any] | None) -> Panel:
+        pair, beta = self._pair_arg, self._beta_arg
+        if pair is None or beta is None:
+            train = split_panel(panel, "train", split_dates, 0, DEFAULT_SPLITS)
+            if pair is None:
+                a, b, beta_sel, _ = rank_pairs(train)[0]
+                pair = (a, b)
+                beta = beta_sel if beta is None else beta
+        if isinstance(pair, str) or len(pair) != 2:
+            raise ConfigError(f"pair must be two symbols, got {pair!r}")
         for s in pair:
-            if s not in full.symbols:
+            if s not in panel.symbols:
                 raise ConfigError(f"pair symbol {s!r} is not in the market's symbols")
         if beta is None:
             tr = train.select(list(pair))
             beta = ols_hedge(np.log(tr["close"][:, 0]), np.log(tr["close"][:, 1]))[0]
+        if not np.isfinite(beta):
+            raise ConfigError(f"beta must be a finite number, got {beta!r}")
         self.pair = (str(pair[0]), str(pair[1]))
         self.beta = float(beta)
-        history = self.window + self.n_lags
-        seg = split_panel(full.select(list(self.pair)), split, split_dates, history)
-        close = np.asarray(seg["close"], dtype=np.float64)
+        return panel.select(list(self.pair))
+
+    def _history(self) -> int:
+        return self.window + self.n_lags
+
+    def _build(self, seg: Panel) -> None:
+        close = np.ascontiguousarray(seg["close"], dtype=np.float64)
         if not np.isfinite(close).all():
-            raise ConfigError(f"pair {self.pair} has missing closes in the {split} split")
-        self.panel = seg
-        self.split = split
-        self._close = close
+            raise ConfigError(f"pair {self.pair} has missing closes in the {self.split} split")
+        self.n_assets = 2
+        no_features = np.zeros((0, seg.n_dates, 2), dtype=np.float32)
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            close,
+            no_features,
+            no_features,
+            np.zeros((1, 1)),
+        )
+        self._kernel_obs_dim = 3  # the kernel writes the weights only
         self.spread = np.log(close[:, 0]) - self.beta * np.log(close[:, 1])
         self.zscore = np.clip(rolling_zscore(self.spread, self.window), -10.0, 10.0)
-        self.first_row = max(seg.warmup, history)
-        self.last_row = seg.n_dates - 1
-        span = self.last_row - self.first_row
-        if span < 1:
-            raise ConfigError(f"the {split} split is too short for window={window}")
-        self.episode_length = span if episode_length is None else int(episode_length)
-        if not 1 <= self.episode_length <= span:
-            raise ConfigError(f"episode_length must be in [1, {span}], got {episode_length}")
-        if sampling is None:
-            sampling = "sequential" if split in ("valid", "test") else "random"
-        if sampling not in ("random", "sequential"):
-            raise ConfigError(f"sampling must be 'random' or 'sequential', got {sampling!r}")
-        self.sampling = sampling
         self._unit = spread_weights(self.beta)
+        self._targets = np.ascontiguousarray([-self._unit, 0.0 * self._unit, self._unit])
         self.action_space = spaces.Discrete(3)
         self.observation_space = spaces.Box(-10.0, 10.0, (self.n_lags + 3,), np.float32)
-        self._t = self.first_row
-        self._end = self.first_row
-        self._units = np.zeros(2)
-        self._cash = self.init_cash
-        self._pos = 0
-        self._next_episode = 0
-        if seed is not None:
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
 
-    def _obs(self) -> np.ndarray:
-        z = self.zscore[self._t - self.n_lags + 1 : self._t + 1]
-        onehot = np.zeros(3)
-        onehot[self._pos + 1] = 1.0
-        return np.concatenate([z, onehot]).astype(np.float32)
+    def _write_params(self, params: np.ndarray) -> None:
+        p = params[0]
+        p["mode"] = MODE_WEIGHTS
+        p["window"] = 1
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start flat; ``options={"start": row}`` fixes the first row."""
-        super().reset(seed=seed)
-        if seed is not None:
-            self._next_episode = 0
-        hi = self.last_row - self.episode_length
-        if options and options.get("start") is not None:
-            start = int(options["start"])
-            if not self.first_row <= start <= hi:
-                raise ConfigError(f"start row {start} outside [{self.first_row}, {hi}]")
-        elif self.sampling == "random":
-            start = int(self.np_random.integers(self.first_row, hi + 1))
-        else:
-            n = max((hi - self.first_row) // self.episode_length + 1, 1)
-            start = self.first_row + (self._next_episode % n) * self.episode_length
-            self._next_episode += 1
-        self._t, self._end = start, start + self.episode_length
-        self._units[:] = 0.0
-        self._cash = self.init_cash
-        self._pos = 0
-        return self._obs(), {"equity": self.init_cash, "t": start, "position": 0}
+    def _kernel_action(self, action: Any) -> np.ndarray:
+        return self._targets[discrete_action(3, action)]
+
+    def _observation(self) -> np.ndarray:
+        t = self.t
+        obs = np.zeros(self.n_lags + 3, dtype=np.float32)
+        obs[: self.n_lags] = self.zscore[t - self.n_lags + 1 : t + 1]
+        obs[self.n_lags + 1 + self.position] = 1.0
+        return obs
+
+    def _on_reset(self, start: int, info: dict[str, Any]) -> None:
+        info["position"] = 0
+
+    def _add_info(self, info: dict[str, Any]) -> None:
+        info["position"] = self.position
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def position(self) -> int:
+        """Spread position held: -1 short, 0 flat, 1 long."""
+        return int(np.sign(self._state.book[0, TGT, 0]))
 
     def target_weights(self, action: int) -> np.ndarray:
         """Target weights in (a, b) of an action (0 short, 1 flat, 2 long the spread)."""
-        return (int(action) - 1) * self._unit
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Fill the action's target at the next close; reward = log equity growth to it."""
-        if self._t >= self._end:
-            raise ConfigError("the episode is over: call reset()")
-        a = int(np.asarray(action).reshape(()))
-        if a not in (0, 1, 2):
-            raise ConfigError(f"action must be 0, 1 or 2, got {action!r}")
-        prev_px = self._close[self._t]
-        prev_eq = self._cash + float(self._units @ prev_px)
-        self._t += 1
-        px = self._close[self._t]
-        equity = self._cash + float(self._units @ px)
-        target = self.target_weights(a) * equity / px
-        trade = target - self._units
-        fee = self.fees * float(np.abs(trade) @ px)
-        self._cash -= float(trade @ px) + fee
-        self._units = target
-        self._pos = a - 1
-        new_eq = self._cash + float(self._units @ px)
-        terminated = new_eq <= 0
-        reward = float(np.log(new_eq / prev_eq)) if new_eq > 0 else -10.0
-        truncated = self._t >= self._end and not terminated
-        info = {"equity": new_eq, "fees": fee, "t": self._t, "position": self._pos}
-        return self._obs(), reward, bool(terminated), bool(truncated), info
-
-    @property
-    def t(self) -> int:
-        """Current row of the split panel."""
-        return self._t
+        return self._targets[discrete_action(3, action)].copy()
 
 
 __all__ = [

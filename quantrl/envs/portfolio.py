@@ -19,6 +19,10 @@ Missing values are 0. Action (``action_mode``):
   ``max_leverage`` if above it). With it a fixed-weights policy reproduces
   ``quantrl.backtest.run_weights(segment, weights, lag=1)`` exactly.
 
+Any finite action is valid (values outside the Box saturate the softmax, are clipped in
+``"long_short"`` and scaled down in ``"weights"``); NaN or inf, a wrong shape, or weights so large
+that their gross sum overflows raise a ``ConfigError`` and leave the episode as it was.
+
 The order decided at row t fills at row t + 1 (open or close, ``execution``), costs are charged on
 the traded notional, and the reward (``quantrl.envs.rewards``) is measured to the close of row
 t + 1. An episode starts all in cash at a random row of the split (``sampling="random"``, the
@@ -26,14 +30,22 @@ default for ``"train"`` and ``"all"``) or at consecutive, non-overlapping rows
 (``"sequential"``, the default for ``"valid"`` / ``"test"``), and is truncated after
 ``episode_length`` steps (``None``: the whole split); it terminates if equity reaches 0.
 
-Constructor: ``market`` is a bundled name (``"dow30"``, ``"sp500"``) or a ``Panel``; ``split``
-one of ``"train"``, ``"valid"``, ``"test"``, ``"all"`` with ``split_dates=(valid_start,
-test_start)`` (default: ``quantrl.data.splits.DEFAULT_SPLITS``, dow30 2019-01-01 / 2021-01-01,
-sp500 2016-07-01 / 2017-01-01); valid and test splits carry the history rows the features need,
-never rows after their end. ``fees`` / ``fixed_fees`` / ``slippage`` / ``init_cash`` /
-``execution`` / ``rebalance_threshold`` mean what they mean in ``run_weights``. ``info`` holds
-``equity``, ``fees`` (paid this step), ``log_return``, ``turnover`` (traded notional over the
-previous equity) and ``t`` (the row now observed).
+Constructor: ``market`` is a bundled name (``"dow30"``, ``"sp500"``) or a ``Panel``,
+``symbols`` a subset of its symbols; ``split``, ``split_dates``, ``episode_length``,
+``sampling`` and ``seed`` as in ``quantrl.envs.base.TradingEnv`` (default split dates:
+``quantrl.data.splits.DEFAULT_SPLITS``, dow30 2019-01-01 / 2021-01-01, sp500 2016-07-01 /
+2017-01-01). Settings come as records or as flat keywords (``quantrl.envs.config``):
+
+* ``costs=Costs(...)`` or ``fees``, ``fixed_fees``, ``slippage``, ``init_cash``, ``execution``,
+  ``rebalance_threshold``, ``max_leverage`` (meaning what they mean in ``run_weights``);
+* ``reward=RewardConfig(...)`` or ``reward`` (a name), ``reward_eta``, ``reward_lambda``,
+  ``reward_window``;
+* ``observation=ObservationConfig(...)`` or ``window``, ``vol_window``, ``technicals``,
+  ``factors``;
+* ``actions=ActionConfig(...)`` or ``action_mode``, ``temperature``.
+
+``info`` holds ``equity``, ``fees`` (paid this step), ``log_return``, ``turnover`` (traded
+notional over the previous equity) and ``t`` (the row now observed).
 """
 
 from __future__ import annotations
@@ -41,122 +53,62 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from quantrl.data.panel import Panel, to_datetime64
-from quantrl.envs.core import (
-    DEFAULT_SPLITS,
-    Costs,
-    EnvState,
-    Execution,
-    check_positive_int,
-    exec_prices,
-    fast_entry,
-    param_vectors,
-    resolve_panel,
-    split_panel,
-)
+from quantrl.data.panel import Panel
+from quantrl.envs.base import TradingEnv
+from quantrl.envs.config import ACTION_MODES, ActionConfig, Costs, ObservationConfig, slot
+from quantrl.envs.core import exec_prices
 from quantrl.envs.features import factor_lookback, portfolio_features
-from quantrl.envs.rewards import make_reward
+from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import (
-    BAD_ACTION,
-    DONE,
-    I_ESG,
-    I_MODE,
-    I_REWARD,
-    I_WINDOW,
-    MODE_LONG_SHORT,
-    MODE_SOFTMAX,
-    MODE_WEIGHTS,
-    OK,
-    P_ETA,
-    P_LAMBDA,
-    P_TEMP,
-    S_T,
-    reset_env_nb,
-    step_one_nb,
-)
-
-ACTION_MODES = {"softmax": MODE_SOFTMAX, "long_short": MODE_LONG_SHORT, "weights": MODE_WEIGHTS}
+from quantrl.kernels.env_state import Market
 
 
-class PortfolioEnv(gym.Env):
+class PortfolioEnv(TradingEnv):
     """Portfolio allocation over the assets of a market panel plus cash (``Portfolio-v0``)."""
 
-    metadata = {"render_modes": []}
-    default_splits: dict[str, tuple[str, str]] | None = None
+    CONFIG = {
+        "costs": slot(Costs()),
+        "reward": slot(RewardConfig()),
+        "observation": slot(ObservationConfig()),
+        "actions": slot(ActionConfig()),
+    }
 
     def __init__(
         self,
         market: str | Panel = "dow30",
         *,
-        split: str = "train",
-        split_dates: tuple[Any, Any] | None = None,
         symbols: Sequence[str] | None = None,
-        window: int = 20,
         episode_length: int | None = 252,
-        fees: float = 0.001,
-        fixed_fees: float = 0.0,
-        slippage: float = 0.0,
-        init_cash: float = 1e6,
-        execution: Execution = "next_open",
-        rebalance_threshold: float = 0.0,
-        action_mode: str = "softmax",
-        temperature: float = 5.0,
-        max_leverage: float = 1.0,
-        reward: str = "log_return",
-        reward_eta: float = 0.01,
-        reward_lambda: float = 1.0,
-        reward_window: int = 20,
-        vol_window: int = 20,
-        technicals: Sequence[str] = (),
-        factors: Sequence[str] = (),
-        sampling: str | None = None,
-        seed: int | None = None,
-        render_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        if render_mode is not None:
-            raise ConfigError(f"render_mode {render_mode!r} is not supported (none available)")
-        self.window = check_positive_int("window", window)
-        vol_window = check_positive_int("vol_window", vol_window, 2)
-        if action_mode not in ACTION_MODES:
-            raise ConfigError(
-                f"unknown action_mode {action_mode!r}; choose from {', '.join(ACTION_MODES)}"
-            )
-        if not np.isfinite(temperature) or temperature <= 0:
-            raise ConfigError(f"temperature must be a finite number > 0, got {temperature}")
-        self.action_mode = action_mode
-        self.costs = Costs(
-            fees=fees,
-            fixed_fees=fixed_fees,
-            slippage=slippage,
-            init_cash=init_cash,
-            execution=execution,
-            rebalance_threshold=rebalance_threshold,
-            max_leverage=max_leverage,
-        )
-        self.reward_spec = make_reward(
-            reward, eta=reward_eta, lam=reward_lambda, window=reward_window
-        )
-        lookback = max(vol_window, 21 if technicals else 0, factor_lookback(tuple(factors)))
-        history = self.window + lookback + 1
-        panel = resolve_panel(market)
-        if symbols is not None:
-            panel = panel.select(list(symbols))
-        self.split = split
-        seg = split_panel(panel, split, split_dates, history, self.default_splits or DEFAULT_SPLITS)
-        seg = self._prepare_panel(seg)
-        self.panel = seg
+        self._symbols = None if symbols is None else list(symbols)
+        super().__init__(market, episode_length=episode_length, **kwargs)
+
+    # ------------------------------------------------------------------ TradingEnv hooks
+    def _configure(self) -> None:
+        obs: ObservationConfig = self.config["observation"]
+        self.observation_config = obs
+        self.action_config: ActionConfig = self.config["actions"]
+        self.window = obs.window
+        self.action_mode = self.action_config.mode
+
+    def _select(self, panel: Panel, split_dates: tuple[Any, Any] | None) -> Panel:
+        return panel if self._symbols is None else panel.select(self._symbols)
+
+    def _history(self) -> int:
+        obs = self.observation_config
+        technicals = 21 if obs.technicals else 0
+        return obs.window + max(obs.vol_window, technicals, factor_lookback(obs.factors)) + 1
+
+    def _build(self, seg: Panel) -> None:
+        obs = self.observation_config
         self.symbols = seg.symbols
-        self.n_assets = seg.n_symbols
-        self._close = np.ascontiguousarray(seg["close"], dtype=np.float64)
-        self._exec = exec_prices(seg, self.costs.execution)
+        self.n_assets = n = seg.n_symbols
         winfeat, ptfeat, wnames, pnames = portfolio_features(
-            seg, vol_window=vol_window, technicals=tuple(technicals), factors=tuple(factors)
+            seg, vol_window=obs.vol_window, technicals=obs.technicals, factors=obs.factors
         )
         extra, extra_names = self._extra_point_features(seg)
         if extra is not None:
@@ -164,82 +116,47 @@ class PortfolioEnv(gym.Env):
             pnames = pnames + extra_names
         self.window_feature_names = wnames
         self.point_feature_names = pnames
-        self._winfeat = winfeat
-        self._ptfeat = ptfeat
-        self._quality = self._quality_array(seg)
-        self.first_row = max(seg.warmup, history, self._first_allowed_row(seg))
-        self.last_row = seg.n_dates - 1
-        span = self.last_row - self.first_row
-        if span < 1:
-            raise ConfigError(
-                f"the {split} split has {seg.n_dates} rows, too few for window={self.window} "
-                f"and vol_window={vol_window} (needs more than {self.first_row + 1})"
-            )
-        if episode_length is None:
-            self.episode_length = span
-        else:
-            self.episode_length = check_positive_int("episode_length", episode_length)
-            if self.episode_length > span:
-                raise ConfigError(
-                    f"episode_length={episode_length} is longer than the {split} split allows "
-                    f"({span} steps from row {self.first_row} to {self.last_row})"
-                )
-        if sampling is None:
-            sampling = "sequential" if split in ("valid", "test") else "random"
-        if sampling not in ("random", "sequential"):
-            raise ConfigError(f"sampling must be 'random' or 'sequential', got {sampling!r}")
-        self.sampling = sampling
-        n = self.n_assets
+        self._market = Market(
+            exec_prices(seg, self.costs.execution),
+            np.ascontiguousarray(seg["close"], dtype=np.float64),
+            winfeat,
+            ptfeat,
+            self._quality_array(seg),
+        )
         self.obs_dim = len(wnames) * self.window * n + ptfeat.shape[0] * n + n + 1
+        self._kernel_obs_dim = self.obs_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         lev = float(self.costs.max_leverage)
-        if action_mode == "softmax":
+        if self.action_mode == "softmax":
             self.action_space = spaces.Box(-1.0, 1.0, (n + 1,), np.float32)
-        elif action_mode == "long_short":
+        elif self.action_mode == "long_short":
             self.action_space = spaces.Box(-1.0, 1.0, (n,), np.float32)
         else:
             self.action_space = spaces.Box(-lev, lev, (n,), np.float32)
         self._action_shape = self.action_space.shape
-        self._fp, self._ip = param_vectors()
-        self.costs.fill(self._fp)
-        self._fp[P_TEMP] = temperature
-        self._fp[P_ETA] = self.reward_spec.eta
-        self._fp[P_LAMBDA] = self.reward_spec.lam
-        self._ip[I_MODE] = ACTION_MODES[action_mode]
-        self._ip[I_REWARD] = self.reward_spec.code
-        self._ip[I_WINDOW] = self.window
-        self._configure_params(self._fp, self._ip)
-        self._state = EnvState(1, n, self.obs_dim, self.reward_spec.window)
-        s = self._state
-        self._args = (
-            self._fp,
-            self._ip,
-            self._exec,
-            self._close,
-            self._quality,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.trades,
-            s.obs,
-            s.out,
-        )
-        self._out_row = s.out[0]
-        self._obs_row = s.obs[0]
-        # the state is all zeros (episode over), so this call only compiles / loads the kernel
-        self._step_fn = fast_entry(step_one_nb, np.zeros(self._action_shape), *self._args)
-        self._next_episode = 0
-        if seed is not None:
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+
+    def _write_params(self, params: np.ndarray) -> None:
+        p = params[0]
+        p["mode"] = ACTION_MODES[self.action_mode]
+        p["temperature"] = self.action_config.temperature
+        p["window"] = self.window
+        p["esg"] = 0
+
+    def _kernel_action(self, action: Any) -> np.ndarray:
+        try:
+            a = np.ascontiguousarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"action must be an array of numbers, got {action!r}") from None
+        if a.shape != self._action_shape:
+            if a.size == int(np.prod(self._action_shape)) and a.ndim == 2 and a.shape[0] == 1:
+                return np.ascontiguousarray(a.reshape(self._action_shape))
+            raise ConfigError(
+                f"action has shape {a.shape}, expected {self._action_shape} "
+                f"(action_mode={self.action_mode!r}, {self.n_assets} assets)"
+            )
+        return a
 
     # ------------------------------------------------------------------ subclass hooks
-    def _prepare_panel(self, seg: Panel) -> Panel:
-        """Hook: add extras to the split panel before features are computed."""
-        return seg
-
     def _extra_point_features(self, seg: Panel) -> tuple[np.ndarray | None, tuple[str, ...]]:
         """Hook: extra point features (F, T, N) float32 and their names."""
         return None, ()
@@ -248,126 +165,7 @@ class PortfolioEnv(gym.Env):
         """Hook: per-row ESG quality (T, N) used by the regulated market (unused here)."""
         return np.zeros((1, 1))
 
-    def _first_allowed_row(self, seg: Panel) -> int:
-        """Hook: earliest row an episode may start at."""
-        return 0
-
-    def _configure_params(self, fp: np.ndarray, ip: np.ndarray) -> None:
-        """Hook: set extra kernel parameters."""
-        ip[I_ESG] = 0
-
-    # ------------------------------------------------------------------ gymnasium API
-    def _start_row(self, options: dict[str, Any] | None) -> int:
-        length = self.episode_length
-        hi = self.last_row - length
-        if options and options.get("start") is not None:
-            start = options["start"]
-            if isinstance(start, int | np.integer):
-                row = int(start)
-            else:
-                row = int(np.searchsorted(self.panel.dates, to_datetime64(start), "left"))
-            if not self.first_row <= row <= hi:
-                raise ConfigError(
-                    f"start {start!r} (row {row}) outside the allowed rows "
-                    f"[{self.first_row}, {hi}] for episode_length={length}"
-                )
-            return row
-        if self.sampling == "random":
-            return int(self.np_random.integers(self.first_row, hi + 1))
-        n_episodes = (self.last_row - self.first_row) // length
-        k = self._next_episode % n_episodes
-        self._next_episode += 1
-        return self.first_row + k * length
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode (all cash); ``options={"start": row or date}`` fixes its first row."""
-        super().reset(seed=seed)
-        if seed is not None:
-            self._next_episode = 0
-        start = self._start_row(options)
-        s = self._state
-        reset_env_nb(
-            0,
-            start,
-            start + self.episode_length,
-            self._fp,
-            self._ip,
-            self._close,
-            self._winfeat,
-            self._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.obs,
-        )
-        info = {"equity": float(self.costs.init_cash), "t": start}
-        return s.obs[0].copy(), info
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Rebalance to the action's weights at the next bar; returns the gymnasium 5-tuple."""
-        a = np.ascontiguousarray(action, dtype=np.float64)
-        if a.shape != self._action_shape:
-            a = self._reshape_action(a)
-        status = self._step_fn(a, *self._args)
-        if status != OK:
-            self._raise_status(status, a)
-        reward, equity, fees, log_ret, turnover, done, row, _ = self._out_row.tolist()
-        info = {
-            "equity": equity,
-            "fees": fees,
-            "log_return": log_ret,
-            "turnover": turnover,
-            "t": int(row),
-        }
-        return self._obs_row.copy(), reward, done == 1.0, done == 2.0, info
-
-    def _reshape_action(self, a: np.ndarray) -> np.ndarray:
-        if a.size == int(np.prod(self._action_shape)) and a.ndim == 2 and a.shape[0] == 1:
-            return np.ascontiguousarray(a.reshape(self._action_shape))
-        raise ConfigError(
-            f"action has shape {a.shape}, expected {self._action_shape} "
-            f"(action_mode={self.action_mode!r}, {self.n_assets} assets)"
-        )
-
-    def _raise_status(self, status: int, a: np.ndarray) -> None:
-        if status == DONE:
-            raise ConfigError("the episode is over (or was never started): call reset()")
-        if status == BAD_ACTION:
-            bad = np.flatnonzero(~np.isfinite(a))
-            raise ConfigError(
-                f"action has non-finite values (NaN or inf) at index {bad[:5].tolist()}"
-            )
-        raise ConfigError(f"invalid action (status {status})")
-
-    # ------------------------------------------------------------------ inspection
-    @property
-    def t(self) -> int:
-        """Current row of the split panel (the last close the agent has seen)."""
-        return int(self._state.scal[0, S_T])
-
-    @property
-    def date(self) -> np.datetime64:
-        """Date of the current row."""
-        return self.panel.dates[self.t]
-
-    @property
-    def equity(self) -> float:
-        """Equity at the close of the current row."""
-        return float(self._state.scal[0, 2])
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Current weights: N assets then cash (the last N + 1 observation entries)."""
-        return self._state.obs[0, -(self.n_assets + 1) :].astype(np.float64)
-
-    @property
-    def positions(self) -> np.ndarray:
-        """Units held per asset."""
-        return self._state.book[0, 0].copy()
-
+    # ------------------------------------------------------------------ helpers
     def weights_to_action(self, weights: np.ndarray) -> np.ndarray:
         """An action that maps to ``weights`` (N risky weights; cash is the rest)."""
         w = np.asarray(weights, dtype=np.float64)
@@ -376,6 +174,9 @@ class PortfolioEnv(gym.Env):
             full = np.append(w, cash)
             if (full <= 0).any():
                 raise ConfigError("softmax actions need strictly positive weights and cash")
-            a = np.log(full) / self._fp[P_TEMP]
+            a = np.log(full) / self.action_config.temperature
             return a - a.max()
         return w.copy()
+
+
+__all__ = ["ACTION_MODES", "PortfolioEnv"]

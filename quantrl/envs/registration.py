@@ -1,7 +1,12 @@
 """Gymnasium ids of the quantrl environments, registered when ``quantrl.envs`` is imported.
 
-``max_episode_steps`` equals each environment's default ``episode_length``; when you pass a
-longer ``episode_length`` to ``gymnasium.make``, pass ``max_episode_steps`` too.
+The trading environments truncate their episodes themselves after ``episode_length`` steps
+(``None``: the whole split), so they are registered without a ``TimeLimit``
+(``max_episode_steps=None``): ``gymnasium.make(id, episode_length=None)`` runs the whole split.
+Passing ``max_episode_steps`` to ``gymnasium.make`` still adds gymnasium's limit on top.
+``quantrl/AlphaMiner-v0`` (the formula miner, whose episodes end with their end token) is
+registered here too, by a string entry point, so that it resolves as soon as either
+``quantrl.envs`` or ``quantrl.mining`` is imported.
 """
 
 from __future__ import annotations
@@ -18,18 +23,23 @@ ENV_IDS: dict[str, tuple[str, int]] = {
     "quantrl/ESGPortfolio-v0": ("quantrl.envs.esg:ESGPortfolioEnv", 63),
     "quantrl/PairsTrading-v0": ("quantrl.envs.pairs:PairsTradingEnv", 252),
 }
-"""Environment id -> (entry point, max_episode_steps)."""
+"""Trading environment id -> (entry point, default ``episode_length``)."""
+
+MINER_ID = "quantrl/AlphaMiner-v0"
+MINER_ENTRY_POINT = "quantrl.mining.env:AlphaMinerEnv"
 
 
 def register_envs() -> None:
     """Register every quantrl environment id with gymnasium (idempotent)."""
-    for env_id, (entry_point, max_steps) in ENV_IDS.items():
+    entries = {env_id: entry for env_id, (entry, _) in ENV_IDS.items()}
+    entries[MINER_ID] = MINER_ENTRY_POINT
+    for env_id, entry_point in entries.items():
         if env_id in gym.registry:
             continue
         gym.register(
             id=env_id,
             entry_point=entry_point,
-            max_episode_steps=max_steps,
+            max_episode_steps=None,
             disable_env_checker=False,
         )
 

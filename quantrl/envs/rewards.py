@@ -20,10 +20,14 @@ A non-finite reward (equity wiped out) is replaced by -1.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
 
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import REWARD_DSR, REWARD_LOG, REWARD_RISK, REWARD_SHARPE
+from quantrl.kernels.env_state import REWARD_DSR, REWARD_LOG, REWARD_RISK, REWARD_SHARPE
 
 REWARDS: dict[str, int] = {
     "log_return": REWARD_LOG,
@@ -34,29 +38,55 @@ REWARDS: dict[str, int] = {
 """Reward names and their kernel codes."""
 
 
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+
+
 @dataclass(frozen=True)
-class RewardSpec:
-    """A validated reward choice: name, EMA rate ``eta``, penalty ``lam``, window ``k``."""
+class RewardConfig:
+    """A validated reward choice: ``name``, EMA rate ``eta``, penalty ``lam``, window ``window``."""
 
     name: str = "log_return"
     eta: float = 0.01
     lam: float = 1.0
     window: int = 20
 
+    FLAT: ClassVar[dict[str, str]] = {
+        "reward": "name",
+        "reward_eta": "eta",
+        "reward_lambda": "lam",
+        "reward_window": "window",
+    }
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or self.name not in REWARDS:
+            raise ConfigError(f"unknown reward {self.name!r}; choose from {', '.join(REWARDS)}")
+        if not _real(self.eta) or not 0.0 < self.eta <= 1.0:
+            raise ConfigError(f"reward_eta must be in (0, 1], got {self.eta!r}")
+        if not _real(self.lam) or self.lam < 0.0:
+            raise ConfigError(f"reward_lambda must be a finite number >= 0, got {self.lam!r}")
+        window = self.window
+        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 2:
+            raise ConfigError(f"reward_window must be an integer >= 2, got {window!r}")
+        object.__setattr__(self, "eta", float(self.eta))
+        object.__setattr__(self, "lam", float(self.lam))
+        object.__setattr__(self, "window", int(window))
+
     @property
     def code(self) -> int:
         """Kernel code of the reward."""
         return REWARDS[self.name]
 
+    def write(self, params: np.ndarray) -> None:
+        """Write the reward fields of a ``PARAMS_DTYPE`` record array."""
+        p = params[0]
+        p["reward"] = self.code
+        p["eta"] = self.eta
+        p["lam"] = self.lam
 
-def make_reward(name: str, *, eta: float = 0.01, lam: float = 1.0, window: int = 20) -> RewardSpec:
+
+def make_reward(
+    name: str, *, eta: float = 0.01, lam: float = 1.0, window: int = 20
+) -> RewardConfig:
     """Validate a reward name and its parameters; raises ConfigError naming the problem."""
-    if name not in REWARDS:
-        raise ConfigError(f"unknown reward {name!r}; choose from {', '.join(REWARDS)}")
-    if not (0.0 < eta <= 1.0):
-        raise ConfigError(f"reward_eta must be in (0, 1], got {eta}")
-    if not (lam >= 0.0) or lam == float("inf"):
-        raise ConfigError(f"reward_lambda must be a finite number >= 0, got {lam}")
-    if int(window) != window or window < 2:
-        raise ConfigError(f"reward_window must be an integer >= 2, got {window}")
-    return RewardSpec(name, float(eta), float(lam), int(window))
+    return RewardConfig(name, eta, lam, window)

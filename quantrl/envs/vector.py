@@ -27,16 +27,13 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv
 
 from quantrl.data.panel import Panel
-from quantrl.envs.core import EnvState, check_positive_int, fast_entry
+from quantrl.envs.base import check_seed, reset_start
+from quantrl.envs.config import check_int
+from quantrl.envs.core import EnvState, fast_entry
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.errors import ConfigError
-from quantrl.kernels.envs import (
-    DONE,
-    OK,
-    reset_batch_nb,
-    step_batch_nb,
-    step_batch_serial_nb,
-)
+from quantrl.kernels.env_state import DONE, OK
+from quantrl.kernels.envs import reset_batch_nb, step_batch_nb, step_batch_serial_nb
 
 
 class PortfolioVectorEnv(VectorEnv):
@@ -61,7 +58,7 @@ class PortfolioVectorEnv(VectorEnv):
         parallel: bool = False,
         **env_kwargs: Any,
     ) -> None:
-        self.num_envs = check_positive_int("num_envs", num_envs)
+        self.num_envs = check_int("num_envs", num_envs)
         env_kwargs.setdefault("sampling", "random")
         if env_kwargs["sampling"] != "random":
             raise ConfigError("the vector env samples episode starts at random only")
@@ -75,14 +72,13 @@ class PortfolioVectorEnv(VectorEnv):
         self.render_mode = None
         self.spec = None
         self.episode_length = tpl.episode_length
-        self._lo = tpl.first_row
-        self._hi = tpl.last_row - tpl.episode_length
-        self._state = EnvState(self.num_envs, tpl.n_assets, tpl.obs_dim, tpl.reward_spec.window)
+        self._lo, self._hi = tpl.start_rows
+        self._state = EnvState(self.num_envs, tpl.n_assets, tpl.obs_dim, tpl.reward_config.window)
         self._final_obs = np.zeros_like(self._state.obs)
         self._status = np.zeros(self.num_envs, dtype=np.int64)
         self._action_shape = (self.num_envs, *tpl.action_space.shape)
         self._started = False
-        self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+        self._np_random, self._np_random_seed = gym.utils.seeding.np_random(check_seed(seed))
         # every state row is empty (episode over), so this call only compiles / loads the kernel
         kernel = step_batch_nb if parallel else step_batch_serial_nb
         self.parallel = bool(parallel)
@@ -90,24 +86,12 @@ class PortfolioVectorEnv(VectorEnv):
 
     def _step_args(self, actions: np.ndarray) -> tuple[Any, ...]:
         tpl = self.template
-        s = self._state
         return (
             actions,
-            tpl._fp,
-            tpl._ip,
-            tpl._exec,
-            tpl._close,
-            tpl._quality,
-            tpl._winfeat,
-            tpl._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.trades,
-            s.obs,
+            tpl._params,
+            tpl._market,
+            self._state.buffers,
             self._final_obs,
-            s.out,
             self._status,
             self._draw_starts(),
             self.episode_length,
@@ -120,38 +104,31 @@ class PortfolioVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every environment; ``options={"start": rows (num_envs,)}`` fixes the starts."""
+        start = reset_start(options)
         if seed is not None:
             if not isinstance(seed, int | np.integer):
                 raise ConfigError("the vector env takes one integer seed for all environments")
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        if options and options.get("start") is not None:
-            starts = np.asarray(options["start"], dtype=np.int64).reshape(-1)
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(check_seed(seed))
+        if start is not None:
+            starts = np.asarray(start).reshape(-1)
             if starts.size == 1:
                 starts = np.full(self.num_envs, starts[0])
             if (
-                starts.size != self.num_envs
+                starts.dtype.kind not in "iu"
+                or starts.size != self.num_envs
                 or (starts < self._lo).any()
                 or (starts > self._hi).any()
             ):
-                raise ConfigError(f"start must be {self.num_envs} rows in [{self._lo}, {self._hi}]")
+                raise ConfigError(
+                    f"start must be {self.num_envs} integer rows in [{self._lo}, {self._hi}], "
+                    f"got {start!r}"
+                )
         else:
             starts = self._draw_starts()
         tpl = self.template
         s = self._state
-        reset_batch_nb(
-            np.ascontiguousarray(starts, dtype=np.int64),
-            self.episode_length,
-            tpl._fp,
-            tpl._ip,
-            tpl._close,
-            tpl._winfeat,
-            tpl._ptfeat,
-            s.account,
-            s.book,
-            s.scal,
-            s.ring,
-            s.obs,
-        )
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        reset_batch_nb(starts, self.episode_length, tpl._params, tpl._market, s.buffers)
         self._started = True
         obs = s.obs.copy() if self.copy else s.obs
         return obs, {"t": starts.copy()}
@@ -176,23 +153,23 @@ class PortfolioVectorEnv(VectorEnv):
                 raise ConfigError(f"environment {bad} has no running episode: call reset()")
             raise ConfigError(f"invalid action for environment {bad} (status {self._status[bad]})")
         out = s.out
-        done = out[:, 5]
+        done = out["done"]
         terminated = done == 1.0
         truncated = done == 2.0
         info: dict[str, Any] = {
-            "equity": out[:, 1].copy(),
-            "fees": out[:, 2].copy(),
-            "log_return": out[:, 3].copy(),
-            "turnover": out[:, 4].copy(),
+            "equity": out["equity"].copy(),
+            "fees": out["fees"].copy(),
+            "log_return": out["log_return"].copy(),
+            "turnover": out["turnover"].copy(),
         }
         ended = terminated | truncated
         if ended.any():
             info["final_obs"] = self._final_obs.copy()
             info["_final_obs"] = ended
-            info["final_info"] = {"equity": out[:, 1].copy(), "_equity": ended}
+            info["final_info"] = {"equity": out["equity"].copy(), "_equity": ended}
             info["_final_info"] = ended
         obs = s.obs.copy() if self.copy else s.obs
-        return obs, out[:, 0].copy(), terminated, truncated, info
+        return obs, out["reward"].copy(), terminated, truncated, info
 
 
 def _sb3_base() -> type:

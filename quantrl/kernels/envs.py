@@ -4,18 +4,13 @@ Every environment step goes through ``account_bar_nb``, which performs exactly t
 ``quantrl.kernels.portfolio.simulate_weights_nb`` (mark at the fill price, ``rebalance_bar_nb``,
 mark at the close), so an environment and the backtester agree to the last bit.
 
-State of E environments (one row per environment):
-
-* ``account`` float64 (E, 2): ``[cash, free_cash]``;
-* ``book`` float64 (E, BOOK_ROWS, N): rows ``POS`` (units held), ``DEBT`` (short entry value),
-  ``MARK`` (latest known price), ``TGT`` (the risky target weights of the last action), then from
-  ``WORK`` on the scratch rows of ``rebalance_bar_nb``;
-* ``scal`` float64 (E, S_SIZE): the scalars named ``S_*`` below;
-* ``ring`` float64 (E, K): the last K simple returns of the episode (rolling rewards);
-* ``trades``: a ``TRADE_DTYPE`` (E, N) scratch buffer for one bar's fills;
-* ``obs`` float32 (E, D): the observation written after each step.
-
-Parameters travel in ``fp`` (float64, the ``P_*`` slots) and ``ip`` (int64, the ``I_*`` slots).
+A kernel takes the ``params`` record (``PARAMS_DTYPE`` (1,), shared by a batch), the
+``Market`` arrays and the ``Buffers`` of E environments (``quantrl.kernels.env_state``):
+``account`` (cash, free cash), ``book`` (rows ``POS`` units held, ``DEBT`` short entry value,
+``MARK`` latest known price, ``TGT`` the risky target weights of the last action, then from
+``WORK`` on the scratch rows of ``rebalance_bar_nb``), the ``state`` records, the return
+``ring`` (rolling rewards), a ``trades`` buffer for one bar's fills, the ``obs`` rows and the
+``out`` records.
 """
 
 from __future__ import annotations
@@ -23,69 +18,57 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from quantrl.kernels.portfolio import WORK_ROWS, portfolio_value_nb, rebalance_bar_nb
+from quantrl.kernels.env_state import (
+    BAD_ACTION,
+    BAD_SCALE,
+    BOOK_ROWS,
+    DEBT,
+    DONE,
+    MARK,
+    MODE_LONG_SHORT,
+    MODE_SOFTMAX,
+    MODE_WEIGHTS,
+    OK,
+    POS,
+    REWARD_DSR,
+    REWARD_LOG,
+    REWARD_RISK,
+    REWARD_SHARPE,
+    TGT,
+    WORK,
+    Buffers,
+    Market,
+)
+from quantrl.kernels.portfolio import portfolio_value_nb, rebalance_bar_nb
 
-# book rows
-POS = 0
-DEBT = 1
-MARK = 2
-TGT = 3
-WORK = 4
-BOOK_ROWS = WORK + WORK_ROWS
-
-# scalar state slots
-S_T = 0  # current row (the last bar whose close the agent has seen)
-S_END = 1  # last row of the episode
-S_EQUITY = 2  # equity at the close of row S_T
-S_A = 3  # differential Sharpe: EMA of returns
-S_B = 4  # differential Sharpe: EMA of squared returns
-S_COUNT = 5  # steps taken in the episode
-S_RING = 6  # next write position in the return ring
-S_START = 7  # first row of the episode
-S_SIZE = 8
-
-# float parameter slots
-P_FEES = 0
-P_FIXED = 1
-P_SLIP = 2
-P_MIN_SIZE = 3
-P_THRESHOLD = 4
-P_TEMP = 5
-P_LEVERAGE = 6
-P_ETA = 7
-P_LAMBDA = 8
-P_INIT_CASH = 9
-P_GAMMA = 10
-P_THETA = 11
-P_IMPACT = 12
-P_MAX_IMPACT = 13
-P_SIZE = 14
-
-# int parameter slots
-I_MODE = 0
-I_REWARD = 1
-I_WINDOW = 2
-I_ESG = 3
-I_IMPACT = 4
-I_SIZE = 5
-
-# action modes
-MODE_SOFTMAX = 0
-MODE_LONG_SHORT = 1
-MODE_WEIGHTS = 2
-
-# reward kinds
-REWARD_LOG = 0
-REWARD_DSR = 1
-REWARD_SHARPE = 2
-REWARD_RISK = 3
-
-# step status
-OK = 0
-BAD_ACTION = 1
-BAD_LEVERAGE = 2
-BAD_NEGATIVE = 3
-DONE = 4
+__all__ = [
+    "BAD_ACTION",
+    "BAD_SCALE",
+    "BOOK_ROWS",
+    "DONE",
+    "MODE_LONG_SHORT",
+    "MODE_SOFTMAX",
+    "MODE_WEIGHTS",
+    "OK",
+    "POS",
+    "REWARD_DSR",
+    "REWARD_LOG",
+    "REWARD_RISK",
+    "REWARD_SHARPE",
+    "TGT",
+    "account_bar_nb",
+    "action_to_targets_nb",
+    "esg_adjust_nb",
+    "finish_step_nb",
+    "reset_batch_nb",
+    "reset_env_nb",
+    "reward_nb",
+    "step_batch_nb",
+    "step_batch_serial_nb",
+    "step_env_nb",
+    "step_one_nb",
+    "write_obs_nb",
+]
 
 
 @njit(cache=True)
@@ -95,28 +78,26 @@ def account_bar_nb(
     close_row: np.ndarray,
     targets: np.ndarray,
     account: np.ndarray,
-    positions: np.ndarray,
-    debts: np.ndarray,
-    mark: np.ndarray,
-    fees: float,
-    fixed_fees: float,
-    slippage: float,
-    min_size: float,
-    threshold: float,
+    book: np.ndarray,
+    params: np.ndarray,
+    extra_slippage: float,
     trades: np.ndarray,
-    work: np.ndarray,
 ) -> tuple[float, float, int]:
     """Trade to ``targets`` at ``exec_row`` prices, then mark at ``close_row``.
 
-    The same steps as one bar of ``simulate_weights_nb``; returns ``(equity, fees paid,
-    number of fills)``.
+    The same steps as one bar of ``simulate_weights_nb`` on the rows of ``book`` (BOOK_ROWS, N),
+    with the costs of ``params[0]`` (``extra_slippage`` is added to its slippage: market impact).
+    Returns ``(equity, fees paid, number of fills)``.
     """
+    p = params[0]
+    positions = book[POS]
+    mark = book[MARK]
     n = positions.shape[0]
     any_order = False
     for j in range(n):
-        p = exec_row[j]
-        if not np.isnan(p):
-            mark[j] = p
+        px = exec_row[j]
+        if not np.isnan(px):
+            mark[j] = px
             if not np.isnan(targets[j]):
                 any_order = True
     n_fills = 0
@@ -126,18 +107,18 @@ def account_bar_nb(
             bar,
             account,
             positions,
-            debts,
+            book[DEBT],
             mark,
             exec_row,
             targets,
-            fees,
-            fixed_fees,
-            slippage,
-            min_size,
-            threshold,
+            p.fees,
+            p.fixed_fees,
+            p.slippage + extra_slippage,
+            p.min_size,
+            p.threshold,
             trades,
             0,
-            work,
+            book[WORK:],
         )
         for k in range(n_fills):
             paid += trades[k]["fees"]
@@ -149,23 +130,26 @@ def account_bar_nb(
 
 
 @njit(cache=True)
-def action_to_targets_nb(
-    action: np.ndarray, mode: int, temperature: float, max_leverage: float, out: np.ndarray
-) -> int:
+def action_to_targets_nb(action: np.ndarray, params: np.ndarray, out: np.ndarray) -> int:
     """Map an action to risky target weights in ``out`` (N,); returns a status code.
 
     ``MODE_SOFTMAX``: N + 1 scores (assets, then cash), ``w = softmax(temperature * a)``, the
     first N are the targets (long-only, the rest is cash). ``MODE_LONG_SHORT``: N scores clipped
     to [-1, 1] and scaled so that the gross weight is at most ``max_leverage``.
     ``MODE_WEIGHTS``: the N target weights themselves, scaled down to a gross weight of
-    ``max_leverage`` when above it.
+    ``max_leverage`` when above it. Non-finite values give ``BAD_ACTION``; weights whose gross
+    sum overflows give ``BAD_SCALE``.
     """
+    p = params[0]
     m = action.shape[0]
     for i in range(m):
         if not np.isfinite(action[i]):
             return BAD_ACTION
     n = out.shape[0]
+    mode = p.mode
+    max_leverage = p.max_leverage
     if mode == MODE_SOFTMAX:
+        temperature = p.temperature
         top = action[0]
         for i in range(1, m):
             if action[i] > top:
@@ -193,6 +177,8 @@ def action_to_targets_nb(
         gross = 0.0
         for j in range(n):
             gross += abs(action[j])
+        if not np.isfinite(gross):
+            return BAD_SCALE
         scale = max_leverage / gross if gross > max_leverage else 1.0
         for j in range(n):
             out[j] = action[j] * scale
@@ -201,33 +187,29 @@ def action_to_targets_nb(
 
 @njit(cache=True)
 def reward_nb(
-    kind: int,
-    ret: float,
-    log_ret: float,
-    eta: float,
-    lam: float,
-    scal: np.ndarray,
-    ring: np.ndarray,
+    params: np.ndarray, st: np.void, ring: np.ndarray, ret: float, log_ret: float
 ) -> float:
     """Reward of one step from the simple return ``ret`` (see ``quantrl.envs.rewards``).
 
-    Updates the differential-Sharpe moments and the return ring in ``scal`` / ``ring``.
+    ``st`` is the environment's ``STATE_DTYPE`` record: its step ``count`` (already counting
+    this step), differential-Sharpe moments and ring position are updated with ``ring``.
     """
+    p = params[0]
+    kind = p.reward
     k = ring.shape[0]
-    pos = int(scal[S_RING])
+    pos = st.ring_pos
     ring[pos] = ret
-    scal[S_RING] = (pos + 1) % k
-    count = scal[S_COUNT]
-    n_ring = int(min(count, k))
+    st.ring_pos = (pos + 1) % k
+    n_ring = min(st.count, k)
     if kind == REWARD_LOG:
         return log_ret
     if kind == REWARD_DSR:
-        a_prev = scal[S_A]
-        b_prev = scal[S_B]
+        a_prev = st.dsr_a
+        b_prev = st.dsr_b
         d_a = ret - a_prev
         d_b = ret * ret - b_prev
-        scal[S_A] = a_prev + eta * d_a
-        scal[S_B] = b_prev + eta * d_b
+        st.dsr_a = a_prev + p.eta * d_a
+        st.dsr_b = b_prev + p.eta * d_b
         var = b_prev - a_prev * a_prev
         if var <= 1e-12:
             return 0.0
@@ -245,7 +227,7 @@ def reward_nb(
         if n_ring < 2 or var <= 1e-18:
             return 0.0
         return mean / np.sqrt(var)
-    return log_ret - lam * var
+    return log_ret - p.lam * var
 
 
 ESG_SCORE_TOL = 1e-9
@@ -322,22 +304,14 @@ def write_obs_nb(
 
 @njit(cache=True)
 def reset_env_nb(
-    e: int,
-    start: int,
-    end: int,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    close: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    obs: np.ndarray,
+    e: int, start: int, end: int, params: np.ndarray, market: Market, bufs: Buffers
 ) -> None:
     """Start environment ``e`` at row ``start`` (all cash), ending at row ``end``."""
-    cash = fp[P_INIT_CASH]
+    p = params[0]
+    close = market.close
+    account = bufs.account
+    book = bufs.book
+    cash = p.init_cash
     account[e, 0] = cash
     account[e, 1] = cash
     n = close.shape[1]
@@ -351,347 +325,194 @@ def reset_env_nb(
                 m = close[i, j]
                 break
         book[e, MARK, j] = m
-    for i in range(scal.shape[1]):
-        scal[e, i] = 0.0
-    scal[e, S_T] = start
-    scal[e, S_END] = end
-    scal[e, S_START] = start
-    scal[e, S_EQUITY] = cash
+    st = bufs.state[e]
+    st.t = start
+    st.end = end
+    st.start = start
+    st.count = 0
+    st.ring_pos = 0
+    st.equity = cash
+    st.dsr_a = 0.0
+    st.dsr_b = 0.0
+    ring = bufs.ring
     for i in range(ring.shape[1]):
         ring[e, i] = 0.0
     write_obs_nb(
-        start, ip[I_WINDOW], winfeat, ptfeat, book[e, POS], book[e, MARK], cash, cash, obs[e]
+        start,
+        p.window,
+        market.winfeat,
+        market.ptfeat,
+        book[e, POS],
+        book[e, MARK],
+        cash,
+        cash,
+        bufs.obs[e],
     )
+
+
+@njit(cache=True)
+def finish_step_nb(
+    e: int,
+    equity: float,
+    prev: float,
+    paid: float,
+    turnover: float,
+    extra: float,
+    params: np.ndarray,
+    market: Market,
+    bufs: Buffers,
+) -> None:
+    """Close a step of environment ``e`` that filled at row ``t + 1`` with final ``equity``.
+
+    Advances the state, computes the reward, writes the observation and the ``out`` record
+    (``done``: 1 when equity is wiped out, which also ends the episode; 2 at its last row).
+    """
+    st = bufs.state[e]
+    b = st.t + 1
+    ret = equity / prev - 1.0 if prev > 0 else 0.0
+    log_ret = np.log(equity / prev) if equity > 0 and prev > 0 else -np.inf
+    st.t = b
+    st.equity = equity
+    st.count += 1
+    reward = reward_nb(params, st, bufs.ring[e], ret, log_ret)
+    if not np.isfinite(reward):
+        reward = -1.0 if not np.isnan(reward) else 0.0
+    book = bufs.book
+    write_obs_nb(
+        b,
+        params[0].window,
+        market.winfeat,
+        market.ptfeat,
+        book[e, POS],
+        book[e, MARK],
+        bufs.account[e, 0],
+        equity,
+        bufs.obs[e],
+    )
+    o = bufs.out[e]
+    o.reward = reward
+    o.equity = equity
+    o.fees = paid
+    o.log_return = log_ret
+    o.turnover = turnover / prev if prev > 0 else 0.0
+    o.done = 1.0 if equity <= 0 else (2.0 if b >= st.end else 0.0)
+    if equity <= 0:
+        st.end = b  # wiped out: the episode is over
+    o.row = b
+    o.extra = extra
 
 
 @njit(cache=True)
 def step_env_nb(
-    e: int,
-    action: np.ndarray,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
+    e: int, action: np.ndarray, params: np.ndarray, market: Market, bufs: Buffers
 ) -> int:
     """One portfolio step of environment ``e``; returns a status code (``OK`` or an error).
 
-    Writes ``out[e] = [reward, equity, fees, log_return, turnover, done, row, esg]`` (``done``:
-    0 no, 1 terminated, 2 truncated; ``esg``: grant minus tax as a return): the action is turned
-    into targets, filled at row t + 1 of ``exec_prices`` and marked at its close; an ESG
-    adjustment (``I_ESG``) is paid into cash before the reward is computed.
+    The action is turned into targets, filled at row t + 1 of ``market.exec_prices`` and marked
+    at its close; with ``params.esg`` the ESG grant minus tax (``out.extra``, a return; quality
+    scores in ``market.extra``) is paid into cash before the reward is computed.
     """
-    t = int(scal[e, S_T])
-    end = int(scal[e, S_END])
-    if t >= end:
+    st = bufs.state[e]
+    t = st.t
+    if t >= st.end:
         return DONE
+    book = bufs.book
     tgt = book[e, TGT]
-    status = action_to_targets_nb(action, ip[I_MODE], fp[P_TEMP], fp[P_LEVERAGE], tgt)
+    status = action_to_targets_nb(action, params, tgt)
     if status != OK:
         return status
     b = t + 1
-    prev = scal[e, S_EQUITY]
-    acc = account[e]
+    prev = st.equity
+    acc = bufs.account[e]
+    trades = bufs.trades[e]
     equity, paid, n_fills = account_bar_nb(
-        b,
-        exec_prices[b],
-        close[b],
-        tgt,
-        acc,
-        book[e, POS],
-        book[e, DEBT],
-        book[e, MARK],
-        fp[P_FEES],
-        fp[P_FIXED],
-        fp[P_SLIP],
-        fp[P_MIN_SIZE],
-        fp[P_THRESHOLD],
-        trades[e],
-        book[e, WORK:],
+        b, market.exec_prices[b], market.close[b], tgt, acc, book[e], params, 0.0, trades
     )
     turnover = 0.0
     for k in range(n_fills):
-        turnover += trades[e, k]["size"] * trades[e, k]["price"]
-    ret = equity / prev - 1.0 if prev > 0 else 0.0
+        turnover += trades[k]["size"] * trades[k]["price"]
     adj = 0.0
-    if ip[I_ESG] != 0:
-        adj = esg_adjust_nb(tgt, quality[b], ret, fp[P_GAMMA], fp[P_THETA])
+    p = params[0]
+    if p.esg != 0 and prev > 0:
+        adj = esg_adjust_nb(tgt, market.extra[b], equity / prev - 1.0, p.gamma, p.theta)
         if adj != 0.0:
             acc[0] += adj * prev
             acc[1] += adj * prev
             equity += adj * prev
-            ret = equity / prev - 1.0
-    log_ret = np.log(equity / prev) if equity > 0 and prev > 0 else -np.inf
-    scal[e, S_T] = b
-    scal[e, S_EQUITY] = equity
-    scal[e, S_COUNT] += 1.0
-    reward = reward_nb(ip[I_REWARD], ret, log_ret, fp[P_ETA], fp[P_LAMBDA], scal[e], ring[e])
-    if not np.isfinite(reward):
-        reward = -1.0 if not np.isnan(reward) else 0.0
-    write_obs_nb(
-        b,
-        ip[I_WINDOW],
-        winfeat,
-        ptfeat,
-        book[e, POS],
-        book[e, MARK],
-        acc[0],
-        equity,
-        obs[e],
-    )
-    out[e, 0] = reward
-    out[e, 1] = equity
-    out[e, 2] = paid
-    out[e, 3] = log_ret
-    out[e, 4] = turnover / prev if prev > 0 else 0.0
-    out[e, 5] = 1.0 if equity <= 0 else (2.0 if b >= end else 0.0)
-    if equity <= 0:
-        scal[e, S_END] = b  # wiped out: the episode is over
-    out[e, 6] = b
-    out[e, 7] = adj
+    finish_step_nb(e, equity, prev, paid, turnover, adj, params, market, bufs)
     return OK
 
 
 @njit(cache=True)
-def step_one_nb(
-    action: np.ndarray,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
-    out: np.ndarray,
-) -> int:
+def step_one_nb(action: np.ndarray, params: np.ndarray, market: Market, bufs: Buffers) -> int:
     """``step_env_nb`` for a single environment (row 0 of every state array)."""
-    return step_env_nb(
-        0,
-        action,
-        fp,
-        ip,
-        exec_prices,
-        close,
-        quality,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        scal,
-        ring,
-        trades,
-        obs,
-        out,
-    )
+    return step_env_nb(0, action, params, market, bufs)
 
 
 @njit(cache=True, inline="always")
 def _step_autoreset_nb(
     e: int,
     actions: np.ndarray,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    params: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
 ) -> None:
-    """Step environment e and, when its episode ends, keep its final observation and restart it."""
-    st = step_env_nb(
-        e,
-        actions[e],
-        fp,
-        ip,
-        exec_prices,
-        close,
-        quality,
-        winfeat,
-        ptfeat,
-        account,
-        book,
-        scal,
-        ring,
-        trades,
-        obs,
-        out,
-    )
+    """Step environment e and, when its episode ends, keep its final observation and restart it.
+
+    The one body of ``step_batch_nb`` (threads) and ``step_batch_serial_nb`` (one thread).
+    """
+    st = step_env_nb(e, actions[e], params, market, bufs)
     status[e] = st
-    if st == OK and out[e, 5] != 0.0:
-        final_obs[e, :] = obs[e, :]
-        reset_env_nb(
-            e,
-            starts[e],
-            starts[e] + length,
-            fp,
-            ip,
-            close,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            scal,
-            ring,
-            obs,
-        )
+    if st == OK and bufs.out[e].done != 0.0:
+        final_obs[e, :] = bufs.obs[e, :]
+        reset_env_nb(e, starts[e], starts[e] + length, params, market, bufs)
 
 
 @njit(cache=True, parallel=True)
 def step_batch_nb(
     actions: np.ndarray,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    params: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
 ) -> None:
     """Step E environments in parallel with same-step autoreset.
 
-    Environment e takes ``actions[e]``; when its episode ends (``out[e, 5] != 0``) its final
+    Environment e takes ``actions[e]``; when its episode ends (``out[e].done != 0``) its final
     observation is copied to ``final_obs[e]`` and it restarts at row ``starts[e]`` for
     ``length`` steps, so ``obs[e]`` is already the first observation of the next episode.
     """
     for e in prange(actions.shape[0]):
-        _step_autoreset_nb(
-            e,
-            actions,
-            fp,
-            ip,
-            exec_prices,
-            close,
-            quality,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            scal,
-            ring,
-            trades,
-            obs,
-            final_obs,
-            out,
-            status,
-            starts,
-            length,
-        )
+        _step_autoreset_nb(e, actions, params, market, bufs, final_obs, status, starts, length)
 
 
 @njit(cache=True)
 def step_batch_serial_nb(
     actions: np.ndarray,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    exec_prices: np.ndarray,
-    close: np.ndarray,
-    quality: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    trades: np.ndarray,
-    obs: np.ndarray,
+    params: np.ndarray,
+    market: Market,
+    bufs: Buffers,
     final_obs: np.ndarray,
-    out: np.ndarray,
     status: np.ndarray,
     starts: np.ndarray,
     length: int,
 ) -> None:
     """``step_batch_nb`` on one thread (no thread pool spinning next to other work)."""
     for e in range(actions.shape[0]):
-        _step_autoreset_nb(
-            e,
-            actions,
-            fp,
-            ip,
-            exec_prices,
-            close,
-            quality,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            scal,
-            ring,
-            trades,
-            obs,
-            final_obs,
-            out,
-            status,
-            starts,
-            length,
-        )
+        _step_autoreset_nb(e, actions, params, market, bufs, final_obs, status, starts, length)
 
 
 @njit(cache=True)
 def reset_batch_nb(
-    starts: np.ndarray,
-    length: int,
-    fp: np.ndarray,
-    ip: np.ndarray,
-    close: np.ndarray,
-    winfeat: np.ndarray,
-    ptfeat: np.ndarray,
-    account: np.ndarray,
-    book: np.ndarray,
-    scal: np.ndarray,
-    ring: np.ndarray,
-    obs: np.ndarray,
+    starts: np.ndarray, length: int, params: np.ndarray, market: Market, bufs: Buffers
 ) -> None:
     """Reset every environment e at row ``starts[e]`` for ``length`` steps."""
     for e in range(starts.shape[0]):
-        reset_env_nb(
-            e,
-            starts[e],
-            starts[e] + length,
-            fp,
-            ip,
-            close,
-            winfeat,
-            ptfeat,
-            account,
-            book,
-            scal,
-            ring,
-            obs,
-        )
+        reset_env_nb(e, starts[e], starts[e] + length, params, market, bufs)

@@ -43,7 +43,8 @@ def test_make_by_id_on_bundled_market():
     env = gym.make("quantrl/Portfolio-v0", market="dow30")
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
-    assert env.spec.max_episode_steps == 252
+    assert env.spec.max_episode_steps is None  # the env truncates itself at episode_length
+    assert env.unwrapped.episode_length == 252
     n = env.unwrapped.n_assets
     assert obs.shape == (20 * n + n + n + 1,)
     obs, r, term, trunc, info = env.step(env.action_space.sample())
