@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quantrl.data import load_market
@@ -14,7 +15,9 @@ from quantrl.data.providers.files import is_file_source
 from quantrl.data.summary import panel_summary
 
 data_app = typer.Typer(
-    help="Bundled datasets, local files and the Yahoo Finance cache.", no_args_is_help=True
+    help="Bundled datasets, local files and the Yahoo Finance cache.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 console = Console(width=max(Console().width, 110))
 
@@ -48,10 +51,11 @@ def summary_table(rows: list[dict], title: str) -> Table:
 def list_command() -> None:
     """List the bundled datasets."""
     table = Table(title="Bundled datasets")
-    for col in ("name", "kind", "freq", "file", "description"):
+    for col in ("name", "kind", "freq", "file", "description", "survivorship bias"):
         table.add_column(col)
     for d in list_datasets():
-        table.add_row(d.name, d.kind, d.frequency, d.file, d.description)
+        biased = "yes" if d.survivorship_biased else ("no" if d.kind == "panel" else "-")
+        table.add_row(d.name, d.kind, d.frequency, d.file, d.description, biased)
     console.print(table)
 
 
@@ -79,6 +83,12 @@ def info_command(
         f"symbols: {', '.join(panel.symbols[:40])}" + (" ..." if panel.n_symbols > 40 else "")
     )
     console.print(f"fields: {', '.join(panel.fields)}")
+    if panel.meta.get("survivorship_biased"):
+        console.print(
+            f"[yellow]survivorship bias[/]: {escape(str(panel.meta.get('survivorship_note', '')))}"
+        )
+    elif "survivorship_biased" in panel.meta:
+        console.print("survivorship bias: none known")
     for line in panel.meta.get("cleaning", []):
         console.print(f"[yellow]repair[/]: {line}")
     if panel.meta.get("gaps"):

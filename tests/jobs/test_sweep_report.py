@@ -24,7 +24,10 @@ def test_sweep_report_has_the_chart_and_every_row_escaped(tmp_path):
     assert "<script" not in text
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert f"<h1>sweep {escaped}</h1>" in text
-    assert "<p class=\"meta\">2 combinations, ranked by sharpe_ratio on the valid split · generated" in text
+    assert (
+        '<p class="meta">2 combinations, ranked by sharpe_ratio on the valid split · generated'
+        in text
+    )
     assert "<th>parameters</th>" + "".join(f"<th>{c}</th>" for c in METRICS) in text
     missing = "<td>–</td>" * (list(METRICS).index("sharpe_ratio"))
     assert f"<tr><td>strategy={escaped}, lookback=60</td>{missing}<td>1.2500</td>" in text
