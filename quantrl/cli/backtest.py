@@ -68,6 +68,9 @@ RegistryOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="load without the disk cache")]
 
+COUNT_ROWS = ("Periods", "Trials (DSR)", "Max drawdown duration (bars)")
+"""Statistics printed as whole numbers."""
+
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
     """``["window=60", "long_short=true"]`` -> {"window": 60, "long_short": True} (no eval)."""
@@ -118,14 +121,15 @@ def load_strategy(spec: str, params: dict[str, Any]) -> Any:
     return get_strategy(spec, **params)
 
 
-def stats_rich_table(frame: Any, title: str, caption: str = "") -> Table:
+def stats_rich_table(frame: Any, title: str) -> Table:
     """Render a statistics frame (rows = statistics, columns = strategies) as a rich table."""
-    table = Table(title=title, caption=caption or None)
+    table = Table(title=title)
     table.add_column("statistic")
     for col in frame.columns:
         table.add_column(str(col), justify="right")
     for name, row in frame.iterrows():
-        table.add_row(str(name), *(_fmt(v) for v in row))
+        whole = name in COUNT_ROWS
+        table.add_row(str(name), *(f"{v:,.0f}" if whole else _fmt(v) for v in row))
     return table
 
 
@@ -145,12 +149,9 @@ def print_evaluation(evaluation: Evaluation, title: str, market: str) -> None:
         else f"{first.n_bars} bars"
     )
     console.print(
-        stats_rich_table(
-            evaluation.stats(),
-            f"{title}: {market} {evaluation.split} split {span}",
-            caption=evaluation.dsr_label,
-        )
+        stats_rich_table(evaluation.stats(), f"{title}: {market} {evaluation.split} split {span}")
     )
+    console.print(evaluation.dsr_label, soft_wrap=True, markup=False, highlight=False)
     for note in evaluation.notes:
         console.print(f"note: {note}", soft_wrap=True, markup=False, highlight=False)
 

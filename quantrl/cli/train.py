@@ -19,9 +19,11 @@ from quantrl.cli.backtest import (
     StudyOpt,
     TestStartOpt,
     ValidStartOpt,
+    load_with_progress,
     parse_params,
     print_evaluation,
 )
+from quantrl.data.providers.bundled import DATASETS
 from quantrl.errors import ConfigError
 from quantrl.jobs.ledger import evaluate_agent_run
 
@@ -63,11 +65,12 @@ def train_command(
     if (valid_start is None) != (test_start is None):
         raise ConfigError("give both --valid-start and --test-start, or neither")
     target = out or Path("runs") / f"{algo.lower()}-seed{seed}"
+    source = market if market is None or market in DATASETS else load_with_progress(market)
     outcome = train_agent(
         env_id,
         algo=algo,
         timesteps=timesteps,
-        market=market,
+        market=source,
         seed=seed,
         env_kwargs=_env_params(env_param),
         split_dates=(valid_start, test_start) if valid_start and test_start else None,
@@ -96,6 +99,10 @@ def eval_command(
         str,
         typer.Option(help="train, valid, test or all; test is looked at on purpose and recorded"),
     ] = "valid",
+    market: Annotated[
+        str | None,
+        typer.Option(help="the data file the run was trained on (bundled markets: by name)"),
+    ] = None,
     valid_start: ValidStartOpt = None,
     test_start: TestStartOpt = None,
     report: Annotated[Path | None, typer.Option(help="write an HTML tear sheet here")] = None,
@@ -120,6 +127,7 @@ def eval_command(
 
     evaluation = evaluate_agent_run(
         run,
+        market=load_with_progress(market) if market else None,
         split=split,
         study=study,
         registry=registry,

@@ -325,6 +325,7 @@ def evaluate_strategies(
     ``f(split_panel)`` returning prices on its dates). Each strategy is recorded as a trial of
     ``study`` (default: the market's name) with its parameters and the backtest costs; the
     result's ``trials`` is the study's TrialSet on this split, these strategies included.
+    The default study is the panel's name (a bundled market's name, a data file's stem).
     """
     if not strategies:
         raise ConfigError("no strategies to evaluate")
@@ -348,7 +349,7 @@ def evaluate_strategies(
     else:
         bench = benchmark
     reg = open_registry(registry)
-    study_name = _study(study, name)
+    study_name = _study(study, panel.name or name)
     results: dict[str, BacktestResult] = {}
     with ProgressBar(f"backtesting on the {split} split", len(strategies), enabled=progress) as bar:
         for label, strategy in strategies.items():
