@@ -13,6 +13,7 @@ from quantrl.data import load_market
 from quantrl.data.providers.bundled import get_dataset, list_datasets, read_table
 from quantrl.data.providers.files import is_file_source
 from quantrl.data.summary import panel_summary
+from quantrl.progress import ProgressBar
 
 data_app = typer.Typer(
     help="Bundled datasets, local files and the Yahoo Finance cache.",
@@ -76,7 +77,8 @@ def info_command(
         if spec.kind != "panel":
             console.print(read_table(name))
             return
-    panel = load_market(name, offline=True, cache=not no_cache, date_format=date_format)
+    with ProgressBar(f"loading {name}", None, console=console, transient=True):
+        panel = load_market(name, offline=True, cache=not no_cache, date_format=date_format)
     row = panel_summary(panel)
     console.print(summary_table([row], title=str(panel)))
     console.print(
@@ -106,5 +108,6 @@ def fetch_command(
     ] = None,
 ) -> None:
     """Download into the disk cache (network only on a cache miss) and summarise."""
-    panel = load_market(source, start=start, end=end)
+    with ProgressBar(f"fetching {source}", None, console=console, transient=True):
+        panel = load_market(source, start=start, end=end)
     console.print(summary_table([panel_summary(panel)], title=f"cached {source}"))

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from quantrl.experiments.registry import EXPERIMENTS, get_experiment, list_experiments
 from quantrl.experiments.runner import run_experiment
+from quantrl.progress import ProgressBar
 
 experiment_app = typer.Typer(
     help="Research reproductions as runnable experiments.", rich_markup_mode=None
@@ -48,9 +49,10 @@ def run_cmd(
     with the number of trials of the study.
     """
     out_dir = out if out is not None else Path("runs/experiments") / name
-    run_experiment(
-        name, out_dir, fast=fast, seed=seed, console=console, study=study, registry=registry
-    )
+    with ProgressBar(f"experiment {name}", None, console=console, transient=True):
+        run_experiment(
+            name, out_dir, fast=fast, seed=seed, console=console, study=study, registry=registry
+        )
     console.print(f"wrote {out_dir / 'table.csv'} and {out_dir / 'report.html'}")
 
 

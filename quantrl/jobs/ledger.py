@@ -322,10 +322,10 @@ def evaluate_strategies(
     ``panel`` is the whole market; the split (``"valid"`` by default) carries ``warmup`` rows of
     history (default ``required_history(strategies)``: the largest declared lookback, at least
     252). ``benchmark="auto"`` uses the market's bundled benchmark (None: none; or a callable
-    ``f(split_panel)`` returning prices on its dates). Each strategy is recorded as a trial of
-    ``study`` (default: the market's name) with its parameters and the backtest costs; the
-    result's ``trials`` is the study's TrialSet on this split, these strategies included.
-    The default study is the panel's name (a bundled market's name, a data file's stem).
+    ``f(split_panel)`` returning prices on its dates, or prices for its rows). Each strategy is
+    recorded as a trial of ``study`` (default: the panel's name: a bundled market's name, a data
+    file's stem) with its parameters and the backtest costs; the result's ``trials`` is the
+    study's TrialSet on this split, these strategies included.
     """
     if not strategies:
         raise ConfigError("no strategies to evaluate")
@@ -342,13 +342,12 @@ def evaluate_strategies(
         start=start,
         end=end,
     )
-    if benchmark == "auto":
+    if isinstance(benchmark, str) and benchmark == "auto":
         bench = load_benchmark(seg, name, cache=cache)
     elif callable(benchmark):
         bench = benchmark(seg)
     else:
         bench = benchmark
-    reg = open_registry(registry)
     study_name = _study(study, panel.name or name)
     results: dict[str, BacktestResult] = {}
     with ProgressBar(f"backtesting on the {split} split", len(strategies), enabled=progress) as bar:
@@ -368,6 +367,7 @@ def evaluate_strategies(
         for label, s in strategies.items()
     }
     seg_hash = data_hash(seg)
+    reg = open_registry(registry)
     trials = record_backtests(
         reg,
         study_name,
