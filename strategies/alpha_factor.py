@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantrl.alpha import evaluate
+from quantrl.alpha import evaluate, parse
 from quantrl.data.panel import Panel
 from strategies.base import rebalance_rows, register
 from strategies.momentum import quantile_long_short
@@ -22,6 +22,11 @@ class AlphaFactor:
     long_short: bool = True
     every: int = 5
     name: str = "alpha_factor"
+
+    @property
+    def lookback(self) -> int:
+        """Rows of history needed: the formula's lookback."""
+        return int(parse(self.formula).lookback)
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """Weights at each rebalance date from the factor's value on that date; NaN between."""

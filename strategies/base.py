@@ -17,6 +17,9 @@ class Strategy(Protocol):
 
     NaN in a row means "no new target" (the backtester keeps the position); rows are traded by
     ``quantrl.backtest.run_weights`` at the next bar, so a strategy never sees its fill price.
+    It may declare ``lookback``, the rows of history it needs before its first decision (every
+    gallery strategy does): backtests on a split give it at least that much history before the
+    split (``quantrl.backtest.compare.required_history``).
     """
 
     name: str

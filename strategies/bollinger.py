@@ -21,6 +21,11 @@ class BollingerReversion:
     k: float = 2.0
     name: str = "bollinger"
 
+    @property
+    def lookback(self) -> int:
+        """Rows of history needed: the bands' window."""
+        return self.window
+
     def __post_init__(self) -> None:
         if self.window < 2 or self.k <= 0:
             raise ConfigError(f"need window >= 2 and k > 0, got window={self.window}, k={self.k}")

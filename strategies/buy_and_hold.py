@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,6 +17,7 @@ class BuyAndHold:
     """Invest 1/N in every tradable symbol on the first date, then hold (NaN rows = no trade)."""
 
     name: str = "buy_and_hold"
+    lookback: ClassVar[int] = 0  # needs no history
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """One target row on the first date with bars; NaN afterwards."""

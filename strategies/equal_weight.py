@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -17,6 +18,7 @@ class EqualWeight:
 
     every: int = 21
     name: str = "equal_weight"
+    lookback: ClassVar[int] = 0  # needs no history
 
     def target_weights(self, panel: Panel) -> np.ndarray:
         """1/k on the k symbols with a bar at each rebalance date; NaN between."""

@@ -30,6 +30,11 @@ class MACrossover:
     slow: int = 50
     name: str = "ma_crossover"
 
+    @property
+    def lookback(self) -> int:
+        """Rows of history needed: the slow moving average's window."""
+        return self.slow
+
     def __post_init__(self) -> None:
         if not 1 <= self.fast < self.slow:
             raise ConfigError(f"need 1 <= fast < slow, got fast={self.fast}, slow={self.slow}")

@@ -40,6 +40,11 @@ class MinVariance:
     shrinkage: float = 0.1
     name: str = "min_variance"
 
+    @property
+    def lookback(self) -> int:
+        """Rows of history needed: a full ``window`` of past returns before the first decision."""
+        return self.window
+
     def target_weights(self, panel: Panel) -> np.ndarray:
         """Weights at each rebalance date from returns up to that date; NaN between."""
         return optimised_weights(

@@ -34,7 +34,10 @@ def quantile_long_short(scores: np.ndarray, quantile: float, long_short: bool) -
 @register("momentum")
 @dataclass
 class Momentum:
-    """Score = close[t - skip] / close[t - lookback] - 1; top ``quantile`` held equally."""
+    """Score = close[t - skip] / close[t - lookback] - 1; top ``quantile`` held equally.
+
+    ``lookback`` is also the rows of history the strategy needs before its first decision.
+    """
 
     lookback: int = 252
     skip: int = 21

@@ -41,6 +41,11 @@ class RiskParity:
     shrinkage: float = 0.1
     name: str = "risk_parity"
 
+    @property
+    def lookback(self) -> int:
+        """Rows of history needed: a full ``window`` of past returns before the first decision."""
+        return self.window
+
     def target_weights(self, panel: Panel) -> np.ndarray:
         """Weights at each rebalance date from returns up to that date; NaN between."""
         return optimised_weights(

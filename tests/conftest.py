@@ -13,8 +13,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Never touch the user's cache or display: one temp cache per test process."""
+    """Never touch the user's cache, registry or display: one temp folder each per test process."""
     os.environ.setdefault("QUANTRL_CACHE", tempfile.mkdtemp(prefix="quantrl-test-cache-"))
+    registry = Path(tempfile.mkdtemp(prefix="quantrl-test-registry-")) / "registry.sqlite"
+    os.environ.setdefault("QUANTRL_REGISTRY", str(registry))
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 

@@ -1,4 +1,8 @@
-"""``quantrl alpha ...``: evaluate formulaic alphas on a market split (thin over the library)."""
+"""``quantrl alpha ...``: evaluate formulaic alphas on a market split (thin over the library).
+
+``alpha eval`` is thin over ``quantrl.jobs.ledger.evaluate_alphas``: the validation split by
+default (``--split test`` on purpose), each formula recorded in the trial ledger.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantrl.cli.backtest import RegistryOpt, StudyOpt
 from quantrl.data import load_market
 from quantrl.errors import ConfigError
-from quantrl.evaluation.alpha import SPLITS, AlphaReport, evaluate_split, plot_reports
+from quantrl.evaluation.alpha import SPLITS, AlphaReport, plot_reports
 from quantrl.evaluation.logic import Judge, LLMJudge, RuleBasedJudge
+from quantrl.jobs.ledger import evaluate_alphas
+from quantrl.progress import ProgressBar
 
 alpha_app = typer.Typer(
-    help="Formulaic alphas: IC, RankIC and AlphaEval's five dimensions.", no_args_is_help=True
+    help="Formulaic alphas: IC, RankIC and AlphaEval's five dimensions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -74,7 +83,12 @@ def eval_command(
     ] = None,
     market: Annotated[str, typer.Option(help="bundled market name or data file")] = "sp500",
     horizon: Annotated[int, typer.Option(help="label: forward return over this many bars")] = 20,
-    split: Annotated[str, typer.Option(help="segment: " + "|".join(SPLITS))] = "test",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="segment: " + "|".join(SPLITS) + "; test is looked at on purpose and recorded"
+        ),
+    ] = "valid",
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="text file, one formula per line")
     ] = None,
@@ -86,6 +100,14 @@ def eval_command(
     symbols: Annotated[str | None, typer.Option(help="comma-separated symbol subset")] = None,
     valid_start: Annotated[str | None, typer.Option(help="override the valid split date")] = None,
     test_start: Annotated[str | None, typer.Option(help="override the test split date")] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            help="rows of history before the split, at least (default: the lookback)", min=0
+        ),
+    ] = 0,
+    study: StudyOpt = None,
+    registry: RegistryOpt = None,
     quantiles: Annotated[int, typer.Option(help="number of factor quantiles")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the robustness noise")] = 0,
     noise_scale: Annotated[float, typer.Option(help="robustness noise scale")] = 0.1,
@@ -115,19 +137,25 @@ def eval_command(
             judge_url, judge_model, api_key=os.environ.get(LLM_KEY_ENV), timeout=judge_timeout
         )
     subset = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
-    panel = load_market(market, start=start, end=end, symbols=subset)
-    reports, diversity = evaluate_split(
-        texts,
-        panel,
-        split,
-        horizon=horizon,
-        valid_start=valid_start,
-        test_start=test_start,
-        n_quantiles=quantiles,
-        judge=judge,
-        seed=seed,
-        noise_scale=noise_scale,
-    )
+    with ProgressBar(f"loading {market}", None, transient=True):
+        panel = load_market(market, start=start, end=end, symbols=subset)
+    with ProgressBar(f"evaluating {len(texts)} formula(s)", None, transient=True):
+        evaluation = evaluate_alphas(
+            texts,
+            panel,
+            split=split,
+            study=study,
+            registry=registry,
+            horizon=horizon,
+            valid_start=valid_start,
+            test_start=test_start,
+            warmup=warmup,
+            n_quantiles=quantiles,
+            judge=judge,
+            seed=seed,
+            noise_scale=noise_scale,
+        )
+    reports, diversity = evaluation.reports, evaluation.diversity
     first, last = str(reports[0].dates[0])[:10], str(reports[0].dates[-1])[:10]
     title = f"{market} {split} {first}..{last}, label: {horizon}-bar forward return"
     console = Console(width=max(Console().width, 120))
@@ -135,6 +163,8 @@ def eval_command(
     for rep in reports:
         for reason in rep.metrics.logic_reasons:
             console.print(f"[yellow]logic[/] {rep.formula}: {reason}")
+    for note in evaluation.notes:
+        console.print(f"note: {note}", soft_wrap=True, markup=False, highlight=False)
     if plot is not None:
         plot_reports(reports, str(plot))
         console.print(f"figure written to {plot}")

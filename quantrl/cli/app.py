@@ -1,12 +1,18 @@
-"""The ``quantrl`` command: a thin typer app over the library."""
+"""The ``quantrl`` command: a thin typer app over the library.
+
+Help text is plain (``rich_markup_mode=None``): square brackets such as ``[distributed]`` are
+shown as written, never taken for rich markup.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+import quantrl
 from quantrl.cli.alpha import alpha_app
 from quantrl.cli.backtest import backtest_command, compare_command
 from quantrl.cli.data import data_app
@@ -23,7 +29,28 @@ app = typer.Typer(
     help="quantrl: market data, backtests, formulaic alphas and RL trading environments.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"quantrl {quantrl.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """quantrl: market data, backtests, formulaic alphas and RL trading environments."""
+
+
 app.add_typer(data_app, name="data")
 app.add_typer(alpha_app, name="alpha")
 alpha_app.command("top")(alpha_top_command)

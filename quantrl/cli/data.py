@@ -6,15 +6,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quantrl.data import load_market
 from quantrl.data.providers.bundled import get_dataset, list_datasets, read_table
 from quantrl.data.providers.files import is_file_source
 from quantrl.data.summary import panel_summary
+from quantrl.progress import ProgressBar
 
 data_app = typer.Typer(
-    help="Bundled datasets, local files and the Yahoo Finance cache.", no_args_is_help=True
+    help="Bundled datasets, local files and the Yahoo Finance cache.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 console = Console(width=max(Console().width, 110))
 
@@ -48,10 +52,11 @@ def summary_table(rows: list[dict], title: str) -> Table:
 def list_command() -> None:
     """List the bundled datasets."""
     table = Table(title="Bundled datasets")
-    for col in ("name", "kind", "freq", "file", "description"):
+    for col in ("name", "kind", "freq", "file", "description", "survivorship bias"):
         table.add_column(col)
     for d in list_datasets():
-        table.add_row(d.name, d.kind, d.frequency, d.file, d.description)
+        biased = "yes" if d.survivorship_biased else ("no" if d.kind == "panel" else "-")
+        table.add_row(d.name, d.kind, d.frequency, d.file, d.description, biased)
     console.print(table)
 
 
@@ -72,13 +77,20 @@ def info_command(
         if spec.kind != "panel":
             console.print(read_table(name))
             return
-    panel = load_market(name, offline=True, cache=not no_cache, date_format=date_format)
+    with ProgressBar(f"loading {name}", None, console=console, transient=True):
+        panel = load_market(name, offline=True, cache=not no_cache, date_format=date_format)
     row = panel_summary(panel)
     console.print(summary_table([row], title=str(panel)))
     console.print(
         f"symbols: {', '.join(panel.symbols[:40])}" + (" ..." if panel.n_symbols > 40 else "")
     )
     console.print(f"fields: {', '.join(panel.fields)}")
+    if panel.meta.get("survivorship_biased"):
+        console.print(
+            f"[yellow]survivorship bias[/]: {escape(str(panel.meta.get('survivorship_note', '')))}"
+        )
+    elif "survivorship_biased" in panel.meta:
+        console.print("survivorship bias: none known")
     for line in panel.meta.get("cleaning", []):
         console.print(f"[yellow]repair[/]: {line}")
     if panel.meta.get("gaps"):
@@ -96,5 +108,6 @@ def fetch_command(
     ] = None,
 ) -> None:
     """Download into the disk cache (network only on a cache miss) and summarise."""
-    panel = load_market(source, start=start, end=end)
+    with ProgressBar(f"fetching {source}", None, console=console, transient=True):
+        panel = load_market(source, start=start, end=end)
     console.print(summary_table([panel_summary(panel)], title=f"cached {source}"))

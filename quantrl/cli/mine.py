@@ -23,16 +23,17 @@ from rich.table import Table
 
 from quantrl.errors import ConfigError
 from quantrl.jobs.distributed import mine_distributed
+from quantrl.jobs.ledger import REGISTRY_ENV
 from quantrl.jobs.runner import run_due, run_job
 from quantrl.jobs.spec import load_spec
 from quantrl.jobs.store import Registry
 
-__all__ = ["alpha_top_command", "jobs_app", "mine_command"]
-
-REGISTRY_ENV = "QUANTRL_REGISTRY"
+__all__ = ["REGISTRY_ENV", "alpha_top_command", "jobs_app", "mine_command"]
 
 jobs_app = typer.Typer(
-    help="Scheduled mining jobs: list runs, show one, run the due specs.", no_args_is_help=True
+    help="Scheduled mining jobs: list runs, show one, run the due specs.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

@@ -27,24 +27,32 @@ def sweep_command(
     """Run a strategy or agent parameter sweep; results go to the registry and an HTML report.
 
     Combinations are judged on the spec's split: the validation split unless it says
-    split = "test".
+    split = "test". Each is recorded in the trial ledger of the spec's study, and the deflated
+    Sharpe ratio (DSR) counts the study's trials on that split.
     """
     result = run_sweep(
-        spec, executor, workers=workers, address=address, strategy_factory=get_strategy
+        spec,
+        executor,
+        workers=workers,
+        address=address,
+        strategy_factory=get_strategy,
+        progress=True,
     )
     table = Table(
-        title=f"sweep {result.name} on the {result.split} split, best {result.metric} first"
+        title=f"sweep {result.name} on the {result.split} split, best {result.metric} first",
+        caption=(
+            f"DSR over {result.trials.n_trials} trial(s) of study {result.study!r} on the "
+            f"{result.split} split"
+        ),
     )
     table.add_column("parameters")
-    for col in ("sharpe_ratio", "total_return", "max_drawdown", "turnover"):
-        table.add_column(col, justify="right")
+    columns = ("sharpe_ratio", "deflated_sharpe_ratio", "total_return", "max_drawdown", "turnover")
+    for col in columns:
+        table.add_column(col.replace("deflated_sharpe_ratio", "DSR"), justify="right")
     for row in result.rows[:top]:
         m = row["metrics"]
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
-        table.add_row(
-            params,
-            *(f"{m.get(c, float('nan')):.4f}" for c in ("sharpe_ratio", "total_return",
-                                                         "max_drawdown", "turnover")),
-        )  # fmt: skip
-    Console().print(table)
-    Console().print(f"ranked on the {result.split} split; report: {result.report}")
+        table.add_row(params, *(f"{m.get(c, float('nan')):.4f}" for c in columns))
+    console = Console()
+    console.print(table)
+    console.print(f"ranked on the {result.split} split; report: {result.report}", markup=False)

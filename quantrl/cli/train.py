@@ -1,4 +1,9 @@
-"""``quantrl train`` and ``quantrl eval``: train an RL agent into a run folder, backtest it."""
+"""``quantrl train`` and ``quantrl eval``: train an RL agent into a run folder, backtest it.
+
+``eval`` is thin over ``quantrl.jobs.ledger.evaluate_agent_run``: the validation split by default
+(``--split test`` on purpose), the evaluation recorded in the trial ledger, the deflated Sharpe
+ratio over the study's trials.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,21 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from quantrl.agents.evaluate import evaluate_agent
-from quantrl.agents.persist import load, read_meta
 from quantrl.agents.training import train_agent
-from quantrl.cli.backtest import parse_params
+from quantrl.cli.backtest import (
+    RegistryOpt,
+    StudyOpt,
+    TestStartOpt,
+    ValidStartOpt,
+    load_with_progress,
+    parse_params,
+    print_evaluation,
+)
+from quantrl.data.providers.bundled import DATASETS
 from quantrl.display import format_value
-from quantrl.evaluation.report import stats_table, write_report
+from quantrl.errors import ConfigError
+from quantrl.jobs.ledger import evaluate_agent_run
 
 console = Console(width=max(Console().width, 110))
 
@@ -31,25 +43,38 @@ def train_command(
     ] = "ppo",
     timesteps: Annotated[int, typer.Option(help="training steps")] = 5000,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/ALGO-seedN)")] = None,
-    market: Annotated[str | None, typer.Option(help="bundled market (default per env)")] = None,
+    market: Annotated[
+        str | None, typer.Option(help="bundled market or data file (default per env)")
+    ] = None,
+    valid_start: ValidStartOpt = None,
+    test_start: TestStartOpt = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     eval_freq: Annotated[int, typer.Option(help="evaluate on valid every N steps (0: never)")] = 0,
     patience: Annotated[int | None, typer.Option(help="stop after N evals w/o gain")] = None,
     env_param: Annotated[
         list[str] | None, typer.Option("--env-param", help="env kwarg key=value (repeatable)")
     ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="show a progress bar")
+    ] = True,
 ) -> None:
-    """Train an agent on the train split and save it as a run folder (safetensors + meta.json)."""
+    """Train an agent on the train split and save it as a run folder (safetensors + meta.json).
 
+    A data-file market needs --valid-start and --test-start (the run folder keeps them).
+    """
+
+    if (valid_start is None) != (test_start is None):
+        raise ConfigError("give both --valid-start and --test-start, or neither")
     target = out or Path("runs") / f"{algo.lower()}-seed{seed}"
+    source = market if market is None or market in DATASETS else load_with_progress(market)
     outcome = train_agent(
         env_id,
         algo=algo,
         timesteps=timesteps,
-        market=market,
+        market=source,
         seed=seed,
         env_kwargs=_env_params(env_param),
+        split_dates=(valid_start, test_start) if valid_start and test_start else None,
         out=target,
         eval_freq=eval_freq or None,
         patience=patience,
@@ -59,7 +84,7 @@ def train_command(
     console.print(
         f"trained {algo} on {outcome.env_id} ({outcome.model.num_timesteps} steps, "
         f"{len(rewards)} episodes, last episode reward "
-        f"{rewards[-1] if rewards else float('nan'):.4f})"
+        f"{format_value(rewards[-1] if rewards else float('nan'))})"
     )
     for row in outcome.eval_history:
         console.print(
@@ -71,8 +96,19 @@ def train_command(
 
 def eval_command(
     run: Annotated[Path, typer.Argument(help="run folder written by quantrl train")],
-    split: Annotated[str, typer.Option(help="train, valid, test or all")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(help="train, valid, test or all; test is looked at on purpose and recorded"),
+    ] = "valid",
+    market: Annotated[
+        str | None,
+        typer.Option(help="the data file the run was trained on (bundled markets: by name)"),
+    ] = None,
+    valid_start: ValidStartOpt = None,
+    test_start: TestStartOpt = None,
     report: Annotated[Path | None, typer.Option(help="write an HTML tear sheet here")] = None,
+    study: StudyOpt = None,
+    registry: RegistryOpt = None,
     check_hash: Annotated[bool, typer.Option(help="refuse changed market data")] = True,
     trust: Annotated[
         bool,
@@ -83,27 +119,34 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Backtest a saved agent on a split; print its statistics and optionally write a report."""
+    """Backtest a saved agent on a split (validation by default); print its statistics.
 
-    meta = read_meta(run)
-    loaded = load(run, trust=trust)
-    result = evaluate_agent(None, loaded, split=split, check_hash=check_hash)
-    name = f"{meta.algo} ({run.name})"
-    table = stats_table({name: result})
-    out = Table(title=f"{meta.env_id} on {meta.market}, {split} split")
-    out.add_column("statistic")
-    out.add_column(name, justify="right")
-    for stat, value in table[name].items():
-        out.add_row(str(stat), format_value(value))
-    console.print(out)
+    The evaluation is recorded in the trial ledger; the deflated Sharpe ratio counts the trials
+    of the study on that split. --valid-start/--test-start may restate the run's split dates,
+    never change them.
+    """
+
+    evaluation = evaluate_agent_run(
+        run,
+        market=load_with_progress(market) if market else None,
+        split=split,
+        study=study,
+        registry=registry,
+        valid_start=valid_start,
+        test_start=test_start,
+        check_hash=check_hash,
+        trust=trust,
+    )
+    name = next(iter(evaluation.results))
+    meta_market = evaluation.panel.name if evaluation.panel is not None else ""
+    print_evaluation(evaluation, f"{name}", meta_market or "market")
     if report is not None:
-        path = write_report(
-            {name: result},
+        path = evaluation.write_report(
             report,
-            title=f"{meta.algo} agent on {meta.market}",
-            subtitle=f"{meta.env_id}, {split} split, run {run}",
+            title=f"{name} agent",
+            subtitle=f"{split} split, run {run}, study {evaluation.study}",
         )
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False, highlight=False)
 
 
 __all__ = ["eval_command", "train_command"]

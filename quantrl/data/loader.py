@@ -136,6 +136,7 @@ def load_market(
         )
     if text in bundled.DATASETS:
         panel = _bundled_panel(text, on_invalid, disk)
+        panel = panel.replace(meta={**panel.meta, **bundled.get_dataset(text).panel_meta})
     elif text.lower().startswith("yahoo:"):
         frame = yahoo.fetch_yahoo(
             text,

@@ -7,7 +7,9 @@ on the valid split; at the first chunk boundary after ``checkpoint_minutes`` a c
 written atomically (searcher state, pool, RNG states, step counter, elapsed time, run id). With
 ``resume=True`` the newest good checkpoint is loaded and the run continues exactly where it was:
 with a step budget the final pool equals an uninterrupted run's. At the end the pool is saved to
-``pool.json`` with train/valid/test metrics, and the run and its alphas go to the SQLite registry.
+``pool.json`` with train/valid/test metrics, and the run and its alphas go to the SQLite registry;
+the pool's validation and test IC are recorded in its trial ledger (kind ``pool``, study = the
+job's market).
 
 Resuming checks the spec: the checkpoint records the spec's digest and canonical form
 (``quantrl.jobs.spec``), and ``resume=True`` on a checkpoint whose digest differs from the spec's
@@ -42,6 +44,7 @@ from quantrl.errors import ConfigError, JobError, QuantRLError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.harness import MiningSetup, build_setup
+from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, changed_keys, load_spec
 from quantrl.jobs.store import Registry
@@ -274,6 +277,16 @@ def _finish(
         for k, v in ms.items():
             values[f"{split}_{k}"] = _f(v)
     registry.update_run(run_id, **values)
+    if metrics:
+        record_pool(
+            registry,
+            spec.market,
+            spec.name,
+            metrics,
+            {"valid": setup.valid, "test": setup.test},
+            setup.labels,
+            {"run_id": run_id, "method": spec.method, "seed": spec.seed, "formulas": pool.formulas},
+        )
     return JobResult(
         spec.name,
         run_id,

@@ -1,10 +1,13 @@
-"""SQLite registry of mining runs, the alphas they found and sweep results (WAL mode).
+"""SQLite registry of mining runs, the alphas they found, sweep results and the trial ledger.
 
 Tables: ``runs`` (one row per run: job, method, seed, status, start/finish times, steps, formulas
 evaluated, pool metrics per split, output dir, spec digest), ``alphas`` (one row per pool member
 of a finished run or checkpoint: canonical formula, weight, whether it is in the final pool,
-metrics per split) and ``sweeps`` (one row per sweep combination). ``Registry.top_alphas``
-ranks alphas by a metric of one split (the validation split by default).
+metrics per split), ``sweeps`` (one row per sweep combination) and ``trials`` (the ledger: one
+row per evaluation of a strategy, agent, sweep point, experiment policy, alpha or mined pool, in a
+named study). ``Registry.top_alphas`` ranks alphas by a metric of one split (the validation split
+by default); ``Registry.trial_set`` turns a study's recorded Sharpe ratios into the ``TrialSet``
+that deflates a Sharpe ratio (``quantrl.stats.performance.deflated_sharpe_ratio``).
 
 The file is marked as quantrl's: ``PRAGMA application_id`` is ``APPLICATION_ID`` ("QRL1") and
 ``PRAGMA user_version`` the schema version. Opening refuses, with a ConfigError naming the path
@@ -21,7 +24,9 @@ a change to an existing table bumps ``SCHEMA_VERSION`` with a migration in ``_mi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -31,16 +36,34 @@ from pathlib import Path
 from typing import Any
 
 from quantrl.errors import ConfigError
+from quantrl.stats.performance import TrialSet
 
-__all__ = ["APPLICATION_ID", "METRICS", "SCHEMA_VERSION", "SPLITS", "Registry"]
+__all__ = [
+    "APPLICATION_ID",
+    "IC_KINDS",
+    "METRICS",
+    "SCHEMA_VERSION",
+    "SHARPE_KINDS",
+    "SPLITS",
+    "TRIAL_KINDS",
+    "TRIAL_SPLITS",
+    "Registry",
+]
 
 SPLITS = ("train", "valid", "test")
 METRICS = ("ic", "rank_ic", "icir", "rank_icir")
 
 APPLICATION_ID = 0x51524C31
 """``PRAGMA application_id`` of quantrl registries: the bytes "QRL1"."""
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of the tables below."""
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of the tables below (2 added ``trials``)."""
+
+SHARPE_KINDS = ("strategy", "agent", "sweep", "experiment", "workflow")
+"""Trial kinds judged by a Sharpe ratio: the ones a study's ``TrialSet`` counts."""
+IC_KINDS = ("alpha", "pool")
+"""Trial kinds judged by IC / RankIC (formulaic alphas and mined pools)."""
+TRIAL_KINDS = (*SHARPE_KINDS, *IC_KINDS)
+TRIAL_SPLITS = (*SPLITS, "all")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _METRIC_COLUMNS = ", ".join(f"{s}_{m} REAL" for s in SPLITS for m in METRICS)
@@ -80,6 +103,22 @@ TABLES: dict[str, str] = {
         metrics TEXT NOT NULL,
         created REAL NOT NULL
     )""",
+    "trials": """CREATE TABLE IF NOT EXISTS trials (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        study TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        params TEXT NOT NULL,
+        split TEXT NOT NULL,
+        data_hash TEXT NOT NULL,
+        trial_key TEXT NOT NULL,
+        sharpe REAL,
+        sharpe_annual REAL,
+        ic REAL,
+        rank_ic REAL,
+        n_obs INTEGER NOT NULL,
+        created REAL NOT NULL
+    )""",
 }
 """Table name -> its CREATE statement."""
 
@@ -87,11 +126,12 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS alphas_formula ON alphas(formula)",
     "CREATE INDEX IF NOT EXISTS sweeps_name ON sweeps(sweep)",
     "CREATE INDEX IF NOT EXISTS runs_job ON runs(job)",
+    "CREATE INDEX IF NOT EXISTS trials_study ON trials(study, split)",
 )
 
 
 class Registry:
-    """Runs, alphas and sweeps in one SQLite file of quantrl's (see the module docstring)."""
+    """Runs, alphas, sweeps and trials in one SQLite file of quantrl's (see the module docstring)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -166,8 +206,15 @@ class Registry:
 
     @staticmethod
     def _migrate(con: sqlite3.Connection, version: int) -> None:
-        """Bring tables of schema ``version`` up to ``SCHEMA_VERSION`` (none needed yet)."""
-        del con, version
+        """Bring tables of schema ``version`` up to ``SCHEMA_VERSION`` (inside the open transaction).
+
+        1 -> 2: the ``trials`` table (the trial ledger) and its index. The generic ``CREATE ...
+        IF NOT EXISTS`` pass has already made them; the step is kept explicit so that every
+        version's change is listed here.
+        """
+        if version < 2:
+            con.execute(TABLES["trials"])
+            con.execute("CREATE INDEX IF NOT EXISTS trials_study ON trials(study, split)")
 
     @contextmanager
     def _raw(self) -> Iterator[sqlite3.Connection]:
@@ -359,6 +406,121 @@ class Registry:
                 if len(out) >= limit:
                     break
         return out
+
+    # ------------------------------------------------------------------ trial ledger
+    def record_trial(
+        self,
+        study: str,
+        kind: str,
+        name: str,
+        *,
+        split: str,
+        params: dict[str, Any] | None = None,
+        data_hash: str = "",
+        sharpe: float | None = None,
+        sharpe_annual: float | None = None,
+        ic: float | None = None,
+        rank_ic: float | None = None,
+        n_obs: int = 0,
+    ) -> int:
+        """Record one evaluation in the ledger of ``study``; returns its row id.
+
+        ``sharpe`` is the per-period (not annualised) Sharpe ratio, ``sharpe_annual`` the
+        annualised one; alphas and pools give ``ic`` / ``rank_ic`` instead. ``data_hash``
+        identifies the evaluated data (``quantrl.agents.persist.data_hash``), ``n_obs`` counts
+        the observations behind the figures. NaN figures are stored as NULL.
+        """
+        if not isinstance(study, str) or not study.strip():
+            raise ConfigError(f"a trial needs a study name, got {study!r}")
+        if kind not in TRIAL_KINDS:
+            raise ConfigError(f"trial kind must be one of {TRIAL_KINDS}, got {kind!r}")
+        if split not in TRIAL_SPLITS:
+            raise ConfigError(f"trial split must be one of {TRIAL_SPLITS}, got {split!r}")
+        text = json.dumps(params or {}, default=str, sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(
+            "\x1f".join((kind, str(name), text, split, data_hash)).encode()
+        ).hexdigest()
+        with self._connect() as con:
+            cur = con.execute(
+                "INSERT INTO trials (study, kind, name, params, split, data_hash, trial_key, "
+                "sharpe, sharpe_annual, ic, rank_ic, n_obs, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    study,
+                    kind,
+                    str(name),
+                    text,
+                    split,
+                    data_hash,
+                    key,
+                    _num(sharpe),
+                    _num(sharpe_annual),
+                    _num(ic),
+                    _num(rank_ic),
+                    int(n_obs),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def trials(self, study: str, split: str | None = None) -> list[dict[str, Any]]:
+        """Every evaluation recorded in ``study`` (of one split if given), oldest first.
+
+        Rows are dicts with ``params`` decoded and NaN for missing figures.
+        """
+        sql = "SELECT * FROM trials WHERE study = ?"
+        args: tuple[Any, ...] = (study,)
+        if split is not None:
+            sql += " AND split = ?"
+            args += (split,)
+        with self._connect() as con:
+            rows = [dict(r) for r in con.execute(sql + " ORDER BY id", args).fetchall()]
+        for row in rows:
+            row["params"] = json.loads(row["params"])
+            for col in ("sharpe", "sharpe_annual", "ic", "rank_ic"):
+                row[col] = float("nan") if row[col] is None else float(row[col])
+        return rows
+
+    def studies(self) -> list[str]:
+        """Names of the studies with recorded trials."""
+        with self._connect() as con:
+            return [str(r[0]) for r in con.execute("SELECT DISTINCT study FROM trials ORDER BY 1")]
+
+    def trial_set(self, study: str, split: str | None = None) -> TrialSet:
+        """The ``TrialSet`` of ``study`` (optionally one split): what a Sharpe ratio is deflated by.
+
+        N counts the distinct configurations evaluated with a Sharpe ratio (strategies, agents,
+        sweep points, experiment policies): the same kind, name, parameters, split and data
+        recorded twice is one trial (its latest figures count). V is the variance of their
+        per-period Sharpe ratios (``TrialSet.from_sharpes``: a trial without a finite Sharpe
+        still counts in N); with fewer than two finite Sharpe ratios among several trials V is
+        taken as 0. An empty study is one trial (``TrialSet()``).
+        """
+        sql = (
+            "SELECT sharpe FROM trials WHERE id IN (SELECT MAX(id) FROM trials WHERE study = ?"
+            + (" AND split = ?" if split is not None else "")
+            + f" AND kind IN ({', '.join('?' for _ in SHARPE_KINDS)}) GROUP BY trial_key)"
+            " ORDER BY id"
+        )
+        args = (study, *((split,) if split is not None else ()), *SHARPE_KINDS)
+        with self._connect() as con:
+            values = [float("nan") if r[0] is None else float(r[0]) for r in con.execute(sql, args)]
+        if not values:
+            return TrialSet()
+        finite = [v for v in values if math.isfinite(v)]
+        if len(values) > 1 and len(finite) < 2:
+            return TrialSet(len(values), 0.0)
+        return TrialSet.from_sharpes(values)
+
+    def count_trials(self, study: str, split: str | None = None) -> int:
+        """How many evaluations ``study`` has recorded (of one split if given), repeats included."""
+        sql = "SELECT COUNT(*) FROM trials WHERE study = ?"
+        args: tuple[Any, ...] = (study,)
+        if split is not None:
+            sql += " AND split = ?"
+            args += (split,)
+        with self._connect() as con:
+            return int(con.execute(sql, args).fetchone()[0])
 
 
 @cache

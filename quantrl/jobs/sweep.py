@@ -9,6 +9,11 @@ A sweep spec is a TOML file::
     split = "valid"                 # where each combination is judged (valid | test)
     metric = "sharpe_ratio"         # ranks the report
     fees = 0.001
+    study = ""                      # trial-ledger study (default: the market's name)
+    valid_start = 2019-01-01        # split dates (default: the market's; needed for a data file
+    test_start = 2021-01-01         #   without default dates, else 70 / 15 / 15 % of its rows)
+    warmup = 252                    # history rows before the split (default: the strategy's
+                                    #   lookback, at least 252)
     output_dir = "runs/sweeps/momentum-grid"
     registry = "runs/registry.sqlite"
     executor = "local"              # local | ray
@@ -24,10 +29,15 @@ A sweep spec is a TOML file::
     env = "quantrl/Portfolio-v0"    # any keyword of the algorithm (learning_rate, gamma, ...)
     timesteps = 5000
 
-Strategy combinations compute target weights on the split (with a year of history before it)
-and backtest them with ``run_weights``; agent combinations train on the train split
-(``train_agent``) and are backtested on the split (``evaluate_agent``). The panel goes to the
-workers once; the driver alone writes the registry (table ``sweeps``) and the report.
+Strategy combinations are backtested on the split exactly as ``quantrl compare`` does
+(``quantrl.backtest.compare.run_strategy`` on ``quantrl.jobs.ledger.split_panel``: the history
+the strategy declares, at least 252 rows, before the split); agent combinations train on the
+train split (``train_agent``) and are backtested on the split (``evaluate_agent``). The panel goes
+to the workers once; the driver alone writes the registry and the report.
+
+Every combination is recorded in the registry's trial ledger (kind ``sweep``, in the spec's
+``study``, default the market's name), and its ``deflated_sharpe_ratio`` deflates over the
+study's trials on the split, this sweep's combinations included (``SweepResult.trials``).
 
 Combinations are ranked on the validation split unless ``split = "test"`` says otherwise: picking
 the best of many combinations by their test results would make the test split part of the
@@ -55,18 +65,21 @@ from pydantic import AfterValidator, model_validator
 
 from quantrl.agents.evaluate import evaluate_agent
 from quantrl.agents.factory import algo_name, env_class
+from quantrl.agents.persist import data_hash
 from quantrl.agents.training import train_agent
-from quantrl.backtest import run_weights
+from quantrl.backtest.compare import required_history, run_strategy
 from quantrl.data import load_market
 from quantrl.data.cache import atomic_write_bytes
-from quantrl.data.splits import market_split, split_dates
+from quantrl.data.splits import split_dates
 from quantrl.envs.core import fraction_split_dates
 from quantrl.envs.registration import ENV_IDS, SHORT_NAMES
 from quantrl.errors import ConfigError
-from quantrl.evaluation.report import ReportFigure, ReportTable, render_report
+from quantrl.evaluation.report import ReportFigure, ReportNotes, ReportTable, render_report
 from quantrl.executors.executor import EXECUTORS, Executor, make_executor
+from quantrl.jobs.ledger import sharpe_figures, split_panel
 from quantrl.jobs.schema import (
     SEED_MAX,
+    DateText,
     Float,
     Int,
     JobName,
@@ -81,6 +94,8 @@ from quantrl.jobs.schema import (
     validate_spec,
 )
 from quantrl.jobs.store import Registry
+from quantrl.progress import ProgressBar
+from quantrl.stats.performance import TrialSet, deflated_sharpe_ratio
 
 __all__ = [
     "METRICS",
@@ -149,6 +164,18 @@ class SweepTable(Table):
     executor: Annotated[Str, choice(EXECUTORS)] = "local"
     workers: Annotated[Int, int_range(1, 4096)] = 1
     address: PathText = ""
+    study: Str = ""
+    valid_start: DateText = None
+    test_start: DateText = None
+    warmup: Annotated[Int, int_range(0, 100_000)] | None = None
+
+    @model_validator(mode="after")
+    def _both_dates(self) -> SweepTable:
+        if (self.valid_start is None) != (self.test_start is None):
+            raise ValueError("give both valid_start and test_start, or neither")
+        if self.valid_start is not None and not self.valid_start < self.test_start:
+            raise ValueError(f"valid_start {self.valid_start} must be before {self.test_start}")
+        return self
 
 
 class AgentTable(Table):
@@ -210,6 +237,10 @@ class SweepSpec:
     workers: int
     address: str
     agent: dict[str, Any] = field(default_factory=dict)
+    study: str = ""
+    valid_start: str | None = None
+    test_start: str | None = None
+    warmup: int | None = None
 
 
 def load_sweep(source: str | Path | dict[str, Any], *, base: Path | None = None) -> SweepSpec:
@@ -246,6 +277,10 @@ def load_sweep(source: str | Path | dict[str, Any], *, base: Path | None = None)
         workers=head.workers,
         address=head.address,
         agent=agent,
+        study=head.study or head.market,
+        valid_start=head.valid_start,
+        test_start=head.test_start,
+        warmup=head.warmup,
     )
 
 
@@ -264,27 +299,52 @@ def _metrics(stats: Any) -> dict[str, float]:
 
 
 def run_point(shared: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Worker side: backtest (or train and backtest) one combination on the sweep's split."""
+    """Worker side: backtest (or train and backtest) one combination on the sweep's split.
+
+    Returns the parameters, the metrics, the backtest's ``returns`` (the driver deflates the
+    Sharpe ratio over the study's trials with them) and its ``trial`` figures for the ledger.
+    """
     spec: SweepSpec = shared["spec"]
     panel = shared["panel"]
+    valid_start, test_start = shared["dates"]
     if spec.kind == "strategy":
         rest = {k: v for k, v in params.items() if k != "strategy"}
-        target = shared["split"]
         strategy = shared["strategy_factory"](str(params["strategy"]), **rest)
-        result = run_weights(target, strategy.target_weights(target), fees=spec.fees)
+        history = required_history([strategy]) if spec.warmup is None else spec.warmup
+        target = split_panel(
+            panel, spec.split, valid_start=valid_start, test_start=test_start, history=history
+        )
+        result = run_strategy(strategy, target, fees=spec.fees)
     else:
         algo_kwargs = {k: v for k, v in params.items() if k not in ("algo", "seed")}
+        dates = (spec.valid_start, spec.test_start) if spec.valid_start else None
         outcome = train_agent(
             spec.agent["env"],
             algo=str(params.get("algo", "ppo")),
             timesteps=int(spec.agent["timesteps"]),
             market=panel,
             seed=int(params.get("seed", 0)),
+            split_dates=dates,
             algo_kwargs=algo_kwargs or None,
         )
-        env = env_class(outcome.env_id)(panel, split=spec.split, sampling="sequential")
+        env = env_class(outcome.env_id)(
+            panel, split=spec.split, split_dates=dates, sampling="sequential"
+        )
         result = evaluate_agent(outcome.model, env, spec.split)
-    return {"params": dict(params), "metrics": _metrics(result.stats())}
+        target = env.unwrapped.panel
+    per_period, annual, n_obs = sharpe_figures(result)
+    return {
+        "params": dict(params),
+        "metrics": _metrics(result.stats()),
+        "returns": result.returns,
+        "trial": {
+            "sharpe": per_period,
+            "sharpe_annual": annual,
+            "n_obs": n_obs,
+            "data_hash": data_hash(target),
+            "history": int(target.warmup),
+        },
+    }
 
 
 @dataclass
@@ -296,6 +356,8 @@ class SweepResult:
     rows: list[dict[str, Any]]
     report: Path | None = None
     split: str = "valid"
+    study: str = ""
+    trials: TrialSet = field(default_factory=TrialSet)
 
     def best(self) -> dict[str, Any]:
         """The best row."""
@@ -319,8 +381,12 @@ def run_sweep(
     workers: int | None = None,
     address: str | None = None,
     strategy_factory: Callable[..., Any] | None = None,
+    progress: bool = False,
 ) -> SweepResult:
     """Run every grid point on ``executor`` (default: the spec's), record and report them.
+
+    Each point is recorded in the trial ledger of the spec's study; its deflated Sharpe ratio
+    deflates over the study's trials on the split. ``progress`` shows a bar over the points.
 
     Strategy sweeps need ``strategy_factory(name, **params)`` returning an object with
     ``target_weights(panel)``, e.g. ``strategies.get_strategy`` (the CLI passes it): the library
@@ -335,12 +401,19 @@ def run_sweep(
             "strategies from their names"
         )
     panel = load_market(spec.market)
-    try:
-        vs, ts = split_dates(spec.market)
-    except ConfigError:  # a market without default dates (a file): 70 / 15 / 15 % of its rows
-        vs, ts = fraction_split_dates(panel)
-    target = market_split(panel, spec.split, valid_start=vs, test_start=ts, warmup=250)
-    shared = {"spec": spec, "panel": panel, "split": target, "strategy_factory": strategy_factory}
+    if spec.valid_start is not None and spec.test_start is not None:
+        vs, ts = spec.valid_start, spec.test_start
+    else:
+        try:
+            vs, ts = split_dates(spec.market)
+        except ConfigError:  # a market without default dates (a file): 70 / 15 / 15 % of its rows
+            vs, ts = (str(d)[:19] for d in fraction_split_dates(panel))
+    shared = {
+        "spec": spec,
+        "panel": panel,
+        "dates": (vs, ts),
+        "strategy_factory": strategy_factory,
+    }
     points = grid_points(spec.grid)
     owned = not hasattr(executor, "map")
     ex: Any = executor
@@ -351,20 +424,63 @@ def run_sweep(
             address=address if address is not None else (spec.address or None),
         )
     rows: list[dict[str, Any] | None] = [None] * len(points)
+    bar = ProgressBar(f"sweep {spec.name}", len(points), enabled=progress)
     try:
         for i, row in ex.map(run_point, points, shared):
             rows[i] = row
+            bar.advance()
     finally:
+        bar.close()
         if owned:
             ex.close()
     done = [r for r in rows if r is not None]
-    Registry(spec.registry).record_sweep(spec.name, spec.kind, spec.split, done)
+    registry = Registry(spec.registry)
+    trials = _record_trials(registry, spec, done, (vs, ts))
+    registry.record_sweep(spec.name, spec.kind, spec.split, done)
     ranked = sorted(done, key=_rank_key(spec.metric))
     spec.output_dir.mkdir(parents=True, exist_ok=True)
-    result = SweepResult(spec.name, spec.metric, ranked, split=spec.split)
+    result = SweepResult(
+        spec.name, spec.metric, ranked, split=spec.split, study=spec.study, trials=trials
+    )
     atomic_write_bytes(spec.output_dir / "results.json", json.dumps(ranked, indent=1).encode())
     result.report = write_sweep_report(result, spec.output_dir / "report.html")
     return result
+
+
+def _record_trials(
+    registry: Registry, spec: SweepSpec, rows: list[dict[str, Any]], dates: tuple[Any, Any]
+) -> TrialSet:
+    """Record every point in the ledger, then deflate each point's Sharpe over the study's trials.
+
+    The points' ``returns`` and ``trial`` entries are consumed (removed from the rows).
+    """
+    for row in rows:
+        trial = row.pop("trial")
+        params = {
+            **row["params"],
+            "fees": spec.fees,
+            "history": trial["history"],
+            "valid_start": str(dates[0])[:19],
+            "test_start": str(dates[1])[:19],
+        }
+        if spec.kind == "agent":
+            params.update(spec.agent)
+        registry.record_trial(
+            spec.study,
+            "sweep",
+            str(row["params"].get("strategy", row["params"].get("algo", "ppo"))),
+            split=spec.split,
+            params=params,
+            data_hash=trial["data_hash"],
+            sharpe=trial["sharpe"],
+            sharpe_annual=trial["sharpe_annual"],
+            n_obs=trial["n_obs"],
+        )
+    trials = registry.trial_set(spec.study, spec.split)
+    for row in rows:
+        dsr = float(deflated_sharpe_ratio(row.pop("returns"), trials))
+        row["metrics"]["deflated_sharpe_ratio"] = dsr if math.isfinite(dsr) else math.nan
+    return trials
 
 
 def _label(params: dict[str, Any]) -> str:
@@ -395,10 +511,20 @@ def write_sweep_report(result: SweepResult, path: str | Path) -> Path:
         {"parameters": _label(r["params"]), **{c: r["metrics"].get(c, math.nan) for c in METRICS}}
         for r in result.rows
     ]
-    sections = [
+    sections: list[Any] = [
         ReportFigure("metric", _sweep_figure(result), "metric per combination"),
         ReportTable("Combinations", table),
     ]
+    if result.study:
+        sections.append(
+            ReportNotes(
+                "Notes",
+                [
+                    f"Deflated Sharpe ratio over {result.trials.n_trials} trial(s) of study "
+                    f"{result.study!r} on the {result.split} split (the trial ledger)"
+                ],
+            )
+        )
     subtitle = (
         f"{len(result.rows)} combinations, ranked by {result.metric} on the {result.split} split"
     )

@@ -54,7 +54,7 @@ def _row(output: str, formula_canonical: str) -> list[str]:
 
 
 def test_eval_prints_metrics_matching_a_reference() -> None:
-    result = _invoke(MOMENTUM, "--horizon", "5")
+    result = _invoke(MOMENTUM, "--horizon", "5", "--split", "test")
     assert result.exit_code == 0, result.output
     for header in ("IC", "RankIC", "ICIR", "RankICIR", "PPS", "RRE", "PFS", "Div", "Logic"):
         assert header in result.output

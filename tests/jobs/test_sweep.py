@@ -1,4 +1,4 @@
-"""Strategy sweeps: every grid point equals a direct backtest; registry rows and report written."""
+"""Strategy sweeps: every grid point equals a direct backtest; ledger, registry and report written."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from quantrl.backtest import run_weights
+from quantrl.backtest.compare import run_strategy
 from quantrl.cli.app import app
 from quantrl.data import load_market
+from quantrl.data.splits import market_split
 from quantrl.errors import ConfigError
 from quantrl.executors import LocalExecutor
 from quantrl.jobs.store import Registry
 from quantrl.jobs.sweep import grid_points, load_sweep, run_sweep
+from quantrl.stats.performance import deflated_sharpe_ratio
 from strategies import get_strategy
 
 SPEC = """
@@ -45,16 +47,26 @@ def test_strategy_sweep_equals_direct_backtests(tmp_path: Path) -> None:
     path.write_text(SPEC)
     result = run_sweep(path, LocalExecutor(2), strategy_factory=get_strategy)
     assert len(result.rows) == 4
-    _, _, test = load_market("dow30").split("2019-01-01", "2021-01-01", warmup=250)
+    # as quantrl compare does: a year of history (at least the lookback) before the split
+    test = market_split(load_market("dow30"), "test", warmup=252)
+    spec = load_sweep(path)
+    trials = Registry(spec.registry).trial_set("dow30", "test")
+    assert result.trials == trials and trials.n_trials == 4 and result.study == "dow30"
     for row in result.rows:
         p = row["params"]
         strat = get_strategy("momentum", lookback=p["lookback"], quantile=p["quantile"])
-        stats = run_weights(test, strat.target_weights(test), fees=0.002).stats()
+        direct = run_strategy(strat, test, fees=0.002)
+        stats = direct.stats()
         assert row["metrics"]["sharpe_ratio"] == pytest.approx(stats["Sharpe ratio"], rel=1e-12)
         assert row["metrics"]["total_return"] == pytest.approx(stats["Total return"], rel=1e-12)
+        dsr = float(deflated_sharpe_ratio(direct.returns, trials))
+        assert row["metrics"]["deflated_sharpe_ratio"] == pytest.approx(dsr, rel=1e-12)
     sharpes = [r["metrics"]["sharpe_ratio"] for r in result.rows]
     assert sharpes == sorted(sharpes, reverse=True)
-    spec = load_sweep(path)
+    ledger = Registry(spec.registry).trials("dow30", "test")
+    assert [r["kind"] for r in ledger] == ["sweep"] * 4
+    assert {r["params"]["lookback"] for r in ledger} == {60, 126}
+    assert all(r["params"]["history"] == 252 and r["n_obs"] > 500 for r in ledger)
     stored = Registry(spec.registry).sweep_results("mom")
     assert len(stored) == 4
     assert {tuple(sorted(s["params"].items())) for s in stored} == {
@@ -62,6 +74,7 @@ def test_strategy_sweep_equals_direct_backtests(tmp_path: Path) -> None:
     }
     page = (spec.output_dir / "report.html").read_text()
     assert "lookback=126" in page and "data:image/png;base64," in page
+    assert "Deflated Sharpe ratio over 4 trial(s) of study" in page
 
 
 def test_same_results_in_process_and_in_workers(tmp_path: Path) -> None:
@@ -81,6 +94,7 @@ def test_cli_prints_the_ranked_table(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["sweep", str(path), "--top", "2"])
     assert out.exit_code == 0, out.output
     assert "sweep mom on the test split" in out.output and "report:" in out.output
+    assert "DSR over 4 trial(s) of study 'dow30' on the test split" in out.output
 
 
 @pytest.mark.parametrize(
@@ -141,11 +155,11 @@ def test_default_split_is_validation_and_is_reported(tmp_path: Path) -> None:
     assert spec.split == "valid"
     result = run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
     assert result.split == "valid"
-    _, valid, _ = load_market("dow30").split("2019-01-01", "2021-01-01", warmup=250)
+    valid = market_split(load_market("dow30"), "valid", warmup=252)
     for row in result.rows:
         p = row["params"]
         strat = get_strategy("momentum", lookback=p["lookback"], quantile=p["quantile"])
-        stats = run_weights(valid, strat.target_weights(valid), fees=0.002).stats()
+        stats = run_strategy(strat, valid, fees=0.002).stats()
         assert row["metrics"]["sharpe_ratio"] == pytest.approx(stats["Sharpe ratio"], rel=1e-12)
     sharpes = [r["metrics"]["sharpe_ratio"] for r in result.rows]
     assert sharpes == sorted(sharpes, reverse=True)
@@ -155,3 +169,29 @@ def test_default_split_is_validation_and_is_reported(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "sweep mom on the valid split" in out.output
     assert "ranked on the valid split" in out.output
+
+
+def test_spec_split_dates_warmup_and_study(tmp_path: Path) -> None:
+    extra = 'study = "mine"\nvalid_start = 2016-01-01\ntest_start = 2017-01-01\nwarmup = 100\n'
+    path = tmp_path / "mom.toml"
+    path.write_text(SPEC.replace('split = "test"\n', extra).replace("[60, 126]", "[60]"))
+    spec = load_sweep(path)
+    assert (spec.study, spec.valid_start, spec.test_start, spec.warmup) == (
+        "mine",
+        "2016-01-01",
+        "2017-01-01",
+        100,
+    )
+    result = run_sweep(spec, LocalExecutor(1), strategy_factory=get_strategy)
+    valid = market_split(load_market("dow30"), "valid", valid_start="2016-01-01",
+                         test_start="2017-01-01", warmup=100)  # fmt: skip
+    for row in result.rows:
+        strat = get_strategy("momentum", lookback=60, quantile=row["params"]["quantile"])
+        direct = run_strategy(strat, valid, fees=0.002)
+        assert row["metrics"]["total_return"] == pytest.approx(direct.total_return, rel=1e-12)
+    rows = Registry(spec.registry).trials("mine", "valid")
+    assert len(rows) == 2 and all(r["params"]["history"] == 100 for r in rows)
+    with pytest.raises(ConfigError, match="both valid_start and test_start"):
+        load_sweep(
+            {"sweep": {"name": "x", "valid_start": "2016-01-01"}, "grid": {"strategy": ["a"]}}
+        )

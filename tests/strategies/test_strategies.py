@@ -152,3 +152,27 @@ def test_unknown_strategy_and_bad_params():
         get_strategy("ma_crossover", fast=50, slow=20)
     with pytest.raises(ConfigError):
         get_strategy("equal_weight", nonsense=1)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_declared_lookback_is_the_history_before_the_first_decision(small_panel, name):
+    strategy = get_strategy(name, **FAST_PARAMS.get(name, {}))
+    w = strategy.target_weights(small_panel)
+    first = int(np.flatnonzero(np.isfinite(w).any(axis=1))[0])
+    lookback = strategy.lookback
+    assert isinstance(lookback, int) and lookback >= 0
+    expected = {
+        "equal_weight": (0, 0),  # (declared lookback, first decision row) from the parameters
+        "buy_and_hold": (0, 0),
+        "momentum": (60, 60),
+        "min_variance": (30, 30),
+        "max_sharpe": (30, 30),
+        "risk_parity": (30, 30),
+        "ma_crossover": (20, 19),  # Mean over 20 bars is ready on row 19
+        "alpha_factor": (9, 9),  # Corr over 10 bars reads 9 rows back; decides every 3 rows
+    }
+    if name == "bollinger":  # decides only on band crossings; the bands need `window` bars
+        assert lookback == 10 and first >= 9
+        return
+    assert (lookback, first) == expected[name]
+    assert first <= lookback + FAST_PARAMS.get(name, {}).get("every", 1) - 1

@@ -131,11 +131,21 @@ class Dataset:
     description: str
     cleaner: Cleaner | None = None
     benchmark: str | None = None
+    survivorship_biased: bool = False
+    survivorship_note: str = ""
 
     @property
     def path(self) -> Path:
         """Absolute path of the parquet file."""
         return data_dir() / self.file
+
+    @property
+    def panel_meta(self) -> dict[str, object]:
+        """What a loaded panel's ``meta`` says about the data's honesty (survivorship bias)."""
+        meta: dict[str, object] = {"survivorship_biased": self.survivorship_biased}
+        if self.survivorship_note:
+            meta["survivorship_note"] = self.survivorship_note
+        return meta
 
 
 DATASETS: dict[str, Dataset] = {
@@ -148,6 +158,12 @@ DATASETS: dict[str, Dataset] = {
             "1d",
             "29 DJIA members, adjusted daily OHLCV, 2010-2023 (Yahoo Finance)",
             benchmark="djia",
+            survivorship_biased=True,
+            survivorship_note=(
+                "constituents as of 2020-2024 (the DJIA members from Aug 2020 to Feb 2024 except "
+                "DOW) for the whole 2010-2023 period; names that left the index before then are "
+                "missing"
+            ),
         ),
         Dataset(
             "djia",
@@ -163,6 +179,11 @@ DATASETS: dict[str, Dataset] = {
             "1d",
             "505 S&P 500 constituents, split-adjusted daily OHLCV, 2013-02..2018-02 (IEX)",
             clean_sp500,
+            survivorship_biased=True,
+            survivorship_note=(
+                "constituents as of early 2018 (the S&P 500 list on the last day of the data) "
+                "for the whole 2013-2018 period; names that left the index before then are missing"
+            ),
         ),
         Dataset(
             "crypto_minute",
