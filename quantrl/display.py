@@ -3,7 +3,7 @@
 ``format_number`` keeps at least three significant digits at every scale: 0.0123 -> ``0.0123``,
 0.001234 -> ``0.00123``, 5.6e-06 -> ``5.6e-06`` (never ``0.0000``), 1234.5 -> ``1234.5000``,
 1234567.0 -> ``1,234,567``;
-whole numbers of 10 and more print with thousands separators, NaN and infinities as ``–`` (or
+whole numbers print without decimals (with thousands separators), NaN and infinities as ``–`` (or
 ``inf``). ``format_value`` also accepts dates, durations, booleans and text.
 """
 
@@ -38,7 +38,7 @@ def format_number(value: float, digits: int = 4) -> str:
     size = abs(x)
     if x == 0:
         return "0"
-    if size >= LARGE or (x.is_integer() and size >= 10):
+    if size >= LARGE or x.is_integer():
         return f"{x:,.0f}"
     if size < SMALL:
         return f"{x:.{max(digits - 1, 1)}g}"

@@ -142,8 +142,11 @@ def _field_error(name: str, problem: str) -> ConfigError:
 def _env_parameters(env_id: str) -> set[str] | None:
     """Keyword arguments an env class takes (None when it takes any)."""
     module, cls_name = ENV_IDS[env_id][0].split(":")
+    env_cls = getattr(importlib.import_module(module), cls_name)
+    if hasattr(env_cls, "keywords"):
+        return set(env_cls.keywords()) - {"market", "split_dates"}
     names: set[str] = set()
-    for klass in getattr(importlib.import_module(module), cls_name).__mro__:
+    for klass in env_cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
             continue

@@ -69,7 +69,6 @@ RegistryOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="load without the disk cache")]
 
-COUNT_ROWS = ("Periods", "Trials (DSR)", "Max drawdown duration (bars)")
 """Statistics printed as whole numbers."""
 
 
