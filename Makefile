@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 INPUT_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 BASE_STAMP := $(VENV)/.installed-base-$(INPUT_HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(INPUT_HASH)
+NB_STAMP := $(VENV)/.installed-notebooks-$(INPUT_HASH)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench notebooks clean
 
 install: $(DEV_STAMP)
 
@@ -25,11 +26,20 @@ $(DEV_STAMP): $(BASE_STAMP)
 	@rm -f $(VENV)/.installed-dev-*
 	@touch $@
 
+# plus JupyterLab for the research notebooks
+$(NB_STAMP): $(BASE_STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation -e ".[notebooks]"
+	@rm -f $(VENV)/.installed-notebooks-*
+	@touch $@
+
 demo: $(BASE_STAMP)
 	$(BIN)/quantrl demo
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+notebooks: $(NB_STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check quantrl strategies tests benchmarks
