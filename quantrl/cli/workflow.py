@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantrl.cli.backtest import RegistryOpt, StudyOpt
+from quantrl.display import format_number
 from quantrl.workflow import load_workflow_spec, run_workflow
 
 __all__ = ["workflow_app"]
@@ -23,7 +24,7 @@ _STATS = ("Total return", "CAGR", "Annual volatility", "Sharpe ratio", "Max draw
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
+    return format_number(value, digits)
 
 
 @workflow_app.command("run")
@@ -37,6 +38,8 @@ def run_command(
         bool, typer.Option("--no-report", help="skip the HTML tear sheet")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    study: StudyOpt = None,
+    registry: RegistryOpt = None,
 ) -> None:
     """Run a workflow spec: train, predict, score the signal and backtest top-k dropout."""
     console = Console()
@@ -50,7 +53,9 @@ def run_command(
         output["report"] = False
     if output:
         parsed = parsed.model_copy(update={"output": parsed.output.model_copy(update=output)})
-    result = run_workflow(parsed, progress=not quiet, console=console)
+    result = run_workflow(
+        parsed, progress=not quiet, console=console, study=study, registry=registry
+    )
     table = Table(title=f"{parsed.name}: signal by split (against the raw label)")
     for col in ("split", "IC", "ICIR", "RankIC", "RankICIR", "dates"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -66,7 +71,7 @@ def run_command(
     )
     bt.add_column("statistic")
     bt.add_column("value", justify="right")
-    for key in _STATS:
+    for key in (*_STATS, "Deflated Sharpe ratio", "Trials (DSR)"):
         if key in stats.index:
             bt.add_row(key, _fmt(float(stats[key])))
     console.print(bt)

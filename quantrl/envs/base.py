@@ -139,6 +139,7 @@ class TradingEnv(gym.Env):
         """Every keyword argument the environment accepts: its own, its records', the flat ones."""
         flat = {key for slot in cls.CONFIG.values() for key in slot.flat}
         return frozenset({*_explicit_keywords(cls), *cls.CONFIG, *flat})
+
     _market: Market
     _kernel_obs_dim: int
 

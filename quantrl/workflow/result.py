@@ -14,6 +14,7 @@ from quantrl.backtest.result import BacktestResult
 from quantrl.display import format_number, format_percent, summary_html
 from quantrl.errors import ConfigError
 from quantrl.stats.ic import ICSummary
+from quantrl.stats.performance import TrialSet
 from quantrl.workflow.spec import WorkflowSpec
 
 __all__ = ["WorkflowResult"]
@@ -52,6 +53,7 @@ class WorkflowResult:
     timings: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    trials: TrialSet | None = None
 
     def predictions(self, split: str | None = "test") -> pd.DataFrame:
         """Long frame (date, symbol, split, score, label) of the cells with a score."""
@@ -81,8 +83,8 @@ class WorkflowResult:
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split")
 
     def backtest_stats(self) -> pd.Series:
-        """The test backtest's performance summary (``BacktestResult.stats``)."""
-        return self.backtest.stats()
+        """The test backtest's summary (``BacktestResult.stats``, deflated over ``trials``)."""
+        return self.backtest.stats(self.trials)
 
     def _headline(self) -> dict[str, float]:
         test = self.ic.get("test")

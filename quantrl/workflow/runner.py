@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
@@ -36,6 +35,9 @@ from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.panel import Panel
 from quantrl.display import format_value
 from quantrl.evaluation.report import write_report
+from quantrl.jobs.ledger import open_registry, record_backtests
+from quantrl.jobs.store import Registry
+from quantrl.progress import ProgressBar
 from quantrl.stats.ic import ic_summary
 from quantrl.workflow.dataset import SPLITS, WorkflowData, build_data, learn_rows
 from quantrl.workflow.models import LightGBMModel, LinearModel, Model
@@ -73,49 +75,33 @@ def equal_weight_index(panel: Panel) -> np.ndarray:
 
 
 class _Stages:
-    """Stage timer with an optional rich progress display."""
+    """Stage timer; each stage shows a ``quantrl.progress.ProgressBar`` when asked."""
 
     def __init__(self, show: bool, console: Console | None) -> None:
         self.timings: dict[str, float] = {}
-        self.progress = (
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-            )
-            if show
-            else None
-        )
+        self.show = show
+        self.console = console
 
     def __enter__(self) -> _Stages:
-        if self.progress is not None:
-            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        return None
 
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Callable[..., None]]:
         """Time a stage; yields ``update(done, total=None)`` for its progress bar."""
-        task = None
-        if self.progress is not None:
-            task = self.progress.add_task(name, total=total or 1)
-
-        def update(done: int, new_total: int | None = None) -> None:
-            if self.progress is not None and task is not None:
-                self.progress.update(task, completed=done, total=new_total or total or 1)
-
         t0 = time.perf_counter()
-        yield update
+        with ProgressBar(name, total or 1, enabled=self.show, console=self.console) as bar:
+
+            def update(done: int, new_total: int | None = None) -> None:
+                if new_total is not None:
+                    bar.total = int(new_total)
+                bar.update(done)
+
+            yield update
+            bar.update(bar.total or 1)
         self.timings[name] = time.perf_counter() - t0
-        if self.progress is not None and task is not None:
-            final = self.progress.tasks[task].total or 1
-            self.progress.update(task, completed=final, total=final)
 
 
 def _predict(model: Model, x: np.ndarray, ok: np.ndarray, rows: tuple[int, int]) -> np.ndarray:
@@ -144,12 +130,20 @@ def run_workflow(
     progress: bool = False,
     console: Console | None = None,
     write: bool = True,
+    study: str | None = None,
+    registry: Registry | str | Path | None = None,
 ) -> WorkflowResult:
     """Run a workflow spec (a ``WorkflowSpec``, its tables as a mapping, or a TOML path).
 
     ``panel`` replaces the [data] market, date range and symbols (split dates and the vwap proxy
     still apply; split dates default to those of the [data] market). ``progress`` shows rich
-    progress bars; ``write=False`` skips the [output] files.
+    progress bars; ``write=False`` skips the [output] files and the trial ledger.
+
+    The model is chosen on the validation split (early stopping, the ridge penalty) and the test
+    split is predicted once; with ``write`` the test backtest is recorded as a trial of ``study``
+    (default: ``<market>-workflow``) in the registry's ledger (``registry``: the default path of
+    ``quantrl.jobs.ledger.registry_path``), and its deflated Sharpe ratio counts that study's
+    test-split trials.
     """
     spec = load_workflow_spec(spec)
     with _Stages(progress, console) as stages:
@@ -180,6 +174,18 @@ def run_workflow(
                 ic[name] = ic_summary(scores[a:b], data.label[a:b])
         with stages.stage("backtest"):
             backtest = _backtest(spec, data, scores)
+    trials = None
+    if write:
+        ledger = open_registry(registry)
+        name = f"{spec.name} ({spec.model.kind}, seed {spec.model.seed})"
+        trials = record_backtests(
+            ledger,
+            study or f"{spec.data.market}-workflow",
+            "workflow",
+            {name: backtest},
+            split="test",
+            params={name: spec.model_dump(mode="json")},
+        )
     result = WorkflowResult(
         spec=spec,
         dates=data.panel.dates,
@@ -192,6 +198,7 @@ def run_workflow(
         model=model,
         backtest=backtest,
         timings=stages.timings,
+        trials=trials,
         meta={
             "market": spec.data.market,
             "valid_start": data.valid_start,

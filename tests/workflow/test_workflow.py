@@ -148,3 +148,18 @@ def test_pool_file_features(tmp_path, panel):
     assert list(res.feature_names) == pool.formulas
     assert str(res.dates[res.bounds["valid"][0]])[:10] == "2016-07-01"
     assert np.isfinite(res.ic["test"].ic)
+
+
+def test_the_test_backtest_is_recorded_as_a_trial_and_deflated_by_its_study(tmp_path):
+    """Each run's test backtest is one trial of its study; the DSR counts the study's trials."""
+    from quantrl.jobs.store import Registry
+
+    reg = tmp_path / "registry.sqlite"
+    first = run_workflow(_spec(), study="wf", registry=reg)
+    second = run_workflow(_spec(seed=7), study="wf", registry=reg)
+    rows = Registry(reg).trials("wf")
+    assert [(r["kind"], r["split"]) for r in rows] == [("workflow", "test")] * 2
+    assert first.trials.n_trials == 1 and second.trials.n_trials == 2
+    assert int(second.backtest_stats()["Trials (DSR)"]) == 2
+    sharpe = [r["sharpe"] for r in rows]
+    assert second.trials.sharpe_variance == pytest.approx(np.var(sharpe, ddof=1))
