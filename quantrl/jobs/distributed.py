@@ -28,6 +28,7 @@ from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 from quantrl.executors.executor import Executor, make_executor
 from quantrl.jobs.harness import alpha_row, build_harness, load_splits, make_pool
+from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
@@ -278,3 +279,14 @@ def _record(
         for k, v in ms.items():
             values[f"{split}_{k}"] = float(v) if v == v else None
     registry.update_run(run_id, **values)
+    if metrics:
+        params = {"run_id": run_id, "method": spec.method, "miners": len(miners)}
+        record_pool(
+            registry,
+            spec.market,
+            spec.name,
+            metrics,
+            {s: panels[s] for s in ("valid", "test") if s in panels},
+            labels,
+            params | {"formulas": pool.formulas},
+        )

@@ -68,8 +68,16 @@ def test_cli_mine_with_local_executor_merges_the_miners(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["mine", str(job), "--executor", "local", "--seeds", "0,1"])
     assert out.exit_code == 0, out.output
     assert "2 miners on local x1" in out.output
-    runs = Registry(tmp_path / "registry.sqlite").runs("cli-dist")
+    registry = Registry(tmp_path / "registry.sqlite")
+    runs = registry.runs("cli-dist")
     assert runs[0]["status"] == "finished" and runs[0]["method"].startswith("random x2")
+    # the merged pool is a trial of the market's study, once per split it was scored on
+    trials = registry.trials("sp500")
+    assert sorted((t["kind"], t["name"], t["split"]) for t in trials) == [
+        ("pool", "cli-dist", "test"),
+        ("pool", "cli-dist", "valid"),
+    ]
+    assert all(t["ic"] == t["ic"] for t in trials)  # finite
 
 
 def test_run_due_runs_a_distributed_spec_then_skips_it(tmp_path: Path) -> None:
