@@ -193,7 +193,8 @@ def default_kwargs(name: str, env: Any, timesteps: int | None = None) -> dict[st
         kw.update(BATCHED_DEFAULTS[key])
         if key == "ppo":
             kw["n_steps"] = rollout_steps(n_envs, timesteps)
-            kw["batch_size"] = max(64, kw["n_steps"] * n_envs // 4)
+            rollout = kw["n_steps"] * n_envs  # in 4 minibatches (fewer when 4 does not divide it)
+            kw["batch_size"] = next(rollout // k for k in (4, 3, 2, 1) if rollout % k == 0)
     kw["policy_kwargs"] = dict(NET_ARCH[key])
     if key == "recurrent_ppo":
         kw["policy"] = "MlpLstmPolicy"

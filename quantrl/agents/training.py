@@ -37,6 +37,7 @@ from quantrl.agents.persist import market_panel, save
 from quantrl.display import format_value, summary_html
 from quantrl.envs.config import check_int
 from quantrl.envs.portfolio import PortfolioEnv
+from quantrl.envs.registration import ENV_IDS
 from quantrl.envs.vector import make_sb3_vec_env
 from quantrl.errors import ConfigError
 
@@ -196,12 +197,20 @@ def _as_vec_env(env: Any, n_envs: int | None) -> VecEnv:
 
 
 def _env_name(venv: VecEnv) -> str:
-    """The id (or class name) of the first env of a ``VecEnv``."""
-    inner = getattr(venv, "venv", venv)
-    template = getattr(inner, "template", None)
-    if template is None and getattr(inner, "envs", None):
-        template = inner.envs[0]
+    """The quantrl id (else the gymnasium id or class name) of the first env of a ``VecEnv``."""
+    layer: Any = venv
+    template: Any = None
+    while layer is not None and template is None:
+        if hasattr(layer, "template"):  # PortfolioVectorEnv
+            template = layer.template
+        elif getattr(layer, "envs", None):  # DummyVecEnv / SubprocVecEnv-like
+            template = layer.envs[0]
+        else:  # SB3VecEnv, VecEnvWrapper
+            layer = getattr(layer, "venv", None)
     base = getattr(template, "unwrapped", template)
+    for env_id in ENV_IDS:
+        if type(base) is env_class(env_id):
+            return env_id
     spec = getattr(base, "spec", None)
     return spec.id if spec is not None else type(base).__name__
 
