@@ -1,4 +1,4 @@
-"""Workloads E and F: environment steps per second and SB3 PPO throughput.
+"""Workloads E, F and F2: environment steps per second, SB3 PPO throughput, ``train_agent``.
 
 E: Portfolio-v0 with 30 assets and random actions (drawn before timing, for both sides),
 single environment through the gymnasium API, against FinRL's ``StockPortfolioEnv`` re-implemented
@@ -10,7 +10,13 @@ F: stable-baselines3 PPO ``MlpPolicy`` learning throughput on Portfolio-v0 with 
 environments (``DummyVecEnv``), as a share of SB3's ceiling measured on a trivial environment with
 the same observation and action spaces (constant observation, zero reward), so the network is
 the same size and only the environment differs; plus PPO on 64 batched environments. torch runs
-on one thread for both (on a busy 2-core machine more threads make torch ~10x slower).
+on one thread for both (on a busy 2-core machine more threads make torch ~10x slower). Every
+model is built by ``quantrl.agents.make_agent`` with the sizes given here.
+
+F2: ``quantrl.agents.train_agent("quantrl/Portfolio-v0", algo="ppo")`` end to end (env and model
+construction included) with its defaults on the first 70% of the same prices (30 assets): 128
+batched environments, rollouts of 8,192 steps, minibatches of 2,048, 3 epochs; environment steps
+per second of the whole call (target 20,000).
 
 Prices: ``make_prices(2520, 30, seed=5)``; open = previous close. Timings: one warm-up, then the
 median of 5 (F: alternating pairs, median of 3, PPO n_steps 1024 and two rollouts per run;
@@ -19,7 +25,7 @@ second of the process (``time.process_time``): on a shared machine the wall figu
 waiting for a core, the CPU figures do not. The machine may be shared, so
 absolute numbers are noisy; the ratios are what to compare.
 
-Run: ``python benchmarks/bench_envs.py [--quick]``.
+Run: ``python benchmarks/bench_envs.py [--quick] [--only E|F|F2]``.
 """
 
 from __future__ import annotations
@@ -198,10 +204,22 @@ class TrivialEnv:
 
 
 def _ppo_rate(make_venv: Any, n_steps: int, total: int) -> tuple[float, float]:
-    """PPO learning steps per (wall, CPU) second on a fresh model (construction not timed)."""
-    from stable_baselines3 import PPO
+    """PPO learning steps per (wall, CPU) second on a fresh model (construction not timed).
 
-    model = PPO("MlpPolicy", make_venv(), n_steps=n_steps, seed=0, device="cpu")
+    SB3's own PPO sizes (minibatches of 64, 10 epochs, one 64x64 network each for the policy and
+    the value), so the comparison with the trivial env measures the environment's share.
+    """
+    from quantrl.agents import make_agent
+
+    model = make_agent(
+        "ppo",
+        make_venv(),
+        seed=0,
+        n_steps=n_steps,
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=3e-4,
+    )
     w0, c0 = time.perf_counter(), time.process_time()
     model.learn(total)
     return total / (time.perf_counter() - w0), total / (time.process_time() - c0)
@@ -273,17 +291,53 @@ def workload_f(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def workload_f2(quick: bool) -> list[dict[str, Any]]:
+    """``train_agent`` PPO throughput on Portfolio-v0 (batched defaults), wall and CPU."""
+    from quantrl.agents import train_agent
+
+    panel, _ = bench_panel()
+    n = panel.n_dates
+    split = (str(panel.dates[int(0.7 * n)])[:10], str(panel.dates[int(0.85 * n)])[:10])
+    timesteps = 16_384 if quick else 131_072
+    repeats = 1 if quick else 3
+    last: list[Any] = []
+
+    def run() -> int:
+        outcome = train_agent(
+            "quantrl/Portfolio-v0", algo="ppo", timesteps=timesteps, market=panel, split_dates=split
+        )
+        last[:] = [outcome]
+        return outcome.timesteps
+
+    wall, cpu = rates(run, repeats)
+    outcome = last[0]
+    model = outcome.model
+    return [
+        _row(
+            f"F2 train_agent PPO, {outcome.timesteps:,} steps, {outcome.n_envs} batched envs, "
+            f"rollout {model.n_steps * outcome.n_envs:,}, minibatch {model.batch_size:,}, "
+            f"{model.n_epochs} epochs",
+            (wall, cpu),
+            "",
+            None,
+            target=20_000,
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run workloads E and F and print their tables."""
+    """Run workloads E, F and F2 and print their tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small budgets, one repeat")
-    parser.add_argument("--only", choices=("E", "F"), help="run one workload")
+    parser.add_argument("--only", choices=("E", "F", "F2"), help="run one workload")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.only in (None, "E"):
         print_table("Workload E: environment steps per second", workload_e(args.quick))
     if args.only in (None, "F"):
         print_table("Workload F: SB3 PPO learning throughput", workload_f(args.quick))
+    if args.only in (None, "F2"):
+        print_table("Workload F2: train_agent (batched PPO) throughput", workload_f2(args.quick))
 
 
 if __name__ == "__main__":

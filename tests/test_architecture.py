@@ -2,9 +2,9 @@
 
 The layers (``../ARCHITECTURE`` in the docs; README "Layout"), bottom up: ``errors``; ``kernels``;
 ``data``; ``stats``; ``backtest`` and ``alpha``; ``evaluation``; ``mining`` and ``envs``;
-``agents``; ``jobs``; ``experiments`` and ``workflow``; ``cli``. A module imports only modules of
-its own package or of lower layers; ``executors`` is infrastructure that imports nothing of
-quantrl but ``errors``. Nothing in ``quantrl`` but the CLI (which resolves strategy names)
+``agents``; ``jobs``; ``experiments``, ``workflow`` and ``demo``; ``cli``. A module imports only
+modules of its own package or of lower layers; ``executors`` is infrastructure that imports
+nothing of quantrl but ``errors``. Nothing in ``quantrl`` but the CLI (which resolves strategy names)
 imports ``strategies``, and nothing imports ``benchmarks`` or the tests; ``strategies`` imports
 the library, never the CLI. A function may import only optional dependencies.
 """
@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "jobs": 8,
     "experiments": 9,
     "workflow": 9,
+    "demo": 9,
     "cli": 10,
 }
 """Top-level part of ``quantrl`` -> its layer; a part imports only lower layers (and itself)."""
@@ -229,3 +230,6 @@ def test_checker_catches_a_cycle_and_an_upward_edge() -> None:
     assert _layer_problem("quantrl.backtest.engine", "quantrl.kernels.portfolio") is None
     assert _layer_problem("strategies.momentum", "quantrl.cli.app") is not None
     assert _layer_problem("quantrl.cli.backtest", "strategies") is None
+    assert _layer_problem("quantrl.demo.job", "strategies") is not None
+    assert _layer_problem("quantrl.demo.job", "quantrl.cli.demo") is not None
+    assert _layer_problem("quantrl.demo.steps", "quantrl.agents.training") is None

@@ -1,4 +1,5 @@
-"""Training callbacks: a progress bar, and periodic backtest evaluation with best-model saving.
+"""Training callbacks: a progress bar, the finished episodes' returns, and periodic backtest
+evaluation with best-model saving.
 
 ``BacktestEvalCallback`` runs the policy deterministically through a fresh env on the validation
 split every ``eval_freq`` steps, computes Sharpe, total return and max drawdown of the equity
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from quantrl.agents.evaluate import PolicyRunner, rollout
+from quantrl.agents.evaluate import rollout
 from quantrl.agents.persist import save
 from quantrl.errors import ConfigError
 from quantrl.progress import ProgressBar
@@ -51,6 +52,27 @@ class RichProgressCallback(BaseCallback):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+
+
+class EpisodeRecorder(BaseCallback):
+    """The return and length of every finished training episode, in the order they end.
+
+    Reads the ``episode`` record that ``Monitor`` (single envs) and ``SB3VecEnv`` (the batched
+    env) put in the info of an episode's last step; within a step, environments in index order.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rewards: list[float] = []
+        self.lengths: list[int] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos") or ():
+            episode = info.get("episode")
+            if episode is not None:
+                self.rewards.append(float(episode["r"]))
+                self.lengths.append(int(episode["l"]))
+        return True
 
 
 def equity_metrics(equity: np.ndarray) -> dict[str, float]:
@@ -110,7 +132,7 @@ class BacktestEvalCallback(BaseCallback):
         """Backtest the current policy once on a fresh env; returns and records the metrics."""
 
         env = self.make_eval_env()
-        traj = rollout(PolicyRunner(self.model, True), env)
+        traj = rollout(self.model, env)
         scores = {"timesteps": float(self.num_timesteps), **equity_metrics(traj["equity"])}
         self.history.append(scores)
         return scores
@@ -145,4 +167,10 @@ class BacktestEvalCallback(BaseCallback):
         return self.patience is None or self.stale < self.patience
 
 
-__all__ = ["METRICS", "BacktestEvalCallback", "RichProgressCallback", "equity_metrics"]
+__all__ = [
+    "METRICS",
+    "BacktestEvalCallback",
+    "EpisodeRecorder",
+    "RichProgressCallback",
+    "equity_metrics",
+]

@@ -7,6 +7,9 @@ checked against the backtest's (they share the accounting kernel): the result is
 In ``ESGPortfolio-v0`` the grant/tax moves wealth, so when any was paid the result is built from
 the env's own trajectory (equity, cash, positions, fills), and ``spec["unregulated"]`` keeps the
 plain backtest; ``HFT-v0`` (market impact) is always built from the env's trajectory.
+
+``rollout`` is the package's one episode loop: evaluation, the validation callback,
+``AgentStrategy``, the experiments and the demo all run their policies through it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from quantrl.agents.persist import Run, load, make_run_env, read_meta
@@ -59,21 +63,47 @@ class PolicyRunner:
         return action
 
 
-def rollout(
-    policy: Any, env: Any, start: int | None = None
-) -> dict[str, np.ndarray | list[dict[str, Any]]]:
-    """One episode of ``policy(obs, env)`` from row ``start`` (default: the first allowed row).
+def as_policy(policy: Any, deterministic: bool = True) -> Any:
+    """``policy`` as a ``policy(obs, env) -> action`` callable: a model gets a ``PolicyRunner``."""
+    if callable(getattr(policy, "predict", None)):
+        return PolicyRunner(policy, deterministic)
+    if not callable(policy):
+        raise ConfigError(
+            f"a policy is a model with predict() or a callable policy(obs, env), got "
+            f"{type(policy).__name__}"
+        )
+    return policy
 
-    Returns arrays aligned on the rows from ``start`` to the last one stepped: ``equity`` and
-    ``cash`` at each close (``init_cash`` at ``start``), ``positions``, ``targets`` (the risky
-    weights decided at each row, NaN on the last) and the fills as a trades array with bars
-    counted from ``start``. The episode runs on ``env.unwrapped`` (wrappers such as a time limit
-    are bypassed, so the whole split is covered); an ``action_masks`` method of ``env`` is used.
+
+def observation_wrappers(env: Any) -> list[gym.ObservationWrapper]:
+    """The ``gymnasium.ObservationWrapper`` layers around an env, innermost first."""
+    found: list[gym.ObservationWrapper] = []
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.ObservationWrapper):
+            found.append(layer)
+        layer = layer.env
+    return found[::-1]
+
+
+def rollout(policy: Any, env: Any, start: int | None = None) -> dict[str, Any]:
+    """One episode of ``policy`` in ``env`` from row ``start`` (default: the first allowed row).
+
+    ``policy`` is an SB3 model (acting deterministically through ``PolicyRunner``) or a callable
+    ``policy(obs, env) -> action``. The episode runs on ``env.unwrapped``: wrappers such as a time
+    limit are bypassed, so the whole split is covered, while the ``ObservationWrapper`` layers of
+    ``env`` still transform what the policy observes; an ``action_masks`` method of ``env`` is
+    used. Returns arrays aligned on the rows from ``start`` to the last one stepped: ``equity``
+    and ``cash`` at each close (``init_cash`` at ``start``), ``positions``, ``targets`` (the
+    risky weights decided at each row, NaN on the last) and the fills as a trades array with
+    bars counted from ``start``; per step, ``actions``, ``rewards`` and ``infos``.
     """
+    runner = as_policy(policy)
+    wrappers = observation_wrappers(env)
     base = env.unwrapped
     first = base.first_row if start is None else int(start)
-    if hasattr(policy, "reset"):
-        policy.reset()
+    if hasattr(runner, "reset"):
+        runner.reset()
     obs, info = base.reset(options={"start": first})
     state = base._state
     n = state.book.shape[2]
@@ -82,13 +112,19 @@ def rollout(
     positions = [state.book[0, POS].copy()]
     targets: list[np.ndarray] = []
     fills: list[np.ndarray] = []
+    actions: list[Any] = []
+    rewards: list[float] = []
     infos: list[dict[str, Any]] = []
     done = False
     while not done:
-        action = policy(obs, env)
+        for layer in wrappers:
+            obs = layer.observation(obs)
+        action = runner(obs, env)
         state.trades[0] = np.zeros(n, dtype=state.trades.dtype)
-        obs, _, terminated, truncated, info = base.step(action)
+        obs, reward, terminated, truncated, info = base.step(action)
         done = terminated or truncated
+        actions.append(np.array(action, copy=True))
+        rewards.append(float(reward))
         targets.append(state.book[0, TGT].copy())
         equity.append(float(info["equity"]))
         cash.append(float(state.account[0, 0]))
@@ -106,8 +142,29 @@ def rollout(
         "positions": np.array(positions),
         "targets": np.array(targets),
         "trades": np.concatenate(fills) if fills else np.zeros(0, dtype=state.trades.dtype),
+        "actions": np.array(actions),
+        "rewards": np.array(rewards),
         "infos": infos,
     }
+
+
+def trajectory_weights(traj: dict[str, Any], n_rows: int) -> np.ndarray:
+    """(n_rows, N) risky targets of a trajectory on its env panel's rows; NaN where none decided.
+
+    Row ``start + k`` holds the target decided at the k-th step; rows before the first decision
+    and from the last row on are NaN (no order), so ``run_weights`` on the env's panel replays
+    the episode's accounting.
+    """
+    first = int(traj["start"])
+    targets = traj["targets"]
+    if first + targets.shape[0] > n_rows:
+        raise ConfigError(
+            f"the trajectory covers rows {first}..{first + targets.shape[0] - 1}, the panel has "
+            f"{n_rows}"
+        )
+    out = np.full((n_rows, targets.shape[1]), np.nan)
+    out[first : first + targets.shape[0]] = targets
+    return out
 
 
 def trajectory_result(env: Any, traj: dict[str, Any], **spec: Any) -> BacktestResult:
@@ -176,7 +233,7 @@ def evaluate_agent(
                 f"the model expects observations of shape {model.observation_space.shape}, "
                 f"the env gives {env.observation_space.shape}"
             )
-    traj = rollout(PolicyRunner(model, deterministic), env)
+    traj = rollout(as_policy(model, deterministic), env)
 
     if isinstance(base, HFTEnv):
         return trajectory_result(env, traj, env_id="quantrl/HFT-v0")
@@ -216,4 +273,13 @@ def backtest_trajectory(env: Any, traj: dict[str, Any], benchmark: Any = None) -
     return res
 
 
-__all__ = ["PolicyRunner", "backtest_trajectory", "evaluate_agent", "rollout", "trajectory_result"]
+__all__ = [
+    "PolicyRunner",
+    "as_policy",
+    "backtest_trajectory",
+    "evaluate_agent",
+    "observation_wrappers",
+    "rollout",
+    "trajectory_result",
+    "trajectory_weights",
+]

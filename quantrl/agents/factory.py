@@ -1,10 +1,15 @@
 """``make_agent``: stable-baselines3 / sb3-contrib algorithms with defaults suited to each env.
 
-Defaults are small (short rollouts, two 64-unit layers) because the quantrl environments are
-cheap to step and the machines are small CPUs; anything passed as ``**kwargs`` overrides them
-(``policy_kwargs`` is merged). Runs are seeded and deterministic on CPU: the seed goes to
-``set_random_seed``, the model and the env's action space, and torch uses ``n_threads`` threads
-(1 by default: faster for these small networks, and bitwise reproducible).
+Defaults are small (two 64-unit layers) because the quantrl environments are cheap to step and
+the machines are small CPUs; anything passed as ``**kwargs`` overrides them (``policy_kwargs`` is
+merged). On a batched env (a ``VecEnv`` of at least ``BATCH_MIN_ENVS`` environments, e.g.
+``quantrl.envs.make_sb3_vec_env``) PPO and A2C take the batched defaults instead: PPO collects
+rollouts of ``n_envs * n_steps`` steps sized from the training budget (``rollout_steps``: about
+16 updates when the budget allows, at most ``MAX_ROLLOUT`` steps) and learns from them in 4 large
+minibatches for 3 epochs at a learning rate of 1e-3; A2C updates every 8 steps of every env.
+Runs are seeded and deterministic on CPU: the seed goes to ``set_random_seed``, the model and the
+env's action space, and torch uses ``n_threads`` threads (1 by default: faster for these small
+networks, and bitwise reproducible).
 """
 
 from __future__ import annotations
@@ -73,6 +78,27 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """Per-algorithm constructor defaults (overridden by ``make_agent``'s keyword arguments)."""
 
+BATCHED_ALGOS = ("ppo", "a2c")
+"""Algorithms trained on the batched vector env by default (``quantrl.agents.train_agent``)."""
+
+BATCH_MIN_ENVS = 16
+"""A vector env of at least this many environments gets the batched defaults."""
+
+BATCHED_N_ENVS = {"ppo": 128, "a2c": 64}
+"""Parallel episodes of the batched defaults."""
+
+MAX_ROLLOUT = 8192
+"""Largest PPO rollout (``n_envs * n_steps``) the batched defaults choose."""
+
+MIN_N_STEPS = 8
+"""Smallest ``n_steps`` per environment the batched defaults choose."""
+
+BATCHED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo": {"n_epochs": 3, "learning_rate": 1e-3, "ent_coef": 0.0},
+    "a2c": {"n_steps": MIN_N_STEPS, "learning_rate": 7e-4},
+}
+"""Constructor defaults of PPO and A2C on a batched env (PPO's sizes come from the budget)."""
+
 NET_ARCH: dict[str, Any] = {
     "ppo": {"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
     "maskable_ppo": {"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
@@ -137,10 +163,38 @@ def check_compatible(name: str, env: Any) -> None:
         )
 
 
-def default_kwargs(name: str, env: Any) -> dict[str, Any]:
-    """Constructor defaults for ``name`` on ``env`` (policy, sizes, rates, action noise)."""
+def num_envs(env: Any) -> int:
+    """Environments stepped together by ``env`` (1 for a gymnasium env)."""
+    return int(getattr(env, "num_envs", 1))
+
+
+def rollout_steps(n_envs: int, timesteps: int | None = None) -> int:
+    """PPO ``n_steps`` per env on a batched env: about 16 rollouts of the budget, capped.
+
+    The rollout (``n_envs * n_steps``) is ``timesteps // 16`` rounded down to whole steps per env,
+    with ``n_steps`` between ``MIN_N_STEPS`` and ``MAX_ROLLOUT // n_envs``; without a budget it is
+    the largest.
+    """
+    largest = max(MAX_ROLLOUT // max(n_envs, 1), MIN_N_STEPS)
+    if timesteps is None:
+        return largest
+    return int(min(max(int(timesteps) // 16 // max(n_envs, 1), MIN_N_STEPS), largest))
+
+
+def default_kwargs(name: str, env: Any, timesteps: int | None = None) -> dict[str, Any]:
+    """Constructor defaults for ``name`` on ``env`` (policy, sizes, rates, action noise).
+
+    ``timesteps`` (the training budget) sizes PPO's rollouts on a batched env.
+    """
     key = algo_name(name)
     kw: dict[str, Any] = dict(DEFAULTS[key])
+    n_envs = num_envs(env)
+    if key in BATCHED_ALGOS and n_envs >= BATCH_MIN_ENVS:
+        kw.update(BATCHED_DEFAULTS[key])
+        if key == "ppo":
+            kw["n_steps"] = rollout_steps(n_envs, timesteps)
+            rollout = kw["n_steps"] * n_envs  # in 4 minibatches (fewer when 4 does not divide it)
+            kw["batch_size"] = next(rollout // k for k in (4, 3, 2, 1) if rollout % k == 0)
     kw["policy_kwargs"] = dict(NET_ARCH[key])
     if key == "recurrent_ppo":
         kw["policy"] = "MlpLstmPolicy"
@@ -150,7 +204,6 @@ def default_kwargs(name: str, env: Any) -> dict[str, Any]:
         dim = int(np.prod(env.action_space.shape))
         kw["action_noise"] = NormalActionNoise(np.zeros(dim), 0.1 * np.ones(dim))
     if key in ON_POLICY:
-        n_envs = int(getattr(env, "num_envs", 1))
         kw["batch_size"] = min(kw.get("batch_size", 64), kw["n_steps"] * n_envs)
         if key == "a2c":
             kw.pop("batch_size")
@@ -164,9 +217,14 @@ def make_agent(
     seed: int = 0,
     n_threads: int | None = 1,
     verbose: int = 0,
+    timesteps: int | None = None,
     **kwargs: Any,
 ) -> Any:
-    """A seeded SB3 / sb3-contrib model (``ppo a2c sac td3 ddpg dqn maskable_ppo recurrent_ppo``)."""
+    """A seeded SB3 / sb3-contrib model (``ppo a2c sac td3 ddpg dqn maskable_ppo recurrent_ppo``).
+
+    ``env`` is a gymnasium env or an SB3 ``VecEnv``; ``timesteps`` (the planned training budget)
+    sizes PPO's rollouts on a batched env (``default_kwargs``); ``**kwargs`` override the defaults.
+    """
 
     key = algo_name(name)
     check_compatible(key, env)
@@ -175,7 +233,7 @@ def make_agent(
     set_random_seed(seed)
     if hasattr(env, "action_space"):
         env.action_space.seed(seed)
-    params = default_kwargs(key, env)
+    params = default_kwargs(key, env, timesteps)
     extra_policy = kwargs.pop("policy_kwargs", None) or {}
     params["policy_kwargs"] = {**params["policy_kwargs"], **extra_policy}
     params.update(kwargs)
@@ -209,10 +267,15 @@ def canonical_env_id(env_id: str) -> str:
 
 __all__ = [
     "ALGOS",
+    "BATCHED_ALGOS",
+    "BATCHED_N_ENVS",
     "algo_class",
     "algo_name",
+    "canonical_env_id",
     "check_compatible",
     "default_kwargs",
     "env_class",
     "make_agent",
+    "num_envs",
+    "rollout_steps",
 ]

@@ -2,11 +2,12 @@
 
 A run folder holds the policy's tensors in ``model.safetensors`` (the policy ``state_dict``, the
 optimisers' state and extra torch variables: ``quantrl.agents.modelfile``) and ``meta.json``:
-the algorithm, the env id and its constructor kwargs, the market, the split dates, the asset
-universe (symbols), the panel shape, a data hash (sha256 of the close array bytes, the dates and
-the symbols) and a ``model`` section describing how to rebuild the model (policy alias,
-``policy_kwargs``, hyper-parameters, spaces, optimiser parameter groups, the weights' sha256).
-Reading never unpickles: ``meta.json`` is parsed as data and every field is checked (a tampered
+the algorithm, the env id and its constructor kwargs (a config record such as
+``costs=Costs(...)`` as the dict of its fields, which the envs accept in its place), the market,
+the split dates, the asset universe (symbols), the panel shape, a data hash (sha256 of the close
+array bytes, the dates and the symbols) and a ``model`` section describing how to rebuild the
+model (policy alias, ``policy_kwargs``, hyper-parameters, spaces, optimiser parameter groups, the
+weights' sha256). Reading never unpickles: ``meta.json`` is parsed as data and every field is checked (a tampered
 or truncated file gives a ConfigError naming the field), the weights are read by safetensors.
 
 Loading checks the data guards too: a model is never evaluated on a different asset universe or
@@ -70,6 +71,15 @@ def data_hash(panel: Panel) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON data; an env config record (a dataclass) becomes the dict of its fields.
+
+    The envs take such a dict wherever they take the record (``costs={"fees": 0.002}``), so
+    the saved ``env_kwargs`` rebuild the same env.
+    """
+    if isinstance(value, Panel):
+        raise ConfigError("env_kwargs may not hold a Panel: pass it as market=")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -80,8 +90,6 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, Panel):
-        raise ConfigError("env_kwargs may not hold a Panel: pass it as market=")
     return str(value)
 
 

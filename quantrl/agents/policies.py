@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from quantrl.agents.evaluate import PolicyRunner, rollout
+from quantrl.agents.evaluate import rollout, trajectory_weights
 from quantrl.agents.factory import canonical_env_id, env_class
 from quantrl.data.panel import Panel
 from quantrl.errors import ConfigError
@@ -51,12 +51,7 @@ class AgentStrategy:
                 f"the model expects observations of shape {self.model.observation_space.shape}, "
                 f"a {panel.n_symbols}-asset panel gives {env.observation_space.shape}"
             )
-        traj = rollout(PolicyRunner(self.model), env)
-        out = np.full((panel.n_dates, panel.n_symbols), np.nan)
-        first = int(traj["start"])
-        targets = traj["targets"]
-        out[first : first + targets.shape[0]] = targets
-        return out
+        return trajectory_weights(rollout(self.model, env), panel.n_dates)
 
 
 __all__ = ["AgentStrategy"]

@@ -1,4 +1,5 @@
-"""``quantrl demo``: the main demo job with a progress bar, a summary table and the report's path."""
+"""``quantrl demo``: ``quantrl.demo.run_demo`` with the gallery's strategies, a progress bar, the
+summary tables and the report's path."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -14,12 +15,28 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.cli.data import summary_table
-from quantrl.cli.demo_job import run_demo
+from quantrl.demo import PPO_NAME, run_demo
+from quantrl.demo.job import PROGRESS_MESSAGES
 from quantrl.progress import ProgressBar
+from strategies import get_strategy
 
 console = Console(width=max(Console().width, 110))
 
-STEPS = 7  # progress messages run_demo emits
+STEPS = PROGRESS_MESSAGES
+
+STRATEGY_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
+    "1/N": ("equal_weight", {}),
+    "min-variance": ("min_variance", {}),
+    "risk parity": ("risk_parity", {}),
+    "momentum": ("momentum", {}),
+    "MA crossover": ("ma_crossover", {}),
+}
+"""The demo's strategies: display name -> (gallery name, parameters)."""
+
+
+def demo_strategies() -> dict[str, Any]:
+    """The demo's strategy objects from the ``strategies`` gallery, by display name."""
+    return {label: get_strategy(name, **params) for label, (name, params) in STRATEGY_NAMES.items()}
 
 
 def frame_table(frame: pd.DataFrame, title: str, percent: tuple[str, ...] = ()) -> Table:
@@ -57,13 +74,13 @@ def demo_command(
         def step(message: str) -> None:
             bar.update(next(started), description=message)
 
-        summary = run_demo(out, fast=fast, seed=seed, progress=step)
+        summary = run_demo(out, strategies=demo_strategies(), fast=fast, seed=seed, progress=step)
         bar.update(STEPS, description="done")
     console.print(summary_table(summary.datasets, title="Bundled datasets"))
     console.print(
         frame_table(
             summary.table,
-            "DOW30 test split: strategies and PPO",
+            f"DOW30 test split: strategies and {PPO_NAME}",
             percent=("Total return", "CAGR", "Max drawdown"),
         )
     )

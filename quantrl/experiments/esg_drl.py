@@ -12,7 +12,9 @@ training runs 2021-03-03 .. 2022-06-30 and the test split is 2023-01-03 .. 2023-
 10 DOW30 names with the largest mean dollar volume over the training dates (the S&P 500 panel
 ends in 2018, before any ESG snapshot; using it would need ``esg_static=True``, which looks
 ahead, so it is not used). Every agent and the 1/N baseline pay the same 10 bp fees; agents are
-evaluated in the market they were trained in.
+evaluated in the market they were trained in. Agents train through ``quantrl.agents.train_agent``
+on the batched env (blind ones through ``DropFeatureBlockVec``) and act through
+``quantrl.agents.rollout``.
 """
 
 from __future__ import annotations
@@ -24,21 +26,35 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-import torch
 from gymnasium import spaces
-from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from quantrl.agents.evaluate import rollout, trajectory_weights
+from quantrl.agents.factory import BATCHED_N_ENVS
+from quantrl.agents.training import make_train_env, train_agent
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
 from quantrl.envs.esg import ESGPortfolioEnv, fill_missing_scores
 from quantrl.experiments.registry import ExperimentResult
-from quantrl.experiments.sharpe_portfolio import liquid_universe, softmax_weights
+from quantrl.experiments.sharpe_portfolio import liquid_universe
 from quantrl.stats.performance import max_drawdown, sharpe_ratio
 
+ENV_ID = "quantrl/ESGPortfolio-v0"
 FEES = 0.001
 TEMPERATURE = 5.0
+TRAIN_EPISODE = 63
 MARKETS = {"regulated": (0.5, 0.1), "free": (0.0, 0.0)}
+
+
+def keep_mask(base: Any, feature: str = "esg_quality") -> np.ndarray:
+    """Boolean mask of the observation entries that stay when ``feature``'s block is removed."""
+    n = base.n_assets
+    k = base.point_feature_names.index(feature)
+    start = len(base.window_feature_names) * base.window * n + k * n
+    keep = np.ones(base.obs_dim, dtype=bool)
+    keep[start : start + n] = False
+    return keep
 
 
 class DropFeatureBlock(gym.ObservationWrapper):
@@ -46,34 +62,70 @@ class DropFeatureBlock(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, feature: str = "esg_quality") -> None:
         super().__init__(env)
-        base = env.unwrapped
-        n = base.n_assets
-        k = base.point_feature_names.index(feature)
-        start = len(base.window_feature_names) * base.window * n + k * n
-        keep = np.ones(base.obs_dim, dtype=bool)
-        keep[start : start + n] = False
-        self._keep = keep
-        self.observation_space = spaces.Box(-np.inf, np.inf, (int(keep.sum()),), np.float32)
+        self._keep = keep_mask(env.unwrapped, feature)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (int(self._keep.sum()),), np.float32)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """The observation without the dropped block."""
         return observation[self._keep]
 
 
+class DropFeatureBlockVec(VecEnvWrapper):
+    """``DropFeatureBlock`` for a stable-baselines3 ``VecEnv`` (the batched training env)."""
+
+    def __init__(self, venv: VecEnv, template: Any, feature: str = "esg_quality") -> None:
+        self._keep = keep_mask(template, feature)
+        space = spaces.Box(-np.inf, np.inf, (int(self._keep.sum()),), np.float32)
+        super().__init__(venv, observation_space=space)
+
+    def reset(self) -> np.ndarray:
+        """Reset every env; observations without the dropped block."""
+        return self.venv.reset()[:, self._keep]
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step every env; observations (terminal ones too) without the dropped block."""
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            if "terminal_observation" in info:
+                info["terminal_observation"] = info["terminal_observation"][self._keep]
+        return obs[:, self._keep], rewards, dones, infos
+
+
+def env_kwargs(symbols: list[str], market: str) -> dict[str, Any]:
+    """ESGPortfolio-v0 settings of the study on ``symbols`` in the ``regulated``/``free`` market."""
+    gamma, theta = MARKETS[market]
+    return {
+        "symbols": list(symbols),
+        "gamma": gamma,
+        "theta": theta,
+        "fees": FEES,
+        "temperature": TEMPERATURE,
+    }
+
+
 def make_env(
     symbols: list[str], split: str, market: str, aware: bool, seed: int | None = None
 ) -> gym.Env:
     """An ESG env on ``symbols`` of dow30 in the ``regulated`` or ``free`` market."""
-    gamma, theta = MARKETS[market]
-    kw: dict[str, Any] = {"fees": FEES, "temperature": TEMPERATURE, "seed": seed}
+    kw: dict[str, Any] = {**env_kwargs(symbols, market), "seed": seed}
     if split == "train":
-        kw.update(episode_length=63, sampling="random")
+        kw.update(episode_length=TRAIN_EPISODE, sampling="random")
     else:
         kw.update(episode_length=None)
-    env: gym.Env = ESGPortfolioEnv(
-        "dow30", symbols=symbols, split=split, gamma=gamma, theta=theta, **kw
-    )
+    env: gym.Env = ESGPortfolioEnv("dow30", split=split, **kw)
     return env if aware else DropFeatureBlock(env)
+
+
+def train_variant(
+    algo: str, symbols: list[str], market: str, aware: bool, steps: int, seed: int
+) -> Any:
+    """Train ``algo`` (``"A2C"``/``"PPO"``) through ``quantrl.agents``, batched, blind or aware."""
+    kw = {**env_kwargs(symbols, market), "episode_length": TRAIN_EPISODE}
+    venv = make_train_env(ENV_ID, algo=algo, market="dow30", env_kwargs=kw, seed=seed)
+    if not aware:
+        template = make_env(symbols, "train", market, aware=True)
+        venv = DropFeatureBlockVec(venv, template.unwrapped)
+    return train_agent(venv, algo=algo, timesteps=steps, seed=seed).model
 
 
 def evaluate(env: gym.Env, policy: Any) -> dict[str, Any]:
@@ -81,46 +133,23 @@ def evaluate(env: gym.Env, policy: Any) -> dict[str, Any]:
     base: ESGPortfolioEnv = env.unwrapped
     seg = base.panel
     q = fill_missing_scores(seg["esg_quality"])
-    weights = np.zeros((seg.n_dates, seg.n_symbols))
-    obs, info = env.reset(seed=0)
-    equity = [float(base.costs.init_cash)]
-    port_score, market_score, adjust, taxed = [], [], 0.0, 0
-    done = False
-    while not done:
-        t = base.t
-        action = policy(obs)
-        w = softmax_weights(action, TEMPERATURE)
-        weights[t] = w
-        obs, _, term, trunc, info = env.step(action)
-        qt = q[t + 1]
-        port_score.append(float(w @ qt / w.sum()))
-        market_score.append(float(np.nanmean(qt)))
-        adjust += info["esg_adjustment"]
-        taxed += info["esg_adjustment"] < 0
-        equity.append(info["equity"])
-        done = term or trunc
-    weights[base.t :] = np.nan
-    eq = np.asarray(equity)
+    traj = rollout(policy, env)
+    first = int(traj["start"])
+    steps = len(traj["infos"])
+    w = traj["targets"][:steps]
+    qt = q[first + 1 : first + 1 + steps]
+    adjust = np.array([i["esg_adjustment"] for i in traj["infos"]])
+    weights = trajectory_weights(traj, seg.n_dates)
+    weights[:first] = 0.0
+    eq = traj["equity"]
     return {
         "weights": weights,
         "returns": eq[1:] / eq[:-1] - 1.0,
-        "portfolio_esg": float(np.mean(port_score)),
-        "market_esg": float(np.mean(market_score)),
-        "esg_adjustment": adjust,
-        "taxed_steps": taxed / max(len(port_score), 1),
+        "portfolio_esg": float(np.mean((w * qt).sum(axis=1) / w.sum(axis=1))),
+        "market_esg": float(np.mean(np.nanmean(qt, axis=1))),
+        "esg_adjustment": float(adjust.sum()),
+        "taxed_steps": float(np.mean(adjust < 0)) if steps else 0.0,
     }
-
-
-def train_agent(algo: str, env: gym.Env, steps: int, seed: int) -> Any:
-    """Train SB3 ``A2C`` or ``PPO`` (MlpPolicy, CPU, one thread)."""
-
-    torch.set_num_threads(1)
-    if algo == "PPO":
-        model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=seed, device="cpu")
-    else:
-        model = A2C("MlpPolicy", env, n_steps=16, seed=seed, device="cpu")
-    model.learn(total_timesteps=steps)
-    return model
 
 
 class ESGDRLExperiment:
@@ -149,20 +178,16 @@ class ESGDRLExperiment:
                 windows["test"] = (base.panel.dates[base.first_row], base.panel.dates[-1])
                 n = len(symbols)
                 ones = np.concatenate([np.ones(n), [-1.0]])
-                policies: dict[str, tuple[Any, bool]] = {"1/N": (lambda o, a=ones: a, True)}
+                policies: dict[str, tuple[Any, bool]] = {"1/N": (lambda o, e, a=ones: a, True)}
+                tb = make_env(symbols, "train", market, aware=True).unwrapped
+                windows["train"] = (tb.panel.dates[tb.first_row], tb.panel.dates[-1])
                 for algo in algos:
                     for aware in (True, False):
-                        train_env = make_env(symbols, "train", market, aware, seed=seed)
-                        tb = train_env.unwrapped
-                        windows["train"] = (tb.panel.dates[tb.first_row], tb.panel.dates[-1])
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore", UserWarning)
-                            model = train_agent(algo, train_env, steps, seed)
+                            model = train_variant(algo, symbols, market, aware, steps, seed)
                         label = f"{algo} {'aware' if aware else 'blind'}"
-                        policies[label] = (
-                            lambda o, m=model: m.predict(o, deterministic=True)[0],
-                            aware,
-                        )
+                        policies[label] = (model, aware)
                 for label, (policy, aware) in policies.items():
                     env = make_env(symbols, "test", market, aware)
                     out = evaluate(env, policy)
@@ -192,7 +217,10 @@ class ESGDRLExperiment:
         table.index.name = "universe / market / policy"
         table = table.drop(columns=["universe", "market", "policy"])
         notes = [
-            f"{steps} training steps per agent (episodes of 63 days, random starts), seed {seed}",
+            f"{steps} training steps per agent (episodes of {TRAIN_EPISODE} days, random starts), "
+            f"trained by quantrl.agents.train_agent on the batched env ("
+            f"{', '.join(f'{a.upper()} {n}' for a, n in BATCHED_N_ENVS.items())} parallel "
+            f"episodes), seed {seed}",
             "regulated market: gamma 0.5, theta 0.1; free market: gamma = theta = 0; each agent "
             "is evaluated in the market it was trained in",
             "total return and Sharpe include the ESG grant/tax; the tear sheet's backtests "
@@ -210,4 +238,13 @@ class ESGDRLExperiment:
         return ExperimentResult(table=table, backtests=backtests, notes=notes, windows=windows)
 
 
-__all__ = ["DropFeatureBlock", "ESGDRLExperiment", "evaluate", "make_env"]
+__all__ = [
+    "DropFeatureBlock",
+    "DropFeatureBlockVec",
+    "ESGDRLExperiment",
+    "env_kwargs",
+    "evaluate",
+    "keep_mask",
+    "make_env",
+    "train_variant",
+]

@@ -9,7 +9,9 @@ over the training split (2010-2018, DOW30); PPO then fine-tunes for the rest of 
 Budget: the BC pass consumes as many environment steps as it has samples, so the warm-started
 agent gets ``budget - n_samples`` PPO steps and the agent from scratch ``budget``. Evaluation:
 deterministic, whole test split (2021-2023; the valid years are unused), 10 bp fees, next-open
-fills, against 1/N in the same env.
+fills, against 1/N in the same env. Agents are built and trained through ``quantrl.agents``
+(batched PPO; the behaviour cloning runs as ``train_agent``'s ``pretrain`` step) and act through
+``quantrl.agents.rollout``.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from stable_baselines3 import PPO
 
+from quantrl.agents.evaluate import rollout, trajectory_weights
+from quantrl.agents.factory import make_agent
+from quantrl.agents.training import make_train_env, train_agent
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.experiments.registry import ExperimentResult
-from quantrl.experiments.sharpe_portfolio import rollout
 
 FEES = 0.001
 TEMPERATURE = 5.0
@@ -44,18 +47,22 @@ def oracle_action(panel: Panel, t: int) -> np.ndarray:
     return a
 
 
+def oracle_policy(panel: Panel) -> Any:
+    """The hindsight oracle as a ``policy(obs, env)`` for ``quantrl.agents.rollout``."""
+    return lambda obs, env: oracle_action(panel, env.unwrapped.t)
+
+
 def oracle_dataset(env: PortfolioEnv) -> tuple[np.ndarray, np.ndarray]:
     """(obs, oracle action) pairs from one sequential pass over ``env``'s split."""
-    obs_list, act_list = [], []
-    obs, _ = env.reset(seed=0)
-    done = False
-    while not done:
-        a = oracle_action(env.panel, env.t)
-        obs_list.append(obs)
-        act_list.append(a)
-        obs, _, term, trunc, _ = env.step(a)
-        done = term or trunc
-    return np.asarray(obs_list, dtype=np.float32), np.asarray(act_list, dtype=np.float32)
+    seen: list[np.ndarray] = []
+    oracle = oracle_policy(env.panel)
+
+    def recording(obs: np.ndarray, env: Any) -> np.ndarray:
+        seen.append(obs)
+        return oracle(obs, env)
+
+    traj = rollout(recording, env)
+    return np.asarray(seen, dtype=np.float32), np.asarray(traj["actions"], dtype=np.float32)
 
 
 def behaviour_clone(
@@ -87,12 +94,6 @@ def behaviour_clone(
     return losses
 
 
-def new_ppo(env: PortfolioEnv, seed: int) -> Any:
-    """An SB3 PPO (MlpPolicy, CPU) on ``env``."""
-
-    return PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=seed, device="cpu", verbose=0)
-
-
 class ImitationExperiment:
     """BC from a hindsight oracle + PPO fine-tuning vs PPO from scratch at the same budget."""
 
@@ -102,7 +103,6 @@ class ImitationExperiment:
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Build the oracle dataset on train, train both agents, evaluate on test."""
 
-        torch.set_num_threads(1)
         panel = load_market("dow30")
         if fast:
             panel = panel.select(list(panel.symbols[:10]))
@@ -115,21 +115,20 @@ class ImitationExperiment:
         obs, acts = oracle_dataset(data_env)
         n = int(obs.shape[0])
 
-        def train_env() -> PortfolioEnv:
-            return PortfolioEnv(panel, split="train", episode_length=252, seed=seed, **kw)
-
-        warm = new_ppo(train_env(), seed)
-        losses = behaviour_clone(warm, obs, acts, epochs, seed)
-        bc_state = {k: v.clone() for k, v in warm.policy.state_dict().items()}
-        agents: dict[str, Any] = {}
-        bc_only = new_ppo(train_env(), seed)
-        bc_only.policy.load_state_dict(bc_state)
-        agents["BC only"] = bc_only
-        warm.learn(total_timesteps=max(budget - n, 512))
-        agents["BC + PPO"] = warm
-        scratch = new_ppo(train_env(), seed)
-        scratch.learn(total_timesteps=budget)
-        agents["PPO scratch"] = scratch
+        train_kw = {**kw, "episode_length": 252}
+        bc_only = make_agent(
+            "ppo", make_train_env(market=panel, env_kwargs=train_kw, seed=seed), seed=seed
+        )
+        losses = behaviour_clone(bc_only, obs, acts, epochs, seed)
+        bc_state = {k: v.clone() for k, v in bc_only.policy.state_dict().items()}
+        agents: dict[str, Any] = {"BC only": bc_only}
+        common = {"market": panel, "env_kwargs": train_kw, "seed": seed}
+        agents["BC + PPO"] = train_agent(
+            timesteps=max(budget - n, 512),
+            pretrain=lambda model: model.policy.load_state_dict(bc_state),
+            **common,
+        ).model
+        agents["PPO scratch"] = train_agent(timesteps=budget, **common).model
 
         test = PortfolioEnv(panel, split="test", episode_length=None, **kw)
         seg = test.panel
@@ -138,9 +137,9 @@ class ImitationExperiment:
         equal[: test.first_row] = 0.0
         backtests["1/N"] = run_weights(seg, equal, fees=FEES)
         for name, model in agents.items():
-            weights, _ = rollout(test, lambda o, m=model: m.predict(o, deterministic=True)[0])
+            weights = trajectory_weights(rollout(model, test), seg.n_dates)
             backtests[name] = run_weights(seg, weights, fees=FEES)
-        oracle_w, _ = rollout(test, lambda o: oracle_action(seg, test.t))
+        oracle_w = trajectory_weights(rollout(oracle_policy(seg), test), seg.n_dates)
         oracle_res = run_weights(seg, oracle_w, fees=FEES)
         rows = []
         for name, res in {**backtests, "oracle (hindsight, not a policy)": oracle_res}.items():
@@ -179,4 +178,10 @@ class ImitationExperiment:
         )
 
 
-__all__ = ["ImitationExperiment", "behaviour_clone", "oracle_action", "oracle_dataset"]
+__all__ = [
+    "ImitationExperiment",
+    "behaviour_clone",
+    "oracle_action",
+    "oracle_dataset",
+    "oracle_policy",
+]

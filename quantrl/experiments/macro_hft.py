@@ -12,6 +12,8 @@ window; at test time the ``k`` nearest memories give each sub-agent a score, the
 mean scores (temperature ``tau``) weights the sub-agents' target positions, and the weighted
 position is rounded to the nearest level. Ablation: one DQN trained on all regimes with the
 total budget of the sub-agents. All policies pay the same commission and square-root impact.
+Every DQN is built and trained through ``quantrl.agents.train_agent``; every episode runs through
+``quantrl.agents.rollout``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from stable_baselines3 import DQN
 
 from quantrl.agents.evaluate import rollout, trajectory_result
+from quantrl.agents.training import train_agent
 from quantrl.envs.hft import HFTEnv
 from quantrl.experiments.registry import ExperimentResult
 
@@ -39,14 +40,15 @@ def embed(obs: np.ndarray, window: int) -> np.ndarray:
     return np.array([lr.sum(), lr.std(), sv.mean(), obs[2 * window], obs[2 * window + 1]])
 
 
+def as_env_policy(policy: Any) -> Any:
+    """``policy(obs) -> level`` as the ``policy(obs, env)`` of ``quantrl.agents.rollout``."""
+    return lambda obs, _env: int(policy(obs))
+
+
 def run_episode(env: HFTEnv, start: int, policy: Any) -> float:
     """Log return of ``policy(obs) -> level`` over the episode starting at row ``start``."""
-    obs, _ = env.reset(options={"start": int(start)})
-    done, eq = False, env.costs.init_cash
-    while not done:
-        obs, _, term, trunc, info = env.step(int(policy(obs)))
-        eq, done = info["equity"], term or trunc
-    return float(np.log(eq / env.costs.init_cash))
+    equity = rollout(as_env_policy(policy), env, start=int(start))["equity"]
+    return float(np.log(equity[-1] / env.costs.init_cash))
 
 
 MINUTES_PER_YEAR = 365 * 24 * 60  # crypto trades around the clock
@@ -57,7 +59,7 @@ def episode_tear_sheets(env: HFTEnv, start: int, policies: dict[str, Any]) -> di
 
     out = {}
     for name, policy in policies.items():
-        traj = rollout(lambda obs, _env, policy=policy: policy(obs), env, start=start)
+        traj = rollout(as_env_policy(policy), env, start=start)
         result = trajectory_result(env, traj, env_id="quantrl/HFT-v0")
         out[f"{name} (first test episode)"] = dataclasses.replace(
             result, periods_per_year=MINUTES_PER_YEAR, freq="1min"
@@ -86,23 +88,22 @@ class KNNMemory:
 
 
 def train_dqn(env: HFTEnv, steps: int, seed: int) -> Any:
-    """SB3 DQN (MlpPolicy 64x64, CPU) on ``env``."""
-
-    model = DQN(
-        "MlpPolicy",
+    """DQN (MlpPolicy 64x64, CPU) on ``env`` through ``quantrl.agents.train_agent``."""
+    return train_agent(
         env,
-        learning_starts=min(500, steps // 2),
-        buffer_size=50_000,
-        exploration_fraction=0.3,
-        target_update_interval=500,
-        batch_size=64,
-        policy_kwargs={"net_arch": [64, 64]},
+        algo="dqn",
+        timesteps=steps,
         seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-    model.learn(total_timesteps=steps)
-    return model
+        algo_kwargs={
+            "learning_starts": min(500, steps // 2),
+            "buffer_size": 50_000,
+            "exploration_fraction": 0.3,
+            "target_update_interval": 500,
+            "batch_size": 64,
+            "learning_rate": 1e-4,
+        },
+        policy_kwargs={"net_arch": [64, 64]},
+    ).model
 
 
 class MacroHFTExperiment:
@@ -114,7 +115,6 @@ class MacroHFTExperiment:
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Train sub-agents per regime and the single agent; evaluate on test episodes."""
 
-        torch.set_num_threads(1)
         regimes: tuple[str, ...] = ("down", "flat", "up")
         if not fast:
             regimes += ("low", "high")
@@ -219,4 +219,12 @@ class MacroHFTExperiment:
         )
 
 
-__all__ = ["KNNMemory", "MacroHFTExperiment", "embed", "episode_tear_sheets", "run_episode"]
+__all__ = [
+    "KNNMemory",
+    "MacroHFTExperiment",
+    "as_env_policy",
+    "embed",
+    "episode_tear_sheets",
+    "run_episode",
+    "train_dqn",
+]

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantrl.agents.evaluate import rollout
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
@@ -114,28 +115,37 @@ def momentum_level(obs: np.ndarray, window: int, n_levels: int) -> int:
     return n_levels - 1 if m > 0 else 0 if m < 0 else n_levels // 2
 
 
+def rule_policy(policy: str, window: int, n_levels: int) -> Any:
+    """The ``momentum``, ``reversal`` or ``long`` rule as a ``policy(obs, env)`` level."""
+
+    def act(obs: np.ndarray, env: Any) -> int:
+        if policy == "long":
+            return n_levels - 1
+        level = momentum_level(obs, window, n_levels)
+        return n_levels - 1 - level if policy == "reversal" else level
+
+    return act
+
+
 def run_policy(env: HFTEnv, policy: str, n_episodes: int) -> dict[str, float]:
-    """Run ``policy`` (``momentum``, ``reversal``, ``long``) over sequential test episodes."""
+    """Run ``policy`` (``momentum``, ``reversal``, ``long``) over sequential test episodes.
+
+    The episodes tile the split from its first row (the env's sequential starts); each runs
+    through ``quantrl.agents.rollout``.
+    """
+    starts = [
+        int((env.reset(seed=0) if ep == 0 else env.reset())[1]["t"]) for ep in range(n_episodes)
+    ]
+    act = rule_policy(policy, env.window, env.n_levels)
     rets, impact, fees, turnover = [], 0.0, 0.0, 0.0
     init = env.costs.init_cash
-    for ep in range(n_episodes):
-        obs, _ = env.reset(seed=0) if ep == 0 else env.reset()
-        done = False
-        equity = init
-        while not done:
-            if policy == "long":
-                level = env.n_levels - 1
-            else:
-                level = momentum_level(obs, env.window, env.n_levels)
-                if policy == "reversal":
-                    level = env.n_levels - 1 - level
-            obs, _, term, trunc, info = env.step(level)
+    for start in starts:
+        traj = rollout(act, env, start=start)
+        for info in traj["infos"]:
             impact += info["impact"]
             fees += info["fees"]
             turnover += info["turnover"]
-            equity = info["equity"]
-            done = term or trunc
-        rets.append(np.log(equity / init))
+        rets.append(np.log(traj["equity"][-1] / init))
     n = max(len(rets), 1)
     return {
         "mean_episode_log_return": float(np.mean(rets)),
@@ -256,6 +266,7 @@ __all__ = [
     "daily_lambdas",
     "kyle_lambda",
     "momentum_weights",
+    "rule_policy",
     "run_policy",
     "signed_volume",
 ]

@@ -7,7 +7,8 @@ Each pair gets a DQN (SB3, MlpPolicy) trained on ``PairsTrading-v0`` over the tr
 random one-year episodes; it is evaluated deterministically over the whole test split
 (2021-01-04 .. 2023-12-29; the valid years 2019-2020 are unused) against the z-score rule
 (enter short/long the spread at z > 2 / z < -2, exit at |z| < 0.5) on the same z-scores, hedge
-ratio, fees (10 bp) and next-close fills. Both are replayed through ``run_weights``.
+ratio, fees (10 bp) and next-close fills. Both are replayed through ``run_weights``. The DQN is
+built and trained through ``quantrl.agents.train_agent`` and acts through ``quantrl.agents.rollout``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from stable_baselines3 import DQN
 
+from quantrl.agents.evaluate import rollout
+from quantrl.agents.training import train_agent
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
@@ -29,6 +30,18 @@ from quantrl.envs.pairs import EG_CRITICAL_5PCT, PairsTradingEnv, rank_pairs
 from quantrl.experiments.registry import ExperimentResult
 
 FEES = 0.001
+DQN_KWARGS = {
+    "learning_starts": 500,
+    "buffer_size": 50_000,
+    "exploration_fraction": 0.3,
+    "target_update_interval": 500,
+    "train_freq": 4,
+    "batch_size": 64,
+    "learning_rate": 5e-4,
+    "gamma": 0.99,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+"""DQN settings of the study (``quantrl.agents.make_agent`` keywords)."""
 
 
 def zscore_positions(z: np.ndarray, enter: float = 2.0, exit_: float = 0.5) -> np.ndarray:
@@ -50,16 +63,16 @@ def zscore_positions(z: np.ndarray, enter: float = 2.0, exit_: float = 0.5) -> n
 
 
 def rollout_positions(env: PairsTradingEnv, policy: Any) -> np.ndarray:
-    """Spread positions (-1, 0, 1; NaN after the end) a policy takes over one test episode."""
+    """Spread positions (-1, 0, 1; NaN after the end) a policy takes over one test episode.
+
+    ``policy``: a model or a ``policy(obs, env)`` callable (``quantrl.agents.rollout``).
+    """
+    traj = rollout(policy, env)
+    first = int(traj["start"])
+    actions = np.asarray(traj["actions"]).reshape(-1)
     pos = np.full(env.panel.n_dates, np.nan)
-    pos[: env.first_row] = 0.0
-    obs, _ = env.reset(seed=0)
-    done = False
-    while not done:
-        a = int(policy(obs))
-        pos[env.t] = a - 1
-        obs, _, term, trunc, _ = env.step(a)
-        done = term or trunc
+    pos[:first] = 0.0
+    pos[first : first + actions.size] = actions - 1
     return pos
 
 
@@ -77,7 +90,6 @@ class PairsDQNExperiment:
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Select pairs on train, train a DQN per pair, evaluate both policies on test."""
 
-        torch.set_num_threads(1)
         panel = load_market("dow30")
         split_dates = DEFAULT_SPLITS["dow30"]
         train = split_panel(panel, "train", split_dates, 0)
@@ -91,32 +103,25 @@ class PairsDQNExperiment:
             "rank"
         )
         for a, b, beta, tstat in ranked[:n_pairs]:
-            kw = {"pair": (a, b), "beta": beta, "split_dates": split_dates, "fees": FEES}
-            env = PairsTradingEnv(panel, split="train", episode_length=252, seed=seed, **kw)
+            kw = {"pair": (a, b), "beta": beta, "fees": FEES}
+            env = PairsTradingEnv(panel, split="train", split_dates=split_dates, **kw)
             windows["train"] = (env.panel.dates[env.first_row], env.panel.dates[-1])
-            model = DQN(
-                "MlpPolicy",
-                env,
-                learning_starts=500,
-                buffer_size=50_000,
-                exploration_fraction=0.3,
-                target_update_interval=500,
-                train_freq=4,
-                batch_size=64,
-                learning_rate=5e-4,
-                gamma=0.99,
-                policy_kwargs={"net_arch": [64, 64]},
+            model = train_agent(
+                "quantrl/PairsTrading-v0",
+                algo="dqn",
+                timesteps=steps,
+                market=panel,
+                split_dates=split_dates,
                 seed=seed,
-                device="cpu",
-                verbose=0,
+                env_kwargs={**kw, "episode_length": 252},
+                algo_kwargs=DQN_KWARGS,
+            ).model
+            test = PairsTradingEnv(
+                panel, split="test", split_dates=split_dates, episode_length=None, **kw
             )
-            model.learn(total_timesteps=steps)
-            test = PairsTradingEnv(panel, split="test", episode_length=None, **kw)
             windows["test"] = (test.panel.dates[test.first_row], test.panel.dates[-1])
             policies = {
-                "DQN": rollout_positions(
-                    test, lambda o, m=model: m.predict(o, deterministic=True)[0]
-                ),
+                "DQN": rollout_positions(test, model),
                 "z-score rule": zscore_positions(test.zscore),
             }
             policies["z-score rule"][: test.first_row] = 0.0
@@ -155,4 +160,10 @@ class PairsDQNExperiment:
         )
 
 
-__all__ = ["PairsDQNExperiment", "positions_to_weights", "rollout_positions", "zscore_positions"]
+__all__ = [
+    "DQN_KWARGS",
+    "PairsDQNExperiment",
+    "positions_to_weights",
+    "rollout_positions",
+    "zscore_positions",
+]

@@ -7,7 +7,8 @@ dates): PPO on ``Portfolio-v0`` over an S&P 500 subset (the most liquid names wi
 test split 2017-01-01 .. 2018-02-07 (the valid split 2016-07-01 .. 2016-12-31 is not used).
 Compared: PPO with ``reward="sharpe"`` (rolling Sharpe ratio of the episode's returns), PPO with
 ``reward="dsr"`` (differential Sharpe ratio), PPO with ``reward="log_return"``, and 1/N
-rebalanced daily; all with the same fees (10 bp) and next-open execution.
+rebalanced daily; all with the same fees (10 bp) and next-open execution. The agents train through
+``quantrl.agents.train_agent`` (batched PPO) and act through ``quantrl.agents.rollout``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from stable_baselines3 import PPO
 
+from quantrl.agents.evaluate import rollout, trajectory_weights
+from quantrl.agents.factory import BATCHED_N_ENVS
+from quantrl.agents.training import train_agent
 from quantrl.backtest.engine import run_weights
 from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
@@ -43,59 +45,23 @@ def liquid_universe(panel: Panel, n: int, before: str) -> list[str]:
     return sorted(panel.symbols[i] for i in order)
 
 
-def softmax_weights(action: np.ndarray, temperature: float) -> np.ndarray:
-    """Asset weights of a softmax action (assets then cash), as ``Portfolio-v0`` applies them."""
-    z = temperature * np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    e = np.exp(z - z.max())
-    return (e / e.sum())[:-1]
-
-
-def rollout(env: PortfolioEnv, policy: Any) -> tuple[np.ndarray, float]:
-    """Run ``policy(obs) -> action`` over one whole test episode; (T, N) weights, final equity."""
-    seg = env.panel
-    weights = np.zeros((seg.n_dates, seg.n_symbols))
-    obs, info = env.reset(seed=0)
-    done = False
-    equity = info.get("equity", env.costs.init_cash)
-    while not done:
-        t = env.t
-        action = policy(obs)
-        weights[t] = softmax_weights(action, TEMPERATURE)
-        obs, _, term, trunc, info = env.step(action)
-        equity = info["equity"]
-        done = term or trunc
-    weights[env.t :] = np.nan
-    return weights, float(equity)
-
-
 def train_ppo(panel: Panel, reward: str, steps: int, seed: int, episode_length: int) -> Any:
-    """PPO (SB3, MlpPolicy) on the training split with random episode starts."""
-
-    torch.set_num_threads(1)
-    env = PortfolioEnv(
-        panel,
-        split="train",
+    """PPO on the training split with random episode starts (``quantrl.agents.train_agent``)."""
+    outcome = train_agent(
+        "quantrl/Portfolio-v0",
+        algo="ppo",
+        timesteps=steps,
+        market=panel,
         split_dates=SPLIT_DATES,
-        episode_length=episode_length,
-        reward=reward,
-        fees=FEES,
-        temperature=TEMPERATURE,
-        sampling="random",
         seed=seed,
+        env_kwargs={
+            "episode_length": episode_length,
+            "reward": reward,
+            "fees": FEES,
+            "temperature": TEMPERATURE,
+        },
     )
-    model = PPO(
-        "MlpPolicy",
-        env,
-        n_steps=min(1024, steps),
-        batch_size=64,
-        learning_rate=3e-4,
-        gamma=0.99,
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-    model.learn(total_timesteps=steps)
-    return model
+    return outcome.model
 
 
 class SharpePortfolioExperiment:
@@ -137,11 +103,7 @@ class SharpePortfolioExperiment:
         }
         for reward in rewards:
             model = train_ppo(panel, reward, steps, seed, episode_length)
-
-            def policy(obs: np.ndarray, model: Any = model) -> np.ndarray:
-                return model.predict(obs, deterministic=True)[0]
-
-            weights, _ = rollout(test_env, policy)
+            weights = trajectory_weights(rollout(model, test_env), seg.n_dates)
             backtests[f"PPO {reward}"] = run_weights(seg, weights, **kw)
         for name, res in backtests.items():
             stats = res.stats()
@@ -163,11 +125,11 @@ class SharpePortfolioExperiment:
             f"universe: {len(symbols)} S&P 500 names with full history, most liquid by mean "
             f"dollar volume on the training split: {', '.join(symbols)}",
             f"PPO: {steps} steps per agent, episodes of {episode_length} days with random starts "
-            f"on the training split, seed {seed}; evaluation deterministic over the whole test "
-            "split",
+            f"on the training split ({BATCHED_N_ENVS['ppo']} in parallel, batched), seed {seed}; "
+            "evaluation deterministic over the whole test split",
             f"all policies pay fees {FEES} per unit traded and fill at the next open",
         ]
         return ExperimentResult(table=table, backtests=backtests, notes=notes, windows=windows)
 
 
-__all__ = ["SharpePortfolioExperiment", "liquid_universe", "rollout", "softmax_weights"]
+__all__ = ["SharpePortfolioExperiment", "liquid_universe", "train_ppo"]

@@ -174,3 +174,48 @@ def test_make_agent_rejects_unknown_algo(synth):
     env = PortfolioEnv(synth, split="all", window=5, vol_window=5, episode_length=20)
     with pytest.raises(ConfigError, match="unknown algorithm"):
         make_agent("ppo2", env)
+
+
+def test_run_trained_with_config_records_saves_and_reloads(synth, split_dates, tmp_path):
+    from quantrl.agents.persist import make_run_env
+    from quantrl.envs import ActionConfig, Costs, ObservationConfig, RewardConfig
+
+    records = {
+        "costs": Costs(fees=0.002, slippage=0.0005),
+        "observation": ObservationConfig(window=5, vol_window=5, technicals=("rsi",)),
+        "reward": RewardConfig(name="dsr", eta=0.05),
+        "actions": ActionConfig(temperature=3.0),
+    }
+    out = tmp_path / "records"
+    outcome = train_agent(
+        "quantrl/Portfolio-v0",
+        timesteps=256,
+        market=synth,
+        split_dates=split_dates,
+        env_kwargs={**records, "episode_length": 40},
+        out=out,
+    )
+    meta = json.loads((out / "meta.json").read_text())
+    # a record is stored as the plain dict of its fields
+    assert meta["env_kwargs"]["costs"] == {
+        "fees": 0.002,
+        "fixed_fees": 0.0,
+        "slippage": 0.0005,
+        "init_cash": 1e6,
+        "execution": "next_open",
+        "rebalance_threshold": 0.0,
+        "max_leverage": 1.0,
+    }
+    assert meta["env_kwargs"]["observation"]["technicals"] == ["rsi"]
+    # ... and rebuilds the same records, hence the same env and the same test equity
+    env = make_run_env(read_meta(out), split="test", market=synth)
+    assert env.costs == records["costs"] and env.reward_config == records["reward"]
+    assert env.observation_config == records["observation"]
+    assert env.action_config == records["actions"]
+    direct = evaluate_agent(
+        outcome.model,
+        PortfolioEnv(synth, split="test", split_dates=split_dates, episode_length=None, **records),
+    )
+    again = evaluate_agent(None, out, split="test", market=synth)
+    np.testing.assert_array_equal(direct.equity, again.equity)
+    assert load(out).meta.env_kwargs["reward"]["name"] == "dsr"

@@ -1,4 +1,5 @@
-"""The main demo job in fast mode: report with every figure, summary rows, determinism, CLI."""
+"""The main demo job (``quantrl.demo``) in fast mode: report with every figure, summary rows,
+determinism, the CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import re
 import numpy as np
 import pytest
 
-from quantrl.cli.demo_job import ALPHA_COLUMNS, POOL_NAME, PPO_NAME, STRATEGY_NAMES, run_demo
+from quantrl.cli.demo import STRATEGY_NAMES, demo_strategies
+from quantrl.demo import ALPHA_COLUMNS, POOL_NAME, PPO_NAME, run_demo
 
 FIGURES = ("equity", "drawdown", "rolling_sharpe", "weights", "monthly_returns", "alpha_ic")
 
 
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory):
-    return run_demo(tmp_path_factory.mktemp("demo"), fast=True, seed=0)
+    return run_demo(
+        tmp_path_factory.mktemp("demo"), strategies=demo_strategies(), fast=True, seed=0
+    )
 
 
 def test_report_has_every_figure_and_table(summary):
@@ -61,17 +65,28 @@ def test_summary_rows_and_values(summary, dow30):
 
 
 def test_ppo_weights_are_long_only_and_decided_in_the_test_split(summary):
-    from quantrl.cli.demo_job import DemoBudget, ppo_test_weights, train_ppo
     from quantrl.data import load_market
     from quantrl.data.splits import market_split
+    from quantrl.demo import DemoBudget, agent_test_weights, train_demo_agent
 
     test = market_split(load_market("dow30"), "test", warmup=252)
-    model = train_ppo(DemoBudget(ppo_steps=64, ppo_n_envs=2, ppo_n_steps=32), seed=1, fees=0.001)
-    w = ppo_test_weights(model, test, fees=0.001)
+    model = train_demo_agent(DemoBudget(ppo_steps=128, ppo_n_envs=16), seed=1, fees=0.001)
+    assert model.n_envs == 16 and model.num_timesteps == 128  # the batched env, one rollout
+    w = agent_test_weights(model, test, fees=0.001)
     assert w.shape == test.shape
     assert (w[: test.warmup] == 0).all()  # no decisions in the warm-up history
     active = w[test.warmup : -1]
     assert (active > 0).all() and (active.sum(axis=1) < 1).all()  # softmax leaves some cash
+    # replayed on the test rows, the weights give the equity the env itself reports
+    from quantrl.agents import evaluate_agent
+    from quantrl.backtest import run_weights
+    from quantrl.envs import PortfolioEnv
+
+    env = PortfolioEnv("dow30", split="test", episode_length=None, fees=0.001, temperature=5.0)
+    direct = evaluate_agent(model, env)
+    replay = run_weights(test, w, fees=0.001)
+    assert replay.dates[0] == direct.dates[0]
+    np.testing.assert_allclose(replay.equity, direct.equity, rtol=1e-9)
 
 
 def test_cli_is_deterministic_and_prints_the_summary(summary, tmp_path):

@@ -164,20 +164,6 @@ def test_static_scores_warn_and_bad_inputs(synth, dow30):
         env.step(np.array([np.nan, 0, 0, 0]))
 
 
-@pytest.mark.slow
-def test_ppo_learns_on_esg_env(request):
-    from stable_baselines3 import PPO
-
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # more threads than free cores makes torch spin-wait
-    request.addfinalizer(lambda: torch.set_num_threads(threads))
-
-    env = ESGPortfolioEnv(seed=0)
-    model = PPO("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
-    model.learn(2_000)
-
-
 def test_seeded_resets_are_reproducible(synth):
     env = ESGPortfolioEnv(_with_scores(synth(150, 3)), split="all", window=3, vol_window=3)
     actions = np.random.default_rng(5).uniform(-1, 1, (40, 4))

@@ -161,22 +161,6 @@ def test_bad_inputs(synth, minute_panel):
         HFTEnv("nasdaq_ticks")
 
 
-@pytest.mark.slow
-def test_ppo_learns_on_hft_env(minute_panel, request):
-    from stable_baselines3 import PPO
-
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # more threads than free cores makes torch spin-wait
-    request.addfinalizer(lambda: torch.set_num_threads(threads))
-
-    env = HFTEnv(minute_panel, split="all", episode_length=120, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
-    model.learn(2_000)
-    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
-    assert env.action_space.contains(int(action))
-
-
 def test_impact_is_capped_where_volume_is_missing(synth):
     panel = synth(200, 1, seed=4, freq="m")
     volume = np.asarray(panel["volume"]).copy()

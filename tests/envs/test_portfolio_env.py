@@ -313,22 +313,6 @@ def test_episode_terminates_or_truncates_once(synth):
         env.step(np.zeros(3))
 
 
-@pytest.mark.slow
-def test_ppo_learns_on_portfolio_env(dow30, request):
-    from stable_baselines3 import PPO
-
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # more threads than free cores makes torch spin-wait
-    request.addfinalizer(lambda: torch.set_num_threads(threads))
-
-    env = PortfolioEnv(dow30, split="train", split_dates=("2019-01-01", "2021-01-01"), seed=0)
-    model = PPO("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
-    model.learn(2_000)
-    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
-    assert env.action_space.contains(action.astype(np.float32))
-
-
 def test_factor_features_are_row_zscores_of_the_formula(synth, perturb):
     panel = synth(120, 4, seed=9)
     formula = "Mean($close, 5) / $close - 1"

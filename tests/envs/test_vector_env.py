@@ -119,18 +119,18 @@ def test_sb3_adapter_reports_terminal_observations(synth):
 
 
 @pytest.mark.slow
-def test_ppo_with_64_batched_envs(request):
-    from stable_baselines3 import PPO
+def test_ppo_trains_on_64_batched_envs_smoke():
+    import torch
 
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # more threads than free cores makes torch spin-wait
-    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    from quantrl.agents import make_agent
 
     venv = SB3VecEnv(PortfolioVectorEnv(64, "dow30", seed=0))
-    model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model = make_agent("ppo", venv, seed=0, n_steps=32, batch_size=512, n_epochs=1)
+    before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(4_096)
-    assert model.num_timesteps >= 4_096
+    assert model.num_timesteps == 4_096
+    after = list(model.policy.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
 def test_threaded_and_serial_kernels_agree(synth):

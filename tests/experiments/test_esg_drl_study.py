@@ -7,7 +7,15 @@ import pytest
 
 from quantrl.backtest.engine import run_weights
 from quantrl.envs.esg import fill_missing_scores
-from quantrl.experiments.esg_drl import FEES, DropFeatureBlock, evaluate, make_env, train_agent
+from quantrl.experiments.esg_drl import (
+    FEES,
+    DropFeatureBlock,
+    DropFeatureBlockVec,
+    env_kwargs,
+    evaluate,
+    make_env,
+    train_variant,
+)
 
 SYMBOLS = ["AAPL", "JNJ", "KO", "MSFT", "WMT"]
 
@@ -40,12 +48,12 @@ def test_evaluate_matches_backtester_in_free_market_and_scores_1n() -> None:
     rng = np.random.default_rng(0)
     acts = rng.uniform(-1, 1, (400, len(SYMBOLS) + 1))
     base = env.unwrapped
-    out = evaluate(env, lambda o: acts[base.t])
+    out = evaluate(env, lambda o, e: acts[base.t])
     res = run_weights(base.panel, out["weights"], fees=FEES)
     np.testing.assert_allclose(np.prod(1 + out["returns"]), res.equity[-1] / 1e6, rtol=1e-9)
     assert out["esg_adjustment"] == 0.0
     ones = np.concatenate([np.ones(len(SYMBOLS)), [-1.0]])
-    eq = evaluate(make_env(SYMBOLS, "test", "free", aware=True), lambda o: ones)
+    eq = evaluate(make_env(SYMBOLS, "test", "free", aware=True), lambda o, e: ones)
     assert eq["portfolio_esg"] == pytest.approx(eq["market_esg"], rel=1e-9)
 
 
@@ -55,21 +63,48 @@ def test_regulated_market_pays_grant_to_high_esg_portfolio() -> None:
     q = fill_missing_scores(base.panel["esg_quality"])[base.first_row + 1]
     best = np.full(len(SYMBOLS) + 1, -1.0)
     best[int(np.argmax(q))] = 1.0
-    out = evaluate(env, lambda o: best)
+    out = evaluate(env, lambda o, e: best)
     assert out["portfolio_esg"] > out["market_esg"]
     assert out["esg_adjustment"] > 0.0
     assert out["taxed_steps"] == 0.0
+
+
+def test_batched_blind_env_drops_the_block_of_every_env_and_terminal_obs() -> None:
+    from quantrl.envs.esg import ESGPortfolioEnv
+    from quantrl.envs.vector import make_sb3_vec_env
+
+    kw = {**env_kwargs(SYMBOLS, "free"), "episode_length": 3}
+    symbols = kw.pop("symbols")
+    aware = make_sb3_vec_env(4, "dow30", env_cls=ESGPortfolioEnv, symbols=symbols, seed=1, **kw)
+    blind = DropFeatureBlockVec(
+        make_sb3_vec_env(4, "dow30", env_cls=ESGPortfolioEnv, symbols=symbols, seed=1, **kw),
+        aware.venv.template,
+    )
+    keep = DropFeatureBlock(make_env(SYMBOLS, "train", "free", aware=True))._keep
+    np.testing.assert_array_equal(blind.reset(), aware.reset()[:, keep])
+    assert blind.observation_space.shape == (int(keep.sum()),)
+    actions = np.zeros((4, len(SYMBOLS) + 1))
+    for _ in range(3):
+        aware.step_async(actions)
+        blind.step_async(actions)
+        (oa, ra, da, ia), (ob, rb, db, ib) = aware.step_wait(), blind.step_wait()
+        np.testing.assert_array_equal(db, da)
+        np.testing.assert_array_equal(ob, oa[:, keep])
+        np.testing.assert_array_equal(rb, ra)
+    assert db.all()
+    for a, b in zip(ia, ib, strict=True):
+        np.testing.assert_array_equal(b["terminal_observation"], a["terminal_observation"][keep])
 
 
 @pytest.mark.parametrize("algo", ["A2C", "PPO"])
 def test_training_is_seeded(algo: str) -> None:
     obs, _ = make_env(SYMBOLS, "test", "free", aware=False).reset(seed=0)
     preds = []
-    for _ in range(2):
-        env = make_env(SYMBOLS, "train", "free", aware=False, seed=3)
-        model = train_agent(algo, env, 128, seed=3)
+    for seed in (3, 3, 4):
+        model = train_variant(algo, SYMBOLS, "free", aware=False, steps=256, seed=seed)
         preds.append(model.predict(obs, deterministic=True)[0])
     np.testing.assert_array_equal(preds[0], preds[1])
+    assert not np.array_equal(preds[0], preds[2])  # another seed, another policy
 
 
 @pytest.mark.slow

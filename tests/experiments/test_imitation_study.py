@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quantrl.agents import make_agent
 from quantrl.data import load_market
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.experiments.imitation import (
     behaviour_clone,
-    new_ppo,
     oracle_action,
     oracle_dataset,
 )
@@ -36,24 +36,25 @@ def test_oracle_dataset_stays_in_training_split(panel) -> None:
     env = PortfolioEnv(panel, split="train", episode_length=None, sampling="sequential")
     obs, acts = oracle_dataset(env)
     assert obs.shape[0] == acts.shape[0] == env.last_row - env.first_row
+    # every label is the oracle's action at its row, every observation the env's at that row
+    np.testing.assert_array_equal(acts[7], oracle_action(env.panel, env.first_row + 7))
+    first, _ = env.reset(options={"start": env.first_row})
+    np.testing.assert_array_equal(obs[0], first)
     assert env.panel.dates[-1] < np.datetime64("2019-01-01")
     test = PortfolioEnv(panel, split="test", episode_length=None)
     assert test.panel.dates[test.first_row] >= np.datetime64("2021-01-01")
 
 
 def test_behaviour_cloning_fits_the_oracle_and_is_seeded(panel) -> None:
-    import torch
-
-    torch.set_num_threads(1)
     env = PortfolioEnv(panel, split="train", episode_length=None, sampling="sequential")
     obs, acts = oracle_dataset(env)
     obs, acts = obs[:600], acts[:600]
-    m1 = new_ppo(env, seed=0)
+    m1 = make_agent("ppo", env, seed=0)
     losses = behaviour_clone(m1, obs, acts, epochs=4, seed=0)
     # the labels are next-day noise: the best constant predictor scores 0.6 (4 assets + cash)
     assert losses[-1] < 0.7 * losses[0]
     assert losses[-1] < 0.66
-    m2 = new_ppo(env, seed=0)
+    m2 = make_agent("ppo", env, seed=0)
     assert behaviour_clone(m2, obs, acts, epochs=4, seed=0) == losses
     pred = m1.predict(obs[:50], deterministic=True)[0]
     # the oracle never holds cash: the cloned policy learned to score cash lowest

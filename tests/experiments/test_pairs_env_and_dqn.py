@@ -93,7 +93,10 @@ def test_env_accounting_matches_run_weights() -> None:
     env = PairsTradingEnv("dow30", split="test", episode_length=None, fees=0.002, **PAIR)
     rng = np.random.default_rng(4)
     acts = rng.integers(0, 3, env.panel.n_dates)
-    pos = rollout_positions(env, lambda o: acts[env.t])
+    pos = rollout_positions(env, lambda o, e: acts[e.t])
+    first, last = env.first_row, env.last_row
+    np.testing.assert_array_equal(pos[first:last], acts[first:last] - 1)
+    assert (pos[:first] == 0).all() and np.isnan(pos[last:]).all()
     # replay the same episode for the env's final equity
     env.reset(seed=0)
     done, eq = False, 0.0

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantrl.agents.evaluate import rollout, trajectory_weights
 from quantrl.backtest.engine import run_weights
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
@@ -15,8 +16,6 @@ from quantrl.experiments.sharpe_portfolio import (
     SPLIT_DATES,
     TEMPERATURE,
     liquid_universe,
-    rollout,
-    softmax_weights,
 )
 
 
@@ -24,13 +23,6 @@ from quantrl.experiments.sharpe_portfolio import (
 def small_panel() -> Panel:
     full = load_market("sp500")
     return full.select(liquid_universe(full, 5, SPLIT_DATES[0]))
-
-
-def test_softmax_weights_match_hand_computation() -> None:
-    a = np.array([0.5, -0.2, 2.0])  # clipped to 1.0
-    z = TEMPERATURE * np.array([0.5, -0.2, 1.0])
-    ref = np.exp(z) / np.exp(z).sum()
-    np.testing.assert_allclose(softmax_weights(a, TEMPERATURE), ref[:2])
 
 
 def test_universe_uses_training_data_only() -> None:
@@ -67,13 +59,21 @@ def test_rollout_weights_reproduce_env_equity(small_panel: Panel) -> None:
     rng = np.random.default_rng(4)
     actions = rng.uniform(-1, 1, (env.panel.n_dates, small_panel.n_symbols + 1))
 
-    def policy(obs: np.ndarray) -> np.ndarray:
+    def policy(obs: np.ndarray, env: PortfolioEnv) -> np.ndarray:
         return actions[env.t]
 
-    weights, equity = rollout(env, policy)
+    traj = rollout(policy, env)
+    weights = trajectory_weights(traj, env.panel.n_dates)
     res = run_weights(env.panel, weights, fees=FEES, execution="next_open")
-    assert res.equity[-1] == pytest.approx(equity, rel=1e-9)
+    assert res.equity[-1] == pytest.approx(traj["equity"][-1], rel=1e-9)
+    np.testing.assert_allclose(res.equity[-traj["equity"].size :], traj["equity"], rtol=1e-9)
     assert np.isfinite(weights[env.first_row : env.last_row]).all()
+    assert np.isnan(weights[: env.first_row]).all() and np.isnan(weights[env.last_row]).all()
+    # the targets are the env's softmax of the clipped action (reference in numpy)
+    k = 17
+    z = TEMPERATURE * np.clip(actions[env.first_row + k], -1.0, 1.0)
+    ref = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    np.testing.assert_allclose(weights[env.first_row + k], ref[:-1], rtol=1e-12)
 
 
 def test_train_and_test_windows_do_not_overlap(small_panel: Panel) -> None:
