@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 from quantrl.kernels.cross_section import cs_rank_nb
+from quantrl.kernels.projection import factor_sums, neutralize_rows_into
 from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
@@ -103,9 +105,14 @@ class AddResult:
 @dataclass
 class _Member:
     expr: Expr
-    z: np.ndarray  # (T, N) standardised, 0 outside the label universe
+    z: np.ndarray  # (T, N) standardised, 0 outside the label universe (a view of a slot)
     single_ic: float
     vz: np.ndarray | None = None  # the same on the validation panel, when one is bound
+    slot: int = -1  # index of ``z`` in the pool's factor buffer
+
+
+#: Stages of ``try_add`` whose CPU seconds ``AlphaPool.timings`` accumulates.
+STAGES = ("evaluate", "transform", "neutralize", "fit")
 
 
 @dataclass
@@ -167,6 +174,9 @@ class AlphaPool:
         self._valid: dict[str, Any] | None = None
         self.n_tried = 0
         self.n_accepted = 0
+        self.version = 0  # bumped whenever members, weights or bound data change
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._zbuf = np.zeros((0, 0, 0))
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -191,11 +201,14 @@ class AlphaPool:
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
         self._members = []
+        # one slot per member plus one for the candidate: factors are written in place
+        self._zbuf = np.zeros((self.capacity + 1, *shape))
         self._stats = self._empty_stats()
         self.weights = np.zeros(0)
         self.objective = 0.0
         self._current = np.full(self._n.shape, np.nan)  # per-date objective of the members
         self.valid_objective = 0.0 if self._valid is not None else math.nan
+        self.version += 1
         return self
 
     def bind_validation(
@@ -227,6 +240,7 @@ class AlphaPool:
         else:
             self._valid["target"] = y
         self.valid_objective = 0.0
+        self.version += 1
         return self
 
     @property
@@ -291,30 +305,52 @@ class AlphaPool:
         """Per-date standardised values of a formula on the training panel, masked to the label."""
         self._require_bound()
         values = evaluate(formula, self._panel, cache=self._cache)
-        return np.where(self._universe, self._factor_rows(values, self._expo), 0.0)
+        return self._factor_rows(values, self._expo, universe=self._universe)
+
+    def _free_slot(self) -> int:
+        used = {m.slot for m in self._members}
+        return next(i for i in range(self._zbuf.shape[0]) if i not in used)
+
+    def _candidate_z(self, expr: Expr, slot: int) -> np.ndarray:
+        """Write the candidate's standardised factor into buffer ``slot`` (timed by stage)."""
+        clock = time.process_time
+        t0 = clock()
+        values = evaluate(expr, self._panel, cache=self._cache)
+        t1 = clock()
+        out = self._zbuf[slot]
+        expo = self._expo
+        if expo is None:
+            transform_rows(values, self.transform, out=out, universe=self._universe)
+            t3 = t2 = clock()
+        else:
+            transform_rows(values, self.transform, out=out)
+            t2 = clock()
+            neutralize_rows_into(
+                values, out, expo.ok, expo.design, expo.gram_inv, out, self._universe
+            )
+            t3 = clock()
+        self.timings["evaluate"] += t1 - t0
+        self.timings["transform"] += t2 - t1
+        self.timings["neutralize"] += t3 - t2
+        return out
 
     def _exposures(self, panel: Any, cache: EvalCache) -> Exposures | None:
         if not self.neutralize:
             return None
         return Exposures(self.neutralize, panel, transform=self.transform, cache=cache)
 
-    def _factor_rows(self, values: np.ndarray, expo: Exposures | None) -> np.ndarray:
-        """Per-date transformed (and, with exposures, neutralised) factor; 0 where missing."""
+    def _factor_rows(
+        self, values: np.ndarray, expo: Exposures | None, universe: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per-date transformed (and, with exposures, neutralised) factor; 0 where missing and,
+        with ``universe``, outside it."""
         if expo is None:
-            return transform_rows(values, self.transform)
-        return neutralize_rows(values, expo, self.transform)
+            return transform_rows(values, self.transform, universe=universe)
+        return neutralize_rows(values, expo, self.transform, universe=universe)
 
-    def _candidate_stats(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
-        s = z.sum(axis=1)
-        zz = np.einsum("tn,tn->t", z, z)
-        cross = (
-            np.stack([np.einsum("tn,tn->t", z, m.z) for m in self._members], axis=1)
-            if (self._members)
-            else np.zeros((z.shape[0], 0))
-        )
-        b = np.einsum("tn,tn->t", z, self._y_std)
-        c = np.einsum("tn,tn->t", z, self._y_c)
-        return s, zz, cross, b, c
+    def _candidate_stats(self, slot: int) -> tuple[np.ndarray, ...]:
+        members = np.asarray([m.slot for m in self._members], dtype=np.int64)
+        return factor_sums(self._zbuf, slot, members, self._y_std, self._y_c)
 
     @staticmethod
     def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
@@ -424,8 +460,18 @@ class AlphaPool:
         if key in self.formulas:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
-        z = self.standardized(expr)
-        s, zz, cross, b, c = self._candidate_stats(z)
+        slot = self._free_slot()
+        z = self._candidate_z(expr, slot)
+        start = time.process_time()
+        try:
+            return self._judge_candidate(expr, key, before, z, slot)
+        finally:
+            self.timings["fit"] += time.process_time() - start
+
+    def _judge_candidate(
+        self, expr: Expr, key: str, before: float, z: np.ndarray, slot: int
+    ) -> AddResult:
+        s, zz, cross, b, c = self._candidate_stats(slot)
         single = self._single_ic_series(s, zz, b, c)
         single_ic = _finite_mean(single, math.nan)
         if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
@@ -436,7 +482,7 @@ class AlphaPool:
         max_mutual = float(np.max(np.abs(mutual))) if k else 0.0
         if k and max_mutual > self.mutual_threshold:
             return AddResult(key, False, 0.0, before, "near-duplicate", single_ic, max_mutual)
-        members = [*self._members, _Member(expr, z, single_ic)]
+        members = [*self._members, _Member(expr, z, single_ic, slot=slot)]
         w = self._fit(st)
         # the candidate's marginal value: the objective with it joined, before any member drops
         joined = self._series(st, w, [m.z for m in members])
@@ -484,6 +530,7 @@ class AlphaPool:
         self._current = series
         self.valid_objective = valid_after
         self.n_accepted += 1
+        self.version += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
             worst, marginal, marginal_cv,
@@ -492,21 +539,25 @@ class AlphaPool:
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
         """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
         self._require_bound()
+        if len(formulas) > self.capacity:
+            raise ConfigError(f"{len(formulas)} formulas exceed the pool capacity {self.capacity}")
         self._members = []
         self._stats = self._empty_stats()
         for f in formulas:
             expr = parse(f)
-            z = self.standardized(expr)
-            s, zz, cross, b, c = self._candidate_stats(z)
+            slot = self._free_slot()
+            z = self._candidate_z(expr, slot)
+            s, zz, cross, b, c = self._candidate_stats(slot)
             single = self._single_ic_series(s, zz, b, c)
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
             single_ic = _finite_mean(single, math.nan)
-            self._members.append(_Member(expr, z, single_ic, vz))
+            self._members.append(_Member(expr, z, single_ic, vz, slot))
         w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
         self.weights = w
+        self.version += 1
         self._current = self._series(self._stats, w, [m.z for m in self._members])
         self.objective = _finite_mean(self._current)
         if self._valid is not None:
