@@ -95,9 +95,8 @@ class Vocabulary:
         object.__setattr__(self, "constants", tuple(float(c) for c in self.constants))
         object.__setattr__(self, "_specs", tuple(specs))
         sizes = (len(self.operators), len(self.features), len(self.windows), len(self.constants))
-        kinds = [
-            k for k, n in zip(("op", "feature", "window", "constant"), sizes) for _ in range(n)
-        ]
+        names = ("op", "feature", "window", "constant")
+        kinds = [k for k, n in zip(names, sizes, strict=True) for _ in range(n)]
         object.__setattr__(self, "_kinds", (*kinds, "end"))
 
     # ------------------------------------------------------------------ layout
