@@ -97,11 +97,15 @@ class _Searcher:
         *,
         deadline: float | None = None,
         on_step: Callable[[], None] | None = None,
+        until: Callable[[], bool] | None = None,
     ) -> int:
-        """Search until ``steps`` more tokens are spent or ``deadline`` (monotonic) passes."""
+        """Search until ``steps`` more tokens are spent, ``deadline`` (monotonic) passes or
+        ``until()`` (checked before each formula) is true."""
         start = self._steps
         while self._steps - start < steps:
             if deadline is not None and time.monotonic() >= deadline:
+                break
+            if until is not None and until():
                 break
             self._next()
             if on_step is not None:

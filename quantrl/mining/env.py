@@ -324,6 +324,7 @@ class AlphaMinerEnv(gym.Env):
         )
         self.last_formula: str | None = None
         self.last_result: AddResult | None = None
+        self.grammar_seconds = 0.0  # CPU time spent on masks and token bookkeeping
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(self.vocab.max_len + 1, dtype=np.float32)
@@ -343,12 +344,17 @@ class AlphaMinerEnv(gym.Env):
 
     def action_masks(self) -> np.ndarray:
         """Admissible actions (bool, n_actions) for MaskablePPO."""
-        return self.state.mask()
+        start = time.process_time()
+        mask = self.state.mask()
+        self.grammar_seconds += time.process_time() - start
+        return mask
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Append one token; the end token scores the formula against the pool."""
         a = int(action)
+        start = time.process_time()
         mask = self.state.mask()
+        self.grammar_seconds += time.process_time() - start
         if not 0 <= a < mask.size or not mask[a]:
             if self.invalid_action == "penalize":
                 self.state.done = True
@@ -358,7 +364,9 @@ class AlphaMinerEnv(gym.Env):
                 f"action {a} ({self.vocab.text(a) if 0 <= a < mask.size else '?'}) is masked "
                 f"after {self.state.rpn()}"
             )
+        start = time.process_time()
         self.state.push(a)
+        self.grammar_seconds += time.process_time() - start
         if not self.state.done:
             return self._obs(), 0.0, False, False, {}
         expr = parse_rpn(self.state.rpn())

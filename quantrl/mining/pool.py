@@ -177,6 +177,7 @@ class AlphaPool:
         self.version = 0  # bumped whenever members, weights or bound data change
         self.timings = dict.fromkeys(STAGES, 0.0)
         self._zbuf = np.zeros((0, 0, 0))
+        self._cv_cache: tuple[int, list[float]] | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -378,7 +379,11 @@ class AlphaPool:
         if k == 0:
             return np.zeros(0)
         g, b = (st.g, st.b) if rows is None else (st.g[rows], st.b[rows])
-        a, rhs = g.sum(axis=0), b.sum(axis=0)
+        return self._solve(g.sum(axis=0), b.sum(axis=0))
+
+    def _solve(self, a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Weights from summed normal equations, with the ridge ``ridge * trace / k``."""
+        k = a.shape[0]
         lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
         try:
             return np.linalg.solve(a + lam * np.eye(k), rhs)
@@ -390,10 +395,11 @@ class AlphaPool:
         n = np.where(self._n > 0, self._n, 1.0)
         sw = st.s @ w
         num = st.c @ w  # label is centred: sum (combo) * y_c
-        var = np.einsum("tij,i,j->t", st.g, w, w) - sw * sw / n
+        var = (st.g @ w) @ w - sw * sw / n
         with np.errstate(invalid="ignore", divide="ignore"):
             ic = num / np.sqrt(var * self._y_ss)
-        ok = self._dates_ok & (var > 1e-12 * np.maximum(np.einsum("tii->t", st.g), 1.0))
+        trace = np.trace(st.g, axis1=1, axis2=2)
+        ok = self._dates_ok & (var > 1e-12 * np.maximum(trace, 1.0))
         return np.where(ok, ic, np.nan)
 
     def _single_ic_series(
@@ -421,21 +427,37 @@ class AlphaPool:
         return np.array([_finite_mean(series[idx]) for idx in parts])
 
     def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
-        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks."""
+        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks.
+
+        Normal equations of "every block but b" are the sums over all usable dates minus the
+        block's own; the members' side (``current``) is computed once per pool version.
+        """
         if self.blocks < 2 or self.objective_name != "ic":
             return math.nan
-        gains = []
-        for idx in np.array_split(np.flatnonzero(self._dates_ok), self.blocks):
-            other = self._dates_ok.copy()
-            other[idx] = False
-            after = _finite_mean(self._ic_from_stats(joined, self._fit(joined, other))[idx])
+        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
+        after = self._cv_objectives(joined, parts)
+        cached = self._cv_cache
+        if cached is None or cached[0] != self.version:
             before = (
-                _finite_mean(self._ic_from_stats(current, self._fit(current, other))[idx])
-                if current.s.shape[1]
-                else 0.0
+                self._cv_objectives(current, parts) if current.s.shape[1] else [0.0] * len(parts)
             )
-            gains.append(after - before)
-        return float(np.mean(gains))
+            cached = self._cv_cache = (self.version, before)
+        return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
+
+    def _cv_objectives(self, st: _Stats, parts: Sequence[np.ndarray]) -> list[float]:
+        """Per block, the block's mean IC with weights fitted on the other blocks."""
+        t, k = st.s.shape
+        member = np.zeros((len(parts), t))
+        for i, idx in enumerate(parts):
+            member[i, idx] = 1.0
+        g_blocks = (member @ st.g.reshape(t, k * k)).reshape(len(parts), k, k)
+        b_blocks = member @ st.b
+        g_all, b_all = g_blocks.sum(axis=0), b_blocks.sum(axis=0)
+        out = []
+        for i, idx in enumerate(parts):
+            w = self._solve(g_all - g_blocks[i], b_all - b_blocks[i])
+            out.append(_finite_mean(self._ic_from_stats(st, w)[idx]))
+        return out
 
     def _mutual(self, st: _Stats, k: int) -> np.ndarray:
         """Mean per-date correlation of member ``k`` with every other member."""
