@@ -77,11 +77,16 @@ class RewardWeights:
     @classmethod
     def from_value(cls, value: RewardWeights | dict[str, float] | None) -> RewardWeights:
         """Weights from a mapping such as ``{"gain": 1, "stability": 0.5}`` (missing keys take
-        their defaults; unknown keys are a ConfigError), or None for the defaults."""
+        their defaults; unknown keys are a ConfigError), an object with the three attributes,
+        or None for the defaults."""
         if value is None:
             return cls()
         if isinstance(value, RewardWeights):
             return value
+        if not isinstance(value, dict) and all(
+            hasattr(value, k) for k in ("gain", "stability", "robustness")
+        ):  # a settings object with the three fields
+            value = {k: getattr(value, k) for k in ("gain", "stability", "robustness")}
         if not isinstance(value, dict):
             raise ConfigError(f"reward weights must be a table, got {type(value).__name__}")
         unknown = sorted(set(value) - {"gain", "stability", "robustness"})

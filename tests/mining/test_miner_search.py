@@ -166,3 +166,19 @@ def test_end_bias_makes_the_untrained_policy_close_formulas_sooner(panel):
     # the end token's odds grow by e**1.5 against the same other logits
     odds = (biased / (1 - biased)) / (base / (1 - base))
     assert odds == pytest.approx(np.exp(1.5), rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["random", "gp", "ppo"])
+def test_formula_budget_reproduces_exactly(panel, kind):
+    """Stopping at a number of formulas (not at a clock) gives the same run twice."""
+    runs = []
+    for _ in range(2):
+        miner = _make(kind, panel, seed=5)
+        task = miner.task
+        while task.n_offered < 40:
+            miner.run_chunk(1 << 20, until=lambda t=task: t.n_offered >= 40)
+        runs.append((task.n_offered, miner.steps_done, task.pool.formulas, task.pool.weights))
+    (n1, s1, f1, w1), (n2, s2, f2, w2) = runs
+    assert n1 == n2 and s1 == s2 and f1 == f2
+    np.testing.assert_array_equal(w1, w2)
+    assert n1 >= 40 if kind == "ppo" else n1 == 40
