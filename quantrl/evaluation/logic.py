@@ -118,7 +118,7 @@ def node_findings(
     if spec.same_unit:
         units = [children[i][1] for i in spec.same_unit]
         if units_conflict(units):
-            labels = ", ".join(str(u) for u in units)
+            labels = ", ".join(str(u) for u in units) if text else ""
             out.append(("unit", f"{name}({labels}) at {text}"))
     if name == "Log" and children[0][2] != POSITIVE:
         out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))

@@ -150,27 +150,46 @@ def _zscore_rows_nb(x, universe, masked, out, n_blocks):
             _zscore_row_nb(row, valid, n, universe[t if masked else 0], masked, out[t])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_REDUCE)
 def _rank_zscore_rows_nb(x, keys, shift, top, universe, masked, out, n_blocks):
+    """Z-scored percentile ranks per row; average ranks 1..n have mean (n + 1) / 2 exactly
+    (ties keep the sum), so only their spread needs a pass before the values are written."""
     t_len, n_cols = x.shape
     step = (t_len + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         finite = np.empty(n_cols, dtype=np.bool_)
-        valid = np.empty(n_cols, dtype=np.float64)
         ranks = np.zeros(n_cols, dtype=np.float64)
         run = np.empty(n_cols, dtype=np.int64)
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             row = x[t]
-            n = 0.0
+            n = 0
             for j in range(n_cols):
                 finite[j] = np.isfinite(row[j])
-                valid[j] = 1.0 if finite[j] else 0.0
-                n += valid[j]
-            if n > 0:
-                _ranks_from_keys_nb(row, keys[t], finite, shift, top, ranks, run)
+                n += 1 if finite[j] else 0
+            orow = out[t]
+            if n < 2:
+                orow[:] = 0.0
+                continue
+            _ranks_from_keys_nb(row, keys[t], finite, shift, top, ranks, run)
+            centre = 0.5 * (n + 1)
+            ss = 0.0
+            for j in range(n_cols):
+                d = ranks[j] - centre if finite[j] else 0.0
+                ss += d * d
+            std = np.sqrt(ss / n)
+            # the percentile ranks r / n have mean centre / n and std std / n
+            if not std / n > 1e-12 * (centre / n + 1.0):
+                orow[:] = 0.0
+                continue
+            scale = 1.0 / std
+            if masked:
+                urow = universe[t]
                 for j in range(n_cols):
-                    ranks[j] = ranks[j] / n if finite[j] else 0.0
-            _zscore_row_nb(ranks, valid, n, universe[t if masked else 0], masked, out[t])
+                    keep = finite[j] and urow[j]
+                    orow[j] = (ranks[j] - centre) * scale if keep else 0.0
+            else:
+                for j in range(n_cols):
+                    orow[j] = (ranks[j] - centre) * scale if finite[j] else 0.0
 
 
 def _prepare(

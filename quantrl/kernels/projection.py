@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from quantrl.kernels.correlation import _REDUCE, _blocks
 
-__all__ = ["factor_sums", "neutralize_rows_into"]
+__all__ = ["combination_ic_nb", "factor_sums", "neutralize_rows_into"]
 
 #: Ridge added to every normal matrix (as the reference per-date solve does).
 RIDGE = 1e-9
@@ -166,7 +166,7 @@ def neutralize_rows_into(
 @njit(cache=True, parallel=True, fastmath={"reassoc", "nsz"})
 def factor_sums_nb(
     zbuf: np.ndarray,
-    cand: int,
+    z: np.ndarray,
     members: np.ndarray,
     y_std: np.ndarray,
     y_c: np.ndarray,
@@ -177,15 +177,14 @@ def factor_sums_nb(
     c: np.ndarray,
     n_blocks: int,
 ) -> None:
-    """Per-date sums of slot ``cand`` of ``zbuf`` (S, T, N): sum z, sum z^2, sum z * slot
-    ``members[i]`` (into ``cross[:, i]``), sum z * ``y_std`` and sum z * ``y_c``."""
-    t_len = zbuf.shape[1]
-    n_cols = zbuf.shape[2]
+    """Per-date sums of ``z`` (T, N): sum z, sum z^2, sum z * member ``zbuf[:, members[i]]``
+    (into ``cross[:, i]``; ``zbuf`` is (T, slots, N)), sum z * ``y_std`` and sum z * ``y_c``."""
+    t_len, n_cols = z.shape
     k = members.shape[0]
     step = (t_len + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
-            v = zbuf[cand, t]
+            v = z[t]
             ys = y_std[t]
             yc = y_c[t]
             a0 = 0.0
@@ -203,7 +202,7 @@ def factor_sums_nb(
             b[t] = a2
             c[t] = a3
             for i in range(k):
-                m = zbuf[members[i], t]
+                m = zbuf[t, members[i]]
                 acc = 0.0
                 for j in range(n_cols):
                     acc += v[j] * m[j]
@@ -211,15 +210,55 @@ def factor_sums_nb(
 
 
 def factor_sums(
-    zbuf: np.ndarray, cand: int, members: np.ndarray, y_std: np.ndarray, y_c: np.ndarray
+    zbuf: np.ndarray, z: np.ndarray, members: np.ndarray, y_std: np.ndarray, y_c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(s, zz, cross, b, c) of ``factor_sums_nb``: (T,), (T,), (T, k), (T,), (T,)."""
-    t_len = zbuf.shape[1]
+    t_len = z.shape[0]
     idx = np.ascontiguousarray(members, dtype=np.int64)
     s = np.empty(t_len)
     zz = np.empty(t_len)
     cross = np.empty((t_len, idx.shape[0]))
     b = np.empty(t_len)
     c = np.empty(t_len)
-    factor_sums_nb(zbuf, int(cand), idx, y_std, y_c, s, zz, cross, b, c, _blocks(t_len))
+    factor_sums_nb(zbuf, z, idx, y_std, y_c, s, zz, cross, b, c, _blocks(t_len))
     return s, zz, cross, b, c
+
+
+@njit(cache=True)
+def combination_ic_nb(
+    s: np.ndarray,
+    g: np.ndarray,
+    c: np.ndarray,
+    w: np.ndarray,
+    n: np.ndarray,
+    y_ss: np.ndarray,
+    usable: np.ndarray,
+) -> np.ndarray:
+    """Per-date Pearson IC of the combination ``w`` of factors from their per-date sums.
+
+    ``s`` (T, k) sums, ``g`` (T, k, k) cross sums, ``c`` (T, k) sums with the centred label,
+    ``n`` (T,) counts, ``y_ss`` (T,) the label's centred sum of squares. NaN on dates that are
+    not ``usable`` or where the combination's variance is <= 1e-12 max(trace g, 1).
+    """
+    t_len, k = s.shape
+    out = np.empty(t_len)
+    for t in range(t_len):
+        sw = 0.0
+        num = 0.0
+        quad = 0.0
+        trace = 0.0
+        for i in range(k):
+            sw += s[t, i] * w[i]
+            num += c[t, i] * w[i]
+            trace += g[t, i, i]
+            row = 0.0
+            for j in range(k):
+                row += g[t, i, j] * w[j]
+            quad += row * w[i]
+        count = n[t] if n[t] > 0 else 1.0
+        var = quad - sw * sw / count
+        if usable[t] and var > 1e-12 * max(trace, 1.0):
+            out[t] = num / np.sqrt(var * y_ss[t])
+        else:
+            out[t] = np.nan
+    return out

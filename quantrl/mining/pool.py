@@ -16,7 +16,10 @@ Definitions (train split, one row per date t, one column per symbol):
 
 The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``) so that the IC of any
 weight vector, and the mutual correlation of a candidate with every member, cost O(T k^2) after
-one pass over the candidate's values.
+one pass over the candidate's values. The candidate is written in place into one scratch array
+by the transform kernels, members live in a (dates, capacity, symbols) buffer (a date's members
+side by side, read in one stream); ``timings`` holds the
+CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``, ``neutralize``, ``fit``).
 
 Adding a candidate (``try_add``): an identical formula, or one whose mean per-date correlation
 with a member exceeds ``mutual_threshold`` in absolute value, is rejected; otherwise it joins,
@@ -65,7 +68,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 from quantrl.kernels.cross_section import cs_rank_nb
-from quantrl.kernels.projection import factor_sums, neutralize_rows_into
+from quantrl.kernels.projection import combination_ic_nb, factor_sums, neutralize_rows_into
 from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
@@ -105,7 +108,7 @@ class AddResult:
 @dataclass
 class _Member:
     expr: Expr
-    z: np.ndarray  # (T, N) standardised, 0 outside the label universe (a view of a slot)
+    z: np.ndarray  # (T, N) standardised, 0 outside the label universe (a view of the buffer)
     single_ic: float
     vz: np.ndarray | None = None  # the same on the validation panel, when one is bound
     slot: int = -1  # index of ``z`` in the pool's factor buffer
@@ -176,7 +179,8 @@ class AlphaPool:
         self.n_accepted = 0
         self.version = 0  # bumped whenever members, weights or bound data change
         self.timings = dict.fromkeys(STAGES, 0.0)
-        self._zbuf = np.zeros((0, 0, 0))
+        self._zbuf = np.zeros((0, 0, 0))  # (T, capacity, N): members
+        self._zcand = np.zeros((0, 0))  # (T, N): the candidate
         self._cv_cache: tuple[int, list[float]] | None = None
 
     # ------------------------------------------------------------------ binding
@@ -202,8 +206,8 @@ class AlphaPool:
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
         self._members = []
-        # one slot per member plus one for the candidate: factors are written in place
-        self._zbuf = np.zeros((self.capacity + 1, *shape))
+        self._zbuf = np.zeros((shape[0], self.capacity, shape[1]))
+        self._zcand = np.zeros(shape)
         self._stats = self._empty_stats()
         self.weights = np.zeros(0)
         self.objective = 0.0
@@ -308,17 +312,23 @@ class AlphaPool:
         values = evaluate(formula, self._panel, cache=self._cache)
         return self._factor_rows(values, self._expo, universe=self._universe)
 
-    def _free_slot(self) -> int:
-        used = {m.slot for m in self._members}
-        return next(i for i in range(self._zbuf.shape[0]) if i not in used)
+    def _keep(self, members: list[_Member]) -> None:
+        """Copy a newly joined member (still in the candidate's scratch array) into a free slot."""
+        used = {m.slot for m in members if m.slot >= 0}
+        for m in members:
+            if m.slot < 0:
+                m.slot = next(i for i in range(self.capacity) if i not in used)
+                used.add(m.slot)
+                self._zbuf[:, m.slot, :] = m.z
+                m.z = self._zbuf[:, m.slot, :]
 
-    def _candidate_z(self, expr: Expr, slot: int) -> np.ndarray:
-        """Write the candidate's standardised factor into buffer ``slot`` (timed by stage)."""
+    def _candidate_z(self, expr: Expr) -> np.ndarray:
+        """Write the candidate's standardised factor into the scratch array (timed by stage)."""
         clock = time.process_time
         t0 = clock()
         values = evaluate(expr, self._panel, cache=self._cache)
         t1 = clock()
-        out = self._zbuf[slot]
+        out = self._zcand
         expo = self._expo
         if expo is None:
             transform_rows(values, self.transform, out=out, universe=self._universe)
@@ -349,9 +359,9 @@ class AlphaPool:
             return transform_rows(values, self.transform, universe=universe)
         return neutralize_rows(values, expo, self.transform, universe=universe)
 
-    def _candidate_stats(self, slot: int) -> tuple[np.ndarray, ...]:
+    def _candidate_stats(self) -> tuple[np.ndarray, ...]:
         members = np.asarray([m.slot for m in self._members], dtype=np.int64)
-        return factor_sums(self._zbuf, slot, members, self._y_std, self._y_c)
+        return factor_sums(self._zbuf, self._zcand, members, self._y_std, self._y_c)
 
     @staticmethod
     def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
@@ -391,16 +401,12 @@ class AlphaPool:
             return np.linalg.lstsq(a, rhs, rcond=None)[0]
 
     def _ic_from_stats(self, st: _Stats, w: np.ndarray) -> np.ndarray:
-        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics."""
-        n = np.where(self._n > 0, self._n, 1.0)
-        sw = st.s @ w
-        num = st.c @ w  # label is centred: sum (combo) * y_c
-        var = (st.g @ w) @ w - sw * sw / n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ic = num / np.sqrt(var * self._y_ss)
-        trace = np.trace(st.g, axis1=1, axis2=2)
-        ok = self._dates_ok & (var > 1e-12 * np.maximum(trace, 1.0))
-        return np.where(ok, ic, np.nan)
+        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics (the
+        label is centred, so ``sum combo * y_c`` is the covariance's numerator)."""
+        return combination_ic_nb(
+            st.s, st.g, st.c, np.ascontiguousarray(w, dtype=np.float64), self._n, self._y_ss,
+            self._dates_ok,
+        )  # fmt: skip
 
     def _single_ic_series(
         self, s: np.ndarray, zz: np.ndarray, b: np.ndarray, c: np.ndarray
@@ -482,18 +488,15 @@ class AlphaPool:
         if key in self.formulas:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
-        slot = self._free_slot()
-        z = self._candidate_z(expr, slot)
+        z = self._candidate_z(expr)
         start = time.process_time()
         try:
-            return self._judge_candidate(expr, key, before, z, slot)
+            return self._judge_candidate(expr, key, before, z)
         finally:
             self.timings["fit"] += time.process_time() - start
 
-    def _judge_candidate(
-        self, expr: Expr, key: str, before: float, z: np.ndarray, slot: int
-    ) -> AddResult:
-        s, zz, cross, b, c = self._candidate_stats(slot)
+    def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
+        s, zz, cross, b, c = self._candidate_stats()
         single = self._single_ic_series(s, zz, b, c)
         single_ic = _finite_mean(single, math.nan)
         if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
@@ -504,7 +507,7 @@ class AlphaPool:
         max_mutual = float(np.max(np.abs(mutual))) if k else 0.0
         if k and max_mutual > self.mutual_threshold:
             return AddResult(key, False, 0.0, before, "near-duplicate", single_ic, max_mutual)
-        members = [*self._members, _Member(expr, z, single_ic, slot=slot)]
+        members = [*self._members, _Member(expr, z, single_ic)]
         w = self._fit(st)
         # the candidate's marginal value: the objective with it joined, before any member drops
         joined = self._series(st, w, [m.z for m in members])
@@ -548,6 +551,7 @@ class AlphaPool:
                     marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
+        self._keep(members)
         self._members, self._stats, self.weights, self.objective = members, st, w, after
         self._current = series
         self.valid_objective = valid_after
@@ -567,14 +571,14 @@ class AlphaPool:
         self._stats = self._empty_stats()
         for f in formulas:
             expr = parse(f)
-            slot = self._free_slot()
-            z = self._candidate_z(expr, slot)
-            s, zz, cross, b, c = self._candidate_stats(slot)
+            z = self._candidate_z(expr)
+            s, zz, cross, b, c = self._candidate_stats()
             single = self._single_ic_series(s, zz, b, c)
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
             single_ic = _finite_mean(single, math.nan)
-            self._members.append(_Member(expr, z, single_ic, vz, slot))
+            self._members.append(_Member(expr, z, single_ic, vz))
+            self._keep(self._members)
         w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")

@@ -15,6 +15,14 @@ A formula is written token by token in reverse Polish notation (AlphaGen's conve
 The mask of each step admits a token only when the formula can still be completed within
 ``max_len`` tokens (the end token not counted), so every rollout that follows the masks ends in a
 formula that parses (``parse_rpn``) and evaluates.
+
+With ``units="on"`` (the default) the masks also keep formulas dimensionally sound
+(``quantrl.mining.units``): operators combine only compatible units (a constant takes the unit
+of its partner), Log applies only to positive quantities and Abs only to signed ones, no
+operator gets identical operands that make it trivial, trees stay within ``max_depth`` levels,
+and a formula ends only on a scale-free quantity (a ratio, correlation, log...). These are the
+findings of the rule-based logic judge, so every masked formula scores 1.0 there. ``"off"``
+keeps only the rules above.
 """
 
 from __future__ import annotations

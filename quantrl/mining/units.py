@@ -100,6 +100,7 @@ class UnitGrammar:
         self._abs: list[tuple] = []
         self._ids: dict[tuple, int] = {}
         self._steps: dict[tuple, int | None] = {}
+        self._cores: dict[tuple, tuple | None] = {}
         self._single: dict[int, float] = {}
         self._chain: dict[tuple, float] = {}
         self._umul: dict[tuple, int] = {}
@@ -189,15 +190,26 @@ class UnitGrammar:
 
     def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, same: bool) -> int | None:
         abstracts = [self._abs[i] for i in aids]
+        depth = 1 + max(a[4] for a in abstracts)
+        if depth > self.max_depth:
+            return None
+        key = (spec.name, params, tuple(a[:4] for a in abstracts), same)
+        try:
+            core = self._cores[key]
+        except KeyError:
+            core = self._cores[key] = self._core(spec, params, abstracts, same)
+        return None if core is None else self._aid((*core, depth))
+
+    def _core(
+        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], same: bool
+    ) -> tuple | None:
+        """Kind, name, unit and sign of a node, or None when refused (depth aside)."""
         kinds = [a[0] for a in abstracts]
         if W in kinds or F not in kinds:
             return None
         if spec.category in ("unary", "rolling", "cross_section") and kinds[0] != F:
             return None
         if spec.category == "pair_rolling" and C in kinds:
-            return None
-        depth = 1 + max(a[4] for a in abstracts)
-        if depth > self.max_depth:
             return None
         texts = [f"x{i}" for i in range(len(abstracts))]
         if same and len(texts) >= 2:
@@ -211,7 +223,7 @@ class UnitGrammar:
             unit = _ops.UNKNOWN  # exponents are not tracked by the grammar
         sign = _ops.result_sign(spec.name, [a[3] for a in abstracts])
         name = spec.name if spec.name in _NAMED else None
-        return self._aid((F, name, self._uid(unit), sign, depth))
+        return (F, name, self._uid(unit), sign)
 
     def _unit_mul(self, a: int, b: int) -> int:
         key = (a, b)

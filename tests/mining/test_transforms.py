@@ -67,14 +67,13 @@ def test_universe_and_out_arguments(values: np.ndarray) -> None:
 
 def test_factor_sums_match_einsum() -> None:
     rng = np.random.default_rng(2)
-    zbuf = rng.standard_normal((5, 40, 23))
-    y_std, y_c = rng.standard_normal((2, 40, 23))
+    zbuf = rng.standard_normal((40, 5, 23))  # (dates, slots, symbols)
+    y_std, y_c, z = rng.standard_normal((3, 40, 23))
     members = np.array([0, 3, 1])
-    s, zz, cross, b, c = factor_sums(zbuf, 4, members, y_std, y_c)
-    z = zbuf[4]
+    s, zz, cross, b, c = factor_sums(zbuf, z, members, y_std, y_c)
     np.testing.assert_allclose(s, z.sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(zz, (z * z).sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(b, (z * y_std).sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(c, (z * y_c).sum(axis=1), atol=1e-12)
-    ref = np.stack([(z * zbuf[m]).sum(axis=1) for m in members], axis=1)
+    ref = np.stack([(z * zbuf[:, m]).sum(axis=1) for m in members], axis=1)
     np.testing.assert_allclose(cross, ref, atol=1e-12)
