@@ -1,11 +1,22 @@
-"""Workload M: RL miner vs masked random search vs genetic programming, equal wall-clock budget.
+"""Workload M: RL miner vs masked random search vs genetic programming, equal budgets.
 
 Bundled S&P 500 panel, train < 2016-07-01 <= valid < 2017-01-01 <= test, label = 20-day forward
 return ``Ref($close,-20)/$close-1`` computed inside each split, pool of 10 combined by least
 squares. Every method runs in the same harness (same vocabulary of AlphaGen's 22 operators,
-features, windows and constants; same pool settings; its own evaluation cache) for ``--minutes``
-of wall-clock time after a shared numba warm-up, then the final pool's combined factor is scored
-on the test split. Prints test IC, RankIC, ICIR, pool size, formulas evaluated and formulas/second.
+features, windows and constants; same grammar, dimensionally sound by default, ``--units off``
+for any valid formula; same pool settings; its own evaluation cache) after a shared numba
+warm-up, then the final pool's combined factor is scored on the test split.
+
+The budget is a number of formulas (``--formulas``) or tokens (``--tokens``), with
+``--minutes`` as an optional wall-clock cap (or the only budget): with a formula or token budget
+and no cap hit, a seed reproduces its numbers exactly. Prints test IC, RankIC, ICIR, pool size,
+formulas evaluated, formulas per second of wall-clock and of CPU time (``time.process_time``,
+which other processes on the machine do not inflate), and where a formula's CPU time goes:
+engine evaluation, per-date transform, style neutralisation, pool fit and cross-validation,
+other (parsing, rewards, repeats), the AlphaEval reward terms, and the searcher's own time
+(sampling and grammar masks; for PPO the policy's forward passes and rollout bookkeeping, with
+the gradient updates and the grammar shown apart). Pin it to one core for per-core figures:
+``NUMBA_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/bench_mining.py ...``.
 
 The pool defaults to per-date rank-transformed factors fitted to the label's ranks
 (``--transform rank``) and accepts a candidate only when its gain holds in each of 3 consecutive
@@ -20,7 +31,7 @@ flip sign between the training years and 2017, so unneutralised training ICs pre
 negatively. ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
 can run in separate processes, each pinned to its own core.
 
-    .venv/bin/python benchmarks/bench_mining.py --minutes 2
+    .venv/bin/python benchmarks/bench_mining.py --formulas 2000 --methods random,gp,ppo
 """
 
 from __future__ import annotations
@@ -35,12 +46,59 @@ import numpy as np
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
+from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.jobs.harness import make_searcher
 from quantrl.mining import MiningTask, Vocabulary
-from quantrl.mining.env import REWARD_BASES
+from quantrl.mining.env import REWARD_BASES, RewardWeights
 from quantrl.mining.neutral import exposure_formulas
 from quantrl.mining.pool import AlphaPool
-from quantrl.mining.train import PPOConfig
+from quantrl.mining.train import PPOConfig, PPOMiner
+
+STAGES = ("evaluate", "transform", "neutralize", "fit", "other", "alphaeval", "search")
+
+
+def run_budget(
+    searcher, task: MiningTask, *, formulas: int = 0, tokens: int = 0, minutes: float = 0.0
+) -> dict[str, float]:
+    """Run a searcher until ``formulas`` formulas or ``tokens`` tokens are spent (or, as a cap
+    or the only budget, ``minutes`` of wall clock); returns wall and CPU seconds and whether the
+    clock stopped it."""
+    if formulas <= 0 and tokens <= 0 and minutes <= 0:
+        raise SystemExit("give --formulas, --tokens or --minutes")
+    deadline = time.monotonic() + minutes * 60.0 if minutes > 0 else None
+
+    def done() -> bool:
+        if formulas > 0 and task.n_offered >= formulas:
+            return True
+        return tokens > 0 and searcher.steps_done >= tokens
+
+    start, cpu = time.perf_counter(), time.process_time()
+    capped = False
+    while not done():
+        if deadline is not None and time.monotonic() >= deadline:
+            capped = True
+            break
+        left = tokens - searcher.steps_done if tokens > 0 else 1 << 30
+        searcher.run_chunk(left, deadline=deadline, until=done)
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        "capped": capped,
+    }
+
+
+def breakdown(searcher, task: MiningTask, cpu_seconds: float) -> dict[str, float]:
+    """CPU milliseconds per formula by stage (see the module docstring)."""
+    n = max(task.n_offered, 1)
+    parts = task.timings()
+    out = {k: 1e3 * parts.get(k, 0.0) / n for k in STAGES if k != "search"}
+    out["search"] = 1e3 * max(0.0, cpu_seconds - parts["total"]) / n
+    if isinstance(searcher, PPOMiner):
+        grammar = sum(env.grammar_seconds for env in searcher.envs)
+        out["ppo_update"] = 1e3 * searcher.update_seconds / n
+        out["ppo_grammar"] = 1e3 * grammar / n
+    out["total"] = 1e3 * cpu_seconds / n
+    return out
 
 
 def _warm_up(panel, vocab: Vocabulary) -> None:
@@ -72,7 +130,7 @@ def report(rows: list[dict]) -> None:
     seeds = sorted({r["seed"] for r in rows})
     head = (
         f"{'method':8s} {'seed':>4s} {'pool':>4s} {'train IC':>9s} {'valid IC':>9s} {'test IC':>8s} "
-        f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s}"
+        f"{'RankIC':>8s} {'ICIR':>7s} {'formulas':>8s} {'form/s':>7s} {'cpu f/s':>7s}"
     )
     print()
     print(head)
@@ -81,7 +139,7 @@ def report(rows: list[dict]) -> None:
         print(
             f"{r['method']:8s} {r['seed']:4d} {r['pool']:4d} {r['train_ic']:9.4f} {r['valid_ic']:9.4f} "
             f"{r['test_ic']:8.4f} {r['test_rank_ic']:8.4f} {r['test_icir']:7.3f} "
-            f"{r['formulas']:8d} {r['formulas_per_s']:7.1f}"
+            f"{r['formulas']:8d} {r['formulas_per_s']:7.1f} {r.get('formulas_per_cpu_s', 0.0):7.1f}"
         )
     means: dict[str, dict[str, float]] = {}
     for m in dict.fromkeys(r["method"] for r in rows):
@@ -110,8 +168,24 @@ def report(rows: list[dict]) -> None:
             )
             print(f"ppo >= {m} in test RankIC in {wins} of {len(seeds)} seeds")
         print(f"\ntarget (RL mean test RankIC >= both baselines'): {verdict}")
+    print("\nCPU ms per formula by stage (search = the searcher's own time):")
+    cols = [*STAGES, "total"]
+    print(f"{'method':8s} {'seed':>4s} " + " ".join(f"{c[:10]:>10s}" for c in cols))
     for r in rows:
-        print(f"\n{r['method']} pool (seed {r['seed']}):")
+        b = r.get("breakdown", {})
+        print(
+            f"{r['method']:8s} {r['seed']:4d} " + " ".join(f"{b.get(c, 0.0):10.2f}" for c in cols)
+        )
+        if "ppo_update" in b:
+            share = b["search"] / b["total"] if b["total"] else float("nan")
+            print(
+                f"{'':13s} PPO's own time {share:.0%} of its CPU time: updates "
+                f"{b['ppo_update']:.2f}, grammar {b['ppo_grammar']:.2f}, policy forward and "
+                f"rollouts {b['search'] - b['ppo_update'] - b['ppo_grammar']:.2f} ms/formula"
+            )
+    for r in rows:
+        judge = r.get("judge_min", float("nan"))
+        print(f"\n{r['method']} pool (seed {r['seed']}), lowest logic-judge score {judge:.2f}:")
         for f, w in r["members"]:
             print(f"  {w:+.4f}  {f}")
 
@@ -119,7 +193,20 @@ def report(rows: list[dict]) -> None:
 def main() -> None:
     """Run the three miners and print the comparison table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per method")
+    ap.add_argument("--formulas", type=int, default=0, help="formula budget per method and seed")
+    ap.add_argument("--tokens", type=int, default=0, help="token budget per method and seed")
+    ap.add_argument(
+        "--minutes", type=float, default=0.0,
+        help="wall-clock cap per method and seed (the budget when no formula or token budget)",
+    )  # fmt: skip
+    ap.add_argument("--units", default="on", choices=("on", "off"), help="the grammar's units")
+    ap.add_argument(
+        "--cache-mb", type=int, default=512, help="evaluation cache shared within a run (0: none)"
+    )
+    ap.add_argument(
+        "--reward-weights", default="",
+        help="AlphaEval-aware reward, e.g. gain=1,stability=0.5,robustness=0.5 (default: gain)",
+    )  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", default="", help="comma-separated seeds (overrides --seed)")
     ap.add_argument("--capacity", type=int, default=10)
@@ -159,7 +246,10 @@ def main() -> None:
     labels = {
         n: p.forward_returns(20) for n, p in (("train", train), ("valid", valid), ("test", test))
     }
-    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"))
+    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"), units=args.units)
+    weights = RewardWeights.from_value(
+        {k: float(v) for k, v in (x.split("=") for x in args.reward_weights.split(",") if x)}
+    )
     _warm_up(train, vocab)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     name = args.neutralize
@@ -168,8 +258,10 @@ def main() -> None:
     )
     print(
         f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "
-        f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; "
-        f"{args.minutes:g} min per method, pool of {args.capacity}, seeds {seeds}"
+        f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; budget "
+        f"{args.formulas or '-'} formulas / {args.tokens or '-'} tokens / "
+        f"{args.minutes or '-'} min per method; pool of {args.capacity}, seeds {seeds}; units "
+        f"{args.units}; evaluation cache {args.cache_mb} MB"
     )
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks}, "
@@ -178,6 +270,7 @@ def main() -> None:
         f"{args.ppo or 'defaults'}"
     )
     rows = []
+    judge = RuleBasedJudge()
     ppo = _ppo_config(args.ppo)
     for seed, method in [(sd, m) for sd in seeds for m in args.methods.split(",")]:
         pool = AlphaPool(
@@ -187,18 +280,20 @@ def main() -> None:
             blocks=args.blocks,
             neutralize=exposures,
         )
-        task = MiningTask(train, labels["train"], pool, reward_basis=args.reward)
+        cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
+        task = MiningTask(
+            train, labels["train"], pool, cache=cache, reward_basis=args.reward,
+            reward_weights=weights,
+        )  # fmt: skip
         if args.valid_gate:
             pool.bind_validation(valid, labels["valid"])
         searcher = make_searcher(method, task, vocab, seed=seed, ppo=ppo)
-        start = time.monotonic()
-        deadline = start + args.minutes * 60.0
-        while time.monotonic() < deadline:
-            searcher.run_chunk(1 << 30, deadline=deadline)
-        seconds = time.monotonic() - start
-        cache = EvalCache(max_bytes=256 << 20)
+        spent = run_budget(
+            searcher, task, formulas=args.formulas, tokens=args.tokens, minutes=args.minutes
+        )
+        seconds = spent["seconds"]
         valid_m = pool.evaluate_on(valid, labels["valid"], cache=EvalCache(max_bytes=256 << 20))
-        test_m = pool.evaluate_on(test, labels["test"], cache=cache)
+        test_m = pool.evaluate_on(test, labels["test"], cache=EvalCache(max_bytes=256 << 20))
         row = {
             "method": method,
             "seed": seed,
@@ -212,13 +307,20 @@ def main() -> None:
             "formulas": task.n_offered,
             "steps": searcher.steps_done,
             "formulas_per_s": task.n_offered / seconds,
+            "formulas_per_cpu_s": task.n_offered / max(spent["cpu_seconds"], 1e-9),
             "seconds": seconds,
+            "cpu_seconds": spent["cpu_seconds"],
+            "capped": spent["capped"],
+            "repeats": task.n_repeats,
+            "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
+            "judge_min": min((judge.judge(f).score for f in pool.formulas), default=float("nan")),
             "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
         }
         rows.append(row)
         print(
-            f"  {method} seed {seed}: {seconds:.0f} s, {task.n_offered} formulas, test RankIC "
-            f"{test_m['rank_ic']:.4f}",
+            f"  {method} seed {seed}: {seconds:.0f} s ({spent['cpu_seconds']:.0f} s CPU"
+            f"{', stopped by the clock' if spent['capped'] else ''}), {task.n_offered} formulas "
+            f"({task.n_repeats} repeats), test RankIC {test_m['rank_ic']:.4f}",
             flush=True,
         )
 

@@ -150,6 +150,80 @@ def units_conflict(units: Sequence[Unit]) -> bool:
     return any(u.dims != checked[0].dims for u in checked[1:])
 
 
+def scale_free(unit: Unit) -> bool:
+    """True for units comparable across symbols: ratio, count, bool, const and unknown."""
+    if unit.kind == "dim":
+        return unit.price == 0 and unit.volume == 0
+    return True
+
+
+# --------------------------------------------------------------------------- signs
+
+POSITIVE = "pos"
+NONNEGATIVE = "nonneg"
+SIGNED = "any"
+
+#: Sign class of each field: prices, volumes and amounts are positive; other fields signed.
+FIELD_SIGNS: dict[str, str] = {name: POSITIVE for name in FIELD_UNITS}
+
+#: Operators whose result has the sign class of their (first) operand.
+_SIGN_KEEPING = frozenset(
+    {"Ref", "Mean", "Sum", "Med", "Max", "Min", "WMA", "EMA", "Quantile", "CSDemean"}
+)
+_SIGN_NONNEG = frozenset(
+    {"Abs", "Std", "Var", "Mad", "Count", "Rsquare", "Not", "And", "Or"}
+    | {"Gt", "Ge", "Lt", "Le", "Eq", "Ne"}
+)
+_SIGN_POSITIVE = frozenset({"IdxMax", "IdxMin", "Rank", "CSRank"})
+
+
+def field_sign(name: str) -> str:
+    """Sign class of a panel field: ``"pos"`` for prices, volumes and amounts, else ``"any"``."""
+    return FIELD_SIGNS.get(name, SIGNED)
+
+
+def constant_sign(value: float) -> str:
+    """Sign class of a literal."""
+    return POSITIVE if value > 0 else (NONNEGATIVE if value == 0 else SIGNED)
+
+
+def _rank(sign: str) -> int:
+    return {POSITIVE: 2, NONNEGATIVE: 1}.get(sign, 0)
+
+
+_BY_RANK = (SIGNED, NONNEGATIVE, POSITIVE)
+
+
+def result_sign(name: str, signs: Sequence[str]) -> str:
+    """Sign class of an operator's result from its operands' classes.
+
+    ``"pos"`` (always > 0 where finite), ``"nonneg"`` (>= 0) or ``"any"``. Means, sums, extremes,
+    medians and lags keep their operand's class; Abs, Std, Var and Mad are non-negative; sums
+    and products of positive things are positive (non-negative with a non-negative one); a
+    ratio is positive when both sides are (non-negative over a positive denominator); Greater
+    is as positive as its more positive side, Less as its less positive one; everything else
+    (differences, logs, covariances, correlations...) is signed.
+    """
+    ranks = [_rank(s) for s in signs]
+    if name in _SIGN_KEEPING:
+        return signs[0]
+    if name in _SIGN_NONNEG:
+        return NONNEGATIVE
+    if name in _SIGN_POSITIVE:
+        return POSITIVE
+    if name in ("Add", "Mul"):
+        return _BY_RANK[min(ranks)] if min(ranks) >= 1 else SIGNED
+    if name == "Div":
+        return _BY_RANK[ranks[0]] if ranks[1] == 2 else SIGNED
+    if name == "Greater":
+        return _BY_RANK[max(ranks)]
+    if name == "Less":
+        return _BY_RANK[min(ranks)]
+    if name == "If":
+        return _BY_RANK[min(ranks[1:])]
+    return SIGNED
+
+
 # --------------------------------------------------------------------------- spec
 
 

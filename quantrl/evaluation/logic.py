@@ -13,11 +13,21 @@ import concurrent.futures
 import json
 import math
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from quantrl.alpha import parse, unit_issues
+from quantrl.alpha import Constant, Expr, Feature, parse
+from quantrl.alpha.ops import (
+    POSITIVE,
+    SIGNED,
+    OpSpec,
+    Unit,
+    constant_sign,
+    field_sign,
+    result_sign,
+    units_conflict,
+)
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
 __all__ = [
@@ -26,6 +36,8 @@ __all__ = [
     "JudgeVerdict",
     "LLMJudge",
     "RuleBasedJudge",
+    "expr_sign",
+    "node_findings",
     "parse_judge_reply",
 ]
 
@@ -98,20 +110,81 @@ _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
 #: Final units that are comparable across symbols (scale-free).
 _SCALE_FREE = frozenset({"ratio", "count", "bool", "const", "unknown"})
 
+#: One operand as the node rules see it: (name, unit, sign class, canonical text).
+Operand = tuple[str, Unit, str, str]
+
+
+def node_findings(
+    spec: OpSpec, children: Sequence[Operand], params: tuple = (), text: str = ""
+) -> list[tuple[str, str]]:
+    """Findings of one operator node from its operands alone: ``(category, message)`` pairs.
+
+    Categories: ``"unit"`` (operands that must share a unit do not: a price added to a
+    volume), ``"domain"`` (Log of a quantity that is not always positive, see
+    ``quantrl.alpha.ops.result_sign``), ``"degenerate"`` (identical operands that make the node
+    constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches),
+    ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice, Abs of a non-negative
+    quantity) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
+    judge scores these per node; the miner's grammar refuses every operator with a finding.
+    ``text`` (the node's canonical string) only goes into the messages.
+    """
+    name = spec.name
+    out: list[tuple[str, str]] = []
+    if spec.same_unit:
+        units = [children[i][1] for i in spec.same_unit]
+        if units_conflict(units):
+            labels = ", ".join(str(u) for u in units) if text else ""
+            out.append(("unit", f"{name}({labels}) at {text}"))
+    if name == "Log" and children[0][2] != POSITIVE:
+        out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))
+    if len(children) == 2 and name in _SELF_DEGENERATE and children[0][3] == children[1][3]:
+        out.append(("degenerate", f"{text} {_SELF_DEGENERATE[name]}"))
+    if name == "If" and children[1][3] == children[2][3]:
+        out.append(("degenerate", f"{text} has equal branches"))
+    if name == "Cov" and children[0][3] == children[1][3]:
+        out.append(("redundant", f"{text} is Var of its operand"))
+    if params and params[0] == 1 and name in _WINDOW_ONE:
+        out.append(("window", f"{text} {_WINDOW_ONE[name]}"))
+    if name in _IDEMPOTENT and children and children[0][0] == name:
+        out.append(("redundant", f"{text} repeats {name}"))
+    elif name == "Abs" and children[0][2] != SIGNED:
+        out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
+    return out
+
+
+def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
+    """Sign class (``"pos"``, ``"nonneg"``, ``"any"``) of an expression, bottom up."""
+    memo = {} if memo is None else memo
+    key = str(expr)
+    if key in memo:
+        return memo[key]
+    if isinstance(expr, Feature):
+        sign = field_sign(expr.name)
+    elif isinstance(expr, Constant):
+        sign = constant_sign(expr.value)
+    else:
+        sign = result_sign(expr.name, [expr_sign(c, memo) for c in expr.children])
+    memo[key] = sign
+    return sign
+
 
 class RuleBasedJudge:
     """Score a formula's financial logic in [0, 1] from its expression tree alone.
 
-    The score starts at 1 and loses a penalty per distinct finding (clipped at 0):
-    ``unit_penalty`` per unit inconsistency (``unit_issues``: adding a price to a volume...),
-    ``degenerate_penalty`` per construct that is trivially constant or redundant (``Sub(x, x)``,
-    ``Div(x, x)``, ``Corr(x, x, w)``, ``If(c, x, x)``...), ``window_penalty`` per rolling window
-    of 1 (``Mean(x, 1)``, ``EMA(x, 1)``...), ``redundant_penalty`` per idempotent double
-    application (``Abs(Abs(x))``), ``depth_penalty`` per nesting level beyond ``max_depth``,
-    ``size_penalty`` per 10 nodes beyond ``max_size`` and ``scale_penalty`` when the factor is a
-    raw level (price, volume, ...) that is not comparable across symbols. A formula that does
-    not parse (constants-only subtrees, Ref of a constant, bad windows), depends on no market
-    data or reads future rows scores 0.
+    The score starts at 1 and loses a penalty per distinct finding (clipped at 0), the node
+    findings of ``node_findings`` first: ``unit_penalty`` per unit inconsistency (adding a
+    price to a volume...), ``domain_penalty`` per Log of a quantity that is not always
+    positive (``Log(Delta($close, 5))``, ``Log(Abs(x))`` of a signed x), ``degenerate_penalty``
+    per construct that is trivially constant or redundant (``Sub(x, x)``, ``Div(x, x)``,
+    ``Corr(x, x, w)``, ``If(c, x, x)``...), ``window_penalty`` per rolling window of 1
+    (``Mean(x, 1)``, ``EMA(x, 1)``...), ``redundant_penalty`` per idempotent double application
+    (``Abs(Abs(x))``) or Abs of a non-negative quantity (``Abs($volume)``); then
+    ``depth_penalty`` per nesting level beyond ``max_depth``, ``size_penalty`` per 10 nodes
+    beyond ``max_size`` and ``scale_penalty`` when the factor is a raw level (price, volume,
+    ...) that is not comparable across symbols. A formula that does not parse (constants-only
+    subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
+    scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
+    formulas without any finding.
     """
 
     def __init__(
@@ -120,6 +193,7 @@ class RuleBasedJudge:
         max_depth: int = 6,
         max_size: int = 30,
         unit_penalty: float = 0.35,
+        domain_penalty: float = 0.35,
         degenerate_penalty: float = 0.35,
         window_penalty: float = 0.25,
         redundant_penalty: float = 0.1,
@@ -131,6 +205,7 @@ class RuleBasedJudge:
             raise ConfigError(f"max_depth and max_size must be >= 1, got {max_depth}, {max_size}")
         penalties = {
             "unit_penalty": unit_penalty,
+            "domain_penalty": domain_penalty,
             "degenerate_penalty": degenerate_penalty,
             "window_penalty": window_penalty,
             "redundant_penalty": redundant_penalty,
@@ -144,6 +219,7 @@ class RuleBasedJudge:
         self.max_depth = int(max_depth)
         self.max_size = int(max_size)
         self.unit_penalty = float(unit_penalty)
+        self.domain_penalty = float(domain_penalty)
         self.degenerate_penalty = float(degenerate_penalty)
         self.window_penalty = float(window_penalty)
         self.redundant_penalty = float(redundant_penalty)
@@ -154,30 +230,28 @@ class RuleBasedJudge:
     def __repr__(self) -> str:
         return f"RuleBasedJudge(max_depth={self.max_depth}, max_size={self.max_size})"
 
-    def _structure(self, expr: Any) -> list[tuple[float, str]]:
-        findings: list[tuple[float, str]] = []
+    def _nodes(self, expr: Any) -> list[tuple[float, str]]:
+        penalty = {
+            "unit": (self.unit_penalty, "unit mismatch"),
+            "domain": (self.domain_penalty, "bad domain"),
+            "degenerate": (self.degenerate_penalty, "degenerate"),
+            "redundant": (self.redundant_penalty, "redundant"),
+            "window": (self.window_penalty, "window of 1"),
+        }
+        signs: dict[str, str] = {}
+        units: list[tuple[float, str]] = []
+        others: list[tuple[float, str]] = []
         seen: set[str] = set()
         for node in expr.walk():
             text = str(node)
             if node.kind != "op" or text in seen:
                 continue
             seen.add(text)
-            kids = node.children
-            if len(kids) == 2 and kids[0] == kids[1] and node.name in _SELF_DEGENERATE:
-                what = _SELF_DEGENERATE[node.name]
-                findings.append((self.degenerate_penalty, f"degenerate: {text} {what}"))
-            if node.name == "If" and kids[1] == kids[2]:
-                findings.append((self.degenerate_penalty, f"degenerate: {text} has equal branches"))
-            if node.name == "Cov" and kids[0] == kids[1]:
-                findings.append(
-                    (self.redundant_penalty, f"redundant: {text} is Var of its operand")
-                )
-            if node.params and node.params[0] == 1 and node.name in _WINDOW_ONE:
-                what = _WINDOW_ONE[node.name]
-                findings.append((self.window_penalty, f"window of 1: {text} {what}"))
-            if node.name in _IDEMPOTENT and kids and kids[0].name == node.name:
-                findings.append((self.redundant_penalty, f"redundant: {text} repeats {node.name}"))
-        return findings
+            kids = [(c.name, c.unit_info, expr_sign(c, signs), str(c)) for c in node.children]
+            for category, message in node_findings(node.spec, kids, node.params, text):
+                value, label = penalty[category]
+                (units if category == "unit" else others).append((value, f"{label}: {message}"))
+        return units + others
 
     def judge(self, formula: Any) -> JudgeVerdict:
         """Score ``formula`` (a string or an Expr) with the reasons for every deduction."""
@@ -193,8 +267,7 @@ class RuleBasedJudge:
             return JudgeVerdict(
                 0.0, (f"look-ahead: reads {expr.future} future row(s) (negative Ref)",), "rules"
             )
-        findings = [(self.unit_penalty, f"unit mismatch: {issue}") for issue in unit_issues(expr)]
-        findings += self._structure(expr)
+        findings = self._nodes(expr)
         if expr.depth > self.max_depth:
             extra = expr.depth - self.max_depth
             findings.append(

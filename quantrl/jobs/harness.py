@@ -18,7 +18,7 @@ from quantrl.errors import ConfigError, DataError
 from quantrl.jobs.spec import JobSpec
 from quantrl.jobs.store import METRICS, SPLITS
 from quantrl.mining.baselines import GeneticSearch, RandomSearch
-from quantrl.mining.env import MiningTask
+from quantrl.mining.env import MiningTask, RewardWeights
 from quantrl.mining.pool import AlphaPool
 from quantrl.mining.tokens import Vocabulary
 from quantrl.mining.train import PPOConfig, PPOMiner
@@ -196,6 +196,9 @@ def build_harness(
         windows=spec.windows,
         constants=spec.constants,
         max_len=spec.max_len,
+        # [search] units / max_depth: specs that predate them get the grammar's defaults
+        units=getattr(spec, "units", "on"),
+        max_depth=getattr(spec, "max_depth", 6),
     )
     cache = EvalCache(max_bytes=512 << 20)
     pool = make_pool(spec, train, valid, labels, cache)
@@ -206,6 +209,7 @@ def build_harness(
         cache=cache,
         subtree_penalty=spec.subtree_penalty,
         reward_basis=spec.reward,
+        reward_weights=RewardWeights.from_value(getattr(spec, "reward_weights", None)),
     )
     searcher = make_searcher(
         method or spec.method,

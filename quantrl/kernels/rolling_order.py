@@ -2,8 +2,8 @@
 
 Same conventions as ``quantrl.kernels.rolling``: a window ending at row ``t`` covers rows
 ``t - w + 1 .. t`` only, must be full, and a non-finite value in it yields NaN. Each kernel keeps a
-sorted window buffer per symbol (a binary search finds the value leaving the window, a shift places
-the new one) and runs ``prange`` over symbols.
+sorted window buffer per symbol, updated row by row for a block of symbols at once with one
+branch-free pass (``_order_rows``), and runs ``prange`` over blocks of symbols.
 """
 
 from __future__ import annotations
@@ -15,97 +15,107 @@ from numba import njit, prange
 
 
 @njit(cache=True, error_model="numpy")
-def _lower_bound(buf, n, v):
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if buf[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def _order_rows(x, w, mode, q, out, j0, j1):
+    """Columns ``j0:j1`` of ``x``: a sorted window per column, all columns updated row by row.
 
-
-@njit(cache=True, error_model="numpy")
-def _upper_bound(buf, n, v):
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if buf[mid] <= v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True, error_model="numpy")
-def _order_col(x, w, out, mode, q, buf):
-    """Sorted window of the finite values, updated in place.
-
-    When one value leaves and one enters, the newcomer takes the leaver's slot and moves to its
-    sorted place, so the cost is the rank distance between them. mode 0: quantile q (linear
-    interpolation); mode 1: percentile rank of the last value (average ties).
+    The window of each column is kept sorted in ``buf[:, j]`` (+inf stands for a missing value,
+    so it sorts last). Each row removes the value leaving the window and inserts the newcomer
+    with one branch-free pass over the buffer positions, vectorised across the columns: with
+    B' the buffer without the leaver u (``B'[i] = buf[i]`` where ``buf[i] < u``, else
+    ``buf[i + 1]``), the new buffer is ``min(max(B'[i - 1], v), B'[i])``. mode 0: quantile q
+    (linear interpolation); mode 1: percentile rank of the last value (average ties).
     """
     T = x.shape[0]
-    n = 0
+    m = j1 - j0
+    pos = q * (w - 1)
+    lo = int(np.floor(pos))
+    frac = pos - lo
+    buf = np.full((w, m), np.inf)
+    nxt = np.empty((w, m))
+    bad = np.zeros(m, dtype=np.int64)  # non-finite values in each column's window
+    vv = np.empty(m)
+    uu = np.empty(m)
+    less = np.empty(m)
+    equal = np.empty(m)
     for t in range(T):
-        v = x[t]
-        v_ok = np.isfinite(v)
-        u_ok = False
-        u = 0.0
+        row = x[t]
+        for jj in range(m):
+            v = row[j0 + jj]
+            ok = np.isfinite(v)
+            vv[jj] = v if ok else np.inf
+            bad[jj] += 0 if ok else 1
         if t >= w:
-            u = x[t - w]
-            u_ok = np.isfinite(u)
-        if u_ok and v_ok:
-            k = _lower_bound(buf, n, u)
-            while k > 0 and buf[k - 1] > v:
-                buf[k] = buf[k - 1]
-                k -= 1
-            while k < n - 1 and buf[k + 1] < v:
-                buf[k] = buf[k + 1]
-                k += 1
-            buf[k] = v
+            old = x[t - w]
+            for jj in range(m):
+                u = old[j0 + jj]
+                ok = np.isfinite(u)
+                uu[jj] = u if ok else np.inf
+                bad[jj] -= 0 if ok else 1
         else:
-            if u_ok:
-                k = _lower_bound(buf, n, u)
-                for i in range(k, n - 1):
-                    buf[i] = buf[i + 1]
-                n -= 1
-            if v_ok:
-                k = n
-                while k > 0 and buf[k - 1] > v:
-                    buf[k] = buf[k - 1]
-                    k -= 1
-                buf[k] = v
-                n += 1
-        if t < w - 1 or n != w:
-            out[t] = np.nan
+            uu[:] = np.inf  # the window is not full yet: an empty slot leaves
+        if w == 1:
+            for jj in range(m):
+                nxt[0, jj] = vv[jj]
+        else:
+            r0 = buf[0]
+            r1 = buf[1]
+            o0 = nxt[0]
+            for jj in range(m):
+                cur = r0[jj] if r0[jj] < uu[jj] else r1[jj]
+                o0[jj] = min(vv[jj], cur)
+            for i in range(1, w - 1):
+                ra = buf[i - 1]
+                rb = buf[i]
+                rc = buf[i + 1]
+                oi = nxt[i]
+                for jj in range(m):
+                    u = uu[jj]
+                    prev = ra[jj] if ra[jj] < u else rb[jj]
+                    cur = rb[jj] if rb[jj] < u else rc[jj]
+                    oi[jj] = min(max(prev, vv[jj]), cur)
+            ra = buf[w - 2]
+            rb = buf[w - 1]
+            ol = nxt[w - 1]
+            for jj in range(m):
+                prev = ra[jj] if ra[jj] < uu[jj] else rb[jj]
+                ol[jj] = max(prev, vv[jj])
+        buf, nxt = nxt, buf
+        dest = out[t]
+        if t < w - 1:
+            for jj in range(m):
+                dest[j0 + jj] = np.nan
         elif mode == 0:
-            pos = q * (w - 1)
-            lo = int(np.floor(pos))
-            frac = pos - lo
-            if lo + 1 < w:
-                out[t] = buf[lo] + frac * (buf[lo + 1] - buf[lo])
-            else:
-                out[t] = buf[lo]
+            ra = buf[lo]
+            rb = buf[lo + 1] if lo + 1 < w else buf[lo]
+            for jj in range(m):
+                a = ra[jj]
+                value = a + frac * (rb[jj] - a) if lo + 1 < w else a
+                dest[j0 + jj] = value if bad[jj] == 0 else np.nan
         else:
-            less = _lower_bound(buf, n, v)
-            equal = _upper_bound(buf, n, v) - less
-            out[t] = (less + (equal + 1) / 2.0) / w
+            less[:] = 0.0
+            equal[:] = 0.0
+            for i in range(w):
+                ri = buf[i]
+                for jj in range(m):
+                    less[jj] += 1.0 if ri[jj] < vv[jj] else 0.0
+                    equal[jj] += 1.0 if ri[jj] == vv[jj] else 0.0
+            for jj in range(m):
+                rank = (less[jj] + (equal[jj] + 1) / 2.0) / w
+                dest[j0 + jj] = rank if bad[jj] == 0 else np.nan
+
+
+_BLOCK = 64
+"""Columns per block of ``_order_stat_nb``: the block's window buffers stay in the L1 cache."""
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _order_stat_nb(x: np.ndarray, w: int, mode: int, q: float) -> np.ndarray:
-    """``_order_col`` on every column, columns spread over the threads."""
+    """``_order_rows`` on blocks of ``_BLOCK`` columns, the blocks spread over the threads."""
     T, N = x.shape
     out = np.empty((T, N))
-    for j in prange(N):
-        buf = np.empty(w + 1)
-        col = np.empty(T)
-        _order_col(x[:, j].copy(), w, col, mode, q, buf)
-        out[:, j] = col
+    n_blocks = (N + _BLOCK - 1) // _BLOCK
+    for b in prange(n_blocks):
+        _order_rows(x, w, mode, q, out, b * _BLOCK, min(N, (b + 1) * _BLOCK))
     return out
 
 

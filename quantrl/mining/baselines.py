@@ -11,7 +11,9 @@ steps, the end token included), so runs with equal step or time budgets compare 
   a population seeded by the random sampler; each offspring comes from tournament-selected
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),
   point mutation (a feature, constant, window or operator swapped for one of the same kind) or
-  reproduction; offspring longer than ``max_len`` tokens or invalid are retried. Fitness is the
+  reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
+  would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) are
+  retried, so GP offers only formulas random search could sample. Fitness is the
   absolute training IC of the formula alone; the offspring replaces the loser of an inverse
   tournament. All randomness comes from one seeded ``numpy.random.Generator``.
 """
@@ -95,11 +97,15 @@ class _Searcher:
         *,
         deadline: float | None = None,
         on_step: Callable[[], None] | None = None,
+        until: Callable[[], bool] | None = None,
     ) -> int:
-        """Search until ``steps`` more tokens are spent or ``deadline`` (monotonic) passes."""
+        """Search until ``steps`` more tokens are spent, ``deadline`` (monotonic) passes or
+        ``until()`` (checked before each formula) is true."""
         start = self._steps
         while self._steps - start < steps:
             if deadline is not None and time.monotonic() >= deadline:
+                break
+            if until is not None and until():
                 break
             self._next()
             if on_step is not None:
@@ -225,7 +231,8 @@ class GeneticSearch(_Searcher):
             return None
         if budget not in self._small:
             small = replace(self.vocab, max_len=int(budget))
-            self._small[budget] = GrammarState(small)
+            # a sub-formula need not be scale-free: the whole offspring is checked afterwards
+            self._small[budget] = GrammarState(small, scale_free_end=False)
         grammar = self._small[budget]
         return sample_formula(grammar.vocab, self.rng, grammar)
 
@@ -281,7 +288,12 @@ class GeneticSearch(_Searcher):
                 child = parse(str(child))  # the parser re-checks every operand rule
             except FormulaError:
                 continue
-            if child.is_featured and self._fits_budget(child) and str(child) not in self.fitness:
+            if (
+                child.is_featured
+                and self._fits_budget(child)
+                and str(child) not in self.fitness
+                and self._grammar.admits(child)
+            ):
                 return child
         return sample_formula(self.vocab, self.rng, self._grammar)
 

@@ -25,18 +25,76 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from quantrl.alpha.engine import EvalCache
+from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr, Op
 from quantrl.alpha.parser import parse_rpn
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, FormulaError
+from quantrl.evaluation.alpha import pfs, rre
 from quantrl.mining.pool import AddResult, AlphaPool
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
-__all__ = ["REWARD_BASES", "AlphaMinerEnv", "MiningTask", "root_subtrees"]
+__all__ = ["REWARD_BASES", "AlphaMinerEnv", "MiningTask", "RewardWeights", "root_subtrees"]
 
 REWARD_BASES = ("cv", "marginal", "net")
+
+#: Verdicts remembered for repeats while the pool is unchanged (cleared when it changes).
+MEMO_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the AlphaEval-aware reward blend (all >= 0, not all 0).
+
+    A positive pool gain is paid times ``(gain + stability * RRE + robustness * max(PFS, 0)) /
+    (gain + stability + robustness)``, RRE and PFS (``quantrl.evaluation.alpha.rre``, ``pfs``
+    with seed 0) of the candidate's raw values on the training panel: a factor whose ranks churn
+    from day to day, or that noise reorders, earns less of its gain. A gain <= 0 is paid as it
+    is. The default (1, 0, 0) pays the gain alone and computes neither metric.
+    """
+
+    gain: float = 1.0
+    stability: float = 0.0
+    robustness: float = 0.0
+
+    def __post_init__(self) -> None:
+        values = {"gain": self.gain, "stability": self.stability, "robustness": self.robustness}
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"reward weight {key} must be a number, got {value!r}")
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"reward weight {key} must be finite and >= 0, got {value}")
+            object.__setattr__(self, key, float(value))
+        if not sum(values.values()) > 0:
+            raise ConfigError("reward weights must not all be 0")
+
+    @property
+    def blends(self) -> bool:
+        """True when stability or robustness take part (the metrics must be computed)."""
+        return self.stability > 0 or self.robustness > 0
+
+    @classmethod
+    def from_value(cls, value: RewardWeights | dict[str, float] | None) -> RewardWeights:
+        """Weights from a mapping such as ``{"gain": 1, "stability": 0.5}`` (missing keys take
+        their defaults; unknown keys are a ConfigError), an object with the three attributes,
+        or None for the defaults."""
+        if value is None:
+            return cls()
+        if isinstance(value, RewardWeights):
+            return value
+        if not isinstance(value, dict) and all(
+            hasattr(value, k) for k in ("gain", "stability", "robustness")
+        ):  # a settings object with the three fields
+            value = {k: getattr(value, k) for k in ("gain", "stability", "robustness")}
+        if not isinstance(value, dict):
+            raise ConfigError(f"reward weights must be a table, got {type(value).__name__}")
+        unknown = sorted(set(value) - {"gain", "stability", "robustness"})
+        if unknown:
+            raise ConfigError(
+                f"unknown reward weight(s) {unknown} (known: gain, stability, robustness)"
+            )
+        return cls(**value)
 
 
 def root_subtrees(expr: Expr) -> list[str]:
@@ -78,6 +136,14 @@ class MiningTask:
     gain is capped by the candidate's worst block gain. The other bases are not capped that way:
     the refit moves gains between blocks, so the worst block of a joined fit is below 0 for
     nearly every candidate; the block test still decides acceptance.
+
+    ``reward_weights`` (``RewardWeights``) blends a positive gain with the candidate's
+    stability (RRE) and robustness (PFS); by default the gain alone is paid.
+
+    A formula offered again while the pool is unchanged gets the verdict remembered from its
+    last offer (``n_repeats`` counts them) instead of being evaluated again: the pool is
+    deterministic, so the result is the same. ``timings()`` splits the CPU time of ``offer``
+    into its stages.
     """
 
     panel: Any
@@ -90,14 +156,21 @@ class MiningTask:
     reward_basis: str = "cv"
     n_offered: int = 0
     n_errors: int = 0
+    n_repeats: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    alphaeval_seconds: float = 0.0
+    reward_weights: RewardWeights = field(default_factory=RewardWeights)
     seen: set[str] = field(default_factory=set)
+    _memo: dict[str, AddResult] = field(default_factory=dict, repr=False)
+    _memo_version: int = field(default=-1, repr=False)
 
     def __post_init__(self) -> None:
         if self.reward_basis not in REWARD_BASES:
             raise ConfigError(
                 f"reward_basis must be one of {REWARD_BASES}, got {self.reward_basis!r}"
             )
+        self.reward_weights = RewardWeights.from_value(self.reward_weights)  # type: ignore[arg-type]
         if self.pool._label is None:
             self.pool.bind(self.panel, self.label, self.cache)
         if not 0.0 <= self.valid_reward_weight <= 1.0:
@@ -120,26 +193,59 @@ class MiningTask:
         excess = max(0, count - self.subtree_limit)
         return self.subtree_penalty * excess / self.pool.capacity
 
+    def timings(self) -> dict[str, float]:
+        """CPU seconds spent in ``offer`` by stage: the pool's ``evaluate``, ``transform``,
+        ``neutralize`` and ``fit`` (``AlphaPool.timings``), and ``other`` (parsing, repeats,
+        rewards), ``alphaeval`` (RRE and PFS for a blended reward), plus ``total``."""
+        out = dict(self.pool.timings)
+        out["alphaeval"] = self.alphaeval_seconds
+        out["other"] = max(0.0, self.cpu_seconds - sum(out.values()))
+        out["total"] = self.cpu_seconds
+        return out
+
+    def _result(self, expr: Expr | str) -> AddResult:
+        """The pool's verdict on a formula; a repeat of one tried since the pool last changed
+        gets the remembered verdict (the pool is deterministic), without evaluating it again."""
+        pool = self.pool
+        if pool.version != self._memo_version:
+            self._memo.clear()
+            self._memo_version = pool.version
+        key = expr if isinstance(expr, str) else str(expr)
+        hit = self._memo.get(key)
+        if hit is not None:
+            self.n_repeats += 1
+            return hit
+        try:
+            result = pool.try_add(expr)
+        except FormulaError as exc:
+            self.n_errors += 1
+            result = AddResult(str(expr), False, 0.0, pool.objective, f"error: {exc}")
+        if pool.version == self._memo_version and len(self._memo) < MEMO_SIZE:
+            self._memo[key] = result
+        return result
+
     def offer(self, expr: Expr | str) -> tuple[float, AddResult]:
         """Offer a formula to the pool -> (reward, result)."""
         start = time.perf_counter()
+        cpu = time.process_time()
         self.n_offered += 1
-        try:
-            result = self.pool.try_add(expr)
-        except FormulaError as exc:
-            self.n_errors += 1
-            result = AddResult(str(expr), False, 0.0, self.pool.objective, f"error: {exc}")
+        result = self._result(expr)
+        reward = self._reward(expr, result)
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.process_time() - cpu
+        return reward, result
+
+    def _reward(self, expr: Expr | str, result: AddResult) -> float:
         if result.reason in (
             "duplicate",
             "near-duplicate",
             "degenerate",
         ) or result.reason.startswith("error"):
-            return 0.0, result
+            return 0.0
         repeat = result.formula in self.seen
         self.seen.add(result.formula)
         if repeat and not result.accepted:  # a formula tried before earns nothing again
-            return 0.0, result
+            return 0.0
         if self.reward_basis == "net":
             gain = result.gain if math.isfinite(result.gain) else 0.0
             if math.isfinite(result.worst_block_gain):  # a gain that fails in part of the train
@@ -151,9 +257,26 @@ class MiningTask:
         if math.isfinite(result.valid_gain):
             a = self.valid_reward_weight
             gain = (1.0 - a) * gain + a * result.valid_gain
+        if gain > 0 and self.reward_weights.blends:
+            gain *= self._quality(result.formula)
         if isinstance(expr, str):
-            return gain, result
-        return gain - self.penalty(expr), result
+            return gain
+        return gain - self.penalty(expr)
+
+    def _quality(self, formula: str) -> float:
+        """Weighted mean of 1 (gain), RRE and max(PFS, 0) of a candidate on the training panel."""
+        start = time.process_time()
+        w = self.reward_weights
+        values = evaluate(formula, self.panel, cache=self.cache)
+        total = w.gain
+        if w.stability > 0:
+            rre_value = rre(values)
+            total += w.stability * (rre_value if math.isfinite(rre_value) else 0.0)
+        if w.robustness > 0:
+            pfs_value = pfs(values, seed=0).mean
+            total += w.robustness * (max(pfs_value, 0.0) if math.isfinite(pfs_value) else 0.0)
+        self.alphaeval_seconds += time.process_time() - start
+        return total / (w.gain + w.stability + w.robustness)
 
 
 def _default_task(panel: Any, label_horizon: int, capacity: int, vocab: Vocabulary) -> MiningTask:
@@ -206,6 +329,7 @@ class AlphaMinerEnv(gym.Env):
         )
         self.last_formula: str | None = None
         self.last_result: AddResult | None = None
+        self.grammar_seconds = 0.0  # CPU time spent on masks and token bookkeeping
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(self.vocab.max_len + 1, dtype=np.float32)
@@ -225,12 +349,17 @@ class AlphaMinerEnv(gym.Env):
 
     def action_masks(self) -> np.ndarray:
         """Admissible actions (bool, n_actions) for MaskablePPO."""
-        return self.state.mask()
+        start = time.process_time()
+        mask = self.state.mask()
+        self.grammar_seconds += time.process_time() - start
+        return mask
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Append one token; the end token scores the formula against the pool."""
         a = int(action)
+        start = time.process_time()
         mask = self.state.mask()
+        self.grammar_seconds += time.process_time() - start
         if not 0 <= a < mask.size or not mask[a]:
             if self.invalid_action == "penalize":
                 self.state.done = True
@@ -240,7 +369,9 @@ class AlphaMinerEnv(gym.Env):
                 f"action {a} ({self.vocab.text(a) if 0 <= a < mask.size else '?'}) is masked "
                 f"after {self.state.rpn()}"
             )
+        start = time.process_time()
         self.state.push(a)
+        self.grammar_seconds += time.process_time() - start
         if not self.state.done:
             return self._obs(), 0.0, False, False, {}
         expr = parse_rpn(self.state.rpn())

@@ -19,7 +19,8 @@ import numpy as np
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.parser import parse
 from quantrl.errors import ConfigError, FormulaError
-from quantrl.mining.transforms import standardize_rows, transform_rows
+from quantrl.kernels.projection import RIDGE, neutralize_rows_into
+from quantrl.mining.transforms import transform_rows
 
 __all__ = ["DEFAULT_STYLE_EXPOSURES", "Exposures", "exposure_formulas", "neutralize_rows"]
 
@@ -50,7 +51,13 @@ def exposure_formulas(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 class Exposures:
-    """The exposure design of one panel: (T, N, k + 1) with an intercept, 0 where missing."""
+    """The exposure design of one panel: (T, k + 1, N) with an intercept, 0 where missing.
+
+    Built once per panel: ``ok`` marks the cells where every exposure is finite, ``design``
+    holds the intercept and the transformed exposures there, and ``gram_inv`` the per-date
+    inverse of the design's normal matrix (plus a 1e-9 ridge) over ``ok``, the residual maker
+    ``I - X (X'X)^-1 X'`` in factored form that every candidate factor reuses.
+    """
 
     def __init__(
         self,
@@ -66,42 +73,38 @@ class Exposures:
         memo = cache if cache is not None else EvalCache(max_bytes=128 << 20)
         raw = [np.asarray(evaluate(f, panel, cache=memo), dtype=np.float64) for f in formulas]
         self.formulas = tuple(str(f) for f in formulas)
-        self.ok = np.logical_and.reduce([np.isfinite(v) for v in raw])  # (T, N)
+        self.ok = np.ascontiguousarray(np.logical_and.reduce([np.isfinite(v) for v in raw]))
         cols = [np.ones(self.ok.shape)] + [transform_rows(v, transform) for v in raw]
-        self.design = np.ascontiguousarray(np.stack(cols, axis=-1) * self.ok[..., None])
-        self._gram = self._normal_matrix(self.ok)
-
-    def _normal_matrix(self, mask: np.ndarray) -> np.ndarray:
-        x = self.design * mask[..., None]
-        k = x.shape[-1]
-        return np.einsum("tnk,tnj->tkj", x, x) + 1e-9 * np.eye(k)
-
-    def residual(self, z: np.ndarray, finite: np.ndarray) -> np.ndarray:
-        """Per-date residual of ``z`` on the exposures over ``finite`` cells; NaN elsewhere.
-
-        A date whose residual is at rounding level (the factor is a combination of the
-        exposures there) gets a residual of 0, which standardises to 0 (no signal).
-        """
-        ok = finite & self.ok
-        gram = self._gram if np.array_equal(ok, self.ok) else self._normal_matrix(ok)
-        zz = np.where(ok, z, 0.0)
-        rhs = np.einsum("tnk,tn->tk", self.design, zz)
-        beta = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        res = zz - np.einsum("tnk,tk->tn", self.design, beta)
-        # a date whose factor the exposures explain (to rounding) has nothing left: all 0
-        explained = (res * res).sum(axis=1) <= 1e-10 * np.maximum((zz * zz).sum(axis=1), 1e-300)
-        res[explained] = 0.0
-        return np.where(ok, res, np.nan)
+        self.design = np.ascontiguousarray(np.stack(cols, axis=1) * self.ok[:, None, :])
+        k = self.design.shape[1]
+        gram = np.einsum("tkn,tjn->tkj", self.design, self.design) + RIDGE * np.eye(k)
+        self.gram_inv = np.ascontiguousarray(np.linalg.inv(gram))
 
 
 def neutralize_rows(
-    values: np.ndarray, exposures: Exposures, transform: str = "zscore"
+    values: np.ndarray,
+    exposures: Exposures,
+    transform: str = "zscore",
+    *,
+    out: np.ndarray | None = None,
+    universe: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Transform a factor per date, remove its exposures and re-standardise (0 where missing)."""
+    """Transform a factor per date, remove its exposures and re-standardise (0 where missing).
 
-    x = np.asarray(values, dtype=np.float64)
+    On date t the regression uses the cells where the factor and every exposure are finite. A
+    date where the factor is finite wherever the exposures are reuses the precomputed
+    ``gram_inv``; a date where the factor has extra missing cells is solved exactly over its
+    own cells; both give the least-squares residual of those cells (with the 1e-9 ridge). A
+    date whose factor the exposures explain to rounding (residual sum of squares <= 1e-10 of
+    the factor's) is all 0. With ``universe``, cells outside it are 0; ``out`` receives the
+    result (it may not be ``values``).
+    """
+    x = np.ascontiguousarray(values, dtype=np.float64)
     if x.shape != exposures.ok.shape:
         raise ConfigError(
             f"factor shape {x.shape} differs from the exposures' {exposures.ok.shape}"
         )
-    return standardize_rows(exposures.residual(transform_rows(x, transform), np.isfinite(x)))
+    z = transform_rows(x, transform, out=out)
+    return neutralize_rows_into(
+        x, z, exposures.ok, exposures.design, exposures.gram_inv, z, universe
+    )

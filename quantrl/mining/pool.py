@@ -16,7 +16,10 @@ Definitions (train split, one row per date t, one column per symbol):
 
 The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``) so that the IC of any
 weight vector, and the mutual correlation of a candidate with every member, cost O(T k^2) after
-one pass over the candidate's values.
+one pass over the candidate's values. The candidate is written in place into one scratch array
+by the transform kernels, members live in a (dates, capacity, symbols) buffer (a date's members
+side by side, read in one stream); ``timings`` holds the
+CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``, ``neutralize``, ``fit``).
 
 Adding a candidate (``try_add``): an identical formula, or one whose mean per-date correlation
 with a member exceeds ``mutual_threshold`` in absolute value, is rejected; otherwise it joins,
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +68,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 from quantrl.kernels.cross_section import cs_rank_nb
+from quantrl.kernels.projection import combination_ic_nb, factor_sums, neutralize_rows_into
 from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
@@ -103,9 +108,14 @@ class AddResult:
 @dataclass
 class _Member:
     expr: Expr
-    z: np.ndarray  # (T, N) standardised, 0 outside the label universe
+    z: np.ndarray  # (T, N) standardised, 0 outside the label universe (a view of the buffer)
     single_ic: float
     vz: np.ndarray | None = None  # the same on the validation panel, when one is bound
+    slot: int = -1  # index of ``z`` in the pool's factor buffer
+
+
+#: Stages of ``try_add`` whose CPU seconds ``AlphaPool.timings`` accumulates.
+STAGES = ("evaluate", "transform", "neutralize", "fit")
 
 
 @dataclass
@@ -167,6 +177,11 @@ class AlphaPool:
         self._valid: dict[str, Any] | None = None
         self.n_tried = 0
         self.n_accepted = 0
+        self.version = 0  # bumped whenever members, weights or bound data change
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._zbuf = np.zeros((0, 0, 0))  # (T, capacity, N): members
+        self._zcand = np.zeros((0, 0))  # (T, N): the candidate
+        self._cv_cache: tuple[int, list[float]] | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -191,11 +206,14 @@ class AlphaPool:
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
         self._members = []
+        self._zbuf = np.zeros((shape[0], self.capacity, shape[1]))
+        self._zcand = np.zeros(shape)
         self._stats = self._empty_stats()
         self.weights = np.zeros(0)
         self.objective = 0.0
         self._current = np.full(self._n.shape, np.nan)  # per-date objective of the members
         self.valid_objective = 0.0 if self._valid is not None else math.nan
+        self.version += 1
         return self
 
     def bind_validation(
@@ -227,6 +245,7 @@ class AlphaPool:
         else:
             self._valid["target"] = y
         self.valid_objective = 0.0
+        self.version += 1
         return self
 
     @property
@@ -291,30 +310,58 @@ class AlphaPool:
         """Per-date standardised values of a formula on the training panel, masked to the label."""
         self._require_bound()
         values = evaluate(formula, self._panel, cache=self._cache)
-        return np.where(self._universe, self._factor_rows(values, self._expo), 0.0)
+        return self._factor_rows(values, self._expo, universe=self._universe)
+
+    def _keep(self, members: list[_Member]) -> None:
+        """Copy a newly joined member (still in the candidate's scratch array) into a free slot."""
+        used = {m.slot for m in members if m.slot >= 0}
+        for m in members:
+            if m.slot < 0:
+                m.slot = next(i for i in range(self.capacity) if i not in used)
+                used.add(m.slot)
+                self._zbuf[:, m.slot, :] = m.z
+                m.z = self._zbuf[:, m.slot, :]
+
+    def _candidate_z(self, expr: Expr) -> np.ndarray:
+        """Write the candidate's standardised factor into the scratch array (timed by stage)."""
+        clock = time.process_time
+        t0 = clock()
+        values = evaluate(expr, self._panel, cache=self._cache)
+        t1 = clock()
+        out = self._zcand
+        expo = self._expo
+        if expo is None:
+            transform_rows(values, self.transform, out=out, universe=self._universe)
+            t3 = t2 = clock()
+        else:
+            transform_rows(values, self.transform, out=out)
+            t2 = clock()
+            neutralize_rows_into(
+                values, out, expo.ok, expo.design, expo.gram_inv, out, self._universe
+            )
+            t3 = clock()
+        self.timings["evaluate"] += t1 - t0
+        self.timings["transform"] += t2 - t1
+        self.timings["neutralize"] += t3 - t2
+        return out
 
     def _exposures(self, panel: Any, cache: EvalCache) -> Exposures | None:
         if not self.neutralize:
             return None
         return Exposures(self.neutralize, panel, transform=self.transform, cache=cache)
 
-    def _factor_rows(self, values: np.ndarray, expo: Exposures | None) -> np.ndarray:
-        """Per-date transformed (and, with exposures, neutralised) factor; 0 where missing."""
+    def _factor_rows(
+        self, values: np.ndarray, expo: Exposures | None, universe: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per-date transformed (and, with exposures, neutralised) factor; 0 where missing and,
+        with ``universe``, outside it."""
         if expo is None:
-            return transform_rows(values, self.transform)
-        return neutralize_rows(values, expo, self.transform)
+            return transform_rows(values, self.transform, universe=universe)
+        return neutralize_rows(values, expo, self.transform, universe=universe)
 
-    def _candidate_stats(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
-        s = z.sum(axis=1)
-        zz = np.einsum("tn,tn->t", z, z)
-        cross = (
-            np.stack([np.einsum("tn,tn->t", z, m.z) for m in self._members], axis=1)
-            if (self._members)
-            else np.zeros((z.shape[0], 0))
-        )
-        b = np.einsum("tn,tn->t", z, self._y_std)
-        c = np.einsum("tn,tn->t", z, self._y_c)
-        return s, zz, cross, b, c
+    def _candidate_stats(self) -> tuple[np.ndarray, ...]:
+        members = np.asarray([m.slot for m in self._members], dtype=np.int64)
+        return factor_sums(self._zbuf, self._zcand, members, self._y_std, self._y_c)
 
     @staticmethod
     def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
@@ -342,7 +389,11 @@ class AlphaPool:
         if k == 0:
             return np.zeros(0)
         g, b = (st.g, st.b) if rows is None else (st.g[rows], st.b[rows])
-        a, rhs = g.sum(axis=0), b.sum(axis=0)
+        return self._solve(g.sum(axis=0), b.sum(axis=0))
+
+    def _solve(self, a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Weights from summed normal equations, with the ridge ``ridge * trace / k``."""
+        k = a.shape[0]
         lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
         try:
             return np.linalg.solve(a + lam * np.eye(k), rhs)
@@ -350,15 +401,12 @@ class AlphaPool:
             return np.linalg.lstsq(a, rhs, rcond=None)[0]
 
     def _ic_from_stats(self, st: _Stats, w: np.ndarray) -> np.ndarray:
-        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics."""
-        n = np.where(self._n > 0, self._n, 1.0)
-        sw = st.s @ w
-        num = st.c @ w  # label is centred: sum (combo) * y_c
-        var = np.einsum("tij,i,j->t", st.g, w, w) - sw * sw / n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ic = num / np.sqrt(var * self._y_ss)
-        ok = self._dates_ok & (var > 1e-12 * np.maximum(np.einsum("tii->t", st.g), 1.0))
-        return np.where(ok, ic, np.nan)
+        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics (the
+        label is centred, so ``sum combo * y_c`` is the covariance's numerator)."""
+        return combination_ic_nb(
+            st.s, st.g, st.c, np.ascontiguousarray(w, dtype=np.float64), self._n, self._y_ss,
+            self._dates_ok,
+        )  # fmt: skip
 
     def _single_ic_series(
         self, s: np.ndarray, zz: np.ndarray, b: np.ndarray, c: np.ndarray
@@ -385,21 +433,37 @@ class AlphaPool:
         return np.array([_finite_mean(series[idx]) for idx in parts])
 
     def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
-        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks."""
+        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks.
+
+        Normal equations of "every block but b" are the sums over all usable dates minus the
+        block's own; the members' side (``current``) is computed once per pool version.
+        """
         if self.blocks < 2 or self.objective_name != "ic":
             return math.nan
-        gains = []
-        for idx in np.array_split(np.flatnonzero(self._dates_ok), self.blocks):
-            other = self._dates_ok.copy()
-            other[idx] = False
-            after = _finite_mean(self._ic_from_stats(joined, self._fit(joined, other))[idx])
+        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
+        after = self._cv_objectives(joined, parts)
+        cached = self._cv_cache
+        if cached is None or cached[0] != self.version:
             before = (
-                _finite_mean(self._ic_from_stats(current, self._fit(current, other))[idx])
-                if current.s.shape[1]
-                else 0.0
+                self._cv_objectives(current, parts) if current.s.shape[1] else [0.0] * len(parts)
             )
-            gains.append(after - before)
-        return float(np.mean(gains))
+            cached = self._cv_cache = (self.version, before)
+        return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
+
+    def _cv_objectives(self, st: _Stats, parts: Sequence[np.ndarray]) -> list[float]:
+        """Per block, the block's mean IC with weights fitted on the other blocks."""
+        t, k = st.s.shape
+        member = np.zeros((len(parts), t))
+        for i, idx in enumerate(parts):
+            member[i, idx] = 1.0
+        g_blocks = (member @ st.g.reshape(t, k * k)).reshape(len(parts), k, k)
+        b_blocks = member @ st.b
+        g_all, b_all = g_blocks.sum(axis=0), b_blocks.sum(axis=0)
+        out = []
+        for i, idx in enumerate(parts):
+            w = self._solve(g_all - g_blocks[i], b_all - b_blocks[i])
+            out.append(_finite_mean(self._ic_from_stats(st, w)[idx]))
+        return out
 
     def _mutual(self, st: _Stats, k: int) -> np.ndarray:
         """Mean per-date correlation of member ``k`` with every other member."""
@@ -424,8 +488,15 @@ class AlphaPool:
         if key in self.formulas:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
-        z = self.standardized(expr)
-        s, zz, cross, b, c = self._candidate_stats(z)
+        z = self._candidate_z(expr)
+        start = time.process_time()
+        try:
+            return self._judge_candidate(expr, key, before, z)
+        finally:
+            self.timings["fit"] += time.process_time() - start
+
+    def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
+        s, zz, cross, b, c = self._candidate_stats()
         single = self._single_ic_series(s, zz, b, c)
         single_ic = _finite_mean(single, math.nan)
         if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
@@ -480,10 +551,12 @@ class AlphaPool:
                     marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
+        self._keep(members)
         self._members, self._stats, self.weights, self.objective = members, st, w, after
         self._current = series
         self.valid_objective = valid_after
         self.n_accepted += 1
+        self.version += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
             worst, marginal, marginal_cv,
@@ -492,21 +565,25 @@ class AlphaPool:
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
         """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
         self._require_bound()
+        if len(formulas) > self.capacity:
+            raise ConfigError(f"{len(formulas)} formulas exceed the pool capacity {self.capacity}")
         self._members = []
         self._stats = self._empty_stats()
         for f in formulas:
             expr = parse(f)
-            z = self.standardized(expr)
-            s, zz, cross, b, c = self._candidate_stats(z)
+            z = self._candidate_z(expr)
+            s, zz, cross, b, c = self._candidate_stats()
             single = self._single_ic_series(s, zz, b, c)
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
             single_ic = _finite_mean(single, math.nan)
             self._members.append(_Member(expr, z, single_ic, vz))
+            self._keep(self._members)
         w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
         self.weights = w
+        self.version += 1
         self._current = self._series(self._stats, w, [m.z for m in self._members])
         self.objective = _finite_mean(self._current)
         if self._valid is not None:

@@ -15,18 +15,30 @@ A formula is written token by token in reverse Polish notation (AlphaGen's conve
 The mask of each step admits a token only when the formula can still be completed within
 ``max_len`` tokens (the end token not counted), so every rollout that follows the masks ends in a
 formula that parses (``parse_rpn``) and evaluates.
+
+With ``units="on"`` (the default) the masks also keep formulas dimensionally sound
+(``quantrl.mining.units``): operators combine only compatible units (a constant takes the unit
+of its partner), Log applies only to positive quantities and Abs only to signed ones, no
+operator gets identical operands that make it trivial, trees stay within ``max_depth`` levels,
+and a formula ends only on a scale-free quantity (a ratio, correlation, log...). These are the
+findings of the rule-based logic judge, so every masked formula scores 1.0 there. ``"off"``
+keeps only the rules above.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from quantrl.alpha import ops as _ops
+from quantrl.alpha.expr import Expr
 from quantrl.alpha.ops import ALPHAGEN_OPERATORS
+from quantrl.alpha.parser import to_rpn
 from quantrl.errors import ConfigError
+from quantrl.mining.units import EMPTY, Agg, Entry, UnitGrammar
 
 __all__ = [
     "DEFAULT_CONSTANTS",
@@ -44,6 +56,9 @@ DEFAULT_CONSTANTS: tuple[float, ...] = (
 
 F, C, W = 0, 1, 2  # stack element kinds: featured expression, constant, window
 
+#: ``"on"``: dimensionally sound formulas (see ``GrammarState``); ``"off"``: any valid formula.
+UNIT_MODES = ("on", "off")
+
 _SUPPORTED = {"unary", "binary", "ternary", "rolling", "pair_rolling", "cross_section"}
 
 
@@ -56,6 +71,8 @@ class Vocabulary:
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     constants: tuple[float, ...] = DEFAULT_CONSTANTS
     max_len: int = 20
+    units: str = "on"
+    max_depth: int = 6
 
     def __post_init__(self) -> None:
         specs = []
@@ -72,6 +89,12 @@ class Vocabulary:
             raise ConfigError("the miner vocabulary needs at least one feature")
         if self.max_len < 1:
             raise ConfigError(f"max_len must be >= 1, got {self.max_len}")
+        if self.units not in UNIT_MODES:
+            raise ConfigError(f"units must be one of {UNIT_MODES}, got {self.units!r}")
+        if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int):
+            raise ConfigError(f"max_depth must be an integer, got {self.max_depth!r}")
+        if self.max_depth < 2:
+            raise ConfigError(f"max_depth must be >= 2, got {self.max_depth}")
         if any(int(w) != w or w < 1 for w in self.windows):
             raise ConfigError(f"windows must be positive integers, got {self.windows}")
         object.__setattr__(self, "operators", tuple(s.name for s in specs))
@@ -79,6 +102,10 @@ class Vocabulary:
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
         object.__setattr__(self, "constants", tuple(float(c) for c in self.constants))
         object.__setattr__(self, "_specs", tuple(specs))
+        sizes = (len(self.operators), len(self.features), len(self.windows), len(self.constants))
+        names = ("op", "feature", "window", "constant")
+        kinds = [k for k, n in zip(names, sizes, strict=True) for _ in range(n)]
+        object.__setattr__(self, "_kinds", (*kinds, "end"))
 
     # ------------------------------------------------------------------ layout
     @property
@@ -107,15 +134,9 @@ class Vocabulary:
     def kind_of(self, action: int) -> str:
         """``"op"``, ``"feature"``, ``"window"``, ``"constant"`` or ``"end"``."""
         a = int(action)
-        bounds = np.cumsum(
-            [len(self.operators), len(self.features), len(self.windows), len(self.constants)]
-        )
         if a < 0 or a >= self.n_actions:
             raise ConfigError(f"action {a} outside [0, {self.n_actions})")
-        for kind, hi in zip(("op", "feature", "window", "constant"), bounds, strict=True):
-            if a < hi:
-                return kind
-        return "end"
+        return self._kinds[a]  # type: ignore[attr-defined]
 
     def text(self, action: int) -> str:
         """Token text of an action id."""
@@ -140,13 +161,26 @@ class Vocabulary:
             "windows": list(self.windows),
             "constants": list(self.constants),
             "max_len": self.max_len,
+            "units": self.units,
+            "max_depth": self.max_depth,
         }
 
 
-class GrammarState:
-    """Stack bookkeeping of a partial RPN formula and the mask of admissible next tokens."""
+@functools.lru_cache(maxsize=32)
+def _unit_grammar(vocab: Vocabulary, scale_free_end: bool) -> UnitGrammar:
+    return UnitGrammar(vocab, scale_free_end)
 
-    def __init__(self, vocab: Vocabulary) -> None:
+
+class GrammarState:
+    """Stack bookkeeping of a partial RPN formula and the mask of admissible next tokens.
+
+    With ``vocab.units == "on"`` the stack tracks each expression's unit, sign class, depth and
+    text, and an operator is offered only when it makes a sound node (see ``_UnitRules``); the
+    end token only on a scale-free expression (``scale_free_end=False`` lifts that, for
+    sub-formulas). With ``"off"`` only the kinds (market data, constant, window) are tracked.
+    """
+
+    def __init__(self, vocab: Vocabulary, *, scale_free_end: bool = True) -> None:
         self.vocab = vocab
         self._n_ops = len(vocab.operators)
         self._f0 = self._n_ops
@@ -155,11 +189,20 @@ class GrammarState:
         specs = vocab._specs  # type: ignore[attr-defined]
         self._has_binary = any(s.n_inputs >= 2 and not s.params for s in specs)
         self._memo: dict[tuple[tuple[int, ...], int | None, int], np.ndarray] = {}
+        self._units = _unit_grammar(vocab, scale_free_end) if vocab.units == "on" else None
+        self._layout = (self._f0, self._w0, self._c0, vocab.end_action)
         self.reset()
+        if not self.mask().any():
+            raise ConfigError(
+                f"no formula of at most max_len={vocab.max_len} tokens satisfies the grammar "
+                f"(units {vocab.units!r}); raise max_len or add operators"
+            )
 
     def reset(self) -> None:
         """Start an empty formula."""
         self.stack: list[int] = []
+        self.entries: list[Entry] = []  # units on: the expressions below a pending window
+        self.aggs: list[Agg] = [EMPTY]  # units on: aggregate of the first i entries
         self.window: int | None = None
         self.actions: list[int] = []
         self.done = False
@@ -170,7 +213,7 @@ class GrammarState:
         return len(self.actions) - (1 if self.done else 0)
 
     def _min_finish(self, stack: Sequence[int]) -> float:
-        """Fewest tokens that reduce ``stack`` to one market-data expression."""
+        """Fewest tokens that reduce ``stack`` to one market-data expression (units off)."""
         s = len(stack)
         if s == 0:
             return 1.0
@@ -189,6 +232,10 @@ class GrammarState:
         """Boolean (n_actions,) mask of the tokens that keep the formula completable."""
         if self.done:
             return np.zeros(self.vocab.n_actions, dtype=bool)
+        if self._units is not None:
+            return self._units.mask(
+                self.entries, self.aggs, self.window, self.length, self._layout
+            ).copy()
         key = (tuple(self.stack), self.window, self.length)
         m = self._memo.get(key)
         if m is None:
@@ -261,7 +308,59 @@ class GrammarState:
             k = spec.n_inputs + (1 if spec.params else 0)
             del self.stack[len(self.stack) - k :]
             self.stack.append(F)
+            if self._units is not None:
+                params = () if self.window is None else (self.window,)
+                n = spec.n_inputs
+                entry = self._units.build(spec, self.entries[len(self.entries) - n :], params)
+                del self.entries[len(self.entries) - n :]
+                del self.aggs[len(self.aggs) - n :]
+                self._push_entry(entry)
             self.window = None
+            return
+        if self._units is not None and kind in ("feature", "constant"):
+            u = self._units
+            if kind == "feature":
+                self._push_entry(u.leaf(v.features[a - self._f0]))
+            else:
+                self._push_entry(u.const(a - self._c0))
+
+    def _push_entry(self, entry: Entry) -> None:
+        assert self._units is not None
+        self.entries.append(entry)
+        self.aggs.append(self._units.extend(self.aggs[-1], entry))
+
+    def admits(self, expr: Expr) -> bool:
+        """Whether the masks would let a rollout write ``expr`` (resets the state).
+
+        A number right before an operator that takes a window is read as a window token,
+        any other number as a constant token.
+        """
+        v = self.vocab
+        texts = to_rpn(expr)
+        ids = self._ids()
+        self.reset()
+        for i, text in enumerate(texts):
+            windowed = i + 1 < len(texts) and texts[i + 1] in ids["windowed"]
+            action = (ids["window"] if windowed else ids["other"]).get(text)
+            if action is None or not self.mask()[action]:
+                self.reset()
+                return False
+            self.push(action)
+        ok = bool(self.mask()[v.end_action])
+        self.reset()
+        return ok
+
+    def _ids(self) -> dict[str, dict[str, int] | set[str]]:
+        ids = getattr(self, "_token_ids", None)
+        if ids is None:
+            v = self.vocab
+            tokens = v.tokens
+            other = {t: i for i, t in enumerate(tokens) if v.kind_of(i) not in ("window", "end")}
+            window = {t: i for i, t in enumerate(tokens) if v.kind_of(i) == "window"}
+            windowed = {v.operators[i] for i in range(len(v.operators)) if v.spec(i).params}
+            ids = {"other": other, "window": window, "windowed": windowed}
+            self._token_ids = ids
+        return ids
 
     def rpn(self) -> list[str]:
         """RPN token texts written so far (without the end token)."""

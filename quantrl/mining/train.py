@@ -220,6 +220,16 @@ class PPOMiner:
             verbose=0,
         )
 
+        self.update_seconds = 0.0  # CPU time of the gradient updates (forward and backward)
+        train = self.model.train
+
+        def timed_train() -> None:
+            start = time.process_time()
+            train()
+            self.update_seconds += time.process_time() - start
+
+        self.model.train = timed_train  # type: ignore[method-assign]
+
         if cfg.kind_prior or cfg.end_bias:
             bias = kind_prior_logits(vocab) if cfg.kind_prior else torch.zeros(vocab.n_actions)
             bias[vocab.end_action] += float(cfg.end_bias)
@@ -242,13 +252,18 @@ class PPOMiner:
         *,
         deadline: float | None = None,
         on_step: Callable[[], None] | None = None,
+        until: Callable[[], bool] | None = None,
     ) -> int:
-        """Train for ``steps`` env steps (rounded up to whole rollouts) or until ``deadline``."""
+        """Train for ``steps`` env steps (rounded up to whole rollouts), until ``deadline``
+        passes or until ``until()`` (checked after every vectorised env step) is true; a stop
+        inside a rollout ends the chunk without training on that partial rollout."""
 
         class _Stop(BaseCallback):
             def _on_step(self) -> bool:
                 if on_step is not None:
                     on_step()
+                if until is not None and until():
+                    return False
                 return deadline is None or time.monotonic() < deadline
 
         n = self.chunk_multiple

@@ -31,9 +31,14 @@ def _rollout(state: GrammarState, rng: np.random.Generator) -> list[int]:
     return state.actions
 
 
+@pytest.mark.parametrize("units", ["on", "off"])
 @pytest.mark.parametrize("max_len", [1, 2, 3, 5, 8, 20])
-def test_masked_rollouts_always_parse_and_evaluate(small_panel, max_len):
-    vocab = Vocabulary(max_len=max_len)
+def test_masked_rollouts_always_parse_and_evaluate(small_panel, max_len, units):
+    vocab = Vocabulary(max_len=max_len, units=units)
+    if units == "on" and max_len == 1:  # the shortest sound formula is Log($close)
+        with pytest.raises(ConfigError, match="max_len=1"):
+            GrammarState(vocab)
+        return
     state = GrammarState(vocab)
     rng = np.random.default_rng(max_len)
     sub = small_panel.slice(None, "2015-06-30")
@@ -77,6 +82,7 @@ def test_mask_rules_by_hand():
         windows=(5,),
         constants=(2.0,),
         max_len=20,
+        units="off",
     )
     st = GrammarState(vocab)
     names = vocab.tokens
@@ -97,7 +103,12 @@ def test_mask_rules_by_hand():
 
 def test_length_budget_forces_completion():
     vocab = Vocabulary(
-        operators=("Add", "Abs"), features=("close",), windows=(), constants=(), max_len=3
+        operators=("Add", "Abs"),
+        features=("close",),
+        windows=(),
+        constants=(),
+        max_len=3,
+        units="off",
     )
     st = GrammarState(vocab)
     names = vocab.tokens

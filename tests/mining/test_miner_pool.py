@@ -441,3 +441,53 @@ def test_cv_reward_pays_the_cross_validated_gain(panel):
     task = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_basis="cv")
     reward, res = task.offer(VALID_FORMULAS[0])
     assert np.isnan(res.marginal_cv_gain) and reward == pytest.approx(res.marginal_gain)
+
+
+def test_repeats_reuse_the_verdict_until_the_pool_changes(panel):
+    from quantrl.mining import MiningTask
+
+    label = panel.forward_returns(20)
+    task = MiningTask(panel, label, AlphaPool(3, min_gain=1.0).bind(panel, label))  # no accepts
+    first = task.offer("Corr($close,$volume,10)")
+    tried = task.pool.n_tried
+    again = task.offer("Corr($close,$volume,10)")
+    assert again[1] is first[1] and task.n_repeats == 1
+    assert task.pool.n_tried == tried  # not evaluated again
+    assert again[0] == 0.0  # and a repeat earns nothing
+    # once the pool changes, a repeat is judged afresh
+    task.pool.min_gain = -1.0
+    assert task.offer("Std($close,20)/$close")[1].accepted
+    third = task.offer("Corr($close,$volume,10)")[1]
+    assert third is not first[1] and task.pool.n_tried == tried + 2
+    stages = task.timings()
+    assert set(stages) >= {"evaluate", "transform", "neutralize", "fit", "other", "total"}
+    assert stages["total"] >= stages["evaluate"] > 0
+
+
+def test_alphaeval_reward_weights_blend_stability_and_robustness(panel):
+    from quantrl.evaluation.alpha import pfs, rre
+    from quantrl.mining import MiningTask
+    from quantrl.mining.env import RewardWeights
+
+    label = panel.forward_returns(20)
+    weights = {"gain": 1.0, "stability": 2.0, "robustness": 1.0}
+    blended = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_weights=weights)
+    plain = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_basis="cv")
+    checked = 0
+    for f in VALID_FORMULAS:
+        r_plain, res = plain.offer(f)
+        r_blend, _ = blended.offer(f)
+        if r_plain > 0:
+            values = np.asarray(evaluate(f, panel))
+            quality = (1.0 + 2.0 * rre(values) + max(pfs(values, seed=0).mean, 0.0)) / 4.0
+            assert r_blend == pytest.approx(r_plain * quality, rel=1e-9)
+            assert 0 < quality <= 1
+            checked += 1
+        else:
+            assert r_blend == r_plain  # a gain <= 0 is paid as it is
+    assert checked >= 2
+    assert blended.timings()["alphaeval"] > 0 and plain.timings()["alphaeval"] == 0
+    assert RewardWeights.from_value(None) == RewardWeights(1.0, 0.0, 0.0)
+    for bad in ({"gain": -1}, {"gain": 0, "stability": 0}, {"speed": 1}, {"gain": "x"}):
+        with pytest.raises(ConfigError):
+            RewardWeights.from_value(bad)

@@ -125,10 +125,12 @@ def test_kind_prior_balances_token_kinds_at_start(panel):
     miner = PPOMiner(_task(panel), VOCAB, config=cfg, seed=0)
     vocab = VOCAB
     st = GrammarState(vocab)
-    st.push(vocab.tokens.index("$close"))  # now ops, features, windows, constants, end allowed
+    prefix = [vocab.tokens.index(t) for t in ("$close", "$open", "Div")]  # a ratio
+    for a in prefix:  # now ops, features, windows, constants and end are all allowed
+        st.push(a)
     obs = np.zeros((1, vocab.max_len + 1), dtype=np.float32)
     obs[0, 0] = vocab.n_actions + 1
-    obs[0, 1] = vocab.tokens.index("$close") + 1
+    obs[0, 1:4] = np.asarray(prefix) + 1
     pol = miner.model.policy
     with torch.no_grad():
         dist = pol.get_distribution(torch.as_tensor(obs), action_masks=st.mask()[None])
@@ -148,10 +150,12 @@ def test_end_bias_makes_the_untrained_policy_close_formulas_sooner(panel):
         cfg = PPOConfig(**{**CFG.to_dict(), "end_bias": end_bias})
         miner = PPOMiner(_task(panel), VOCAB, config=cfg, seed=0)
         st = GrammarState(VOCAB)
-        st.push(VOCAB.tokens.index("$close"))  # the end token is admissible now
+        prefix = [VOCAB.tokens.index(t) for t in ("$close", "$open", "Div")]
+        for a in prefix:  # the end token is admissible now
+            st.push(a)
         obs = np.zeros((1, VOCAB.max_len + 1), dtype=np.float32)
         obs[0, 0] = VOCAB.n_actions + 1
-        obs[0, 1] = VOCAB.tokens.index("$close") + 1
+        obs[0, 1:4] = np.asarray(prefix) + 1
         with torch.no_grad():
             dist = miner.model.policy.get_distribution(
                 torch.as_tensor(obs), action_masks=st.mask()[None]
@@ -162,3 +166,19 @@ def test_end_bias_makes_the_untrained_policy_close_formulas_sooner(panel):
     # the end token's odds grow by e**1.5 against the same other logits
     odds = (biased / (1 - biased)) / (base / (1 - base))
     assert odds == pytest.approx(np.exp(1.5), rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["random", "gp", "ppo"])
+def test_formula_budget_reproduces_exactly(panel, kind):
+    """Stopping at a number of formulas (not at a clock) gives the same run twice."""
+    runs = []
+    for _ in range(2):
+        miner = _make(kind, panel, seed=5)
+        task = miner.task
+        while task.n_offered < 40:
+            miner.run_chunk(1 << 20, until=lambda t=task: t.n_offered >= 40)
+        runs.append((task.n_offered, miner.steps_done, task.pool.formulas, task.pool.weights))
+    (n1, s1, f1, w1), (n2, s2, f2, w2) = runs
+    assert n1 == n2 and s1 == s2 and f1 == f2
+    np.testing.assert_array_equal(w1, w2)
+    assert n1 >= 40 if kind == "ppo" else n1 == 40

@@ -1,0 +1,430 @@
+"""The units-on rules of the miner's grammar: sound operator nodes and completion costs.
+
+An RPN stack entry is described by its *abstract*: kind (market-data expression, constant or
+window), name (a bare feature's field, or an idempotent operator's name: the only names the node
+rules read), unit (``quantrl.alpha.ops.Unit``), sign class (``quantrl.alpha.ops.result_sign``)
+and tree depth. An operator is admissible on its operands when
+``quantrl.evaluation.logic.node_findings`` has nothing to say about the node (units agree, a Log
+of a positive quantity, no identical operands that make it trivial, no redundant Abs, no window
+of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
+findings, so a formula written under these rules has none.
+
+A formula may end on one market-data expression with a scale-free unit (ratio, count, bool).
+``finish`` gives the tokens of the cheapest completion in a fixed family, which every mask
+consults so that no partial formula is ever a dead end:
+
+* finish one entry: 0 if it may end; 1 with a unary operator (Log of a positive quantity); 2
+  with a rolling operator, or a binary one against a fresh feature (``x $close Div``); 3 with a
+  pair-rolling one against a fresh feature (``x $close 10 Corr``);
+* finish a stack of k + 1 entries: fold it top-down with Mul (k tokens, the product's unit and
+  sign follow from the stack's running aggregates), then finish the product; or first combine
+  the top two with any admissible binary (1 token) or pair-rolling (2 tokens) operator, then
+  fold and finish the rest.
+
+The first token of a completion in this family leads to a stack whose own family holds the rest
+of the completion, so a formula that fits ``max_len`` tokens can always be finished. The family
+is not every completion: a few completable prefixes are refused. Masks are memoised by a compact
+key (the aggregate of the stack below its top entries, their abstracts, whether the top two are
+equal, the pending window and the length).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from quantrl.alpha import ops as _ops
+from quantrl.evaluation.logic import node_findings
+
+__all__ = ["Entry", "UnitGrammar"]
+
+F, C, W = 0, 1, 2  # entry kinds: market-data expression, constant, window
+
+#: Operators whose name the node rules read in an operand (idempotent repeats).
+_NAMED = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
+
+_MEMO_LIMIT = 500_000
+
+#: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j)).
+Agg = tuple[int, int, str, int]
+EMPTY: Agg = (0, 0, _ops.POSITIVE, 0)  # unit id 0 is CONST, the unit of an empty product
+
+
+class Entry(NamedTuple):
+    """One RPN stack element: kind, name, canonical text and abstract id."""
+
+    kind: int
+    name: str
+    text: str
+    aid: int
+
+
+class UnitGrammar:
+    """Admissible tokens of the units-on grammar for one vocabulary (see the module docstring).
+
+    ``vocab`` is a ``quantrl.mining.tokens.Vocabulary``; ``scale_free_end=False`` lets a
+    formula end on any market-data expression (sub-formulas of the genetic program).
+    """
+
+    def __init__(self, vocab: Any, scale_free_end: bool = True) -> None:
+        self.vocab = vocab
+        self.scale_free_end = scale_free_end
+        self.max_depth = int(vocab.max_depth)
+        specs = vocab._specs
+        self.n_ops = len(specs)
+        self.plain = [(i, sp) for i, sp in enumerate(specs) if not sp.params]
+        self.unary = [sp for _, sp in self.plain if sp.n_inputs == 1]
+        self.binary = [sp for _, sp in self.plain if sp.n_inputs == 2]
+        self.windowed = [(i, sp) for i, sp in enumerate(specs) if sp.params]
+        self.rolling = [
+            (sp, w) for _, sp in self.windowed if sp.n_inputs == 1 for w in vocab.windows
+            if vocab.window_ok(sp, w)
+        ]  # fmt: skip
+        self.pair = [
+            (sp, w) for _, sp in self.windowed if sp.n_inputs == 2 for w in vocab.windows
+            if vocab.window_ok(sp, w)
+        ]  # fmt: skip
+        # one window per pair-rolling operator stands for all: the rules never read its value
+        self.pair_reps = list({sp.name: (sp, w) for sp, w in reversed(self.pair)}.values())
+        self.mul = next((sp for sp in self.binary if sp.name == "Mul"), None)
+        self.span = 1 + max((sp.n_inputs for sp in specs), default=1)
+        self._units: list[_ops.Unit] = [_ops.CONST]
+        self._uids: dict[_ops.Unit, int] = {_ops.CONST: 0}
+        self._valid = {
+            (i, w) for i, sp in self.windowed for w in vocab.windows if vocab.window_ok(sp, w)
+        }
+        self._finish: dict[tuple, float] = {}
+        self._abs: list[tuple] = []
+        self._ids: dict[tuple, int] = {}
+        self._steps: dict[tuple, int | None] = {}
+        self._cores: dict[tuple, tuple | None] = {}
+        self._single: dict[int, float] = {}
+        self._chain: dict[tuple, float] = {}
+        self._umul: dict[tuple, int] = {}
+        self._masks: dict[tuple, np.ndarray] = {}
+        self.leaves = [self.leaf(f) for f in vocab.features]
+        self.consts = [self._const(c) for c in vocab.constants]
+
+    # ------------------------------------------------------------------ entries
+    def _uid(self, unit: _ops.Unit) -> int:
+        uid = self._uids.get(unit)
+        if uid is None:
+            uid = len(self._units)
+            self._units.append(unit)
+            self._uids[unit] = uid
+        return uid
+
+    def _aid(self, abstract: tuple) -> int:
+        aid = self._ids.get(abstract)
+        if aid is None:
+            aid = len(self._abs)
+            self._abs.append(abstract)
+            self._ids[abstract] = aid
+        return aid
+
+    def leaf(self, field: str) -> Entry:
+        """Entry of a bare feature."""
+        a = (F, field, self._uid(_ops.field_unit(field)), _ops.field_sign(field), 1)
+        return Entry(F, field, "$" + field, self._aid(a))
+
+    def const(self, index: int) -> Entry:
+        """Entry of the vocabulary's ``index``-th constant."""
+        return self.consts[index]
+
+    def _const(self, value: float) -> Entry:
+        text = _ops.format_number(value)
+        return Entry(C, text, text, self._aid((C, None, 0, _ops.constant_sign(value), 1)))
+
+    def window(self, w: int) -> Entry:
+        """Entry of a pending window."""
+        unknown = self._uid(_ops.UNKNOWN)
+        return Entry(W, str(w), str(w), self._aid((W, None, unknown, _ops.SIGNED, 0)))
+
+    def end_ok(self, aid: int) -> bool:
+        """Whether a formula may end on an entry (by abstract id)."""
+        kind, _, uid, _, _ = self._abs[aid]
+        return kind == F and (not self.scale_free_end or _ops.scale_free(self._units[uid]))
+
+    def apply(
+        self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()
+    ) -> Entry | None:
+        """The entry ``spec`` makes of ``operands``, or None when the grammar refuses it."""
+        same = len(operands) >= 2 and operands[-1].text == operands[-2].text
+        aid = self.step(spec, params, tuple(e.aid for e in operands), same)
+        if aid is None:
+            return None
+        args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
+        return Entry(F, spec.name, f"{spec.name}({','.join(args)})", aid)
+
+    def build(self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()) -> Entry:
+        """The entry of an operator node, admissible or not (bookkeeping of forced actions)."""
+        entry = self.apply(spec, operands, params)
+        if entry is not None:
+            return entry
+        abstracts = [self._abs[e.aid] for e in operands]
+        unit = spec.unit_rule([self._units[a[2]] for a in abstracts], params)
+        sign = _ops.result_sign(spec.name, [a[3] for a in abstracts])
+        depth = 1 + max(a[4] for a in abstracts)
+        name = spec.name if spec.name in _NAMED else None
+        args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
+        text = f"{spec.name}({','.join(args)})"
+        return Entry(F, spec.name, text, self._aid((F, name, self._uid(unit), sign, depth)))
+
+    # ------------------------------------------------------------------ rules
+    def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, same: bool) -> int | None:
+        """Abstract id of ``spec`` applied to entries ``aids`` (``same``: the last two are
+        textually equal), or None when the node is refused. Memoised."""
+        key = (spec.name, params, aids, same)
+        try:
+            return self._steps[key]
+        except KeyError:
+            pass
+        out = self._step(spec, params, aids, same)
+        if len(self._steps) > _MEMO_LIMIT:
+            self._steps.clear()
+        self._steps[key] = out
+        return out
+
+    def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, same: bool) -> int | None:
+        abstracts = [self._abs[i] for i in aids]
+        depth = 1 + max(a[4] for a in abstracts)
+        if depth > self.max_depth:
+            return None
+        key = (spec.name, params, tuple(a[:4] for a in abstracts), same)
+        try:
+            core = self._cores[key]
+        except KeyError:
+            core = self._cores[key] = self._core(spec, params, abstracts, same)
+        return None if core is None else self._aid((*core, depth))
+
+    def _core(
+        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], same: bool
+    ) -> tuple | None:
+        """Kind, name, unit and sign of a node, or None when refused (depth aside)."""
+        kinds = [a[0] for a in abstracts]
+        if W in kinds or F not in kinds:
+            return None
+        if spec.category in ("unary", "rolling", "cross_section") and kinds[0] != F:
+            return None
+        if spec.category == "pair_rolling" and C in kinds:
+            return None
+        texts = [f"x{i}" for i in range(len(abstracts))]
+        if same and len(texts) >= 2:
+            texts[-1] = texts[-2]
+        units = [self._units[a[2]] for a in abstracts]
+        kids = [(a[1] or "", u, a[3], t) for a, u, t in zip(abstracts, units, texts, strict=True)]
+        if node_findings(spec, kids, params):
+            return None
+        unit = spec.unit_rule(units, params)
+        if spec.name == "Power":
+            unit = _ops.UNKNOWN  # exponents are not tracked by the grammar
+        sign = _ops.result_sign(spec.name, [a[3] for a in abstracts])
+        name = spec.name if spec.name in _NAMED else None
+        return (F, name, self._uid(unit), sign)
+
+    def _unit_mul(self, a: int, b: int) -> int:
+        key = (a, b)
+        out = self._umul.get(key)
+        if out is None:
+            out = self._uid(_ops._mul(self._units[a], self._units[b]))
+            self._umul[key] = out
+        return out
+
+    def extend(self, agg: Agg, entry: Entry) -> Agg:
+        """Aggregate of a stack prefix with ``entry`` pushed on top."""
+        return self._extend_aid(agg, entry.aid)
+
+    # ------------------------------------------------------------------ costs
+    def single(self, aid: int) -> float:
+        """Fewest tokens that finish one entry alone."""
+        cost = self._single.get(aid)
+        if cost is None:
+            cost = self._single_cost(aid)
+            self._single[aid] = cost
+        return cost
+
+    def _single_cost(self, aid: int) -> float:
+        if self._abs[aid][0] != F:
+            return math.inf
+        if self.end_ok(aid):
+            return 0.0
+        for spec in self.unary:
+            r = self.step(spec, (), (aid,), False)
+            if r is not None and self.end_ok(r):
+                return 1.0
+        for spec, w in self.rolling:
+            r = self.step(spec, (w,), (aid,), False)
+            if r is not None and self.end_ok(r):
+                return 2.0
+        for leaf in self.leaves:
+            for spec in self.binary:  # a bare feature equals the same feature only
+                r = self.step(spec, (), (aid, leaf.aid), aid == leaf.aid)
+                if r is not None and self.end_ok(r):
+                    return 2.0
+        for leaf in self.leaves:
+            for spec, w in self.pair_reps:
+                r = self.step(spec, (w,), (aid, leaf.aid), aid == leaf.aid)
+                if r is not None and self.end_ok(r):
+                    return 3.0
+        return math.inf
+
+    def chain(self, agg: Agg, aid: int) -> float:
+        """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""
+        k, unit, sign, m = agg
+        if k == 0:
+            return self.single(aid)
+        if self.mul is None:
+            return math.inf
+        key = (agg, aid)
+        cost = self._chain.get(key)
+        if cost is None:
+            _, _, u, s, d = self._abs[aid]
+            depth = max(m, d + k)
+            if depth > self.max_depth:
+                cost = math.inf
+            else:
+                prod = (F, None, self._unit_mul(unit, u), _ops.result_sign("Mul", [sign, s]), depth)
+                cost = k + self.single(self._aid(prod))
+            if len(self._chain) > _MEMO_LIMIT:
+                self._chain.clear()
+            self._chain[key] = cost
+        return cost
+
+    def finish(self, agg: Agg, below: int | None, top: int | None, same: bool) -> float:
+        """Completion cost of the stack ``agg``'s entries, then ``below``, then ``top``.
+
+        ``below`` and ``top`` are abstract ids; ``below=None`` means ``top`` alone on the
+        stack (``agg`` must then be ``EMPTY``) and ``top=None`` an empty stack. ``same`` tells
+        whether ``below`` and ``top`` are equal expressions."""
+        if top is None:
+            return 1.0 + min(self.single(e.aid) for e in self.leaves)
+        if below is None:
+            return self.chain(agg, top)
+        key = (agg, below, top, same)
+        cost = self._finish.get(key)
+        if cost is None:
+            cost = self._finish_cost(agg, below, top, same)
+            if len(self._finish) > _MEMO_LIMIT:
+                self._finish.clear()
+            self._finish[key] = cost
+        return cost
+
+    def _finish_cost(self, agg: Agg, below: int, top: int, same: bool) -> float:
+        best = self.chain(self._extend_aid(agg, below), top)
+        for spec in self.binary:
+            r = self.step(spec, (), (below, top), same)
+            if r is not None:
+                best = min(best, 1.0 + self.chain(agg, r))
+        for spec, w in self.pair_reps:
+            r = self.step(spec, (w,), (below, top), same)
+            if r is not None:
+                best = min(best, 2.0 + self.chain(agg, r))
+        return best
+
+    def _extend_aid(self, agg: Agg, aid: int) -> Agg:
+        k, unit, sign, m = agg
+        _, _, u, s, d = self._abs[aid]
+        product = _ops.result_sign("Mul", [sign, s])
+        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1))
+
+    # ------------------------------------------------------------------ masks
+    def mask(
+        self,
+        entries: Sequence[Entry],
+        aggs: Sequence[Agg],
+        window: int | None,
+        length: int,
+        layout: tuple[int, int, int, int],
+    ) -> np.ndarray:
+        """Admissible next tokens (read-only; memoised). ``entries`` excludes a pending window;
+        ``layout`` is (first feature, first window, first constant, end) action ids."""
+        s = len(entries)
+        top = tuple(e.aid for e in entries[max(0, s - self.span) :])
+        same_top = s >= 2 and entries[-1].text == entries[-2].text
+        key = (aggs[max(0, s - self.span)], top, same_top, window, length)
+        m = self._masks.get(key)
+        if m is None:
+            m = self._mask(entries, aggs, window, length, layout)
+            m.setflags(write=False)
+            if len(self._masks) > _MEMO_LIMIT:
+                self._masks.clear()
+            self._masks[key] = m
+        return m
+
+    def _after(self, entries: Sequence[Entry], aggs: Sequence[Agg], k: int, aid: int) -> float:
+        """Completion cost once the top ``k`` entries are replaced by entry ``aid``."""
+        rest = len(entries) - k
+        if rest == 0:
+            return self.single(aid)
+        below = entries[rest - 1].aid
+        # the new entry's text is not compared here: equal abstracts count as equal
+        return self.finish(aggs[rest - 1], below, aid, below == aid)
+
+    def _mask(
+        self,
+        entries: Sequence[Entry],
+        aggs: Sequence[Agg],
+        window: int | None,
+        length: int,
+        layout: tuple[int, int, int, int],
+    ) -> np.ndarray:
+        vocab = self.vocab
+        f0, w0, c0, end = layout
+        m = np.zeros(end + 1, dtype=bool)
+        budget = vocab.max_len - length - 1  # tokens left after the next one
+        s = len(entries)
+        if window is not None:  # a window must be consumed by the next operator
+            for i, spec in self.windowed:
+                k = spec.n_inputs
+                if s < k or (i, window) not in self._valid:
+                    continue
+                r = self._on_top(spec, entries, (window,))
+                m[i] = r is not None and self._after(entries, aggs, k, r) <= budget
+            return m
+        for i, spec in self.plain:
+            k = spec.n_inputs
+            if s < k:
+                continue
+            r = self._on_top(spec, entries, ())
+            m[i] = r is not None and self._after(entries, aggs, k, r) <= budget
+        top = entries[-1] if s else None
+        for j, leaf in enumerate(self.leaves):
+            if top is None:
+                cost = self.single(leaf.aid)
+            else:
+                cost = self.finish(aggs[s - 1], top.aid, leaf.aid, top.text == leaf.text)
+            m[f0 + j] = cost <= budget
+        if top is not None and top.kind == F:
+            pending: dict[tuple, float] = {}  # windows that admit the same operators agree
+            for j, w in enumerate(vocab.windows):
+                admits = tuple((i, w) in self._valid for i, _ in self.windowed)
+                if admits not in pending:
+                    pending[admits] = self._pending(entries, aggs, w)
+                m[w0 + j] = pending[admits] <= budget
+            for j, entry in enumerate(self.consts):
+                m[c0 + j] = self.finish(aggs[s - 1], top.aid, entry.aid, False) <= budget
+        m[end] = s == 1 and self.end_ok(entries[0].aid)
+        return m
+
+    def _pending(self, entries: Sequence[Entry], aggs: Sequence[Agg], w: int) -> float:
+        """Completion cost with window ``w`` pending (the next token is its operator)."""
+        s = len(entries)
+        best = math.inf
+        for i, spec in self.windowed:
+            k = spec.n_inputs
+            if s < k or (i, w) not in self._valid:
+                continue
+            r = self._on_top(spec, entries, (w,))
+            if r is not None:
+                best = min(best, 1.0 + self._after(entries, aggs, k, r))
+        return best
+
+    def _on_top(self, spec: _ops.OpSpec, entries: Sequence[Entry], params: tuple) -> int | None:
+        """Abstract id of ``spec`` on the top entries of the stack (None when refused)."""
+        k = spec.n_inputs
+        operands = entries[len(entries) - k :]
+        same = k >= 2 and operands[-1].text == operands[-2].text
+        return self.step(spec, params, tuple(e.aid for e in operands), same)

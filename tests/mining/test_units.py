@@ -1,0 +1,162 @@
+"""Units in the grammar: masked rollouts are dimensionally sound and the logic judge agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import quantrl
+from quantrl.alpha import parse, parse_rpn, unit_issues
+from quantrl.alpha.ops import scale_free
+from quantrl.evaluation.logic import RuleBasedJudge, expr_sign
+from quantrl.mining import GrammarState, MiningTask, Vocabulary
+from quantrl.mining.baselines import GeneticSearch, sample_formula
+from quantrl.mining.pool import AlphaPool
+
+VOCAB = Vocabulary(features=("open", "high", "low", "close", "volume"))
+JUDGE = RuleBasedJudge()
+
+
+def _rollout(state: GrammarState, rng: np.random.Generator) -> list[str]:
+    """A uniformly random policy over the admissible tokens."""
+    state.reset()
+    while not state.done:
+        mask = state.mask()
+        assert mask.any(), f"dead end after {state.rpn()}"
+        state.push(int(rng.choice(np.flatnonzero(mask))))
+    return state.rpn()
+
+
+def _sound(expr) -> list[str]:
+    """Independent checks: unit consistency, scale-free result, Log of positive things only."""
+    problems = [f"unit: {issue}" for issue in unit_issues(expr)]
+    if not scale_free(expr.unit_info):
+        problems.append(f"result unit {expr.unit}")
+    signs: dict[str, str] = {}
+    for node in expr.walk():
+        if node.kind == "op" and node.name == "Log" and expr_sign(node.children[0], signs) != "pos":
+            problems.append(f"log of a signed quantity: {node}")
+    if expr.depth > VOCAB.max_depth:
+        problems.append(f"depth {expr.depth}")
+    return problems
+
+
+def test_masked_rollouts_are_unit_consistent() -> None:
+    state = GrammarState(VOCAB)
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        body = _rollout(state, rng)
+        assert 2 <= len(body) <= VOCAB.max_len
+        expr = parse_rpn(body)
+        assert _sound(expr) == [], (str(expr), _sound(expr))
+
+
+def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
+    rng = np.random.default_rng(11)
+    state = GrammarState(VOCAB)
+    scores = []
+    for _ in range(1000):
+        expr = sample_formula(VOCAB, rng, state)
+        verdict = JUDGE.judge(expr)
+        assert verdict.score == 1.0, (str(expr), verdict.reasons)
+        scores.append(verdict.score)
+        assert state.admits(expr)
+    assert min(scores) >= 0.9
+
+
+def test_units_off_writes_unsound_formulas() -> None:
+    """The checks above can fail: without units, rollouts mix prices and volumes."""
+    vocab = Vocabulary(features=VOCAB.features, units="off")
+    rng = np.random.default_rng(3)
+    exprs = [sample_formula(vocab, rng) for _ in range(300)]
+    assert sum(bool(_sound(e)) for e in exprs) > 100
+    assert min(JUDGE.judge(e).score for e in exprs) < 0.9
+    assert not GrammarState(VOCAB).admits(parse("Add($close,$volume)/$open"))
+
+
+def _allowed(state: GrammarState) -> set[str]:
+    return {state.vocab.tokens[i] for i in np.flatnonzero(state.mask())}
+
+
+def _write(state: GrammarState, tokens: list[str]) -> None:
+    state.reset()
+    for t in tokens:
+        assert t in _allowed(state), (t, state.rpn())
+        state.push(state.vocab.tokens.index(t))
+
+
+def test_mask_rules_by_hand() -> None:
+    st = GrammarState(VOCAB)
+    _write(st, ["$close"])
+    allowed = _allowed(st)
+    assert "Log" in allowed  # a price is positive
+    assert "Abs" not in allowed  # ... so Abs is redundant
+    assert "SEP" not in allowed  # and a bare price is a raw level, not a scale-free factor
+    _write(st, ["$close", "$volume"])
+    allowed = _allowed(st)
+    assert {"Div", "Mul"} <= allowed
+    assert not {"Add", "Sub", "Greater", "Less"} & allowed  # price and volume do not mix
+    _write(st, ["$close", "$volume", "10"])
+    assert {"Corr", "Cov"} <= _allowed(st)
+    _write(st, ["$close", "$close"])
+    allowed = _allowed(st)
+    assert not {"Sub", "Div", "Greater", "Less"} & allowed  # identical operands
+    assert {"Add", "Mul"} <= allowed
+    _write(st, ["$close", "$close", "10"])
+    assert not {"Corr", "Cov"} & _allowed(st)
+    _write(st, ["$close", "10", "Delta"])  # a signed price change
+    allowed = _allowed(st)
+    assert "Log" not in allowed and "Abs" in allowed
+    _write(st, ["$close", "10", "Delta", "Abs"])
+    assert "Log" not in _allowed(st)  # Log(Abs(x)) of a signed x is not offered
+    _write(st, ["$close", "$open", "Div"])
+    assert "SEP" in _allowed(st)
+    _write(st, ["$close", "10"])  # constants take the unit of their partner
+    _write(st, ["$close", "$open", "Div", "1"])
+    assert {"Add", "Sub", "Mul", "Greater"} <= _allowed(st)
+
+
+@pytest.mark.parametrize("max_len", [2, 3, 4, 5, 6, 8, 12])
+@pytest.mark.parametrize(
+    "operators",
+    [
+        ("Log", "Div", "Mean", "Corr"),
+        ("Add", "Sub", "Mul", "Div", "Abs", "Log"),
+        ("Mul", "Std", "Delta", "Cov", "Corr", "Greater"),
+    ],
+)
+def test_no_dead_ends_for_small_vocabularies(max_len: int, operators: tuple[str, ...]) -> None:
+    vocab = Vocabulary(operators=operators, windows=(5, 10), constants=(-1.0, 2.0), max_len=max_len)
+    try:
+        state = GrammarState(vocab)
+    except quantrl.ConfigError:
+        pytest.skip("no sound formula fits this budget")
+    rng = np.random.default_rng(max_len)
+    for _ in range(200):
+        body = _rollout(state, rng)
+        assert len(body) <= max_len
+        expr = parse_rpn(body)
+        assert unit_issues(expr) == [] and scale_free(expr.unit_info)
+        assert JUDGE.judge(expr).score == 1.0
+
+
+def test_too_short_for_any_sound_formula() -> None:
+    with pytest.raises(quantrl.ConfigError, match="max_len=1"):
+        GrammarState(Vocabulary(max_len=1))
+    with pytest.raises(quantrl.ConfigError, match="units"):
+        Vocabulary(units="maybe")
+
+
+def test_gp_offers_only_grammar_formulas() -> None:
+    panel = quantrl.load_market("sp500", start="2015-01-01", end="2016-03-31")
+    panel = panel.select(list(panel.symbols[:30]))
+    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(4))
+    vocab = Vocabulary(max_len=12)
+    gp = GeneticSearch(task, vocab, seed=1, population=10)
+    gp.run_chunk(1500)
+    assert len(gp.fitness) > gp.population_size  # offspring were bred
+    state = GrammarState(vocab)
+    for formula in gp.fitness:
+        expr = parse(formula)
+        assert state.admits(expr), formula
+        assert JUDGE.judge(expr).score == 1.0, formula
