@@ -11,6 +11,7 @@ import pandas as pd
 
 from quantrl.backtest.result import BacktestResult
 from quantrl.errors import ConfigError
+from quantrl.experiments.claims import Claim
 
 
 @dataclass
@@ -23,14 +24,17 @@ class ExperimentResult:
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     windows: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     """Named date windows (first, last) used, e.g. ``{"train": ..., "test": ...}``."""
+    measurements: dict[str, float] = field(default_factory=dict)
+    """This seed's value of each measurement the study's claims test (name -> number)."""
 
 
 @runtime_checkable
 class Experiment(Protocol):
-    """A reproducible study: ``run(out_dir, fast=..., seed=...)`` returns an ``ExperimentResult``."""
+    """A reproducible study: its paper's ``claims`` and ``run(out_dir, fast=, seed=)`` for one seed."""
 
     name: str
     title: str
+    claims: tuple[Claim, ...]
 
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Run the study and return its table, backtests and notes."""
