@@ -72,9 +72,29 @@ class StudyResult:
         return pd.concat({s: r.table for s, r in self.runs.items()}, names=["seed"])
 
     @property
+    def first(self) -> ExperimentResult:
+        """The first seed's run (its backtests make the report's tear sheet)."""
+        return next(iter(self.runs.values()))
+
+    @property
     def backtests(self) -> dict[str, BacktestResult]:
         """The first seed's backtests (the report's tear sheet)."""
-        return next(iter(self.runs.values())).backtests
+        return self.first.backtests
+
+    @property
+    def windows(self) -> dict[str, tuple]:
+        """The date windows the study used (the same for every seed)."""
+        return self.first.windows
+
+    @property
+    def extra_tables(self) -> dict[str, pd.DataFrame]:
+        """The first seed's extra tables (e.g. calibrations, per-bin fits)."""
+        return self.first.extra_tables
+
+    @property
+    def notes(self) -> list[str]:
+        """The first seed's notes on settings and caveats."""
+        return self.first.notes
 
     def __repr__(self) -> str:
         counts = self.verdicts["verdict"].value_counts().to_dict() if len(self.verdicts) else {}
