@@ -88,4 +88,5 @@ def demo_command(
     console.print(frame_table(alpha, "Alpha pool: AlphaEval on the S&P 500 test split"))
     for k, formula in enumerate(summary.formulas):
         console.print(f"  alpha {k + 1} = {formula}", soft_wrap=True, highlight=False)
+    console.print(summary.pool_verdict, soft_wrap=True, highlight=False)
     console.print(f"report: [bold]{summary.report}[/]  ({time.perf_counter() - start:.0f} s)")

@@ -61,6 +61,7 @@ class DemoSummary:
     alpha_table: pd.DataFrame  # one row per pool member and the combined factor: ALPHA_COLUMNS
     formulas: list[str]
     pool_weights: list[float]
+    pool_verdict: str  # one plain sentence on the combined test RankIC and its Newey-West t
     figures: tuple[str, ...]
     seed: int
     fast: bool

@@ -28,6 +28,7 @@ from quantrl.demo.steps import (
     alpha_tables,
     backtest_strategies,
     mine_pool,
+    pool_verdict,
     summary_table,
     train_demo_agent,
 )
@@ -101,6 +102,7 @@ def run_demo(
     lap("mining")
     say("evaluating the pool with AlphaEval on the test split")
     alpha_table, (reports, combo, label, dates) = alpha_tables(pool, sp, budget.horizon, seed)
+    verdict = pool_verdict(combo, label, budget.horizon)
     pool_file = out / "alpha_pool.json"
     pool.save(
         pool_file, metrics={"test": alpha_table.loc[POOL_NAME, list(ALPHA_COLUMNS[:3])].to_dict()}
@@ -121,6 +123,7 @@ def run_demo(
         ),
         extra_tables={"Alpha pool (AlphaEval, S&P 500 test split)": alpha_table},
         extra_figures=figures,
+        notes=[verdict],
     )
     lap("report")
     names = ("equity", "drawdown", "rolling_sharpe", "weights", "monthly_returns", *figures)
@@ -133,6 +136,7 @@ def run_demo(
         alpha_table=alpha_table,
         formulas=list(pool.formulas),
         pool_weights=[float(w) for w in pool.weights],
+        pool_verdict=verdict,
         figures=tuple(names),
         seed=seed,
         fast=fast,

@@ -23,7 +23,7 @@ from quantrl.evaluation.alpha import alphaeval, diversity, evaluate_split, quant
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.baselines import RandomSearch
 from quantrl.mining.pool import AlphaPool
-from quantrl.stats.ic import rank_ic_series
+from quantrl.stats.ic import ic_summary, rank_ic_series
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -153,6 +153,26 @@ def alpha_figure(reports: list[Any], combo: np.ndarray, label: np.ndarray, dates
     return fig
 
 
+def pool_verdict(combo: np.ndarray, label: np.ndarray, horizon: int) -> str:
+    """One plain sentence on the mined pool's combined test RankIC and its Newey-West t."""
+    summary = ic_summary(combo, label, horizon)
+    ric, t = summary.rank_ic, summary.rank_ic_t
+    figures = (
+        f"combined test RankIC {ric:+.4f} (Newey-West t {t:.2f}, {summary.lags} lags, "
+        f"{summary.n_dates} dates)"
+    )
+    if not math.isfinite(ric) or not math.isfinite(t):
+        return f"The mined pool could not be scored on the test split: {figures}."
+    if ric > 0 and t >= 2.0:
+        return f"The mined pool holds up on the test split: {figures}."
+    if ric > 0:
+        return (
+            f"The mined pool's {figures} is positive but not significant: this budget found "
+            "no reliable edge."
+        )
+    return f"This budget found nothing: the mined pool's {figures} is not positive."
+
+
 # ---------------------------------------------------------------------------- tables
 def summary_table(results: dict[str, Any]) -> pd.DataFrame:
     """Headline statistics, one row per backtest result."""
@@ -171,6 +191,7 @@ __all__ = [
     "alpha_tables",
     "backtest_strategies",
     "mine_pool",
+    "pool_verdict",
     "summary_table",
     "train_demo_agent",
 ]

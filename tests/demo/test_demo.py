@@ -118,3 +118,36 @@ def test_report_renders_in_headless_chromium(summary, headless_chromium):
     assert colored.mean() > 0.01 and rows.max() - rows.min() > 2000
     assert dom.count("<img") == len(FIGURES)
     assert "Sharpe ratio" in dom and POOL_NAME in dom
+
+
+def _planted(strength: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = rng.normal(size=(300, 40))
+    factor = strength * label + rng.normal(size=label.shape)
+    return factor, label
+
+
+def test_pool_verdict_says_plainly_what_the_pool_found():
+    import scipy.stats as sps
+    import statsmodels.api as sm
+
+    from quantrl.demo.steps import pool_verdict
+
+    factor, label = _planted(0.5)
+    verdict = pool_verdict(factor, label, horizon=20)
+    assert verdict.startswith("The mined pool holds up")
+    # the RankIC and its Newey-West t, against scipy and statsmodels directly
+    ric = np.array([sps.spearmanr(f, y).statistic for f, y in zip(factor, label, strict=True)])
+    fit = sm.OLS(ric, np.ones(ric.size)).fit(cov_type="HAC", cov_kwds={"maxlags": 19})
+    assert f"{ric.mean():+.4f}" in verdict
+    assert f"Newey-West t {ric.mean() / fit.bse[0]:.2f}, 19 lags" in verdict
+    assert pool_verdict(-factor, label, horizon=20).startswith("This budget found nothing")
+    weak, label = _planted(0.0, seed=3)
+    text = pool_verdict(weak, label, horizon=20)
+    assert "not significant" in text or "found nothing" in text
+
+
+def test_demo_summary_states_the_pool_verdict(summary):
+    assert summary.pool_verdict.endswith(".")
+    ric = summary.alpha_table.loc[POOL_NAME, "rank_ic"]
+    assert f"{ric:+.4f}" in summary.pool_verdict
