@@ -47,12 +47,12 @@ Four options aim at pools that generalise out of sample:
   date, so nothing is held out and ``purge`` does not change it). The same blocks serve as folds
   of a cross-validated gain (``AddResult.marginal_cv_gain``, IC objective): for each block the
   weights are fitted on the other blocks and scored on that one. A label of horizon h at row t
-  spans rows t .. t + h, so the labels of the h rows before a block, and the labels of the rows
-  just after it (which start inside the block's label spans), share returns with the block's
-  labels; ``purge=p`` leaves out of each fold's fit the usable dates within p rows of the block
-  on both sides (rows s - p .. s - 1 and e + 1 .. e + p for a block of rows s .. e), as
-  ``quantrl.data.folds.purged_kfold_rows`` does with ``horizon=p``. ``purge`` equal to the
-  label horizon removes every overlap; 0 (the default) purges nothing. ``cv_folds()`` returns
+  spans rows t .. t + h, so the labels of the h rows before a block reach into the block, and
+  those of the h rows after it start inside its last labels' spans: fitted on, they leak the
+  held-out returns. ``purge=p`` leaves out of each fold's fit the usable dates within p rows of
+  the block on both sides (rows s - p .. s - 1 and e + 1 .. e + p for a block of rows s .. e),
+  as ``quantrl.data.folds.purged_kfold_rows`` does with ``horizon=p``; ``purge`` equal to the
+  label horizon removes every overlap, 0 (the default) purges nothing. ``cv_folds()`` returns
   the fitted and held-out rows of each fold;
 * ``neutralize=formulas`` regresses every factor, per date, on an intercept and those exposures
   (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
@@ -230,7 +230,11 @@ class AlphaPool:
         self._y_c = np.where(self._universe, y - mean[:, None], 0.0)  # centred raw label
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
-        self._folds = self._make_folds()
+        try:
+            self._folds = self._make_folds()
+        except ConfigError:
+            self._label = None  # left unbound
+            raise
         self._members = []
         self._zbuf = np.zeros((shape[0], self.capacity, shape[1]))
         self._zcand = np.zeros(shape)

@@ -470,8 +470,11 @@ def test_purge_settings_are_checked_and_saved(panel, tmp_path):
         with pytest.raises(ConfigError, match="purge"):
             AlphaPool(3, blocks=3, purge=bad)
     n = panel.n_dates
+    wide = AlphaPool(3, blocks=2, purge=n)
     with pytest.raises(ConfigError, match="no date to fit on"):
-        AlphaPool(3, blocks=2, purge=n).bind(panel, label)
+        wide.bind(panel, label)
+    with pytest.raises(ConfigError, match="not bound"):
+        wide.try_add(FORMULAS[0])
     AlphaPool(3, purge=n).bind(panel, label)  # without blocks nothing is held out
     pool = AlphaPool(3, blocks=3, purge=20).bind(panel, label)
     pool.try_add(FORMULAS[0])
