@@ -20,11 +20,13 @@ the gradient updates and the grammar shown apart). Pin it to one core for per-co
 
 The pool defaults to per-date rank-transformed factors fitted to the label's ranks
 (``--transform rank``) and accepts a candidate only when its gain holds in each of 3 consecutive
-thirds of the training dates (``--blocks 3``); ``--transform zscore --blocks 1`` is the plain
-least-squares pool. ``--valid-gate`` also requires a gain on the validation split (the test split
-is never used by any search); ``--ppo key=value,...`` overrides ``PPOConfig`` fields and
-``--reward cv|marginal|net`` picks what the PPO miner is paid (see ``MiningTask``; random search
-ignores rewards and GP's fitness is the candidate's own training IC).
+thirds of the training dates (``--blocks 3``); the cross-validated gain fits each third's weights
+without the ``--purge 20`` rows on either side of it, whose labels overlap the third's.
+``--transform zscore --blocks 1`` is the plain least-squares pool. ``--valid-gate`` also requires
+a gain on the validation split (the test split is never used by any search);
+``--ppo key=value,...`` overrides ``PPOConfig`` fields and ``--reward cv|marginal|net`` picks what
+the PPO miner is paid (see ``MiningTask``; random search ignores rewards and GP's fitness is the
+candidate's own training IC).
 Factors are neutralised per date against log price, log dollar volume and 60-day volatility
 (``--neutralize styles``, the default; ``none`` turns it off): on this panel those style premia
 flip sign between the training years and 2017, so unneutralised training ICs predict test ICs
@@ -53,6 +55,8 @@ from quantrl.mining.env import REWARD_BASES, RewardWeights
 from quantrl.mining.neutral import exposure_formulas
 from quantrl.mining.pool import AlphaPool
 from quantrl.mining.train import PPOConfig, PPOMiner
+
+HORIZON = 20  # label: the 20-day forward return
 
 STAGES = ("evaluate", "transform", "neutralize", "fit", "other", "alphaeval", "search")
 
@@ -216,6 +220,10 @@ def main() -> None:
     ap.add_argument("--transform", default="rank", choices=("zscore", "rank"))
     ap.add_argument("--blocks", type=int, default=3, help="train blocks a gain must hold in")
     ap.add_argument(
+        "--purge", type=int, default=HORIZON,
+        help="rows on each side of a held-out block left out of the cross-validated fit",
+    )  # fmt: skip
+    ap.add_argument(
         "--neutralize", default="styles",
         help="'styles' (log price, log dollar volume, volatility), 'none' or formulas joined by ';'",
     )  # fmt: skip
@@ -244,7 +252,8 @@ def main() -> None:
         panel = panel.select(list(panel.symbols[: args.max_symbols]))
     train, valid, test = panel.split(*split_dates("sp500"), warmup=250)
     labels = {
-        n: p.forward_returns(20) for n, p in (("train", train), ("valid", valid), ("test", test))
+        n: p.forward_returns(HORIZON)
+        for n, p in (("train", train), ("valid", valid), ("test", test))
     }
     vocab = Vocabulary(features=("open", "high", "low", "close", "volume"), units=args.units)
     weights = RewardWeights.from_value(
@@ -264,7 +273,8 @@ def main() -> None:
         f"{args.units}; evaluation cache {args.cache_mb} MB"
     )
     print(
-        f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks}, "
+        f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks} "
+        f"(purge {args.purge}), "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
         f"{', '.join(exposures) or 'nothing'}; PPO reward {args.reward}, "
         f"{args.ppo or 'defaults'}"
@@ -278,6 +288,7 @@ def main() -> None:
             objective=args.objective,
             transform=args.transform,
             blocks=args.blocks,
+            purge=args.purge,
             neutralize=exposures,
         )
         cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))

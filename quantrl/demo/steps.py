@@ -82,7 +82,8 @@ def mine_pool(budget: DemoBudget, seed: int) -> tuple[Any, Any]:
     sp = load_market("sp500", start=budget.mine_start)
     sp = sp.select(list(sp.symbols[: budget.mine_symbols]))
     train = market_split(sp, "train", market="sp500")
-    task = MiningTask(train, train.forward_returns(budget.horizon), AlphaPool(budget.pool_capacity))
+    pool = AlphaPool(budget.pool_capacity, purge=budget.horizon)
+    task = MiningTask(train, train.forward_returns(budget.horizon), pool)
     searcher = RandomSearch(task, Vocabulary(max_len=12), seed=seed)
     searcher.run_chunk(budget.mine_tokens)
     if len(task.pool) == 0:  # pragma: no cover - a pool always accepts its first valid factor

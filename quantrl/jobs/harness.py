@@ -169,6 +169,7 @@ def make_pool(
         mutual_threshold=spec.mutual_threshold,
         transform=spec.transform,
         blocks=spec.blocks,
+        purge=spec.purge,
         neutralize=spec.neutralize,
     )
     pool.bind(

@@ -355,17 +355,24 @@ def canonical_json(model: BaseModel, exclude: dict[str, Iterable[str]] | None = 
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+_ABSENT = object()
+
+
 def changed_keys(old: str, new: str) -> list[str]:
-    """``[table] key: old -> new`` for every key that differs between two canonical JSON dumps."""
+    """``[table] key: old -> new`` for every key that differs between two canonical JSON dumps
+    (``(absent)`` for a key only one of them has)."""
     a, b = json.loads(old), json.loads(new)
     out: list[str] = []
+
+    def shown(value: Any) -> str:
+        return "(absent)" if value is _ABSENT else _short(value, 40)
 
     def walk(x: Any, y: Any, loc: tuple[str, ...]) -> None:
         if isinstance(x, dict) and isinstance(y, dict):
             for key in sorted(set(x) | set(y)):
-                walk(x.get(key), y.get(key), (*loc, key))
+                walk(x.get(key, _ABSENT), y.get(key, _ABSENT), (*loc, key))
         elif x != y:
-            out.append(f"{_where(loc) or 'spec'}: {_short(x, 40)} -> {_short(y, 40)}")
+            out.append(f"{_where(loc) or 'spec'}: {shown(x)} -> {shown(y)}")
 
     walk(a, b, ())
     return out

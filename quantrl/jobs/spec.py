@@ -37,6 +37,8 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     mutual_threshold = 0.99
     transform = "zscore"            # zscore | rank (per-date ranks of factors and label)
     blocks = 1                      # > 1: a candidate must gain in each block of train dates
+    purge = 20                      # rows on each side of a held-out block left out of the
+                                    # cross-validated fit (default: the label horizon)
     valid_gate = false              # true: a candidate must also raise the validation objective
     neutralize = []                 # exposure formulas, or "styles" (log price, log dollar
                                     # volume, volatility): factors are neutralised per date
@@ -318,6 +320,7 @@ class PoolTable(Table):
     mutual_threshold: Annotated[Float, finite(gt=0, le=1)] = 0.99
     transform: Annotated[Str, choice(("zscore", "rank"))] = "zscore"
     blocks: Annotated[Int, int_range(1, 100)] = 1
+    purge: Annotated[Int, int_range(0, MAX_HORIZON)] | None = None  # None: the label horizon
     valid_gate: Bool = False
     neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
 
@@ -459,6 +462,7 @@ class JobSpec:
     mutual_threshold: float
     transform: str
     blocks: int
+    purge: int
     valid_gate: bool
     neutralize: tuple[str, ...]
     steps: int
@@ -518,6 +522,8 @@ def load_spec(path: str | Path) -> JobSpec:
 
 
 def _flatten(m: JobFile, base: Path) -> JobSpec:
+    if m.pool.purge is None:  # resolved before the digest: "purge = <horizon>" digests the same
+        m = m.model_copy(update={"pool": m.pool.model_copy(update={"purge": m.data.label_horizon})})
     job, data, search, pool, budget, dist = m.job, m.data, m.search, m.pool, m.budget, m.distributed
     out_dir = Path(job.output_dir or f"runs/{job.name}")
     out_dir = out_dir if out_dir.is_absolute() else base / out_dir
@@ -552,6 +558,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         mutual_threshold=pool.mutual_threshold,
         transform=pool.transform,
         blocks=pool.blocks,
+        purge=pool.purge,
         valid_gate=pool.valid_gate,
         neutralize=pool.neutralize,
         steps=budget.steps,

@@ -115,7 +115,10 @@ class MiningTask:
       (``AlphaPool(blocks=k)``, IC objective). For each block of training dates, the pool with
       and without the candidate is refitted on the other blocks and scored on that one; the
       reward is the mean of those out-of-block gains, so it favours contributions that carry
-      over to dates the weights were not fitted on. Without blocks it is the marginal gain.
+      over to dates the weights were not fitted on. The fit also leaves out the pool's
+      ``purge`` rows on each side of the held-out block (``AlphaPool(purge=h)``; job specs and
+      the default task use the label horizon), whose forward-return labels overlap the
+      block's. Without blocks it is the marginal gain.
     * ``"marginal"``: the objective of the pool refitted with the candidate joined, before the
       weakest member is dropped, minus the objective before. Like ``"cv"``, it grades every
       evaluated candidate by the information it adds, accepted or not.
@@ -284,7 +287,7 @@ def _default_task(panel: Any, label_horizon: int, capacity: int, vocab: Vocabula
         full = load_market("dow30")
         panel = full.split(*split_dates("dow30"))[0]
     label = panel.forward_returns(label_horizon)
-    return MiningTask(panel, label, AlphaPool(capacity))
+    return MiningTask(panel, label, AlphaPool(capacity, purge=label_horizon))
 
 
 class AlphaMinerEnv(gym.Env):

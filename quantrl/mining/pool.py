@@ -43,7 +43,17 @@ Four options aim at pools that generalise out of sample:
   is accepted only when the objective rises by more than ``min_gain`` in every run, not just on
   average (refused as ``"unstable"``), which keeps out factors that pay in one regime and lose
   in another. ``AddResult.worst_block_gain`` reports the smallest of the block gains for every
-  candidate that reached the test, accepted or not;
+  candidate that reached the test, accepted or not (this test scores the weights fitted on every
+  date, so nothing is held out and ``purge`` does not change it). The same blocks serve as folds
+  of a cross-validated gain (``AddResult.marginal_cv_gain``, IC objective): for each block the
+  weights are fitted on the other blocks and scored on that one. A label of horizon h at row t
+  spans rows t .. t + h, so the labels of the h rows before a block reach into the block, and
+  those of the h rows after it start inside its last labels' spans: fitted on, they leak the
+  held-out returns. ``purge=p`` leaves out of each fold's fit the usable dates within p rows of
+  the block on both sides (rows s - p .. s - 1 and e + 1 .. e + p for a block of rows s .. e),
+  as ``quantrl.data.folds.purged_kfold_rows`` does with ``horizon=p``; ``purge`` equal to the
+  label horizon removes every overlap, 0 (the default) purges nothing. ``cv_folds()`` returns
+  the fitted and held-out rows of each fold;
 * ``neutralize=formulas`` regresses every factor, per date, on an intercept and those exposures
   (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
   and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
@@ -66,6 +76,7 @@ from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr
 from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
+from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 from quantrl.kernels.cross_section import cs_rank_nb
 from quantrl.kernels.projection import combination_ic_nb, factor_sums, neutralize_rows_into
@@ -129,6 +140,15 @@ class _Stats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Folds:
+    """Cross-validation folds over the usable dates, as (blocks, dates) 0/1 row selectors."""
+
+    parts: list[np.ndarray]  # usable date indices of each block
+    held: np.ndarray  # (blocks, T): 1 on the block's dates
+    purged: np.ndarray | None  # (blocks, T): 1 on usable dates within ``purge`` rows of it
+
+
 class AlphaPool:
     """A capacity-limited linear combination of formula alphas fitted on one training panel."""
 
@@ -143,6 +163,7 @@ class AlphaPool:
         transform: str = "zscore",
         valid_min_gain: float = 0.0,
         blocks: int = 1,
+        purge: int = 0,
         neutralize: Sequence[str] = (),
     ) -> None:
         if capacity < 1:
@@ -157,6 +178,8 @@ class AlphaPool:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         if ridge < 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
+        if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
+            raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
         self.capacity = int(capacity)
         self.objective_name = objective
         self.mutual_threshold = float(mutual_threshold)
@@ -165,6 +188,7 @@ class AlphaPool:
         self.transform = transform
         self.valid_min_gain = float(valid_min_gain)
         self.blocks = int(blocks)
+        self.purge = int(purge)
         self.neutralize = tuple(str(parse(f)) for f in neutralize)
         self._expo: Exposures | None = None
         self._panel: Any = None
@@ -182,6 +206,7 @@ class AlphaPool:
         self._zbuf = np.zeros((0, 0, 0))  # (T, capacity, N): members
         self._zcand = np.zeros((0, 0))  # (T, N): the candidate
         self._cv_cache: tuple[int, list[float]] | None = None
+        self._folds: _Folds | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -205,6 +230,11 @@ class AlphaPool:
         self._y_c = np.where(self._universe, y - mean[:, None], 0.0)  # centred raw label
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
+        try:
+            self._folds = self._make_folds()
+        except ConfigError:
+            self._label = None  # left unbound
+            raise
         self._members = []
         self._zbuf = np.zeros((shape[0], self.capacity, shape[1]))
         self._zcand = np.zeros(shape)
@@ -427,41 +457,83 @@ class AlphaPool:
         combo = np.where(self._universe, combo, np.nan)
         return rank_ic_series(combo, self._label)
 
+    def _make_folds(self) -> _Folds:
+        """Blocks of the usable dates and, per block, the rows its fit leaves out."""
+        t = self._dates_ok.shape[0]
+        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
+        held = np.zeros((len(parts), t))
+        for i, idx in enumerate(parts):
+            held[i, idx] = 1.0
+        if self.blocks < 2 or self.purge == 0:
+            return _Folds(parts, held, None)
+        rows = np.arange(t)
+        purged = np.zeros_like(held)
+        for i, idx in enumerate(parts):
+            if idx.size == 0:
+                continue
+            s, e = int(idx[0]), int(idx[-1])
+            near = ((rows >= s - self.purge) & (rows < s)) | ((rows > e) & (rows <= e + self.purge))
+            purged[i] = near & self._dates_ok
+            if not (self._dates_ok.sum() - idx.size - purged[i].sum()) > 0:
+                raise ConfigError(
+                    f"purge={self.purge} leaves no date to fit on for block rows {s}..{e} "
+                    f"(blocks={self.blocks}, {int(self._dates_ok.sum())} usable dates); "
+                    "lower purge or blocks"
+                )
+        return _Folds(parts, held, purged)
+
+    def cv_folds(self) -> list[Fold]:
+        """Per block: the usable rows its cross-validation fit uses (the other blocks minus the
+        ``purge`` rows on each side of it) and the block's rows."""
+        self._require_bound()
+        folds = self._folds
+        assert folds is not None
+        out = []
+        for i, idx in enumerate(folds.parts):
+            fit = self._dates_ok & (folds.held[i] == 0)
+            if folds.purged is not None:
+                fit &= folds.purged[i] == 0
+            out.append(Fold(np.flatnonzero(fit).astype(np.int64), idx.astype(np.int64)))
+        return out
+
     def _block_means(self, series: np.ndarray) -> np.ndarray:
         """Mean of a per-date series over ``blocks`` consecutive, equally long runs of dates."""
-        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
-        return np.array([_finite_mean(series[idx]) for idx in parts])
+        assert self._folds is not None
+        return np.array([_finite_mean(series[idx]) for idx in self._folds.parts])
 
     def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
-        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks.
+        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks
+        (less the ``purge`` rows on each side of the held-out block).
 
         Normal equations of "every block but b" are the sums over all usable dates minus the
-        block's own; the members' side (``current``) is computed once per pool version.
+        block's own and minus its purged neighbours'; the members' side (``current``) is
+        computed once per pool version.
         """
         if self.blocks < 2 or self.objective_name != "ic":
             return math.nan
-        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
-        after = self._cv_objectives(joined, parts)
+        after = self._cv_objectives(joined)
         cached = self._cv_cache
         if cached is None or cached[0] != self.version:
-            before = (
-                self._cv_objectives(current, parts) if current.s.shape[1] else [0.0] * len(parts)
-            )
+            before = self._cv_objectives(current) if current.s.shape[1] else [0.0] * self.blocks
             cached = self._cv_cache = (self.version, before)
         return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
 
-    def _cv_objectives(self, st: _Stats, parts: Sequence[np.ndarray]) -> list[float]:
-        """Per block, the block's mean IC with weights fitted on the other blocks."""
+    def _cv_objectives(self, st: _Stats) -> list[float]:
+        """Per block, the block's mean IC with weights fitted on the other, purged, blocks."""
+        folds = self._folds
+        assert folds is not None
         t, k = st.s.shape
-        member = np.zeros((len(parts), t))
-        for i, idx in enumerate(parts):
-            member[i, idx] = 1.0
-        g_blocks = (member @ st.g.reshape(t, k * k)).reshape(len(parts), k, k)
-        b_blocks = member @ st.b
+        g = st.g.reshape(t, k * k)
+        g_blocks = (folds.held @ g).reshape(len(folds.parts), k, k)
+        b_blocks = folds.held @ st.b
         g_all, b_all = g_blocks.sum(axis=0), b_blocks.sum(axis=0)
+        g_fit, b_fit = g_all - g_blocks, b_all - b_blocks
+        if folds.purged is not None:
+            g_fit -= (folds.purged @ g).reshape(g_fit.shape)
+            b_fit -= folds.purged @ st.b
         out = []
-        for i, idx in enumerate(parts):
-            w = self._solve(g_all - g_blocks[i], b_all - b_blocks[i])
+        for i, idx in enumerate(folds.parts):
+            w = self._solve(g_fit[i], b_fit[i])
             out.append(_finite_mean(self._ic_from_stats(st, w)[idx]))
         return out
 
@@ -632,6 +704,7 @@ class AlphaPool:
             "transform": self.transform,
             "valid_min_gain": self.valid_min_gain,
             "blocks": self.blocks,
+            "purge": self.purge,
             "neutralize": list(self.neutralize),
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
@@ -673,6 +746,7 @@ class AlphaPool:
             transform=str(data.get("transform", "zscore")),
             valid_min_gain=float(data.get("valid_min_gain", 0.0)),
             blocks=int(data.get("blocks", 1)),
+            purge=int(data.get("purge", 0)),
             neutralize=[str(f) for f in data.get("neutralize", [])],
         )
         formulas = [m["formula"] for m in data["members"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_pool_keys_reach_the_job_pool():
 
     train, valid, _, labels = load_splits(spec)
     pool = make_pool(spec, train, valid, labels)
-    assert pool.transform == "rank" and pool.blocks == 3
+    assert pool.transform == "rank" and pool.blocks == 3 and pool.purge == spec.label_horizon
     assert pool.has_validation
     plain = make_pool(
         spec_from_dict({"job": {"name": "q"}, "budget": {"steps": 10}}), train, valid, labels
@@ -145,6 +146,8 @@ def test_pool_keys_reach_the_job_pool():
     [
         ({"transform": "log"}, "transform"),
         ({"blocks": 0}, "blocks"),
+        ({"purge": -1}, r"\[pool\] purge: must be an integer in \[0, 10000\], got -1"),
+        ({"purge": 2.0}, r"\[pool\] purge: "),
         ({"valid_gate": 1}, "valid_gate: must be true or false"),
     ],
 )
@@ -153,6 +156,29 @@ def test_bad_pool_keys(pool, match):
 
     with pytest.raises(ConfigError, match=match):
         spec_from_dict({"job": {"name": "p"}, "pool": pool, "budget": {"steps": 10}})
+
+
+def test_pool_purge_defaults_to_the_label_horizon():
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(data=None, pool=None):
+        return spec_from_dict(
+            {"job": {"name": "g"}, "data": data or {}, "pool": pool or {}, "budget": {"steps": 1}}
+        )
+
+    assert spec().purge == 20
+    assert spec({"label_horizon": 5}).purge == 5
+    assert spec({"label_horizon": 5}, {"purge": 0}).purge == 0
+    assert spec(pool={"purge": 3}).purge == 3
+    assert spec(pool={"purge": 20}).digest == spec().digest  # the default spelled out
+    assert changed_keys(spec().canonical, spec({"label_horizon": 5}).canonical) == [
+        "[data] label_horizon: 20 -> 5",
+        "[pool] purge: 20 -> 5",
+    ]
+    old = json.loads(spec().canonical)
+    del old["pool"]["purge"]  # a spec digested before the key existed
+    assert changed_keys(json.dumps(old), spec().canonical) == ["[pool] purge: (absent) -> 20"]
 
 
 def test_pool_neutralize_key():

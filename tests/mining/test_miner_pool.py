@@ -9,6 +9,7 @@ import pytest
 
 import quantrl
 from quantrl.alpha import evaluate
+from quantrl.data.folds import purged_kfold_rows
 from quantrl.errors import ConfigError
 from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES
 from quantrl.mining.pool import AlphaPool
@@ -284,18 +285,32 @@ def test_validation_binding_errors(split_panels, panel):
 
 
 def _ic_by_date(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-date Pearson correlation, NaN where fewer than 2 pairs or no variance."""
-    out = np.full(x.shape[0], np.nan)
-    for t in range(x.shape[0]):
-        ok = np.isfinite(x[t]) & np.isfinite(y[t])
-        if ok.sum() >= 2 and np.std(x[t, ok]) > 0 and np.std(y[t, ok]) > 0:
-            out[t] = np.corrcoef(x[t, ok], y[t, ok])[0, 1]
-    return out
+    """Per-date Pearson correlation over the pairs finite in both (two-pass, deviations from
+    the date's means), NaN where fewer than 2 pairs or no variance."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = np.maximum(ok.sum(axis=1, keepdims=True), 1)
+    dx = np.where(ok, x - np.where(ok, x, 0.0).sum(axis=1, keepdims=True) / n, 0.0)
+    dy = np.where(ok, y - np.where(ok, y, 0.0).sum(axis=1, keepdims=True) / n, 0.0)
+    sxx, syy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+    good = (ok.sum(axis=1) >= 2) & (sxx > 0) & (syy > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(good, (dx * dy).sum(axis=1) / np.sqrt(sxx * syy), np.nan)
 
 
 def _block_means_ref(series: np.ndarray, dates_ok: np.ndarray, blocks: int) -> np.ndarray:
     parts = np.array_split(np.flatnonzero(dates_ok), blocks)
     return np.array([np.nan_to_num(np.nanmean(series[p])) if p.size else 0.0 for p in parts])
+
+
+_Z_MEMO: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _zscore_cached(panel, formula: str) -> np.ndarray:
+    """``_zscore_ref`` of a formula's values, memoised per panel (the references refit often)."""
+    key = (id(panel), formula)
+    if key not in _Z_MEMO:
+        _Z_MEMO[key] = _zscore_ref(np.array(evaluate(formula, panel)))
+    return _Z_MEMO[key]
 
 
 def _joined_reference(panel, label, members, candidate, fit_dates=None):
@@ -306,7 +321,7 @@ def _joined_reference(panel, label, members, candidate, fit_dates=None):
     names = [*members, candidate] if candidate else list(members)
     if not names:
         return 0.0, np.full(label.shape[0], np.nan)
-    zs = [np.where(universe, _zscore_ref(np.array(evaluate(g, panel))), 0.0) for g in names]
+    zs = [np.where(universe, _zscore_cached(panel, g), 0.0) for g in names]
     rows = universe if fit_dates is None else universe & fit_dates[:, None]
     x = np.stack([z[rows] for z in zs], axis=1)
     w, *_ = np.linalg.lstsq(x, y[rows], rcond=None)
@@ -315,12 +330,15 @@ def _joined_reference(panel, label, members, candidate, fit_dates=None):
     return float(np.nanmean(series)), series
 
 
-def _cv_gain_reference(panel, label, members, candidate, dates_ok, blocks):
-    """Mean over blocks of the block's IC gain with weights fitted on the other blocks."""
+def _cv_gain_reference(panel, label, members, candidate, dates_ok, blocks, purge=0):
+    """Mean over blocks of the block's IC gain with weights fitted on the other blocks, less the
+    usable dates within ``purge`` rows before the block's first date or after its last."""
     gains = []
+    rows = np.arange(dates_ok.size)
     for idx in np.array_split(np.flatnonzero(dates_ok), blocks):
         other = dates_ok.copy()
         other[idx] = False
+        other[(rows >= idx[0] - purge) & (rows <= idx[-1] + purge)] = False
         _, after = _joined_reference(panel, label, members, candidate, other)
         _, before = _joined_reference(panel, label, members, None, other)
         gains.append(np.nan_to_num(np.nanmean(after[idx])) - np.nan_to_num(np.nanmean(before[idx])))
@@ -380,11 +398,13 @@ def test_task_reward_blends_validation_and_caps_unstable_gains(split_panels):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_marginal_and_cross_validated_gains_match_lstsq_references(panel):
+@pytest.mark.parametrize("purge", [0, 20])
+def test_marginal_and_cross_validated_gains_match_lstsq_references(panel, purge):
     label = panel.forward_returns(20)
     universe = np.isfinite(label)
     dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
-    pool = AlphaPool(3, blocks=3, min_gain=-1.0).bind(panel, label)  # full after 3: drops follow
+    # full after 3: drops follow
+    pool = AlphaPool(3, blocks=3, purge=purge, min_gain=-1.0).bind(panel, label)
     reasons = set()
     for f in VALID_FORMULAS:
         members = pool.formulas
@@ -396,13 +416,74 @@ def test_marginal_and_cross_validated_gains_match_lstsq_references(panel):
             continue
         joined, _ = _joined_reference(panel, label, members, res.formula)
         assert res.marginal_gain == pytest.approx(joined - before, abs=1e-8)
-        cv = _cv_gain_reference(panel, label, members, res.formula, dates_ok, 3)
+        cv = _cv_gain_reference(panel, label, members, res.formula, dates_ok, 3, purge)
         assert res.marginal_cv_gain == pytest.approx(cv, abs=1e-8)
         if len(members) < pool.capacity and res.accepted:  # nothing dropped: marginal = net
             assert res.marginal_gain == pytest.approx(res.gain, abs=1e-12)
     assert "dropped" in reasons or "no gain" in reasons  # the full pool was exercised
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_cv_folds_purge_the_rows_next_to_each_held_out_block(panel):
+    label = panel.forward_returns(20)
+    universe = np.isfinite(label)
+    dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
+    usable = np.flatnonzero(dates_ok)
+    for purge in (0, 7, 20):
+        folds = AlphaPool(3, blocks=4, purge=purge).bind(panel, label).cv_folds()
+        assert len(folds) == 4
+        for fold, block in zip(folds, np.array_split(usable, 4), strict=True):
+            np.testing.assert_array_equal(fold.test, block)
+            s, e = block[0], block[-1]
+            assert not np.any((fold.train >= s - purge) & (fold.train <= e + purge))
+            # nothing else is left out: every usable date beyond the purge is fitted on
+            far = usable[(usable < s - purge) | (usable > e + purge)]
+            np.testing.assert_array_equal(fold.train, far)
+    # a label finite on every date: the folds are purged k-fold's with horizon = purge
+    dense = np.random.default_rng(0).normal(size=label.shape)
+    folds = AlphaPool(3, blocks=4, purge=20).bind(panel, dense).cv_folds()
+    for fold, ref in zip(folds, purged_kfold_rows(panel.n_dates, 4, 20), strict=True):
+        np.testing.assert_array_equal(fold.train, ref.train)
+        np.testing.assert_array_equal(fold.test, ref.test)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_purge_changes_only_the_cross_validated_gain(panel):
+    label = panel.forward_returns(20)
+    plain = AlphaPool(4, blocks=3, min_gain=-1.0).bind(panel, label)
+    purged = AlphaPool(4, blocks=3, purge=20, min_gain=-1.0).bind(panel, label)
+    moved = 0
+    for f in VALID_FORMULAS:
+        a, b = plain.try_add(f), purged.try_add(f)
+        assert (a.accepted, a.reason, a.dropped) == (b.accepted, b.reason, b.dropped)
+        for name in ("gain", "objective", "marginal_gain", "worst_block_gain"):
+            np.testing.assert_equal(getattr(a, name), getattr(b, name))
+        if np.isfinite(a.marginal_cv_gain):
+            moved += a.marginal_cv_gain != b.marginal_cv_gain
+    assert plain.formulas == purged.formulas and moved >= 5
+    np.testing.assert_array_equal(plain.weights, purged.weights)
+
+
+def test_purge_settings_are_checked_and_saved(panel, tmp_path):
+    label = panel.forward_returns(20)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ConfigError, match="purge"):
+            AlphaPool(3, blocks=3, purge=bad)
+    n = panel.n_dates
+    wide = AlphaPool(3, blocks=2, purge=n)
+    with pytest.raises(ConfigError, match="no date to fit on"):
+        wide.bind(panel, label)
+    with pytest.raises(ConfigError, match="not bound"):
+        wide.try_add(FORMULAS[0])
+    AlphaPool(3, purge=n).bind(panel, label)  # without blocks nothing is held out
+    pool = AlphaPool(3, blocks=3, purge=20).bind(panel, label)
+    pool.try_add(FORMULAS[0])
+    pool.save(tmp_path / "pool.json")
+    assert AlphaPool.read(tmp_path / "pool.json")["purge"] == 20
+    assert AlphaPool.load(tmp_path / "pool.json", panel, label).purge == 20
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_marginal_reward_pays_rejected_candidates_and_repeats_earn_nothing(panel):
     from quantrl.mining import MiningTask
 
