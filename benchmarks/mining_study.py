@@ -370,9 +370,13 @@ def report(
         *(f"| {k} | Sharpe | {_fmt_cmp(c)} |" for k, c in by_shp.items()),
         "",
     ]
-    for name, c in by_ric.items():
-        a, b = name.split(" - ")
-        lines.append(f"- {conclusion(c, LABELS.get(a, a), LABELS.get(b, b), f'{split} RankIC')}")
+    for what, cmps in ((f"{split} RankIC", by_ric), ("long-short Sharpe", by_shp)):
+        for name, c in cmps.items():
+            a, b = name.split(" - ")
+            lines.append(f"- {conclusion(c, LABELS.get(a, a), LABELS.get(b, b), what)}")
+    for m in design.methods:
+        values = ", ".join(f"{v:.4f}" for v in per_seed(rows, m, "rank_ic", seeds))
+        lines.append(f"- Per-seed {split} RankIC of {LABELS.get(m, m)}: {values}.")
     if timing:
         lines.append(f"- {timing}")
     text = "\n".join(lines) + "\n"
@@ -381,6 +385,24 @@ def report(
 
 
 # ----------------------------------------------------------------------------- CLI
+
+
+def _add_wall(out: Path, seconds: float) -> None:
+    """Add one invocation's wall-clock seconds to ``wall.json`` (the study's total)."""
+    path = out / "wall.json"
+    _write_json(path, {"seconds": _read_json(path, {"seconds": 0.0})["seconds"] + seconds})
+
+
+def _timing(out: Path, seeds: Sequence[int]) -> str:
+    """Wall and CPU time of the mining and of the whole study, as a sentence."""
+    mined = [r for r in _read_json(out / "mined.json", {}).values() if r["seed"] in seeds]
+    wall = _read_json(out / "wall.json", {}).get("seconds")
+    whole = f"; the whole study {wall / 60:.1f} min" if wall else ""
+    return (
+        f"Mining took {sum(r['seconds'] for r in mined) / 60:.1f} min of wall clock "
+        f"({sum(r['cpu_seconds'] for r in mined) / 60:.1f} min CPU) on one core of a shared "
+        f"2-core machine{whole}."
+    )
 
 
 def _seeds(text: str) -> list[int]:
@@ -409,23 +431,23 @@ def main() -> None:
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):
         raise SystemExit(f"design seeds {DESIGN_SEEDS} are for the validation split only")
     start = time.perf_counter()
-    inputs = load_inputs(design.bench())
     print(
         f"study {STUDY}: {design.formulas} formulas per method and seed, methods "
         f"{', '.join(design.methods)}, seeds {seeds}, evaluated on the {args.split} split",
         flush=True,
     )
-    mine_all(args.out, design, seeds, inputs)
-    rows = evaluate_all(
-        args.out, design, seeds, inputs, open_registry(args.registry), split=args.split
-    )
-    mined = [r for r in _read_json(args.out / "mined.json", {}).values() if r["seed"] in seeds]
-    timing = (
-        f"Mining took {sum(r['seconds'] for r in mined) / 60:.1f} min of wall clock "
-        f"({sum(r['cpu_seconds'] for r in mined) / 60:.1f} min CPU) on one core of a shared "
-        f"2-core machine; this run of the script {(time.perf_counter() - start) / 60:.1f} min."
-    )
-    text = report(rows, design, seeds, args.split, timing)
+    evaluated = args.out / f"evaluated-{args.split}.json"
+    if evaluated.exists():  # evaluated once already: report only
+        _check_design(args.out, design)
+        rows = _read_json(evaluated, [])
+    else:
+        inputs = load_inputs(design.bench())
+        mine_all(args.out, design, seeds, inputs)
+        rows = evaluate_all(
+            args.out, design, seeds, inputs, open_registry(args.registry), split=args.split
+        )
+        _add_wall(args.out, time.perf_counter() - start)
+    text = report(rows, design, seeds, args.split, _timing(args.out, seeds))
     if args.markdown:
         args.markdown.write_text(text)
 
