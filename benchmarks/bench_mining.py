@@ -41,12 +41,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.data import load_market
+from quantrl.data.panel import Panel
 from quantrl.data.splits import split_dates
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.jobs.harness import make_searcher
@@ -194,8 +196,8 @@ def report(rows: list[dict]) -> None:
             print(f"  {w:+.4f}  {f}")
 
 
-def main() -> None:
-    """Run the three miners and print the comparison table."""
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options; ``build_parser().parse_args([])`` is its default design."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--formulas", type=int, default=0, help="formula budget per method and seed")
     ap.add_argument("--tokens", type=int, default=0, help="token budget per method and seed")
@@ -240,14 +242,28 @@ def main() -> None:
         "--merge", type=Path, nargs="+", default=None,
         help="print the table of runs saved with --json (e.g. seeds split across processes)",
     )  # fmt: skip
-    args = ap.parse_args()
-    if args.merge:
-        order = {m: i for i, m in enumerate(args.methods.split(","))}
-        rows = [r for path in args.merge for r in json.loads(path.read_text())]
-        report(sorted(rows, key=lambda r: (r["seed"], order.get(r["method"], len(order)))))
-        return
+    return ap
 
-    panel = load_market("sp500")
+
+@dataclass
+class MiningInputs:
+    """The workload's splits, their 20-day labels, vocabulary, reward weights and exposures."""
+
+    panel: Panel
+    train: Panel
+    valid: Panel
+    test: Panel
+    labels: dict[str, np.ndarray]
+    vocab: Vocabulary
+    weights: RewardWeights
+    exposures: list[str]
+
+
+def load_inputs(args: argparse.Namespace, panel: Panel | None = None) -> MiningInputs:
+    """Split the S&P 500 panel (or ``panel``, a market with the same split dates), label each
+    split, build the vocabulary and exposures, and compile every operator once."""
+    if panel is None:
+        panel = load_market("sp500")
     if args.max_symbols:
         panel = panel.select(list(panel.symbols[: args.max_symbols]))
     train, valid, test = panel.split(*split_dates("sp500"), warmup=250)
@@ -260,11 +276,79 @@ def main() -> None:
         {k: float(v) for k, v in (x.split("=") for x in args.reward_weights.split(",") if x)}
     )
     _warm_up(train, vocab)
-    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     name = args.neutralize
     exposures = exposure_formulas(
         name if name in ("styles", "none") else [f for f in name.split(";") if f]
     )
+    return MiningInputs(panel, train, valid, test, labels, vocab, weights, exposures)
+
+
+def split_metrics(pool: AlphaPool, panel: Panel, label: np.ndarray) -> dict[str, float]:
+    """IC, RankIC, ICIR and RankICIR of the pool's combined factor on one split (fresh cache)."""
+    return pool.evaluate_on(panel, label, cache=EvalCache(max_bytes=256 << 20))
+
+
+def mine(
+    method: str, seed: int, inputs: MiningInputs, args: argparse.Namespace
+) -> tuple[AlphaPool, dict]:
+    """Run one method with one seed at the budget of ``args``; returns the final pool and its
+    row of training and validation figures (no test-split figures)."""
+    pool = AlphaPool(
+        args.capacity,
+        objective=args.objective,
+        transform=args.transform,
+        blocks=args.blocks,
+        purge=args.purge,
+        neutralize=inputs.exposures,
+    )
+    cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
+    task = MiningTask(
+        inputs.train, inputs.labels["train"], pool, cache=cache, reward_basis=args.reward,
+        reward_weights=inputs.weights,
+    )  # fmt: skip
+    if args.valid_gate:
+        pool.bind_validation(inputs.valid, inputs.labels["valid"])
+    searcher = make_searcher(method, task, inputs.vocab, seed=seed, ppo=_ppo_config(args.ppo))
+    spent = run_budget(
+        searcher, task, formulas=args.formulas, tokens=args.tokens, minutes=args.minutes
+    )
+    seconds = spent["seconds"]
+    valid_m = split_metrics(pool, inputs.valid, inputs.labels["valid"])
+    judge = RuleBasedJudge()
+    row = {
+        "method": method,
+        "seed": seed,
+        "pool": len(pool),
+        "train_ic": pool.objective,
+        "valid_ic": valid_m["ic"],
+        "valid_rank_ic": valid_m["rank_ic"],
+        "formulas": task.n_offered,
+        "steps": searcher.steps_done,
+        "formulas_per_s": task.n_offered / seconds,
+        "formulas_per_cpu_s": task.n_offered / max(spent["cpu_seconds"], 1e-9),
+        "seconds": seconds,
+        "cpu_seconds": spent["cpu_seconds"],
+        "capped": spent["capped"],
+        "repeats": task.n_repeats,
+        "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
+        "judge_min": min((judge.judge(f).score for f in pool.formulas), default=float("nan")),
+        "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
+    }
+    return pool, row
+
+
+def main() -> None:
+    """Run the three miners and print the comparison table."""
+    args = build_parser().parse_args()
+    if args.merge:
+        order = {m: i for i, m in enumerate(args.methods.split(","))}
+        rows = [r for path in args.merge for r in json.loads(path.read_text())]
+        report(sorted(rows, key=lambda r: (r["seed"], order.get(r["method"], len(order)))))
+        return
+
+    inputs = load_inputs(args)
+    panel, train, valid, test = inputs.panel, inputs.train, inputs.valid, inputs.test
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     print(
         f"S&P 500: {panel.n_symbols} symbols; train {train.n_dates} / valid "
         f"{valid.n_dates - valid.warmup} / test {test.n_dates - test.warmup} dates; budget "
@@ -276,62 +360,24 @@ def main() -> None:
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks} "
         f"(purge {args.purge}), "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
-        f"{', '.join(exposures) or 'nothing'}; PPO reward {args.reward}, "
+        f"{', '.join(inputs.exposures) or 'nothing'}; PPO reward {args.reward}, "
         f"{args.ppo or 'defaults'}"
     )
     rows = []
-    judge = RuleBasedJudge()
-    ppo = _ppo_config(args.ppo)
     for seed, method in [(sd, m) for sd in seeds for m in args.methods.split(",")]:
-        pool = AlphaPool(
-            args.capacity,
-            objective=args.objective,
-            transform=args.transform,
-            blocks=args.blocks,
-            purge=args.purge,
-            neutralize=exposures,
+        pool, row = mine(method, seed, inputs, args)
+        test_m = split_metrics(pool, test, inputs.labels["test"])
+        row.update(
+            test_ic=test_m["ic"],
+            test_rank_ic=test_m["rank_ic"],
+            test_icir=test_m["icir"],
+            test_rank_icir=test_m["rank_icir"],
         )
-        cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
-        task = MiningTask(
-            train, labels["train"], pool, cache=cache, reward_basis=args.reward,
-            reward_weights=weights,
-        )  # fmt: skip
-        if args.valid_gate:
-            pool.bind_validation(valid, labels["valid"])
-        searcher = make_searcher(method, task, vocab, seed=seed, ppo=ppo)
-        spent = run_budget(
-            searcher, task, formulas=args.formulas, tokens=args.tokens, minutes=args.minutes
-        )
-        seconds = spent["seconds"]
-        valid_m = pool.evaluate_on(valid, labels["valid"], cache=EvalCache(max_bytes=256 << 20))
-        test_m = pool.evaluate_on(test, labels["test"], cache=EvalCache(max_bytes=256 << 20))
-        row = {
-            "method": method,
-            "seed": seed,
-            "pool": len(pool),
-            "train_ic": pool.objective,
-            "valid_ic": valid_m["ic"],
-            "test_ic": test_m["ic"],
-            "test_rank_ic": test_m["rank_ic"],
-            "test_icir": test_m["icir"],
-            "test_rank_icir": test_m["rank_icir"],
-            "formulas": task.n_offered,
-            "steps": searcher.steps_done,
-            "formulas_per_s": task.n_offered / seconds,
-            "formulas_per_cpu_s": task.n_offered / max(spent["cpu_seconds"], 1e-9),
-            "seconds": seconds,
-            "cpu_seconds": spent["cpu_seconds"],
-            "capped": spent["capped"],
-            "repeats": task.n_repeats,
-            "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
-            "judge_min": min((judge.judge(f).score for f in pool.formulas), default=float("nan")),
-            "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
-        }
         rows.append(row)
         print(
-            f"  {method} seed {seed}: {seconds:.0f} s ({spent['cpu_seconds']:.0f} s CPU"
-            f"{', stopped by the clock' if spent['capped'] else ''}), {task.n_offered} formulas "
-            f"({task.n_repeats} repeats), test RankIC {test_m['rank_ic']:.4f}",
+            f"  {method} seed {seed}: {row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU"
+            f"{', stopped by the clock' if row['capped'] else ''}), {row['formulas']} formulas "
+            f"({row['repeats']} repeats), test RankIC {test_m['rank_ic']:.4f}",
             flush=True,
         )
 

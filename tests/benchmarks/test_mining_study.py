@@ -1,0 +1,156 @@
+"""The mining study's core on 20 symbols, 2 seeds and a tiny budget: checkpoints, one test-split
+evaluation, ledger trials, and paired statistics equal to scipy's on the per-seed values."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from benchmarks.bench_mining import load_inputs
+from benchmarks.mining_study import (
+    STUDY,
+    Design,
+    comparisons,
+    conclusion,
+    evaluate_all,
+    long_short_weights,
+    mean_ci,
+    mine_all,
+)
+from quantrl.jobs.store import Registry
+from quantrl.stats.inference import PairedComparison
+
+SEEDS = [1000, 1001]
+DESIGN = Design(
+    formulas=24,
+    methods=("ppo", "random"),
+    bench_args=("--max-symbols", "20", "--ppo", "n_steps=16,n_envs=2,batch_size=32"),
+)
+
+
+def test_long_short_weights_by_hand() -> None:
+    factor = np.array(
+        [
+            [5.0, 1.0, 3.0, np.nan, 2.0, 4.0, 0.0, 9.0, 8.0, 7.0, 6.0],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0],
+        ]
+    )
+    w = long_short_weights(factor, quantile=0.2, every=2, start=0)
+    # row 0: 10 finite values, k = 2: top 9 (col 7) and 8 (col 8), bottom 0 (col 6) and 1 (col 1)
+    expected = np.zeros(11)
+    expected[[7, 8]] = 0.25
+    expected[[6, 1]] = -0.25
+    np.testing.assert_array_equal(w[0], expected)
+    assert np.isnan(w[1]).all()  # not a rebalance row
+    # row 2: 11 values, k = 2: cols 9, 10 long; cols 0, 1 short
+    expected = np.zeros(11)
+    expected[[9, 10]] = 0.25
+    expected[[0, 1]] = -0.25
+    np.testing.assert_array_equal(w[2], expected)
+    assert np.abs(w[2]).sum() == pytest.approx(1.0)
+    # rows before ``start`` and rows with too few values keep their positions (NaN)
+    w = long_short_weights(factor[:, :4], quantile=0.2, every=1, start=1)
+    assert np.isnan(w).all()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    inputs = load_inputs(DESIGN.bench())
+    registry = Registry(out / "registry.sqlite")
+    mined = mine_all(out, DESIGN, SEEDS, inputs, verbose=False)
+    rows = evaluate_all(out, DESIGN, SEEDS, inputs, registry, split="test")
+    return out, inputs, registry, mined, rows
+
+
+def test_checkpoints_resume_and_a_single_test_evaluation(study) -> None:
+    out, inputs, registry, mined, rows = study
+    assert sorted(mined) == sorted(f"{m}/{s}" for m in DESIGN.methods for s in SEEDS)
+    assert all(r["formulas"] == DESIGN.formulas for r in mined.values())
+    before = (out / "mined.json").stat().st_mtime_ns
+    n_test = registry.count_trials(STUDY, "test")
+    assert n_test == 2 * len(DESIGN.methods) * len(SEEDS)  # a pool and a strategy trial each
+    # a rerun mines nothing and reads the evaluation back
+    assert mine_all(out, DESIGN, SEEDS, inputs, verbose=False) == mined
+    assert (out / "mined.json").stat().st_mtime_ns == before
+    assert evaluate_all(out, DESIGN, SEEDS, inputs, registry, split="test") == rows
+    assert registry.count_trials(STUDY, "test") == n_test
+    assert all(r["trials"] == len(DESIGN.methods) * len(SEEDS) for r in rows)
+    # the saved pools reproduce the validation figures measured when they were mined
+    valid = evaluate_all(out, DESIGN, SEEDS, inputs, registry, split="valid")
+    for r in valid:
+        assert r["ic"] == pytest.approx(r["valid_ic"], abs=1e-12)
+        assert r["rank_ic"] == pytest.approx(r["valid_rank_ic"], abs=1e-12)
+        assert r["sharpe_low"] <= r["sharpe"] <= r["sharpe_high"]
+        assert 0.0 <= r["dsr"] <= 1.0
+    # another design in the same folder, or design seeds on the test split, are refused
+    with pytest.raises(SystemExit):
+        mine_all(out, Design(formulas=13, bench_args=DESIGN.bench_args), SEEDS, inputs)
+    with pytest.raises(SystemExit):
+        evaluate_all(out, DESIGN, [0, 1], inputs, registry, split="test")
+    assert json.loads((out / "design.json").read_text())["formulas"] == DESIGN.formulas
+
+
+def _values(rows, method: str, metric: str) -> np.ndarray:
+    return np.array(
+        [r[metric] for r in sorted(rows, key=lambda r: r["seed"]) if r["method"] == method]
+    )
+
+
+def _synthetic_rows(n_seeds: int) -> list[dict]:
+    rng = np.random.default_rng(7)
+    return [
+        {"method": m, "seed": 1000 + s, "rank_ic": float(rng.normal(0.01, 0.01))}
+        for s in range(n_seeds)
+        for m in ("ppo", "random", "gp")
+    ]
+
+
+def _check_against_scipy(rows, methods, seeds, metric: str, names: set[str]) -> None:
+    cmp = comparisons(rows, methods, seeds, metric)
+    assert set(cmp) == names
+    for name, c in cmp.items():
+        a, b = (_values(rows, m, metric) for m in name.split(" - "))
+        t = sps.ttest_rel(a, b)
+        assert c.n == len(seeds)
+        assert c.mean_difference == pytest.approx(float(np.mean(a - b)), abs=1e-15)
+        assert c.t_statistic == pytest.approx(float(t.statistic))
+        assert c.t_pvalue == pytest.approx(float(t.pvalue))
+        assert c.wilcoxon_pvalue == pytest.approx(float(sps.wilcoxon(a, b).pvalue))
+        half = sps.t.ppf(0.975, len(a) - 1) * np.std(a - b, ddof=1) / math.sqrt(len(a))
+        assert (c.low, c.high) == pytest.approx((np.mean(a - b) - half, np.mean(a - b) + half))
+    for m in methods:
+        x = _values(rows, m, metric)
+        ci = mean_ci(x)
+        half = sps.t.ppf(0.975, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x))
+        assert (ci.mean, ci.low, ci.high) == pytest.approx(
+            (x.mean(), x.mean() - half, x.mean() + half)
+        )
+
+
+@pytest.mark.parametrize("metric", ["rank_ic", "sharpe"])
+def test_paired_numbers_of_the_study_equal_scipy(study, metric: str) -> None:
+    _check_against_scipy(study[4], DESIGN.methods, SEEDS, metric, {"ppo - random"})
+
+
+def test_paired_numbers_of_three_methods_equal_scipy() -> None:
+    rows = _synthetic_rows(8)
+    seeds = list(range(1000, 1008))
+    names = {"ppo - random", "gp - random", "ppo - gp"}
+    _check_against_scipy(rows, ("ppo", "random", "gp"), seeds, "rank_ic", names)
+    assert comparisons(rows, ("ppo", "random", "gp"), seeds[:1], "rank_ic") == {}
+
+
+def test_conclusion_follows_the_interval() -> None:
+    def cmp(low: float, high: float) -> PairedComparison:
+        return PairedComparison(8, (low + high) / 2, low, high, 0.95, 1.0, 0.1, 0.2)
+
+    assert conclusion(cmp(0.001, 0.01), "PPO", "random", "RankIC").startswith("PPO beats random")
+    assert "random is better" in conclusion(cmp(-0.01, -0.001), "PPO", "random", "RankIC")
+    assert "the CI contains 0" in conclusion(cmp(-0.01, 0.01), "PPO", "random", "RankIC")
+    assert "[-0.0100, +0.0100]" in conclusion(cmp(-0.01, 0.01), "PPO", "random", "RankIC")
