@@ -29,7 +29,7 @@ def test_example_spec_is_valid():
 
 def test_defaults_and_relative_paths(tmp_path):
     spec = load_spec(_write(tmp_path, '[job]\nname = "a"\n'))
-    assert spec.method == "ppo" and spec.steps == 20000 and spec.label_horizon == 20
+    assert spec.method == "random" and spec.steps == 20000 and spec.label_horizon == 20
     assert spec.output_dir == tmp_path / "runs" / "a"
     assert spec.registry == tmp_path / "runs" / "registry.sqlite"
     assert spec.schedule.kind == "manual"
