@@ -44,12 +44,24 @@ from quantrl.envs.core import fraction_split_dates
 from quantrl.envs.hft import QUOTE_VOLUME_MARKETS, HFTEnv
 from quantrl.experiments.claims import Claim
 from quantrl.experiments.registry import ExperimentResult
+from quantrl.stats.impact import (
+    binned_impact,
+    gbm_model,
+    impact_frame,
+    kyle_model,
+    linearity_test,
+    walk_forward_r2,
+)
 
 MINUTES_PER_YEAR = 525_600.0
 
 OURS = (
     "1-minute bars of the BTC perpetual (Jan 2022) and Binance.US BTCUSD/BTCUSDT spot (Mar 2023); "
     "signed volume from the bar's direction stands in for order-flow imbalance"
+)
+LOB = (
+    "Binance BTC/USDT 1-minute order-book snapshots with market buy and sell notional "
+    "(btcusdt_lob, 600 minutes, 2021-04-17/18); ofi = buys - sells, impact = mid-price log return"
 )
 CLAIMS = (
     Claim(
@@ -67,26 +79,41 @@ CLAIMS = (
         "return, so lambda is an upper bound of causal impact",
     ),
     Claim(
+        "ofi_explains_prices",
+        "signed order flow explains price changes out of sample (linear model, R^2 > 0)",
+        metric="kyle_oos_r2",
+        threshold=0.0,
+        paper="Cont, Kukanov & Stoikov (2014): a linear model in order-flow imbalance explains "
+        "about 65% of the variance of 10-second mid-price changes on average",
+        ours=LOB + "; R^2 of r = a + lambda * ofi over 5 walk-forward folds on the last half",
+        differs="trade imbalance (market buys - sells) instead of order-book event imbalance; "
+        "one 10-hour sample of BTC/USDT instead of a month of 50 US stocks",
+    ),
+    Claim(
         "impact_linear_small_flows",
         "price impact grows linearly with order-flow imbalance for small flows",
+        metric="small_flow_quadratic_p",
+        threshold=0.05,
         paper="Cont, Kukanov & Stoikov (2014): the conditional mean price change is linear in "
         "order-flow imbalance except for the largest imbalances",
-        ours=OURS,
-        differs="bar-level signed volume instead of order-book event imbalance",
-        testable=False,
-        reason="the study fits one linear slope per day; it does not fit impact against binned "
-        "order-flow imbalance",
+        ours=LOB + "; minutes with |ofi| up to its 80th percentile: OLS linear vs linear + "
+        "quadratic, claimed: the quadratic term's F-test p-value > 0.05",
+        differs="trade imbalance instead of order-book event imbalance; a 599-minute sample, so "
+        "a p-value above 0.05 is absence of evidence against linearity at modest power",
     ),
     Claim(
         "ml_beats_kyle",
         "machine-learning forecasts of impact beat the statistical (Kyle linear) model out of "
         "sample",
+        metric="gbm_oos_r2",
+        baseline="kyle_oos_r2",
         paper="Park, Lee & Son (2016): nonparametric ML models (SVR, GP, neural nets) forecast "
         "the impact cost of KOSPI trades better than parametric models out of sample",
-        ours=OURS,
-        differs="bar-level impact instead of per-trade implementation shortfall",
-        testable=False,
-        reason="the study fits no machine-learning forecast of impact",
+        ours=LOB + "; LightGBM on the flow, volume, previous spread, depth, book imbalance, "
+        "return and volatility vs OLS on the flow; pooled R^2 over 5 walk-forward folds",
+        differs="minute mid-price changes of one crypto pair instead of per-order "
+        "implementation shortfall of stocks; gradient boosting instead of SVR/GP/NN; a 599-minute "
+        "sample with heavy-tailed flows",
     ),
 )
 """The papers' claims the study tests."""
@@ -314,15 +341,42 @@ class MarketImpactExperiment:
             f"test split: median daily t-statistic of lambda {test_days['t_bar'].median():.3g} "
             f"over {len(test_days)} days"
         )
+        flows = impact_frame(load_market("btcusdt_lob"))
+        windows["btcusdt_lob"] = (flows.index[0], flows.index[-1])
+        lin = linearity_test(flows["ofi"].to_numpy(), flows["ret_bps"].to_numpy())
+        small = flows[flows["ofi"].abs() <= lin["cutoff"]]
+        bins = binned_impact(small["ofi"].to_numpy(), small["ret_bps"].to_numpy())
+        kyle_r2, _ = walk_forward_r2(flows, kyle_model)
+        gbm_r2, _ = walk_forward_r2(flows, gbm_model(seed))
+        forecasts = pd.DataFrame(
+            {"out-of-sample R^2": [kyle_r2, gbm_r2]},
+            index=pd.Index(["Kyle linear (OLS on ofi)", "LightGBM (all features)"], name="model"),
+        )
+        notes += [
+            f"btcusdt_lob small flows (|ofi| <= {lin['cutoff']:.3g} USD m, {lin['n']} minutes): "
+            f"slope {lin['slope']:.4g} bp per USD m (t {lin['slope_t']:.3g}), linear R^2 "
+            f"{lin['r2_linear']:.3g}, quadratic-term F-test p {lin['quadratic_p']:.3g}",
+            f"walk-forward (5 expanding folds over the last half): Kyle R^2 {kyle_r2:.4g}, "
+            f"LightGBM R^2 {gbm_r2:.4g} (LightGBM settings fixed in advance, seed {seed})",
+        ]
         measurements = {
             "kyle_t_test": float(test_days["t_bar"].median()),
             "kyle_lambda_test": float(test_days["lambda_bar"].median()),
+            "small_flow_slope_t": lin["slope_t"],
+            "small_flow_quadratic_p": lin["quadratic_p"],
+            "kyle_oos_r2": kyle_r2,
+            "gbm_oos_r2": gbm_r2,
         }
         return ExperimentResult(
             table=table,
             backtests=backtests,
             notes=notes,
-            extra_tables={"Kyle lambda summary": summary_t, "Kyle lambda per day": per_day},
+            extra_tables={
+                "Kyle lambda summary": summary_t,
+                "Kyle lambda per day": per_day,
+                "Impact by order-flow bin (btcusdt_lob, small flows)": bins,
+                "Impact forecasts out of sample (btcusdt_lob)": forecasts,
+            },
             windows=windows,
             measurements=measurements,
         )

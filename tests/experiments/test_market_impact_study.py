@@ -119,6 +119,11 @@ def test_fast_run_is_deterministic_and_writes_report(tmp_path) -> None:
     assert list(verdicts.index) == [c.key for c in CLAIMS]
     named = {c.metric for c in CLAIMS if c.testable} | {c.baseline for c in CLAIMS if c.baseline}
     assert named <= set(a.measurements.columns)
+    assert all(c.testable for c in CLAIMS)
+    r2 = a.extra_tables["Impact forecasts out of sample (btcusdt_lob)"]["out-of-sample R^2"]
+    m = a.measurements.iloc[0]
+    assert r2.tolist() == pytest.approx([m["kyle_oos_r2"], m["gbm_oos_r2"]])
+    assert 0.0 <= m["small_flow_quadratic_p"] <= 1.0
     t = a.table
     # no impact model -> no impact cost; the calibrated coefficient is below the 1e-3 default
     assert (
