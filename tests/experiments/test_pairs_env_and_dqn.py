@@ -21,8 +21,10 @@ from quantrl.envs.pairs import (
 )
 from quantrl.experiments.pairs_dqn import (
     CLAIMS,
+    MARKET,
     PairsDQNExperiment,
-    out_of_sample_adf_t,
+    finite_sharpe,
+    out_of_sample_pvalue,
     positions_to_weights,
     rollout_positions,
     zscore_positions,
@@ -135,20 +137,32 @@ def test_hedge_ratio_and_train_test_windows_do_not_overlap() -> None:
     assert env2.beta == pytest.approx(env.beta, rel=1e-12)
 
 
-def test_out_of_sample_adf_t_matches_statsmodels_coint_on_the_test_rows() -> None:
+def test_out_of_sample_pvalue_matches_statsmodels_coint_on_the_test_rows() -> None:
     from statsmodels.tsa.stattools import coint
 
-    test = PairsTradingEnv("dow30", split="test", episode_length=None, **PAIR)
+    from quantrl.envs.core import fraction_split_dates
+
+    panel = load_market(MARKET)
+    dates = fraction_split_dates(panel)
+    test = PairsTradingEnv(
+        panel, split="test", split_dates=dates, episode_length=None, pair=("BTCUSD", "BTCUSDT")
+    )
     close = np.log(np.asarray(test.panel["close"], dtype=np.float64)[test.first_row :])
-    ref = coint(close[:, 0], close[:, 1], trend="c", maxlag=1, autolag=None)[0]
-    assert out_of_sample_adf_t(test) == pytest.approx(ref, rel=1e-8)
-    assert test.panel.dates[test.first_row] >= np.datetime64("2021-01-01")
+    assert test.panel.dates[test.first_row] >= np.datetime64(dates[1])
+    ref = coint(close[:, 0], close[:, 1])[1]
+    assert out_of_sample_pvalue(test) == pytest.approx(ref, rel=1e-10)
+
+
+def test_finite_sharpe_counts_a_flat_policy_as_zero() -> None:
+    assert finite_sharpe(float("nan")) == 0.0
+    assert finite_sharpe(1.5) == 1.5
 
 
 def test_claims_are_declared_with_settings() -> None:
     assert PairsDQNExperiment.claims is CLAIMS
     keys = {c.key for c in CLAIMS}
     assert {"dqn_sharpe_positive", "dqn_beats_zscore", "pairs_stay_cointegrated"} <= keys
+    assert all(c.testable for c in CLAIMS if c.key != "stock_pairs")
     assert all(c.paper and c.ours and c.differs for c in CLAIMS)
 
 
