@@ -27,6 +27,7 @@ from quantrl.experiments.pairs_dqn import (
     out_of_sample_pvalue,
     positions_to_weights,
     rollout_positions,
+    selected_share,
     zscore_positions,
 )
 
@@ -151,6 +152,11 @@ def test_out_of_sample_pvalue_matches_statsmodels_coint_on_the_test_rows() -> No
     assert test.panel.dates[test.first_row] >= np.datetime64(dates[1])
     ref = coint(close[:, 0], close[:, 1])[1]
     assert out_of_sample_pvalue(test) == pytest.approx(ref, rel=1e-10)
+
+
+def test_selected_share_counts_only_selected_pairs() -> None:
+    assert selected_share(np.array([True, False, True]), [0.01, 0.01, 0.2]) == 0.5
+    assert np.isnan(selected_share(np.array([False, False]), [0.01, 0.01]))
 
 
 def test_finite_sharpe_counts_a_flat_policy_as_zero() -> None:
