@@ -31,6 +31,9 @@ def test_cli_list_and_fast_run(tmp_path) -> None:
     res = runner.invoke(experiment_app, ["run", "market_impact", "--fast", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "calibrated" in res.output
-    table = pd.read_csv(out / "table.csv", index_col=0)
-    assert len(table) == 12
+    table = pd.read_csv(out / "results.csv", index_col=[0, 1])
+    assert len(table) == 12 * 2  # two seeds in a fast run
+    verdicts = pd.read_csv(out / "table.csv", index_col=0)
+    assert list(verdicts.index) == [c.key for c in get_experiment("market_impact").claims]
+    assert "verdicts" in res.output
     assert (out / "report.html").read_text().count("Kyle lambda") >= 2

@@ -11,6 +11,7 @@ from quantrl.data import load_market
 from quantrl.envs.core import fraction_split_dates
 from quantrl.envs.hft import HFTEnv
 from quantrl.experiments.market_impact import (
+    CLAIMS,
     daily_lambdas,
     kyle_lambda,
     momentum_weights,
@@ -111,8 +112,18 @@ def test_fast_run_is_deterministic_and_writes_report(tmp_path) -> None:
     b = run_experiment("market_impact", tmp_path / "b", fast=True, seed=0)
     pd.testing.assert_frame_equal(a.table, b.table)
     assert (tmp_path / "a" / "report.html").stat().st_size > 1000
-    back = pd.read_csv(tmp_path / "a" / "table.csv", index_col=0)
+    pd.testing.assert_frame_equal(a.measurements, b.measurements)
+    back = pd.read_csv(tmp_path / "a" / "results.csv", index_col=[0, 1])
     np.testing.assert_allclose(back.to_numpy(), a.table.to_numpy(), rtol=1e-12)
+    verdicts = pd.read_csv(tmp_path / "a" / "table.csv", index_col=0)
+    assert list(verdicts.index) == [c.key for c in CLAIMS]
+    named = {c.metric for c in CLAIMS if c.testable} | {c.baseline for c in CLAIMS if c.baseline}
+    assert named <= set(a.measurements.columns)
+    assert all(c.testable for c in CLAIMS)
+    r2 = a.extra_tables["Impact forecasts out of sample (btcusdt_lob)"]["out-of-sample R^2"]
+    m = a.measurements.iloc[0]
+    assert r2.tolist() == pytest.approx([m["kyle_oos_r2"], m["gbm_oos_r2"]])
+    assert 0.0 <= m["small_flow_quadratic_p"] <= 1.0
     t = a.table
     # no impact model -> no impact cost; the calibrated coefficient is below the 1e-3 default
     assert (

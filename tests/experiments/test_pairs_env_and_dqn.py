@@ -19,7 +19,17 @@ from quantrl.envs.pairs import (
     ols_hedge,
     rolling_zscore,
 )
-from quantrl.experiments.pairs_dqn import positions_to_weights, rollout_positions, zscore_positions
+from quantrl.experiments.pairs_dqn import (
+    CLAIMS,
+    MARKET,
+    PairsDQNExperiment,
+    finite_sharpe,
+    out_of_sample_pvalue,
+    positions_to_weights,
+    rollout_positions,
+    selected_share,
+    zscore_positions,
+)
 
 PAIR = {"pair": ("KO", "VZ"), "beta": 0.75}
 
@@ -128,11 +138,54 @@ def test_hedge_ratio_and_train_test_windows_do_not_overlap() -> None:
     assert env2.beta == pytest.approx(env.beta, rel=1e-12)
 
 
+def test_out_of_sample_pvalue_matches_statsmodels_coint_on_the_test_rows() -> None:
+    from statsmodels.tsa.stattools import coint
+
+    from quantrl.envs.core import fraction_split_dates
+
+    panel = load_market(MARKET)
+    dates = fraction_split_dates(panel)
+    test = PairsTradingEnv(
+        panel, split="test", split_dates=dates, episode_length=None, pair=("BTCUSD", "BTCUSDT")
+    )
+    close = np.log(np.asarray(test.panel["close"], dtype=np.float64)[test.first_row :])
+    assert test.panel.dates[test.first_row] >= np.datetime64(dates[1])
+    ref = coint(close[:, 0], close[:, 1])[1]
+    assert out_of_sample_pvalue(test) == pytest.approx(ref, rel=1e-10)
+
+
+def test_selected_share_counts_only_selected_pairs() -> None:
+    assert selected_share(np.array([True, False, True]), [0.01, 0.01, 0.2]) == 0.5
+    assert np.isnan(selected_share(np.array([False, False]), [0.01, 0.01]))
+
+
+def test_finite_sharpe_counts_a_flat_policy_as_zero() -> None:
+    assert finite_sharpe(float("nan")) == 0.0
+    assert finite_sharpe(1.5) == 1.5
+
+
+def test_claims_are_declared_with_settings() -> None:
+    assert PairsDQNExperiment.claims is CLAIMS
+    keys = {c.key for c in CLAIMS}
+    assert {"dqn_sharpe_positive", "dqn_beats_zscore", "pairs_stay_cointegrated"} <= keys
+    assert all(c.testable for c in CLAIMS if c.key != "stock_pairs")
+    assert all(c.paper and c.ours and c.differs for c in CLAIMS)
+
+
 @pytest.mark.slow
-def test_fast_run_is_deterministic(tmp_path) -> None:
+def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
     from quantrl.experiments import run_experiment
 
     a = run_experiment("pairs_dqn", tmp_path / "a", fast=True, seed=0)
     b = run_experiment("pairs_dqn", tmp_path / "b", fast=True, seed=0)
     pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.measurements, b.measurements)
     assert a.windows["train"][1] < a.windows["test"][0]
+    named = {c.metric for c in CLAIMS if c.testable} | {c.baseline for c in CLAIMS if c.baseline}
+    assert named <= set(a.measurements.columns)
+    m = a.measurements.iloc[0]
+    t = a.table
+    assert m["dqn_sharpe"] == pytest.approx(t.loc[t.index.str.endswith("/ DQN"), "sharpe"].mean())
+    rule = t.loc[t.index.str.endswith("/ z-score rule"), "sharpe"].mean()
+    assert m["zscore_sharpe"] == pytest.approx(rule)
+    assert set(a.verdicts.index) == {c.key for c in CLAIMS}
