@@ -1,7 +1,10 @@
 """Dynamic portfolio optimisation with a Sharpe-ratio reward and random training windows.
 
-After the CSI300 study (PPO with a Sharpe-ratio reward, training episodes drawn at random start
-dates): PPO on ``Portfolio-v0`` over an S&P 500 subset (the most liquid names with a full
+Reproduces Huang, Zhou & Song, "A Deep Reinforcement Learning Framework for Dynamic Portfolio
+Optimization: Evidence from China's Stock Market" (arXiv:2412.18563): an actor-critic agent with
+an average-Sharpe-ratio reward, training episodes drawn at random start dates and an image-based
+(CNN) network over the (window x assets x features) history of CSI 300 constituents, benchmarked
+against econometric optimisation models. Ours: PPO on ``Portfolio-v0`` over an S&P 500 subset (the most liquid names with a full
 2013-2018 history, ranked by mean dollar volume on the training split only), trained on
 2013-02-08 .. 2016-06-30 with random episode starts, evaluated deterministically over the whole
 test split 2017-01-01 .. 2018-02-07 (the valid split 2016-07-01 .. 2016-12-31 is not used).
@@ -27,11 +30,90 @@ from quantrl.backtest.result import BacktestResult
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.envs.portfolio import PortfolioEnv
+from quantrl.experiments.claims import Claim
 from quantrl.experiments.registry import ExperimentResult
 
 SPLIT_DATES = ("2016-07-01", "2017-01-01")
 FEES = 0.001
 TEMPERATURE = 5.0
+
+PAPER = (
+    "CSI 300 constituents drawn at random; actor-critic agent with an average-Sharpe-ratio "
+    "reward, training windows sampled at random, image-based (CNN) network over the "
+    "(window x assets x features) price history; benchmarks: econometric optimisation models"
+)
+OURS = (
+    "30 most liquid S&P 500 names (10 in --fast), daily bars, train 2013-2016H1, test "
+    "2017-01..2018-02; batched PPO with an MLP (2 x 64) over the flattened 20-day return "
+    "window, volatility and weights; random 126-day training episodes; 10 bp fees, next-open "
+    "fills; test Sharpe per seed"
+)
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "positive_sharpe",
+        "The Sharpe-reward agent earns a positive Sharpe ratio out of sample",
+        metric="ppo_sharpe_sharpe",
+        threshold=0.0,
+        paper="the Sharpe reward gives stable training and a positive average Sharpe ratio",
+        ours=OURS,
+        differs="US large caps instead of CSI 300; MLP instead of a CNN; a 13-month test "
+        "window in a rising market; a small PPO budget",
+    ),
+    Claim(
+        "beats_equal_weight",
+        "The Sharpe-reward agent's test Sharpe ratio beats the 1/N portfolio's",
+        metric="ppo_sharpe_sharpe",
+        baseline="equal_weight_sharpe",
+        paper=PAPER + "; the agent shows superior risk-adjusted performance",
+        ours=OURS + "; 1/N rebalanced daily with the same fees",
+        differs="US large caps instead of CSI 300; MLP instead of a CNN; a small PPO budget",
+    ),
+    Claim(
+        "sharpe_beats_log_return",
+        "The Sharpe-ratio reward gives a higher test Sharpe ratio than a log-return reward",
+        metric="ppo_sharpe_sharpe",
+        baseline="ppo_log_return_sharpe",
+        paper="the proposed Sharpe-ratio reward is the key to the agent's performance",
+        ours=OURS + "; same seed, budget and network for both rewards",
+        differs="our Sharpe reward is the rolling 20-step Sharpe ratio of the episode's "
+        "returns, not the paper's exact average-Sharpe formulation; MLP instead of a CNN",
+    ),
+    Claim(
+        "lower_drawdown",
+        "The Sharpe-reward agent has a smaller test maximum drawdown than 1/N",
+        metric="ppo_sharpe_max_drawdown",
+        baseline="equal_weight_max_drawdown",
+        paper="the model mitigates investment risk",
+        ours=OURS + "; max drawdown is negative, so larger is smaller in magnitude",
+        differs="a single 13-month test window; MLP instead of a CNN",
+    ),
+    Claim(
+        "beats_econometric",
+        "The agent beats the econometric optimisation models "
+        "(mean-variance, minimum variance, risk parity)",
+        paper=PAPER,
+        ours="only 1/N is computed as a baseline",
+        differs="no mean-variance, minimum-variance or risk-parity baseline is implemented",
+        testable=False,
+        reason="the study has no econometric optimisation baselines, only 1/N",
+    ),
+    Claim(
+        "cnn_network",
+        "The image-based (CNN) network improves the agent",
+        paper="a CNN over the (window x assets x features) history is part of the framework",
+        ours="an MLP over the flattened observation",
+        differs="no CNN feature extractor, so no CNN-vs-MLP comparison",
+        testable=False,
+        reason="the agents use an MLP; there is no CNN variant to compare",
+    ),
+)
+"""The paper's claims and how this study tests them."""
+
+
+def slug(policy: str) -> str:
+    """Measurement prefix of a policy name: ``"PPO log_return"`` -> ``"ppo_log_return"``."""
+    return "equal_weight" if policy == "1/N" else policy.lower().replace(" ", "_")
 
 
 def liquid_universe(panel: Panel, n: int, before: str) -> list[str]:
@@ -69,6 +151,7 @@ class SharpePortfolioExperiment:
 
     name = "sharpe_portfolio"
     title = "Sharpe-reward PPO portfolio with random training windows (S&P 500 subset)"
+    claims = CLAIMS
 
     def run(self, out_dir: Path, *, fast: bool, seed: int) -> ExperimentResult:
         """Train each agent on the train split and evaluate all policies on the test split."""
@@ -121,6 +204,11 @@ class SharpePortfolioExperiment:
                 }
             )
         table = pd.DataFrame(rows).set_index("policy")
+        measurements = {
+            f"{slug(name)}_{col}": float(table.loc[name, col])
+            for name in table.index
+            for col in ("sharpe", "max_drawdown")
+        }
         notes = [
             f"universe: {len(symbols)} S&P 500 names with full history, most liquid by mean "
             f"dollar volume on the training split: {', '.join(symbols)}",
@@ -129,7 +217,13 @@ class SharpePortfolioExperiment:
             "evaluation deterministic over the whole test split",
             f"all policies pay fees {FEES} per unit traded and fill at the next open",
         ]
-        return ExperimentResult(table=table, backtests=backtests, notes=notes, windows=windows)
+        return ExperimentResult(
+            table=table,
+            backtests=backtests,
+            notes=notes,
+            windows=windows,
+            measurements=measurements,
+        )
 
 
-__all__ = ["SharpePortfolioExperiment", "liquid_universe", "train_ppo"]
+__all__ = ["CLAIMS", "SharpePortfolioExperiment", "liquid_universe", "slug", "train_ppo"]

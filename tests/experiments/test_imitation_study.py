@@ -9,9 +9,11 @@ from quantrl.agents import make_agent
 from quantrl.data import load_market
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.experiments.imitation import (
+    ImitationExperiment,
     behaviour_clone,
     oracle_action,
     oracle_dataset,
+    slug,
 )
 
 
@@ -61,13 +63,36 @@ def test_behaviour_cloning_fits_the_oracle_and_is_seeded(panel) -> None:
     assert (pred[:, -1] < pred[:, :-1].mean(axis=1)).all()
 
 
+def test_claims_name_the_papers_settings_and_slugs_name_the_policies() -> None:
+    for claim in ImitationExperiment.claims:
+        assert claim.paper and claim.ours and claim.differs
+    assert [slug(p) for p in ("1/N", "BC + PPO", "BC only", "PPO scratch")] == [
+        "equal_weight",
+        "bc_ppo",
+        "bc_only",
+        "ppo_scratch",
+    ]
+
+
 @pytest.mark.slow
-def test_fast_run_is_deterministic(tmp_path) -> None:
+def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
     import pandas as pd
 
     from quantrl.experiments import run_experiment
 
-    a = run_experiment("imitation", tmp_path / "a", fast=True, seed=0)
+    a = run_experiment("imitation", tmp_path / "a", fast=True, seed=0, seeds=2)
     b = run_experiment("imitation", tmp_path / "b", fast=True, seed=0)
-    pd.testing.assert_frame_equal(a.table, b.table)
+    first = a.runs[0]
+    pd.testing.assert_frame_equal(first.table, b.table)
+    assert first.measurements == b.runs[0].measurements
     assert a.windows["train (oracle data, RL)"][1] < a.windows["test"][0]
+    claims = ImitationExperiment.claims
+    assert list(a.verdicts.index) == [c.key for c in claims]
+    names = {m for c in claims for m in (c.metric, c.baseline) if c.testable and m}
+    assert names <= set(first.measurements)
+    assert first.measurements["bc_ppo_sharpe"] == b.table.loc["BC + PPO", "sharpe"]
+    # the seed reaches the agents: another seed trains other agents, 1/N is the same
+    other = a.runs[1].measurements
+    assert other["equal_weight_sharpe"] == first.measurements["equal_weight_sharpe"]
+    assert other["bc_ppo_sharpe"] != first.measurements["bc_ppo_sharpe"]
+    assert other["ppo_scratch_sharpe"] != first.measurements["ppo_scratch_sharpe"]

@@ -12,10 +12,13 @@ from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.experiments.sharpe_portfolio import (
+    CLAIMS,
     FEES,
     SPLIT_DATES,
     TEMPERATURE,
+    SharpePortfolioExperiment,
     liquid_universe,
+    slug,
 )
 
 
@@ -85,13 +88,34 @@ def test_train_and_test_windows_do_not_overlap(small_panel: Panel) -> None:
     assert np.intersect1d(train.panel.dates, test.panel.dates[test.first_row :]).size == 0
 
 
+def test_claims_name_the_papers_settings_and_measurements_follow_the_policies() -> None:
+    assert {c.key for c in CLAIMS} >= {"beats_equal_weight", "sharpe_beats_log_return"}
+    for claim in CLAIMS:
+        assert claim.paper and claim.ours and claim.differs
+    assert slug("1/N") == "equal_weight" and slug("PPO log_return") == "ppo_log_return"
+
+
 @pytest.mark.slow
-def test_fast_run_is_deterministic(tmp_path) -> None:
+def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
     from quantrl.experiments import run_experiment
 
-    a = run_experiment("sharpe_portfolio", tmp_path / "a", fast=True, seed=1)
+    a = run_experiment("sharpe_portfolio", tmp_path / "a", fast=True, seed=1, seeds=2)
     b = run_experiment("sharpe_portfolio", tmp_path / "b", fast=True, seed=1)
-    pd.testing.assert_frame_equal(a.table, b.table)
-    assert list(a.table.index) == ["1/N", "PPO sharpe", "PPO log_return"]
+    first = a.runs[1]
+    pd.testing.assert_frame_equal(first.table, b.table)
+    assert first.measurements == b.runs[1].measurements
+    assert list(b.table.index) == ["1/N", "PPO sharpe", "PPO log_return"]
     assert (tmp_path / "a" / "report.html").exists()
     assert a.windows["train"][1] < a.windows["test"][0]
+    # every claim is judged, its measurements are there, and they are the table's figures
+    claims = SharpePortfolioExperiment.claims
+    assert list(a.verdicts.index) == [c.key for c in claims]
+    assert (a.verdicts["seeds"] == [2 if c.testable else 0 for c in claims]).all()
+    names = {m for c in claims for m in (c.metric, c.baseline) if c.testable and m}
+    assert names <= set(first.measurements)
+    assert first.measurements["ppo_sharpe_sharpe"] == b.table.loc["PPO sharpe", "sharpe"]
+    assert first.measurements["equal_weight_max_drawdown"] == b.table.loc["1/N", "max_drawdown"]
+    # the seed reaches the agents: another seed trains other agents, 1/N is the same
+    other = a.runs[2].measurements
+    assert other["equal_weight_sharpe"] == first.measurements["equal_weight_sharpe"]
+    assert other["ppo_sharpe_sharpe"] != first.measurements["ppo_sharpe_sharpe"]
