@@ -51,7 +51,7 @@ OURS = (
     "DOW30 daily bars (10 names in --fast), train 2010-2018, test 2021-2023; PPO with an MLP on "
     "the portfolio env (softmax weights over the assets and cash); behaviour cloning of a "
     "hindsight oracle on the training split, then PPO at the same total step budget as PPO "
-    "from scratch; 10 bp fees, next-open fills; test Sharpe per seed"
+    "from scratch (300k steps); 10 bp fees, next-open fills; test Sharpe per seed"
 )
 DIFFERS = (
     "daily bars instead of minute bars; a hindsight oracle as the teacher instead of "
@@ -187,7 +187,7 @@ class ImitationExperiment:
         panel = load_market("dow30")
         if fast:
             panel = panel.select(list(panel.symbols[:10]))
-        budget = 4096 if fast else 40_000
+        budget = 4096 if fast else 300_000
         epochs = 5 if fast else 30
         kw = {"fees": FEES, "temperature": TEMPERATURE}
         data_env = PortfolioEnv(
