@@ -142,6 +142,7 @@ def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
         "risk parity",
         "PPO sharpe",
         "PPO log_return",
+        "PPO sharpe CNN",
     ]
     assert (tmp_path / "a" / "report.html").exists()
     assert a.windows["train"][1] < a.windows["test"][0]
