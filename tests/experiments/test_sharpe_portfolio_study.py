@@ -7,15 +7,21 @@ import pandas as pd
 import pytest
 
 from quantrl.agents.evaluate import rollout, trajectory_weights
+from quantrl.backtest.allocation import allocate
 from quantrl.backtest.engine import run_weights
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.experiments.sharpe_portfolio import (
+    CLAIMS,
     FEES,
+    LOOKBACK,
     SPLIT_DATES,
     TEMPERATURE,
+    SharpePortfolioExperiment,
+    econometric_weights,
     liquid_universe,
+    slug,
 )
 
 
@@ -85,13 +91,70 @@ def test_train_and_test_windows_do_not_overlap(small_panel: Panel) -> None:
     assert np.intersect1d(train.panel.dates, test.panel.dates[test.first_row :]).size == 0
 
 
+def test_econometric_baselines_use_trailing_returns_only(small_panel: Panel) -> None:
+    test = PortfolioEnv(small_panel, split="test", split_dates=SPLIT_DATES, episode_length=None)
+    seg, first = test.panel, test.first_row
+    weights = econometric_weights(small_panel, seg, first)
+    assert set(weights) == {"min variance", "max Sharpe", "risk parity"}
+    offset = int(np.searchsorted(small_panel.dates, seg.dates[0]))
+    close = small_panel["close"]
+    for label, method in (("min variance", "min_variance"), ("risk parity", "risk_parity")):
+        w = weights[label]
+        assert w.shape == (seg.n_dates, seg.n_symbols)
+        assert (w[:first] == 0).all()
+        np.testing.assert_allclose(w[first:].sum(axis=1), 1.0)
+        # the decision at test row first + 10 (estimated at first + 10) uses rows up to it only
+        t = offset + first + 10
+        window = close[t - LOOKBACK : t + 1]
+        ref = allocate(method, window[1:] / window[:-1] - 1)
+        np.testing.assert_allclose(w[first + 10], ref, atol=1e-12)
+        np.testing.assert_array_equal(w[first + 10], w[first + 14])
+    # prices after the test split's 20th decision do not move the weights decided before it
+    fields = dict(small_panel.fields)
+    fields["close"] = np.array(close, copy=True)
+    fields["close"][offset + first + 20 :] *= 1.5
+    moved = Panel(small_panel.dates, small_panel.symbols, fields)
+    again = econometric_weights(moved, seg, first)
+    for label in weights:
+        np.testing.assert_array_equal(again[label][: first + 20], weights[label][: first + 20])
+
+
+def test_claims_name_the_papers_settings_and_measurements_follow_the_policies() -> None:
+    assert {c.key for c in CLAIMS} >= {"beats_equal_weight", "sharpe_beats_log_return"}
+    for claim in CLAIMS:
+        assert claim.paper and claim.ours and claim.differs
+    assert slug("1/N") == "equal_weight" and slug("PPO log_return") == "ppo_log_return"
+
+
 @pytest.mark.slow
-def test_fast_run_is_deterministic(tmp_path) -> None:
+def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
     from quantrl.experiments import run_experiment
 
-    a = run_experiment("sharpe_portfolio", tmp_path / "a", fast=True, seed=1)
+    a = run_experiment("sharpe_portfolio", tmp_path / "a", fast=True, seed=1, seeds=2)
     b = run_experiment("sharpe_portfolio", tmp_path / "b", fast=True, seed=1)
-    pd.testing.assert_frame_equal(a.table, b.table)
-    assert list(a.table.index) == ["1/N", "PPO sharpe", "PPO log_return"]
+    first = a.runs[1]
+    pd.testing.assert_frame_equal(first.table, b.table)
+    assert first.measurements == b.runs[1].measurements
+    assert list(b.table.index) == [
+        "1/N",
+        "min variance",
+        "max Sharpe",
+        "risk parity",
+        "PPO sharpe",
+        "PPO log_return",
+        "PPO sharpe CNN",
+    ]
     assert (tmp_path / "a" / "report.html").exists()
     assert a.windows["train"][1] < a.windows["test"][0]
+    # every claim is judged, its measurements are there, and they are the table's figures
+    claims = SharpePortfolioExperiment.claims
+    assert list(a.verdicts.index) == [c.key for c in claims]
+    assert (a.verdicts["seeds"] == [2 if c.testable else 0 for c in claims]).all()
+    names = {m for c in claims for m in (c.metric, c.baseline) if c.testable and m}
+    assert names <= set(first.measurements)
+    assert first.measurements["ppo_sharpe_sharpe"] == b.table.loc["PPO sharpe", "sharpe"]
+    assert first.measurements["equal_weight_max_drawdown"] == b.table.loc["1/N", "max_drawdown"]
+    # the seed reaches the agents: another seed trains other agents, 1/N is the same
+    other = a.runs[2].measurements
+    assert other["equal_weight_sharpe"] == first.measurements["equal_weight_sharpe"]
+    assert other["ppo_sharpe_sharpe"] != first.measurements["ppo_sharpe_sharpe"]
