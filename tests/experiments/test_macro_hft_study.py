@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from quantrl.envs.hft import HFTEnv
-from quantrl.experiments.macro_hft import KNNMemory, embed, run_episode
+from quantrl.experiments.macro_hft import (
+    CLAIMS,
+    KNNMemory,
+    embed,
+    names_by_training_return,
+    run_episode,
+)
 
 
 def test_knn_memory_weights_match_hand_computation() -> None:
@@ -47,15 +53,33 @@ def test_regime_training_and_test_windows_do_not_overlap() -> None:
     assert train.panel.dates[train.chunk_starts[-1] + train.episode_length] <= last_train
 
 
+def test_best_sub_agent_is_ranked_on_training_returns() -> None:
+    values = np.array([[0.01, -0.02, 0.00], [0.03, 0.04, -0.01], [-0.01, 0.02, 0.00]])
+    # means: 0.01, 0.0133, -0.0033
+    assert names_by_training_return(["down", "up", "flat"], values) == ["up", "down", "flat"]
+
+
 @pytest.mark.slow
-def test_fast_run_is_deterministic(tmp_path) -> None:
+def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
     import pandas as pd
 
     from quantrl.experiments import run_experiment
 
-    a = run_experiment("macro_hft", tmp_path / "a", fast=True, seed=0)
-    b = run_experiment("macro_hft", tmp_path / "b", fast=True, seed=0)
-    pd.testing.assert_frame_equal(a.table, b.table)
+    a = run_experiment("macro_hft", tmp_path / "a", fast=True, seed=0, seeds=2)
+    b = run_experiment("macro_hft", tmp_path / "b", fast=True, seed=1)
+    pd.testing.assert_frame_equal(a.runs[1].table, b.table)
+    assert a.runs[1].measurements == b.runs[1].measurements
+    first, second = a.runs[0].measurements, a.runs[1].measurements
+    names = {n for c in CLAIMS if c.testable for n in (c.metric, c.baseline) if n}
+    assert names <= set(first)
+    table = a.runs[0].table
+    assert first["hyper_return"] == table.loc["hyper-agent (kNN memory)", "mean_episode_log_return"]
+    assert first["long_return"] == table.loc["long", "mean_episode_log_return"]
+    assert first["flat_return"] == second["flat_return"] == 0.0
+    assert first["long_return"] == second["long_return"]  # no agent: the same on every seed
+    assert first["hyper_return"] != second["hyper_return"]  # the seed reaches the agents
+    verdicts = pd.read_csv(tmp_path / "a" / "table.csv", index_col=0)
+    assert list(verdicts.index) == [c.key for c in CLAIMS]
     assert (tmp_path / "a" / "report.html").exists()
     assert a.backtests, "the report needs tear-sheet backtests"
     for res in a.backtests.values():
