@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from quantrl.agents.evaluate import rollout, trajectory_result
 from quantrl.agents.training import train_agent
@@ -39,7 +40,7 @@ from quantrl.experiments.claims import Claim
 from quantrl.experiments.registry import ExperimentResult
 
 EPISODE = 240
-FULL_STEPS = 8_000
+FULL_STEPS = 5_000
 FAST_STEPS = 1500
 
 PAPER = (
@@ -180,6 +181,36 @@ class KNNMemory:
         return e / e.sum()
 
 
+class GreedyQ:
+    """A DQN's greedy action ``argmax_a Q(obs, a)``, its MLP evaluated in numpy (float32).
+
+    Gives the action of ``model.predict(obs, deterministic=True)`` at a fraction of the cost, for
+    the thousands of evaluation episodes the memory and the test need.
+    """
+
+    def __init__(self, model: Any) -> None:
+        layers = list(model.q_net.q_net)
+        if not all(isinstance(m, torch.nn.Linear | torch.nn.ReLU) for m in layers):
+            raise TypeError("GreedyQ handles Q-networks of Linear and ReLU layers only")
+        linear = [m for m in layers if isinstance(m, torch.nn.Linear)]
+        self.weights = [m.weight.detach().cpu().numpy().T.copy() for m in linear]
+        self.biases = [m.bias.detach().cpu().numpy().copy() for m in linear]
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values of every action at ``obs``."""
+        h = np.asarray(obs, dtype=np.float32).reshape(-1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < last:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def __call__(self, obs: np.ndarray) -> int:
+        """The greedy action (level index) at ``obs``."""
+        return int(np.argmax(self.q_values(obs)))
+
+
 def names_by_training_return(names: list[str], values: np.ndarray) -> list[str]:
     """Sub-agent names, best first, by mean log return over the memory's training windows."""
     order = np.argsort(-values.mean(axis=0), kind="stable")
@@ -227,9 +258,8 @@ class MacroHFTExperiment:
         train_env = HFTEnv("crypto_minute", split="train", seed=seed, **kw)
         single = train_dqn(train_env, steps * len(regimes), seed)
         window = train_env.window
-
-        def greedy(model: Any) -> Any:
-            return lambda o: model.predict(o, deterministic=True)[0]
+        names = list(subs)
+        sub_policies = {n: GreedyQ(m) for n, m in subs.items()}
 
         # memory on the training windows
         mem_starts = train_env.chunk_starts
@@ -239,20 +269,17 @@ class MacroHFTExperiment:
         for s in mem_starts:
             obs, _ = train_env.reset(options={"start": int(s)})
             keys.append(embed(obs, window))
-            values.append([run_episode(train_env, s, greedy(m)) for m in subs.values()])
+            values.append([run_episode(train_env, s, sub_policies[n]) for n in names])
         memory = KNNMemory(np.asarray(keys), np.asarray(values))
-        best_sub = names_by_training_return(list(subs), np.asarray(values))[0]
+        best_sub = names_by_training_return(names, np.asarray(values))[0]
         levels = train_env.levels
 
         test = HFTEnv("crypto_minute", split="test", **kw)
         test_starts = test.chunk_starts[: 8 if fast else None]
-        names = list(subs)
 
         def hyper_policy_for(w: np.ndarray) -> Any:
             def policy(o: np.ndarray) -> int:
-                lv = np.array(
-                    [levels[int(subs[n].predict(o, deterministic=True)[0])] for n in names]
-                )
+                lv = np.array([levels[sub_policies[n](o)] for n in names])
                 return int(np.argmin(np.abs(levels - float(w @ lv))))
 
             return policy
@@ -261,8 +288,8 @@ class MacroHFTExperiment:
         policies: dict[str, Any] = {
             "hyper-agent (kNN memory)": None,
             "sub-agents mixed equally": uniform,
-            "single agent (all regimes)": greedy(single),
-            **{f"sub-agent {n}": greedy(m) for n, m in subs.items()},
+            "single agent (all regimes)": GreedyQ(single),
+            **{f"sub-agent {n}": sub_policies[n] for n in names},
             "flat (no trade)": lambda o: len(levels) // 2,
             "long": lambda o: len(levels) - 1,
         }
@@ -281,7 +308,7 @@ class MacroHFTExperiment:
             int(test_starts[0]),
             {
                 "hyper-agent": hyper_policy_for(chosen[0]),
-                "single agent": greedy(single),
+                "single agent": GreedyQ(single),
                 "long": policies["long"],
             },
         )
@@ -335,6 +362,7 @@ class MacroHFTExperiment:
 
 __all__ = [
     "CLAIMS",
+    "GreedyQ",
     "KNNMemory",
     "MacroHFTExperiment",
     "as_env_policy",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from quantrl.envs.hft import HFTEnv
 from quantrl.experiments.macro_hft import (
     CLAIMS,
+    GreedyQ,
     KNNMemory,
     embed,
     names_by_training_return,
     run_episode,
+    train_dqn,
 )
 
 
@@ -87,3 +90,16 @@ def test_fast_run_is_deterministic_and_measures_every_claim(tmp_path) -> None:
         value = res.cash + (res.positions * res.close).sum(axis=1)
         np.testing.assert_allclose(value, res.equity, rtol=1e-9)
     assert (tmp_path / "a" / "report.html").read_text().count("<img") >= 4
+
+
+def test_greedy_q_matches_the_models_deterministic_prediction() -> None:
+    env = HFTEnv("crypto_minute", split="train", seed=0)
+    model = train_dqn(env, 300, seed=0)
+    greedy = GreedyQ(model)
+    obs = np.stack([env.reset(options={"start": int(s)})[0] for s in env.chunk_starts[:40]])
+    obs[:, -3] = np.linspace(-1, 1, obs.shape[0])  # vary the position weight too
+    with torch.no_grad():
+        q = model.q_net(torch.as_tensor(obs)).numpy()
+    for o, row in zip(obs, q, strict=True):
+        np.testing.assert_allclose(greedy.q_values(o), row, rtol=1e-5, atol=1e-6)
+        assert greedy(o) == int(model.predict(o, deterministic=True)[0])
