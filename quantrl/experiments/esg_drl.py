@@ -337,8 +337,8 @@ class ESGDRLExperiment:
             "(dow30, regulated agents) replay the weights without it",
             "esg_grant_minus_tax = sum over test steps of the regulated return adjustment "
             "g - tau; taxed_step_share = share of steps with g - tau < 0",
-            "1/N has s = m up to rounding, and the env taxes s < m strictly, so 1/N is taxed on "
-            "about half the up days by floating-point noise (a tolerance in the env would fix it)",
+            "1/N has s = m up to rounding; the env counts a portfolio score within 1e-9 "
+            "(relative) of the market mean as equal to it, so 1/N pays no tax and gets no grant",
             "portfolio_esg = mean over test steps of sum(w q) / sum(w), q = 100 - Sustainalytics "
             "risk (higher is better); market_esg = mean q over the universe",
             "second universe: the 10 most liquid DOW30 names on the training dates; the S&P 500 "

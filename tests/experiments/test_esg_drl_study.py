@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from quantrl.backtest.engine import run_weights
+from quantrl.data import load_market
 from quantrl.envs.esg import fill_missing_scores
 from quantrl.experiments.esg_drl import (
     CLAIMS,
@@ -70,6 +71,16 @@ def test_regulated_market_pays_grant_to_high_esg_portfolio() -> None:
     assert out["portfolio_esg"] > out["market_esg"]
     assert out["esg_adjustment"] > 0.0
     assert out["taxed_steps"] == 0.0
+
+
+def test_equal_weights_are_neither_taxed_nor_granted_in_the_regulated_market() -> None:
+    dow = load_market("dow30")
+    symbols = list(dow.symbols)  # 29 names: 1/N's score equals the mean only up to rounding
+    ones = np.concatenate([np.ones(len(symbols)), [-1.0]])
+    out = evaluate(make_env(symbols, "test", "regulated", aware=True), lambda o, e: ones)
+    assert out["esg_adjustment"] == 0.0 and out["taxed_steps"] == 0.0
+    free = evaluate(make_env(symbols, "test", "free", aware=True), lambda o, e: ones)
+    np.testing.assert_allclose(out["returns"], free["returns"], rtol=0, atol=1e-15)
 
 
 def test_batched_blind_env_drops_the_block_of_every_env_and_terminal_obs() -> None:
