@@ -40,6 +40,10 @@ from quantrl.experiments.claims import Claim
 from quantrl.experiments.registry import ExperimentResult
 
 EPISODE = 240
+TEST_STRIDE = 60
+"""Minutes between the starts of consecutive test episodes in a full run (they overlap)."""
+TEST_WINDOWS = 4
+"""Consecutive parts of the test split reported separately."""
 FULL_STEPS = 5_000
 FAST_STEPS = 1500
 
@@ -51,7 +55,8 @@ PAPER = (
 )
 OURS = (
     "one market: BTC perpetual 1-minute bars (2022-01), train the first 70% (about 22 days), "
-    "test the last 15% (episodes of 240 minutes, about 4.7 days); DQN sub-agents per trend "
+    "test the last 15% (about 4.7 days; episodes of 240 minutes starting every 60 minutes, "
+    "also reported in 4 consecutive windows); DQN sub-agents per trend "
     "(down/flat/up) and volatility (low/high) regime; hyper-agent = a kNN memory of the "
     "training windows whose softmax weights mix the sub-agents' target positions for a whole "
     "episode; 11 position levels from -1 to +1; 2 bp commission and square-root impact; per "
@@ -161,6 +166,38 @@ def episode_tear_sheets(env: HFTEnv, start: int, policies: dict[str, Any]) -> di
     return out
 
 
+FLAT = "flat (no trade)"
+LONG = "long"
+HYPER = "hyper-agent (kNN memory)"
+
+
+def flat_notes(means: pd.Series, by_window: pd.DataFrame) -> list[str]:
+    """Plain sentences: which policies beat flat (no trading) after costs, overall and per window."""
+    agents = [n for n in means.index if n not in (FLAT, LONG)]
+    winners = [n for n in agents if means[n] > means[FLAT]]
+    best = max(agents, key=lambda n: means[n])
+    if winners:
+        first = "policies that beat flat (no trading) after costs on the test split: " + ", ".join(
+            f"{n} ({means[n]:+.4f} per episode)" for n in winners
+        )
+    else:
+        first = (
+            f"no agent policy beats flat (no trading) after costs: all {len(agents)} lose money "
+            f"on the test split on average (best: {best}, {means[best]:+.4f} log return per "
+            f"episode; buy-and-hold {means[LONG]:+.4f})"
+        )
+    k = len(by_window)
+    beats_flat = int((by_window[HYPER] > by_window[FLAT]).sum())
+    beats_long = int((by_window[HYPER] > by_window[LONG]).sum())
+    any_flat = int((by_window[agents].max(axis=1) > by_window[FLAT]).sum())
+    second = (
+        f"per test window ({k} consecutive parts of the test split): the hyper-agent beats flat "
+        f"in {beats_flat} of {k} and buy-and-hold in {beats_long} of {k}; some agent policy "
+        f"beats flat in {any_flat} of {k}"
+    )
+    return [first, second]
+
+
 class KNNMemory:
     """(embedding -> per-sub-agent return) memory with kNN lookup and softmax weights."""
 
@@ -209,6 +246,27 @@ class GreedyQ:
     def __call__(self, obs: np.ndarray) -> int:
         """The greedy action (level index) at ``obs``."""
         return int(np.argmax(self.q_values(obs)))
+
+
+def episode_starts(env: HFTEnv, stride: int) -> np.ndarray:
+    """Rows where a whole episode of ``env`` fits, every ``stride`` bars from the first."""
+    return np.arange(env.first_row, env.last_row - env.episode_length + 1, stride)
+
+
+def window_table(
+    results: dict[str, list[float]], starts: np.ndarray, dates: np.ndarray, parts: int
+) -> pd.DataFrame:
+    """Mean episode log return per policy in each of ``parts`` consecutive groups of episodes."""
+    groups = np.array_split(np.arange(starts.size), parts)
+    rows = {}
+    for g in groups:
+        if g.size == 0:
+            continue
+        label = f"{str(dates[starts[g[0]]])[:16]} .. {str(dates[starts[g[-1]]])[:16]}"
+        rows[label] = {k: float(np.mean(np.asarray(v)[g])) for k, v in results.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "test episodes starting"
+    return table
 
 
 def names_by_training_return(names: list[str], values: np.ndarray) -> list[str]:
@@ -275,7 +333,7 @@ class MacroHFTExperiment:
         levels = train_env.levels
 
         test = HFTEnv("crypto_minute", split="test", **kw)
-        test_starts = test.chunk_starts[: 8 if fast else None]
+        test_starts = test.chunk_starts[:8] if fast else episode_starts(test, TEST_STRIDE)
 
         def hyper_policy_for(w: np.ndarray) -> Any:
             def policy(o: np.ndarray) -> int:
@@ -286,12 +344,12 @@ class MacroHFTExperiment:
 
         uniform = hyper_policy_for(np.full(len(names), 1.0 / len(names)))
         policies: dict[str, Any] = {
-            "hyper-agent (kNN memory)": None,
+            HYPER: None,
             "sub-agents mixed equally": uniform,
             "single agent (all regimes)": GreedyQ(single),
             **{f"sub-agent {n}": sub_policies[n] for n in names},
-            "flat (no trade)": lambda o: len(levels) // 2,
-            "long": lambda o: len(levels) - 1,
+            FLAT: lambda o: len(levels) // 2,
+            LONG: lambda o: len(levels) - 1,
         }
         results: dict[str, list[float]] = {k: [] for k in policies}
         chosen = []
@@ -309,7 +367,7 @@ class MacroHFTExperiment:
             {
                 "hyper-agent": hyper_policy_for(chosen[0]),
                 "single agent": GreedyQ(single),
-                "long": policies["long"],
+                "long": policies[LONG],
             },
         )
         rows = []
@@ -327,13 +385,14 @@ class MacroHFTExperiment:
         table = pd.DataFrame(rows).set_index("policy")
         means = table["mean_episode_log_return"]
         measurements = {
-            "hyper_return": float(means["hyper-agent (kNN memory)"]),
+            "hyper_return": float(means[HYPER]),
             "uniform_return": float(means["sub-agents mixed equally"]),
             "single_return": float(means["single agent (all regimes)"]),
             "best_sub_return": float(means[f"sub-agent {best_sub}"]),
-            "flat_return": float(means["flat (no trade)"]),
-            "long_return": float(means["long"]),
+            "flat_return": float(means[FLAT]),
+            "long_return": float(means[LONG]),
         }
+        by_window = window_table(results, test_starts, test.panel.dates, TEST_WINDOWS)
         mix = pd.DataFrame(np.asarray(chosen), columns=names)
         mix.index = [str(test.panel.dates[s])[:16] for s in test_starts]
         mix.index.name = "test episode start"
@@ -346,15 +405,20 @@ class MacroHFTExperiment:
             f"sub-agents {', '.join(regimes)}: {steps} DQN steps each; single agent "
             f"{steps * len(regimes)} steps; seed {seed}",
             f"memory: {len(keys)} training windows, k = {memory.k}, tau = {memory.tau}; "
-            f"{len(test_starts)} test episodes of {EPISODE} minutes",
+            f"{len(test_starts)} test episodes of {EPISODE} minutes"
+            + ("" if fast else f", starting every {TEST_STRIDE} minutes (they overlap)"),
             "commission 2 bp and square-root impact (HFT-v0 defaults) for every policy",
             f"best sub-agent on the memory's training windows: {best_sub}",
+            *flat_notes(means, by_window),
         ]
         return ExperimentResult(
             table=table,
             backtests=backtests,
             notes=notes,
-            extra_tables={"Hyper-agent weights per test episode": mix},
+            extra_tables={
+                "Mean episode log return per test window": by_window,
+                "Hyper-agent weights per test episode": mix,
+            },
             windows=windows,
             measurements=measurements,
         )
@@ -368,7 +432,10 @@ __all__ = [
     "as_env_policy",
     "embed",
     "episode_tear_sheets",
+    "flat_notes",
     "names_by_training_return",
     "run_episode",
+    "episode_starts",
     "train_dqn",
+    "window_table",
 ]

@@ -12,9 +12,12 @@ from quantrl.experiments.macro_hft import (
     GreedyQ,
     KNNMemory,
     embed,
+    episode_starts,
+    flat_notes,
     names_by_training_return,
     run_episode,
     train_dqn,
+    window_table,
 )
 
 
@@ -103,3 +106,39 @@ def test_greedy_q_matches_the_models_deterministic_prediction() -> None:
     for o, row in zip(obs, q, strict=True):
         np.testing.assert_allclose(greedy.q_values(o), row, rtol=1e-5, atol=1e-6)
         assert greedy(o) == int(model.predict(o, deterministic=True)[0])
+
+
+def test_overlapping_test_episodes_fit_in_the_test_split() -> None:
+    env = HFTEnv("crypto_minute", split="test")
+    starts = episode_starts(env, 60)
+    assert starts[0] == env.first_row and np.all(np.diff(starts) == 60)
+    assert starts[-1] + env.episode_length <= env.last_row < starts[-1] + 60 + env.episode_length
+    assert np.isin(env.chunk_starts, starts).all()  # the non-overlapping episodes are among them
+    assert run_episode(env, int(starts[-1]), lambda o: env.n_levels - 1) != 0.0
+
+
+def test_window_table_and_flat_notes_by_hand() -> None:
+    dates = np.arange("2022-01-01T00:00", "2022-01-01T10:00", dtype="datetime64[m]")
+    starts = np.array([0, 60, 120, 180, 240])
+    results = {
+        "hyper-agent (kNN memory)": [-0.01, -0.02, 0.03, -0.04, 0.01],
+        "sub-agent up": [-0.02, -0.02, -0.02, -0.02, -0.02],
+        "flat (no trade)": [0.0] * 5,
+        "long": [0.02, 0.01, -0.01, 0.0, -0.03],
+    }
+    table = window_table(results, starts, dates, 2)  # episodes {0, 1, 2} and {3, 4}
+    assert list(table.index) == [
+        "2022-01-01T00:00 .. 2022-01-01T02:00",
+        "2022-01-01T03:00 .. 2022-01-01T04:00",
+    ]
+    np.testing.assert_allclose(table["hyper-agent (kNN memory)"], [0.0, -0.015], atol=1e-15)
+    np.testing.assert_allclose(table["long"], [2 / 300, -0.015])
+    import pandas as pd
+
+    means = pd.Series({k: float(np.mean(v)) for k, v in results.items()})
+    first, second = flat_notes(means, table)
+    assert first.startswith("no agent policy beats flat") and "all 2 lose money" in first
+    assert "beats flat in 0 of 2 and buy-and-hold in 0 of 2" in second
+    means["sub-agent up"] = 0.001
+    again = flat_notes(means, table)[0]
+    assert again.startswith("policies that beat flat") and "sub-agent up (+0.0010" in again
