@@ -48,7 +48,7 @@ FULL_STEPS = 5_000
 FAST_STEPS = 1500
 
 PAPER = (
-    "minute bars of four crypto pairs; sub-agents (DDQN with a conditional adapter) trained on "
+    "minute bars of four crypto pairs; RL sub-agents with a conditional adapter, trained on "
     "data decomposed by market trend and volatility; a hyper-agent trained by RL mixes their "
     "decisions softly, with an episodic memory; commission paid on every trade; baselines "
     "include DQN, DDQN, PPO, hierarchical RL and rule-based strategies"
@@ -79,7 +79,7 @@ CLAIMS: tuple[Claim, ...] = (
         "The hyper-agent's test return beats buy-and-hold after costs",
         metric="hyper_return",
         baseline="long_return",
-        paper=PAPER + "; MacroHFT earns the highest total return in every market",
+        paper=PAPER + "; MacroHFT reports the best total return among the compared methods",
         ours=OURS + "; buy-and-hold = fully long over each episode",
         differs=DIFFERS + FIXED,
     ),
@@ -88,7 +88,7 @@ CLAIMS: tuple[Claim, ...] = (
         "The hyper-agent's test return beats not trading (it is profitable after costs)",
         metric="hyper_return",
         baseline="flat_return",
-        paper=PAPER + "; MacroHFT earns positive returns after commission",
+        paper=PAPER + "; MacroHFT's reported test returns are net of commission",
         ours=OURS + "; flat = no position, a return of 0",
         differs=DIFFERS + FIXED,
     ),
