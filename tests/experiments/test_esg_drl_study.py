@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from quantrl.backtest.engine import run_weights
+from quantrl.data import load_market
 from quantrl.envs.esg import fill_missing_scores
 from quantrl.experiments.esg_drl import (
+    CLAIMS,
     FEES,
     DropFeatureBlock,
     DropFeatureBlockVec,
     env_kwargs,
     evaluate,
     make_env,
+    measure,
     train_variant,
 )
 
@@ -69,6 +73,16 @@ def test_regulated_market_pays_grant_to_high_esg_portfolio() -> None:
     assert out["taxed_steps"] == 0.0
 
 
+def test_equal_weights_are_neither_taxed_nor_granted_in_the_regulated_market() -> None:
+    dow = load_market("dow30")
+    symbols = list(dow.symbols)  # 29 names: 1/N's score equals the mean only up to rounding
+    ones = np.concatenate([np.ones(len(symbols)), [-1.0]])
+    out = evaluate(make_env(symbols, "test", "regulated", aware=True), lambda o, e: ones)
+    assert out["esg_adjustment"] == 0.0 and out["taxed_steps"] == 0.0
+    free = evaluate(make_env(symbols, "test", "free", aware=True), lambda o, e: ones)
+    np.testing.assert_allclose(out["returns"], free["returns"], rtol=0, atol=1e-15)
+
+
 def test_batched_blind_env_drops_the_block_of_every_env_and_terminal_obs() -> None:
     from quantrl.envs.esg import ESGPortfolioEnv
     from quantrl.envs.vector import make_sb3_vec_env
@@ -107,13 +121,57 @@ def test_training_is_seeded(algo: str) -> None:
     assert not np.array_equal(preds[0], preds[2])  # another seed, another policy
 
 
+def test_measurements_are_means_over_algorithms_and_universes() -> None:
+    rows = []
+    for u, bump in (("a", 0.0), ("b", 1.0)):
+        for market in ("regulated", "free"):
+            for k, policy in enumerate(["1/N", "A2C aware", "A2C blind", "PPO aware", "PPO blind"]):
+                reg = market == "regulated"
+                rows.append(
+                    {
+                        "universe": u,
+                        "market": market,
+                        "policy": policy,
+                        "total_return": bump + k + (10 if reg else 0),
+                        "sharpe": bump + 2 * k + (20 if reg else 0),
+                        "portfolio_esg": 70.0 + k + bump,
+                        "market_esg": 60.0 + bump,
+                    }
+                )
+    m = measure(pd.DataFrame(rows))
+    # agents k = 1..4 in each universe: mean k = 2.5, mean bump = 0.5
+    assert m["regulated_return"] == pytest.approx(0.5 + 2.5 + 10)
+    assert m["free_return"] == pytest.approx(0.5 + 2.5)
+    assert m["regulated_sharpe"] == pytest.approx(0.5 + 5 + 20)
+    assert m["free_sharpe"] == pytest.approx(0.5 + 5)
+    assert m["aware_sharpe"] == pytest.approx(0.5 + 2 * 2 + 20)  # k = 1, 3
+    assert m["blind_sharpe"] == pytest.approx(0.5 + 2 * 3 + 20)  # k = 2, 4
+    assert m["regulated_aware_esg"] == pytest.approx(70.0 + 2 + 0.5)
+    assert m["market_esg"] == pytest.approx(60.5)
+    assert m["equal_weight_sharpe"] == pytest.approx(0.5 + 20)
+    names = {n for c in CLAIMS if c.testable for n in (c.metric, c.baseline) if n}
+    assert names <= set(m)
+
+
 @pytest.mark.slow
-def test_fast_run_writes_table_and_report(tmp_path) -> None:
+def test_fast_run_writes_table_and_report_and_measures_every_claim(tmp_path) -> None:
     from quantrl.experiments import run_experiment
 
-    res = run_experiment("esg_drl", tmp_path, fast=True, seed=0)
-    t = res.table
+    res = run_experiment("esg_drl", tmp_path / "a", fast=True, seed=0, seeds=2)
+    again = run_experiment("esg_drl", tmp_path / "b", fast=True, seed=1)
+    t = res.runs[0].table
     assert len(t) == 10  # 2 markets x (1/N + 2 algos x aware/blind)
     assert (t.loc[[i for i in t.index if "/ free /" in i], "esg_grant_minus_tax"] == 0).all()
     assert res.windows["train"][1] < res.windows["test"][0]
-    assert (tmp_path / "report.html").exists() and (tmp_path / "table.csv").exists()
+    assert (tmp_path / "a" / "report.html").exists()
+    verdicts = pd.read_csv(tmp_path / "a" / "table.csv", index_col=0)
+    assert list(verdicts.index) == [c.key for c in CLAIMS]
+    assert (verdicts["seeds"] == [2 if c.testable else 0 for c in CLAIMS]).all()
+    first, second = res.runs[0].measurements, res.runs[1].measurements
+    assert first["free_sharpe"] == pytest.approx(
+        t.loc[[i for i in t.index if "/ free /" in i and "1/N" not in i], "sharpe"].mean()
+    )
+    # same seed -> same measurements; another seed trains other agents, 1/N stays
+    assert again.runs[1].measurements == second
+    assert first["equal_weight_sharpe"] == second["equal_weight_sharpe"]
+    assert first["regulated_sharpe"] != second["regulated_sharpe"]
