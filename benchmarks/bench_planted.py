@@ -109,7 +109,9 @@ def main() -> None:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for method in args.methods.split(","):
-            pool = AlphaPool(args.capacity, transform="rank", blocks=args.blocks)
+            pool = AlphaPool(
+                args.capacity, transform="rank", blocks=args.blocks, purge=market.horizon
+            )
             task = MiningTask(
                 train, market.labels["train"], pool, cache=EvalCache(max_bytes=256 << 20)
             )
