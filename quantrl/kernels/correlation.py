@@ -93,11 +93,6 @@ def _valid_pairs_nb(xrow: np.ndarray, yrow: np.ndarray) -> tuple[np.ndarray, np.
     return xs, ys
 
 
-_REDUCE = {"reassoc", "nsz"}
-"""Fast-math flags for the row reductions: re-associating the sums lets LLVM vectorise them; no
-flag that assumes finite values is set, so the NaN / inf masks stay exact."""
-
-
 @njit(cache=True)
 def _constant_nb(x: np.ndarray, y: np.ndarray) -> bool:
     """Whether ``x`` takes one value over the entries where both rows are finite."""
@@ -111,7 +106,7 @@ def _constant_nb(x: np.ndarray, y: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True)
 def _pearson_row_nb(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two rows over the entries finite in both (see ``pearson_rows_nb``)."""
     n_cols = x.shape[0]
@@ -155,8 +150,9 @@ def pearson_rows_nb(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-row Pearson correlation of two (T, N) arrays over the columns finite in both.
 
     A row with fewer than 2 valid pairs, or where either side is constant (exactly, not up to
-    rounding), gives NaN. Two passes per row (means, then centred sums) with branch-free masks
-    so the sums vectorise; rows run on numba's threads.
+    rounding), gives NaN. Two passes per row (means, then centred sums) with branch-free masks;
+    the sums run in index order (no fast-math re-association, which numba compiles differently
+    from one process to the next), and rows run on numba's threads.
     """
     t_len = x.shape[0]
     out = np.empty(t_len, dtype=np.float64)
@@ -362,7 +358,7 @@ def _drop_top_nb(key_row: np.ndarray, shift: int, top: int, valid: np.ndarray) -
     return dropped
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True)
 def _masked_corr_nb(rx: np.ndarray, ry: np.ndarray, valid: np.ndarray, mean: float) -> float:
     """Correlation of two rank rows over the ``valid`` entries, both centred on ``mean``."""
     sxy = 0.0
