@@ -52,6 +52,7 @@ KERNELS = textwrap.dedent(
     """
     import hashlib
     import numpy as np
+    from quantrl.kernels.correlation import pearson_rows_nb
     from quantrl.kernels.projection import factor_sums, neutralize_rows_into
     from quantrl.mining.transforms import transform_rows
 
@@ -73,6 +74,7 @@ KERNELS = textwrap.dedent(
         zbuf = rng.standard_normal((t, 5, n))
         for part in factor_sums(zbuf, out, np.array([4, 0, 2]), z, out[::-1].copy()):
             digest.update(part.tobytes())
+        digest.update(pearson_rows_nb(out, values).tobytes())
     print(digest.hexdigest())
     """
 )
@@ -99,7 +101,7 @@ def test_search_is_identical_under_different_hash_seeds():
 
 @pytest.mark.slow
 def test_pool_kernels_match_between_fresh_compile_and_numba_cache(tmp_path):
-    """The pool's row sums give the same bits freshly compiled and loaded from numba's cache."""
+    """The pool's row sums and the Pearson rows give the same bits freshly compiled and cached."""
     cache = str(tmp_path / "numba-cache")
     fresh = _run(KERNELS, NUMBA_CACHE_DIR=cache, PYTHONHASHSEED="0")
     assert any(Path(cache).rglob("*.nbi"))  # the first run wrote the cache ...
