@@ -94,8 +94,10 @@ def _valid_pairs_nb(xrow: np.ndarray, yrow: np.ndarray) -> tuple[np.ndarray, np.
 
 
 _REDUCE = {"reassoc", "nsz"}
-"""Fast-math flags for the row reductions: re-associating the sums lets LLVM vectorise them; no
-flag that assumes finite values is set, so the NaN / inf masks stay exact."""
+"""Fast-math flags of the Pearson row sums: re-associating them lets LLVM vectorise (about 1.8x
+faster than index order); no flag assumes finite values, so the NaN / inf masks stay exact. Its
+bits are the same freshly compiled and loaded from numba's cache (a test checks it); the pool's
+kernels sum in a written-out order instead (``quantrl.kernels.lanes``)."""
 
 
 @njit(cache=True)
@@ -362,7 +364,7 @@ def _drop_top_nb(key_row: np.ndarray, shift: int, top: int, valid: np.ndarray) -
     return dropped
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True)
 def _masked_corr_nb(rx: np.ndarray, ry: np.ndarray, valid: np.ndarray, mean: float) -> float:
     """Correlation of two rank rows over the ``valid`` entries, both centred on ``mean``."""
     sxy = 0.0

@@ -10,7 +10,6 @@ import numpy as np
 from numba import njit, prange
 
 from quantrl.kernels.correlation import (
-    _REDUCE,
     _blocks,
     _ranks_from_keys_nb,
     key_shift,
@@ -106,7 +105,7 @@ def cs_zscore_nb(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, inline="always", fastmath=_REDUCE)
+@njit(cache=True, inline="always")
 def _zscore_row_nb(vals, valid, n, urow, masked, out):
     """Write the z-score (ddof=0) of ``vals`` over ``valid`` (1.0 / 0.0) into ``out``, 0 elsewhere.
 
@@ -150,7 +149,7 @@ def _zscore_rows_nb(x, universe, masked, out, n_blocks):
             _zscore_row_nb(row, valid, n, universe[t if masked else 0], masked, out[t])
 
 
-@njit(cache=True, parallel=True, fastmath=_REDUCE)
+@njit(cache=True, parallel=True)
 def _rank_zscore_rows_nb(x, keys, shift, top, universe, masked, out, n_blocks):
     """Z-scored percentile ranks per row; average ranks 1..n have mean (n + 1) / 2 exactly
     (ties keep the sum), so only their spread needs a pass before the values are written."""

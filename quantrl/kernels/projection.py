@@ -4,9 +4,10 @@
 of exposures (an intercept and k styles) and re-standardises the residual; the design's normal
 matrix inverse is precomputed per date, so a factor that is finite wherever the exposures are
 costs two passes over its row. A date where the factor has extra missing cells is solved
-exactly on its own cells instead. ``factor_sums_nb`` makes, in one pass, the per-date sums the
+exactly on its own cells instead. ``factor_sums_nb`` makes the per-date sums the
 pool keeps: sum z, sum z^2, sum z * member, sum z * label. Rows (dates) are independent: no
-kernel here reads another date's values.
+kernel here reads another date's values. Row sums run in a fixed order (``quantrl.kernels.lanes``),
+so a seed gives the same bits in every process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from quantrl.kernels.correlation import _REDUCE, _blocks
+from quantrl.kernels.correlation import _blocks
+from quantrl.kernels.lanes import dot3_nb, dot_nb, sum_nb
 
 __all__ = ["combination_ic_nb", "factor_sums", "neutralize_rows_into"]
 
@@ -22,7 +24,7 @@ __all__ = ["combination_ic_nb", "factor_sums", "neutralize_rows_into"]
 RIDGE = 1e-9
 
 
-@njit(cache=True, parallel=True, fastmath=_REDUCE)
+@njit(cache=True, parallel=True)
 def neutralize_rows_nb(
     values: np.ndarray,
     z: np.ndarray,
@@ -50,6 +52,7 @@ def neutralize_rows_nb(
         used = np.empty(n_cols, dtype=np.float64)
         zz = np.empty(n_cols, dtype=np.float64)
         res = np.empty(n_cols, dtype=np.float64)
+        dev = np.empty(n_cols, dtype=np.float64)
         rhs = np.empty(k, dtype=np.float64)
         beta = np.empty(k, dtype=np.float64)
         gram = np.empty((k, k), dtype=np.float64)
@@ -66,11 +69,7 @@ def neutralize_rows_nb(
                 n += used[j]
                 n_ok += 1.0 if okr[j] else 0.0
             for a in range(k):
-                col = design[t, a]
-                acc = 0.0
-                for j in range(n_cols):
-                    acc += col[j] * zz[j]
-                rhs[a] = acc
+                rhs[a] = dot_nb(design[t, a], zz)
             if n == n_ok:  # the factor is finite wherever the exposures are
                 for a in range(k):
                     acc = 0.0
@@ -81,10 +80,7 @@ def neutralize_rows_nb(
                 for a in range(k):
                     ca = design[t, a]
                     for b in range(a + 1):
-                        cb = design[t, b]
-                        acc = 0.0
-                        for j in range(n_cols):
-                            acc += ca[j] * cb[j] * used[j]
+                        acc = dot3_nb(ca, design[t, b], used)
                         gram[a, b] = acc
                         gram[b, a] = acc
                     gram[a, a] += RIDGE
@@ -96,23 +92,18 @@ def neutralize_rows_nb(
                 ba = beta[a]
                 for j in range(n_cols):
                     res[j] -= ba * col[j]
-            ss_res = 0.0
-            ss_z = 0.0
-            total = 0.0
             for j in range(n_cols):
-                r = res[j] * used[j]
-                res[j] = r
-                ss_res += r * r
-                ss_z += zz[j] * zz[j]
-                total += r
+                res[j] *= used[j]
+            ss_res = dot_nb(res, res)
+            ss_z = dot_nb(zz, zz)
+            total = sum_nb(res)
             if ss_res <= 1e-10 * max(ss_z, 1e-300):
                 res[:] = 0.0
                 total = 0.0
             mean = total / n if n > 0 else 0.0
-            ss = 0.0
             for j in range(n_cols):
-                d = (res[j] - mean) * used[j]
-                ss += d * d
+                dev[j] = (res[j] - mean) * used[j]
+            ss = dot_nb(dev, dev)
             std = np.sqrt(ss / n) if n > 0 else 0.0
             good = n >= 2 and std > 1e-12 * (abs(mean) + 1.0)
             scale = 1.0 / std if good else 0.0
@@ -163,7 +154,7 @@ def neutralize_rows_into(
     return out
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc", "nsz"})
+@njit(cache=True, parallel=True)
 def factor_sums_nb(
     zbuf: np.ndarray,
     z: np.ndarray,
@@ -187,26 +178,12 @@ def factor_sums_nb(
             v = z[t]
             ys = y_std[t]
             yc = y_c[t]
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            for j in range(n_cols):
-                x = v[j]
-                a0 += x
-                a1 += x * x
-                a2 += x * ys[j]
-                a3 += x * yc[j]
-            s[t] = a0
-            zz[t] = a1
-            b[t] = a2
-            c[t] = a3
+            s[t] = sum_nb(v)
+            zz[t] = dot_nb(v, v)
+            b[t] = dot_nb(v, ys)
+            c[t] = dot_nb(v, yc)
             for i in range(k):
-                m = zbuf[t, members[i]]
-                acc = 0.0
-                for j in range(n_cols):
-                    acc += v[j] * m[j]
-                cross[t, i] = acc
+                cross[t, i] = dot_nb(v, zbuf[t, members[i]])
 
 
 def factor_sums(
