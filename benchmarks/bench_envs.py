@@ -16,7 +16,8 @@ model is built by ``quantrl.agents.make_agent`` with the sizes given here.
 F2: ``quantrl.agents.train_agent("quantrl/Portfolio-v0", algo="ppo")`` end to end (env and model
 construction included) with its defaults on the first 70% of the same prices (30 assets): 128
 batched environments, rollouts of 8,192 steps, minibatches of 2,048, 3 epochs; environment steps
-per second of the whole call (target 20,000).
+per second of the whole call (target 20,000), with torch on 1 thread (the default, safe on a busy
+machine) and on 2 threads (both cores of a quiet 2-core machine).
 
 Prices: ``make_prices(2520, 30, seed=5)``; open = previous close. Timings: one warm-up, then the
 median of 5 (F: alternating pairs, median of 3, PPO n_steps 1024 and two rollouts per run;
@@ -300,29 +301,37 @@ def workload_f2(quick: bool) -> list[dict[str, Any]]:
     split = (str(panel.dates[int(0.7 * n)])[:10], str(panel.dates[int(0.85 * n)])[:10])
     timesteps = 16_384 if quick else 131_072
     repeats = 1 if quick else 3
-    last: list[Any] = []
+    rows = []
+    for n_threads in (1, 2):
+        last: list[Any] = []
 
-    def run() -> int:
-        outcome = train_agent(
-            "quantrl/Portfolio-v0", algo="ppo", timesteps=timesteps, market=panel, split_dates=split
-        )
-        last[:] = [outcome]
-        return outcome.timesteps
+        def run(n_threads: int = n_threads, last: list[Any] = last) -> int:
+            outcome = train_agent(
+                "quantrl/Portfolio-v0",
+                algo="ppo",
+                timesteps=timesteps,
+                market=panel,
+                split_dates=split,
+                n_threads=n_threads,
+            )
+            last[:] = [outcome]
+            return outcome.timesteps
 
-    wall, cpu = rates(run, repeats)
-    outcome = last[0]
-    model = outcome.model
-    return [
-        _row(
-            f"F2 train_agent PPO, {outcome.timesteps:,} steps, {outcome.n_envs} batched envs, "
-            f"rollout {model.n_steps * outcome.n_envs:,}, minibatch {model.batch_size:,}, "
-            f"{model.n_epochs} epochs",
-            (wall, cpu),
-            "",
-            None,
-            target=20_000,
+        wall, cpu = rates(run, repeats)
+        outcome = last[0]
+        model = outcome.model
+        rows.append(
+            _row(
+                f"F2 train_agent PPO, {outcome.timesteps:,} steps, {outcome.n_envs} batched envs, "
+                f"rollout {model.n_steps * outcome.n_envs:,}, minibatch {model.batch_size:,}, "
+                f"{model.n_epochs} epochs, {n_threads} torch thread(s)",
+                (wall, cpu),
+                "",
+                None,
+                target=20_000,
+            )
         )
-    ]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
