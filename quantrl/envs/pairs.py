@@ -1,11 +1,10 @@
 """``quantrl/PairsTrading-v0``: trade the spread of a cointegrated pair with three actions.
 
-Pair selection (Engle-Granger, numpy only): regress ``log a_t = alpha + beta log b_t + e_t`` by
-OLS on the training rows, then run an ADF-style regression on the residual,
-``de_t = rho e_{t-1} + sum_{i=1..p} phi_i de_{t-i} + u_t`` (no constant: the OLS residual has mean
-zero), and use the t-statistic of ``rho``; more negative = more mean-reverting. The 5% critical
-value for two variables is about -3.34 (MacKinnon 2010, constant, no trend); no p-value is
-computed.
+Pair selection (when no ``pair`` is given): the Engle-Granger test of every pair on the training
+rows through ``quantrl.stats.cointegration`` (statsmodels ``coint``: OLS of ``log a`` on
+``log b`` with a constant, ADF on the residual with exactly one lag, MacKinnon
+p-value); the pair with the smallest p-value is traded. To trade only pairs that pass a correction
+for the number of pairs tried, use ``coint_pairs`` (Holm) and pass ``pair=`` explicitly.
 
 Spread ``s_t = log a_t - beta log b_t`` with ``beta`` from the training rows only; its z-score uses
 the mean and std of the last ``window`` spreads up to t. Action ``Discrete(3)``: 0 = short the
@@ -29,7 +28,6 @@ Settings come as records or flat keywords (``quantrl.envs.config``): ``costs=Cos
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -42,9 +40,7 @@ from quantrl.envs.core import DEFAULT_SPLITS, exec_prices, split_panel
 from quantrl.envs.rewards import RewardConfig
 from quantrl.errors import ConfigError
 from quantrl.kernels.env_state import MODE_WEIGHTS, TGT, Market
-
-EG_CRITICAL_5PCT = -3.34
-"""Approximate 5% critical value of the two-variable Engle-Granger ADF t-statistic."""
+from quantrl.stats.cointegration import coint_pairs
 
 
 def ols_hedge(log_a: np.ndarray, log_b: np.ndarray) -> tuple[float, float]:
@@ -54,41 +50,16 @@ def ols_hedge(log_a: np.ndarray, log_b: np.ndarray) -> tuple[float, float]:
     return float(coef[1]), float(coef[0])
 
 
-def adf_tstat(e: np.ndarray, lags: int = 1) -> float:
-    """t-statistic of ``rho`` in ``de_t = rho e_{t-1} + sum_i phi_i de_{t-i}`` (no constant)."""
-    e = np.asarray(e, dtype=np.float64)
-    de = np.diff(e)
-    rows = de.size - lags
-    if rows <= lags + 2:
-        return float("nan")
-    y = de[lags:]
-    cols = [e[lags:-1]] + [de[lags - i : de.size - i] for i in range(1, lags + 1)]
-    x = np.column_stack(cols)
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ coef
-    dof = rows - x.shape[1]
-    s2 = float(resid @ resid) / dof
-    cov = s2 * np.linalg.inv(x.T @ x)
-    return float(coef[0] / np.sqrt(cov[0, 0]))
-
-
-def engle_granger(log_a: np.ndarray, log_b: np.ndarray, lags: int = 1) -> dict[str, float]:
-    """Engle-Granger step 1 + 2: hedge ratio, intercept and the residual's ADF t-statistic."""
-    beta, alpha = ols_hedge(log_a, log_b)
-    return {"beta": beta, "alpha": alpha, "adf_t": adf_tstat(log_a - alpha - beta * log_b, lags)}
-
-
 def rank_pairs(panel: Panel, lags: int = 1) -> list[tuple[str, str, float, float]]:
-    """All symbol pairs with complete closes, ranked by ADF t-statistic: (a, b, beta, t)."""
-    close = np.asarray(panel["close"], dtype=np.float64)
-    ok = np.isfinite(close).all(axis=0)
-    logc = np.log(np.where(close > 0, close, np.nan))
-    out = []
-    for i, j in combinations(np.flatnonzero(ok), 2):
-        eg = engle_granger(logc[:, i], logc[:, j], lags)
-        out.append((panel.symbols[i], panel.symbols[j], eg["beta"], eg["adf_t"]))
-    out.sort(key=lambda r: (r[3], r[0], r[1]))
-    return out
+    """All symbol pairs with complete closes, most cointegrated first: (a, b, beta, t).
+
+    The Engle-Granger test of ``quantrl.stats.cointegration`` (statsmodels ``coint``) with exactly
+    ``lags`` lags; pairs sorted by its p-value (equivalently its ADF t-statistic), then names.
+    """
+    frame = coint_pairs(panel, maxlag=lags, autolag=None)
+    return [
+        (str(r.a), str(r.b), float(r.beta), float(r.adf_t)) for r in frame.itertuples(index=False)
+    ]
 
 
 def rolling_zscore(spread: np.ndarray, window: int) -> np.ndarray:
@@ -215,10 +186,7 @@ class PairsTradingEnv(TradingEnv):
 
 
 __all__ = [
-    "EG_CRITICAL_5PCT",
     "PairsTradingEnv",
-    "adf_tstat",
-    "engle_granger",
     "ols_hedge",
     "rank_pairs",
     "rolling_zscore",

@@ -12,11 +12,11 @@ from scipy import stats
 import quantrl.envs  # noqa: F401  (registers the ids)
 from quantrl.backtest.engine import run_weights
 from quantrl.data import load_market
+from quantrl.data.panel import Panel
 from quantrl.envs.pairs import (
     PairsTradingEnv,
-    adf_tstat,
-    engle_granger,
     ols_hedge,
+    rank_pairs,
     rolling_zscore,
 )
 from quantrl.experiments.pairs_dqn import (
@@ -44,35 +44,23 @@ def test_ols_hedge_matches_linregress() -> None:
     assert alpha == pytest.approx(ref.intercept, rel=1e-8)
 
 
-def test_adf_tstat_matches_hand_regression() -> None:
-    rng = np.random.default_rng(1)
-    e = np.zeros(400)
-    for t in range(1, 400):
-        e[t] = 0.8 * e[t - 1] + rng.normal()
-    # lags=0: t = rho_hat / se, closed form without a constant
-    de, lag = np.diff(e), e[:-1]
-    rho = (lag @ de) / (lag @ lag)
-    s2 = ((de - rho * lag) @ (de - rho * lag)) / (de.size - 1)
-    assert adf_tstat(e, 0) == pytest.approx(rho / np.sqrt(s2 / (lag @ lag)), rel=1e-10)
-    # lags=1 against an explicit normal-equation solve
-    y = de[1:]
-    x = np.column_stack([e[1:-1], de[:-1]])
-    coef = np.linalg.solve(x.T @ x, x.T @ y)
-    res = y - x @ coef
-    se = np.sqrt((res @ res) / (y.size - 2) * np.linalg.inv(x.T @ x)[0, 0])
-    assert adf_tstat(e, 1) == pytest.approx(coef[0] / se, rel=1e-10)
-    # stationary residuals reject; a random walk does not
-    assert adf_tstat(e, 1) < -3.34
-    assert adf_tstat(rng.normal(0, 1, 400).cumsum(), 1) > -3.34
-
-
-def test_engle_granger_finds_planted_cointegration() -> None:
+def test_rank_pairs_puts_the_planted_cointegrated_pair_first() -> None:
     rng = np.random.default_rng(2)
-    b = rng.normal(0, 0.01, 1000).cumsum()
-    a = 0.5 * b + rng.normal(0, 0.002, 1000)
-    walk = rng.normal(0, 0.01, 1000).cumsum()
-    assert engle_granger(a, b)["beta"] == pytest.approx(0.5, abs=0.02)
-    assert engle_granger(a, b)["adf_t"] < engle_granger(walk, b)["adf_t"]
+    n = 1000
+    b = rng.normal(0, 0.01, n).cumsum()
+    cols = {
+        "A": 1.0 + 0.5 * b + rng.normal(0, 0.002, n),
+        "B": 2.0 + b,
+        "C": 3.0 + rng.normal(0, 0.01, n).cumsum(),
+    }
+    close = np.exp(np.column_stack(list(cols.values())))
+    dates = np.datetime64("2020-01-01") + np.arange(n).astype("timedelta64[D]")
+    fields = {k: close for k in ("open", "high", "low", "close")}
+    fields["volume"] = np.ones_like(close)
+    ranked = rank_pairs(Panel(dates, tuple(cols), fields))
+    assert [(a, b) for a, b, _, _ in ranked][0] == ("A", "B")
+    assert ranked[0][2] == pytest.approx(0.5, abs=0.02)
+    assert ranked[0][3] < -3.34 < ranked[-1][3]  # MacKinnon's 5 % value for two variables
 
 
 def test_rolling_zscore_matches_pandas_and_is_causal() -> None:

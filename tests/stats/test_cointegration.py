@@ -7,7 +7,6 @@ import pytest
 from scipy import stats
 
 from quantrl.data.panel import Panel
-from quantrl.envs.pairs import engle_granger
 from quantrl.stats.cointegration import coint_pairs, coint_pvalue
 
 
@@ -28,11 +27,41 @@ def _panel(seed: int = 0, n: int = 800) -> Panel:
     return Panel(dates, tuple(cols), fields)
 
 
+def _adf_t(e: np.ndarray, lags: int) -> float:
+    """Reference: t of rho in de_t = rho e_{t-1} + sum_i phi_i de_{t-i} (no constant), numpy."""
+    de = np.diff(e)
+    y = de[lags:]
+    x = np.column_stack([e[lags:-1]] + [de[lags - i : de.size - i] for i in range(1, lags + 1)])
+    coef = np.linalg.solve(x.T @ x, x.T @ y)
+    res = y - x @ coef
+    s2 = (res @ res) / (y.size - x.shape[1])
+    return float(coef[0] / np.sqrt(s2 * np.linalg.inv(x.T @ x)[0, 0]))
+
+
+def _engle_granger_t(log_a: np.ndarray, log_b: np.ndarray, lags: int) -> float:
+    """Reference: OLS residual of log a on (1, log b), then its ADF t."""
+    slope, intercept = np.polyfit(log_b, log_a, 1)
+    return _adf_t(log_a - intercept - slope * log_b, lags)
+
+
+def test_reference_adf_matches_the_closed_form_without_lags() -> None:
+    rng = np.random.default_rng(1)
+    e = np.zeros(400)
+    for t in range(1, 400):
+        e[t] = 0.8 * e[t - 1] + rng.normal()
+    de, lag = np.diff(e), e[:-1]
+    rho = (lag @ de) / (lag @ lag)
+    s2 = ((de - rho * lag) @ (de - rho * lag)) / (de.size - 1)
+    assert _adf_t(e, 0) == pytest.approx(rho / np.sqrt(s2 / (lag @ lag)), rel=1e-10)
+
+
 def test_coint_statistic_equals_the_numpy_engle_granger() -> None:
     panel = _panel()
     logc = np.log(panel["close"])
     stat, p = coint_pvalue(logc[:, 0], logc[:, 1], maxlag=1, autolag=None)
-    assert stat == pytest.approx(engle_granger(logc[:, 0], logc[:, 1], lags=1)["adf_t"], rel=1e-8)
+    assert stat == pytest.approx(_engle_granger_t(logc[:, 0], logc[:, 1], 1), rel=1e-8)
+    stat0, _ = coint_pvalue(logc[:, 0], logc[:, 1], maxlag=0, autolag=None)
+    assert stat0 == pytest.approx(_engle_granger_t(logc[:, 0], logc[:, 1], 0), rel=1e-8)
     assert p < 1e-3
     assert coint_pvalue(logc[:, 2], logc[:, 3])[1] > 0.05
 
