@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
-from quantrl.alpha.ops import OpSpec, Unit
+from quantrl.alpha.dimensions import Unit
+from quantrl.alpha.ops import OpSpec
 from quantrl.errors import FormulaError
 
 
@@ -177,7 +179,7 @@ class Feature(Expr):
             ("features", frozenset((field,))),
         ):
             object.__setattr__(self, key, value)
-        self._finish("$" + field, _ops.field_unit(field))
+        self._finish("$" + field, _dims.field_unit(field))
 
     @property
     def kind(self) -> str:
@@ -217,7 +219,7 @@ class Constant(Expr):
             ("features", frozenset()),
         ):
             object.__setattr__(self, key, val)
-        self._finish(text, _ops.CONST)
+        self._finish(text, _dims.CONST)
 
     @property
     def kind(self) -> str:
@@ -297,7 +299,7 @@ class Op(Expr):
         future = max(c.future for c in children) + spec.future_rows(params)
         unit = spec.unit_rule([c._unit for c in children], params)
         if spec.name == "Power" and isinstance(children[1], Constant):
-            unit = _ops._pow(children[0]._unit, children[1].value)
+            unit = _dims.pow_unit(children[0]._unit, children[1].value)
         for key, val in (
             ("name", spec.name),
             ("spec", spec),
@@ -348,7 +350,7 @@ def unit_issues(expr: Expr) -> list[str]:
         if not idx:
             continue
         units = [node.children[i]._unit for i in idx]
-        if _ops.units_conflict(units):
+        if _dims.units_conflict(units):
             labels = ", ".join(str(u) for u in units)
             issues.append(f"{node.name}({labels}) at {node}")
     return issues

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import Constant, Expr, Feature, parse
-from quantrl.alpha.ops import (
+from quantrl.alpha.dimensions import (
     POSITIVE,
     SIGNED,
-    OpSpec,
     Unit,
     constant_sign,
     field_sign,
     result_sign,
     units_conflict,
 )
+from quantrl.alpha.ops import OpSpec
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
 __all__ = [
@@ -121,7 +121,7 @@ def node_findings(
 
     Categories: ``"unit"`` (operands that must share a unit do not: a price added to a
     volume), ``"domain"`` (Log of a quantity that is not always positive, see
-    ``quantrl.alpha.ops.result_sign``), ``"degenerate"`` (identical operands that make the node
+    ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches),
     ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice, Abs of a non-negative
     quantity) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The

@@ -2,7 +2,7 @@
 
 An RPN stack entry is described by its *abstract*: kind (market-data expression, constant or
 window), name (a bare feature's field, or an idempotent operator's name: the only names the node
-rules read), unit (``quantrl.alpha.ops.Unit``), sign class (``quantrl.alpha.ops.result_sign``)
+rules read), unit (``quantrl.alpha.dimensions.Unit``), sign class (``quantrl.alpha.dimensions.result_sign``)
 and tree depth. An operator is admissible on its operands when
 ``quantrl.evaluation.logic.node_findings`` has nothing to say about the node (units agree, a Log
 of a positive quantity, no identical operands that make it trivial, no redundant Abs, no window
@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
 from quantrl.evaluation.logic import node_findings
 
@@ -50,7 +51,7 @@ _MEMO_LIMIT = 500_000
 
 #: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j)).
 Agg = tuple[int, int, str, int]
-EMPTY: Agg = (0, 0, _ops.POSITIVE, 0)  # unit id 0 is CONST, the unit of an empty product
+EMPTY: Agg = (0, 0, _dims.POSITIVE, 0)  # unit id 0 is CONST, the unit of an empty product
 
 
 class Entry(NamedTuple):
@@ -91,8 +92,8 @@ class UnitGrammar:
         self.pair_reps = list({sp.name: (sp, w) for sp, w in reversed(self.pair)}.values())
         self.mul = next((sp for sp in self.binary if sp.name == "Mul"), None)
         self.span = 1 + max((sp.n_inputs for sp in specs), default=1)
-        self._units: list[_ops.Unit] = [_ops.CONST]
-        self._uids: dict[_ops.Unit, int] = {_ops.CONST: 0}
+        self._units: list[_dims.Unit] = [_dims.CONST]
+        self._uids: dict[_dims.Unit, int] = {_dims.CONST: 0}
         self._valid = {
             (i, w) for i, sp in self.windowed for w in vocab.windows if vocab.window_ok(sp, w)
         }
@@ -109,7 +110,7 @@ class UnitGrammar:
         self.consts = [self._const(c) for c in vocab.constants]
 
     # ------------------------------------------------------------------ entries
-    def _uid(self, unit: _ops.Unit) -> int:
+    def _uid(self, unit: _dims.Unit) -> int:
         uid = self._uids.get(unit)
         if uid is None:
             uid = len(self._units)
@@ -127,7 +128,7 @@ class UnitGrammar:
 
     def leaf(self, field: str) -> Entry:
         """Entry of a bare feature."""
-        a = (F, field, self._uid(_ops.field_unit(field)), _ops.field_sign(field), 1)
+        a = (F, field, self._uid(_dims.field_unit(field)), _dims.field_sign(field), 1)
         return Entry(F, field, "$" + field, self._aid(a))
 
     def const(self, index: int) -> Entry:
@@ -136,17 +137,17 @@ class UnitGrammar:
 
     def _const(self, value: float) -> Entry:
         text = _ops.format_number(value)
-        return Entry(C, text, text, self._aid((C, None, 0, _ops.constant_sign(value), 1)))
+        return Entry(C, text, text, self._aid((C, None, 0, _dims.constant_sign(value), 1)))
 
     def window(self, w: int) -> Entry:
         """Entry of a pending window."""
-        unknown = self._uid(_ops.UNKNOWN)
-        return Entry(W, str(w), str(w), self._aid((W, None, unknown, _ops.SIGNED, 0)))
+        unknown = self._uid(_dims.UNKNOWN)
+        return Entry(W, str(w), str(w), self._aid((W, None, unknown, _dims.SIGNED, 0)))
 
     def end_ok(self, aid: int) -> bool:
         """Whether a formula may end on an entry (by abstract id)."""
         kind, _, uid, _, _ = self._abs[aid]
-        return kind == F and (not self.scale_free_end or _ops.scale_free(self._units[uid]))
+        return kind == F and (not self.scale_free_end or _dims.scale_free(self._units[uid]))
 
     def apply(
         self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()
@@ -166,7 +167,7 @@ class UnitGrammar:
             return entry
         abstracts = [self._abs[e.aid] for e in operands]
         unit = spec.unit_rule([self._units[a[2]] for a in abstracts], params)
-        sign = _ops.result_sign(spec.name, [a[3] for a in abstracts])
+        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
         depth = 1 + max(a[4] for a in abstracts)
         name = spec.name if spec.name in _NAMED else None
         args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
@@ -220,8 +221,8 @@ class UnitGrammar:
             return None
         unit = spec.unit_rule(units, params)
         if spec.name == "Power":
-            unit = _ops.UNKNOWN  # exponents are not tracked by the grammar
-        sign = _ops.result_sign(spec.name, [a[3] for a in abstracts])
+            unit = _dims.UNKNOWN  # exponents are not tracked by the grammar
+        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
         name = spec.name if spec.name in _NAMED else None
         return (F, name, self._uid(unit), sign)
 
@@ -229,7 +230,7 @@ class UnitGrammar:
         key = (a, b)
         out = self._umul.get(key)
         if out is None:
-            out = self._uid(_ops._mul(self._units[a], self._units[b]))
+            out = self._uid(_dims.mul_units(self._units[a], self._units[b]))
             self._umul[key] = out
         return out
 
@@ -286,7 +287,13 @@ class UnitGrammar:
             if depth > self.max_depth:
                 cost = math.inf
             else:
-                prod = (F, None, self._unit_mul(unit, u), _ops.result_sign("Mul", [sign, s]), depth)
+                prod = (
+                    F,
+                    None,
+                    self._unit_mul(unit, u),
+                    _dims.result_sign("Mul", [sign, s]),
+                    depth,
+                )
                 cost = k + self.single(self._aid(prod))
             if len(self._chain) > _MEMO_LIMIT:
                 self._chain.clear()
@@ -327,7 +334,7 @@ class UnitGrammar:
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
         k, unit, sign, m = agg
         _, _, u, s, d = self._abs[aid]
-        product = _ops.result_sign("Mul", [sign, s])
+        product = _dims.result_sign("Mul", [sign, s])
         return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1))
 
     # ------------------------------------------------------------------ masks

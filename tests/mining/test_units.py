@@ -7,7 +7,7 @@ import pytest
 
 import quantrl
 from quantrl.alpha import parse, parse_rpn, unit_issues
-from quantrl.alpha.ops import scale_free
+from quantrl.alpha.dimensions import scale_free
 from quantrl.evaluation.logic import RuleBasedJudge, expr_sign
 from quantrl.mining import GrammarState, MiningTask, Vocabulary
 from quantrl.mining.baselines import GeneticSearch, sample_formula

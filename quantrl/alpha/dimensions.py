@@ -1,0 +1,230 @@
+"""Units and sign classes of formula values: the dimensional algebra the operators declare.
+
+A value's ``Unit`` is price^p * volume^v (or a count, a 0/1 flag, a literal that adapts to its
+partner, or unknown); its sign class is positive, non-negative or signed. The operator registry
+(``quantrl.alpha.ops``) gives each operator a unit rule built from these functions; expression
+trees, the miner's grammar and the rule-based logic judge read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Physical unit of a series: price^p * volume^v, or a special kind.
+
+    ``kind`` is ``"dim"`` (use ``price``/``volume`` exponents; 0/0 is a dimensionless ratio),
+    ``"count"`` (numbers of rows), ``"bool"`` (0/1 flags), ``"const"`` (a literal: adapts to
+    its partner) or ``"unknown"``. Count and bool are dimensionless for consistency checks.
+    """
+
+    kind: str = "dim"
+    price: Fraction = Fraction(0)
+    volume: Fraction = Fraction(0)
+
+    @property
+    def is_checked(self) -> bool:
+        """True when the unit takes part in consistency checks (not const/unknown)."""
+        return self.kind in ("dim", "count", "bool")
+
+    @property
+    def dims(self) -> tuple[Fraction, Fraction]:
+        """(price exponent, volume exponent); zero for count and bool."""
+        if self.kind == "dim":
+            return (self.price, self.volume)
+        return (Fraction(0), Fraction(0))
+
+    def __str__(self) -> str:
+        if self.kind != "dim":
+            return self.kind
+        parts_num, parts_den = [], []
+        for label, e in (("price", self.price), ("volume", self.volume)):
+            if e == 0:
+                continue
+            target = parts_num if e > 0 else parts_den
+            mag = abs(e)
+            target.append(label if mag == 1 else f"{label}^{mag}")
+        if not parts_num and not parts_den:
+            return "ratio"
+        num = "*".join(parts_num) if parts_num else "1"
+        return num + ("/" + "*".join(parts_den) if parts_den else "")
+
+
+PRICE = Unit("dim", Fraction(1), Fraction(0))
+VOLUME = Unit("dim", Fraction(0), Fraction(1))
+RATIO = Unit("dim")
+COUNT = Unit("count")
+BOOL = Unit("bool")
+CONST = Unit("const")
+UNKNOWN = Unit("unknown")
+
+FIELD_UNITS: dict[str, Unit] = {
+    "open": PRICE,
+    "high": PRICE,
+    "low": PRICE,
+    "close": PRICE,
+    "vwap": PRICE,
+    "adj_close": PRICE,
+    "volume": VOLUME,
+    "amount": Unit("dim", Fraction(1), Fraction(1)),
+}
+
+
+def field_unit(name: str) -> Unit:
+    """Unit of a panel field (price for OHLC/vwap, volume, amount = price*volume, else unknown)."""
+    return FIELD_UNITS.get(name, UNKNOWN)
+
+
+def mul_units(a: Unit, b: Unit, sign: int = 1) -> Unit:
+    """Unit of a product (``sign=1``) or a quotient (``sign=-1``); a constant adapts."""
+    if a.kind == "const":
+        if b.kind == "const":
+            return CONST
+        return b if sign == 1 else pow_unit(b, -1)
+    if b.kind == "const":
+        return a
+    if not (a.is_checked and b.is_checked):
+        return UNKNOWN
+    p = a.dims[0] + sign * b.dims[0]
+    v = a.dims[1] + sign * b.dims[1]
+    return Unit("dim", p, v)
+
+
+def pow_unit(a: Unit, e: float) -> Unit:
+    """Unit of ``a`` raised to ``e`` (exponents as fractions up to twelfths)."""
+    if a.kind == "const":
+        return CONST
+    if not a.is_checked:
+        return UNKNOWN
+    try:
+        f = Fraction(e).limit_denominator(12)
+    except (ValueError, OverflowError):
+        return UNKNOWN
+    return Unit("dim", a.dims[0] * f, a.dims[1] * f)
+
+
+def same_unit(units: Sequence[Unit]) -> Unit:
+    """Unit of an operation whose operands must agree (Add, Greater, If branches...)."""
+    checked = [u for u in units if u.kind != "const"]
+    if not checked:
+        return CONST
+    if any(not u.is_checked for u in checked):
+        return UNKNOWN
+    first = checked[0]
+    if all(u.dims == first.dims for u in checked):
+        if first.kind != "dim" and all(u.kind == first.kind for u in checked):
+            return first
+        return Unit("dim", *first.dims) if len({u.kind for u in checked}) > 1 else first
+    return UNKNOWN
+
+
+def units_conflict(units: Sequence[Unit]) -> bool:
+    """True when two checked operands have different dimensions."""
+    checked = [u for u in units if u.is_checked]
+    return any(u.dims != checked[0].dims for u in checked[1:])
+
+
+def scale_free(unit: Unit) -> bool:
+    """True for units comparable across symbols: ratio, count, bool, const and unknown."""
+    if unit.kind == "dim":
+        return unit.price == 0 and unit.volume == 0
+    return True
+
+
+# --------------------------------------------------------------------------- signs
+
+POSITIVE = "pos"
+NONNEGATIVE = "nonneg"
+SIGNED = "any"
+
+#: Sign class of each field: prices, volumes and amounts are positive; other fields signed.
+FIELD_SIGNS: dict[str, str] = {name: POSITIVE for name in FIELD_UNITS}
+
+#: Operators whose result has the sign class of their (first) operand.
+_SIGN_KEEPING = frozenset(
+    {"Ref", "Mean", "Sum", "Med", "Max", "Min", "WMA", "EMA", "Quantile", "CSDemean"}
+)
+_SIGN_NONNEG = frozenset(
+    {"Abs", "Std", "Var", "Mad", "Count", "Rsquare", "Not", "And", "Or"}
+    | {"Gt", "Ge", "Lt", "Le", "Eq", "Ne"}
+)
+_SIGN_POSITIVE = frozenset({"IdxMax", "IdxMin", "Rank", "CSRank"})
+
+
+def field_sign(name: str) -> str:
+    """Sign class of a panel field: ``"pos"`` for prices, volumes and amounts, else ``"any"``."""
+    return FIELD_SIGNS.get(name, SIGNED)
+
+
+def constant_sign(value: float) -> str:
+    """Sign class of a literal."""
+    return POSITIVE if value > 0 else (NONNEGATIVE if value == 0 else SIGNED)
+
+
+def _rank(sign: str) -> int:
+    return {POSITIVE: 2, NONNEGATIVE: 1}.get(sign, 0)
+
+
+_BY_RANK = (SIGNED, NONNEGATIVE, POSITIVE)
+
+
+def result_sign(name: str, signs: Sequence[str]) -> str:
+    """Sign class of an operator's result from its operands' classes.
+
+    ``"pos"`` (always > 0 where finite), ``"nonneg"`` (>= 0) or ``"any"``. Means, sums, extremes,
+    medians and lags keep their operand's class; Abs, Std, Var and Mad are non-negative; sums
+    and products of positive things are positive (non-negative with a non-negative one); a
+    ratio is positive when both sides are (non-negative over a positive denominator); Greater
+    is as positive as its more positive side, Less as its less positive one; everything else
+    (differences, logs, covariances, correlations...) is signed.
+    """
+    ranks = [_rank(s) for s in signs]
+    if name in _SIGN_KEEPING:
+        return signs[0]
+    if name in _SIGN_NONNEG:
+        return NONNEGATIVE
+    if name in _SIGN_POSITIVE:
+        return POSITIVE
+    if name in ("Add", "Mul"):
+        return _BY_RANK[min(ranks)] if min(ranks) >= 1 else SIGNED
+    if name == "Div":
+        return _BY_RANK[ranks[0]] if ranks[1] == 2 else SIGNED
+    if name == "Greater":
+        return _BY_RANK[max(ranks)]
+    if name == "Less":
+        return _BY_RANK[min(ranks)]
+    if name == "If":
+        return _BY_RANK[min(ranks[1:])]
+    return SIGNED
+
+
+__all__ = [
+    "BOOL",
+    "CONST",
+    "COUNT",
+    "FIELD_SIGNS",
+    "FIELD_UNITS",
+    "NONNEGATIVE",
+    "POSITIVE",
+    "PRICE",
+    "RATIO",
+    "SIGNED",
+    "UNKNOWN",
+    "Unit",
+    "VOLUME",
+    "constant_sign",
+    "field_sign",
+    "field_unit",
+    "mul_units",
+    "pow_unit",
+    "result_sign",
+    "same_unit",
+    "scale_free",
+    "units_conflict",
+]
