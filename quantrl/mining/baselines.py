@@ -36,12 +36,6 @@ from quantrl.mining.tokens import GrammarState, Vocabulary
 
 __all__ = ["GeneticSearch", "RandomSearch", "sample_formula"]
 
-_KINDS = ("op", "feature", "window", "constant", "end")
-
-
-def _kind_ids(vocab: Vocabulary) -> np.ndarray:
-    return np.asarray([_KINDS.index(vocab.kind_of(a)) for a in range(vocab.n_actions)])
-
 
 def sample_formula(
     vocab: Vocabulary, rng: np.random.Generator, state: GrammarState | None = None
@@ -49,12 +43,9 @@ def sample_formula(
     """Sample one valid formula from the masked grammar (token kind first, then token)."""
     st = state if state is not None and state.vocab is vocab else GrammarState(vocab)
     st.reset()
-    kinds = _kind_ids(vocab)
     while not st.done:
-        mask = st.mask()
-        avail = np.unique(kinds[mask])
-        kind = avail[int(rng.integers(avail.size))]
-        choices = np.flatnonzero(mask & (kinds == kind))
+        by_kind = st.kind_choices()
+        choices = by_kind[int(rng.integers(len(by_kind)))]
         st.push(int(choices[int(rng.integers(choices.size))]))
     return parse_rpn(st.rpn())
 

@@ -106,18 +106,20 @@ class Vocabulary:
         names = ("op", "feature", "window", "constant")
         kinds = [k for k, n in zip(names, sizes, strict=True) for _ in range(n)]
         object.__setattr__(self, "_kinds", (*kinds, "end"))
+        texts = (
+            *self.operators,
+            *("$" + f for f in self.features),
+            *(str(w) for w in self.windows),
+            *(_ops.format_number(c) for c in self.constants),
+            "SEP",
+        )
+        object.__setattr__(self, "_texts", texts)
 
     # ------------------------------------------------------------------ layout
     @property
     def tokens(self) -> list[str]:
         """Token texts in action order: operators, features, windows, constants, end."""
-        return (
-            list(self.operators)
-            + ["$" + f for f in self.features]
-            + [str(w) for w in self.windows]
-            + [_ops.format_number(c) for c in self.constants]
-            + ["SEP"]
-        )
+        return list(self._texts)  # type: ignore[attr-defined]
 
     @property
     def n_actions(self) -> int:
@@ -140,7 +142,7 @@ class Vocabulary:
 
     def text(self, action: int) -> str:
         """Token text of an action id."""
-        return self.tokens[int(action)]
+        return self._texts[int(action)]  # type: ignore[attr-defined]
 
     def spec(self, action: int) -> _ops.OpSpec:
         """Operator spec of an operator action."""
@@ -171,6 +173,9 @@ def _unit_grammar(vocab: Vocabulary, scale_free_end: bool) -> UnitGrammar:
     return UnitGrammar(vocab, scale_free_end)
 
 
+_KIND_ORDER = ("op", "feature", "window", "constant", "end")
+
+
 class GrammarState:
     """Stack bookkeeping of a partial RPN formula and the mask of admissible next tokens.
 
@@ -189,6 +194,7 @@ class GrammarState:
         specs = vocab._specs  # type: ignore[attr-defined]
         self._has_binary = any(s.n_inputs >= 2 and not s.params for s in specs)
         self._memo: dict[tuple[tuple[int, ...], int | None, int], np.ndarray] = {}
+        self._choices: dict[bytes, tuple[np.ndarray, ...]] = {}
         self._units = _unit_grammar(vocab, scale_free_end) if vocab.units == "on" else None
         self._layout = (self._f0, self._w0, self._c0, vocab.end_action)
         self.reset()
@@ -243,6 +249,20 @@ class GrammarState:
             m.setflags(write=False)
             self._memo[key] = m
         return m.copy()
+
+    def kind_choices(self) -> tuple[np.ndarray, ...]:
+        """Admissible actions grouped by token kind (operator, feature, window, constant, end,
+        in that order), kinds without one left out; memoised by mask."""
+        mask = self.mask()
+        key = mask.tobytes()
+        out = self._choices.get(key)
+        if out is None:
+            kinds = np.asarray([_KIND_ORDER.index(k) for k in self.vocab._kinds])  # type: ignore[attr-defined]
+            out = tuple(np.flatnonzero(mask & (kinds == kind)) for kind in np.unique(kinds[mask]))
+            if len(self._choices) > 100_000:
+                self._choices.clear()
+            self._choices[key] = out
+        return out
 
     def _compute_mask(self) -> np.ndarray:
         v = self.vocab

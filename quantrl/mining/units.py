@@ -97,6 +97,10 @@ class UnitGrammar:
         self._valid = {
             (i, w) for i, sp in self.windowed for w in vocab.windows if vocab.window_ok(sp, w)
         }
+        groups: dict[tuple, list[int]] = {}  # windows that admit the same operators
+        for j, w in enumerate(vocab.windows):
+            groups.setdefault(tuple((i, w) in self._valid for i, _ in self.windowed), []).append(j)
+        self._window_groups = [(vocab.windows[js[0]], np.asarray(js)) for js in groups.values()]
         self._finish: dict[tuple, float] = {}
         self._abs: list[tuple] = []
         self._ids: dict[tuple, int] = {}
@@ -105,7 +109,12 @@ class UnitGrammar:
         self._single: dict[int, float] = {}
         self._chain: dict[tuple, float] = {}
         self._umul: dict[tuple, int] = {}
-        self._masks: dict[tuple, np.ndarray] = {}
+        self._masks: dict[tuple, dict[int, np.ndarray]] = {}
+        self._costs_memo: dict[tuple, np.ndarray] = {}
+        self._combos: dict[tuple, list[tuple[float, int]]] = {}
+        self._results_memo: dict[tuple, list[tuple[int, int, int]]] = {}
+        self._leaf_memo: dict[tuple, np.ndarray] = {}
+        self._const_memo: dict[tuple, np.ndarray] = {}
         self.leaves = [self.leaf(f) for f in vocab.features]
         self.consts = [self._const(c) for c in vocab.constants]
 
@@ -321,15 +330,29 @@ class UnitGrammar:
 
     def _finish_cost(self, agg: Agg, below: int, top: int, same: bool) -> float:
         best = self.chain(self._extend_aid(agg, below), top)
-        for spec in self.binary:
-            r = self.step(spec, (), (below, top), same)
-            if r is not None:
-                best = min(best, 1.0 + self.chain(agg, r))
-        for spec, w in self.pair_reps:
-            r = self.step(spec, (w,), (below, top), same)
-            if r is not None:
-                best = min(best, 2.0 + self.chain(agg, r))
+        for extra, r in self._combine(below, top, same):
+            best = min(best, extra + self.chain(agg, r))
         return best
+
+    def _combine(self, below: int, top: int, same: bool) -> list[tuple[float, int]]:
+        """(tokens, abstract id) of each admissible binary (1 token) or pair-rolling (2 tokens,
+        one window standing for all) node on ``below`` and ``top``. Memoised."""
+        key = (below, top, same)
+        out = self._combos.get(key)
+        if out is None:
+            out = []
+            for spec in self.binary:
+                r = self.step(spec, (), (below, top), same)
+                if r is not None:
+                    out.append((1.0, r))
+            for spec, w in self.pair_reps:
+                r = self.step(spec, (w,), (below, top), same)
+                if r is not None:
+                    out.append((2.0, r))
+            if len(self._combos) > _MEMO_LIMIT:
+                self._combos.clear()
+            self._combos[key] = out
+        return out
 
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
         k, unit, sign, m = agg
@@ -351,87 +374,118 @@ class UnitGrammar:
         s = len(entries)
         top = tuple(e.aid for e in entries[max(0, s - self.span) :])
         same_top = s >= 2 and entries[-1].text == entries[-2].text
-        key = (aggs[max(0, s - self.span)], top, same_top, window, length)
-        m = self._masks.get(key)
-        if m is None:
-            m = self._mask(entries, aggs, window, length, layout)
-            m.setflags(write=False)
+        key = (aggs[max(0, s - self.span)], top, same_top, window)
+        budget = self.vocab.max_len - length - 1  # tokens left after the next one
+        masks = self._masks.get(key)
+        if masks is None:
             if len(self._masks) > _MEMO_LIMIT:
                 self._masks.clear()
-            self._masks[key] = m
+            masks = self._masks[key] = {}
+        m = masks.get(budget)
+        if m is None:
+            costs = self._costs_memo.get(key)
+            if costs is None:
+                costs = self._costs(entries, aggs, window, layout)
+                self._costs_memo[key] = costs
+                if len(self._costs_memo) > _MEMO_LIMIT:
+                    self._costs_memo.clear()
+            m = costs <= budget
+            m[layout[3]] = costs[layout[3]] == -math.inf  # the end token needs no budget
+            m.setflags(write=False)
+            masks[budget] = m
         return m
 
-    def _after(self, entries: Sequence[Entry], aggs: Sequence[Agg], k: int, aid: int) -> float:
-        """Completion cost once the top ``k`` entries are replaced by entry ``aid``."""
-        rest = len(entries) - k
-        if rest == 0:
-            return self.single(aid)
-        below = entries[rest - 1].aid
-        # the new entry's text is not compared here: equal abstracts count as equal
-        return self.finish(aggs[rest - 1], below, aid, below == aid)
-
-    def _mask(
+    def _costs(
         self,
         entries: Sequence[Entry],
         aggs: Sequence[Agg],
         window: int | None,
-        length: int,
         layout: tuple[int, int, int, int],
     ) -> np.ndarray:
-        vocab = self.vocab
+        """Per next token, the fewest tokens that finish the formula after it (inf: refused);
+        the end token's entry is -inf when the formula may end here, inf otherwise. A token is
+        admissible when its cost fits the tokens left, so one cost vector serves every length."""
+        inf = math.inf
         f0, w0, c0, end = layout
-        m = np.zeros(end + 1, dtype=bool)
-        budget = vocab.max_len - length - 1  # tokens left after the next one
+        m = np.full(end + 1, inf)
         s = len(entries)
+        tops = tuple(e.aid for e in entries[max(0, s - self.span + 1) :])
+        same = s >= 2 and entries[-1].text == entries[-2].text
+
+        def after(k: int, r: int) -> float:  # completion once the top k entries become r
+            rest = s - k
+            if rest == 0:
+                return self.single(r)
+            below = entries[rest - 1].aid
+            return self.finish(aggs[rest - 1], below, r, below == r)
+
         if window is not None:  # a window must be consumed by the next operator
-            for i, spec in self.windowed:
-                k = spec.n_inputs
-                if s < k or (i, window) not in self._valid:
-                    continue
-                r = self._on_top(spec, entries, (window,))
-                m[i] = r is not None and self._after(entries, aggs, k, r) <= budget
+            for i, k, r in self._results(tops, same, window):
+                m[i] = after(k, r)
             return m
-        for i, spec in self.plain:
-            k = spec.n_inputs
-            if s < k:
-                continue
-            r = self._on_top(spec, entries, ())
-            m[i] = r is not None and self._after(entries, aggs, k, r) <= budget
-        top = entries[-1] if s else None
-        for j, leaf in enumerate(self.leaves):
-            if top is None:
-                cost = self.single(leaf.aid)
-            else:
-                cost = self.finish(aggs[s - 1], top.aid, leaf.aid, top.text == leaf.text)
-            m[f0 + j] = cost <= budget
-        if top is not None and top.kind == F:
-            pending: dict[tuple, float] = {}  # windows that admit the same operators agree
-            for j, w in enumerate(vocab.windows):
-                admits = tuple((i, w) in self._valid for i, _ in self.windowed)
-                if admits not in pending:
-                    pending[admits] = self._pending(entries, aggs, w)
-                m[w0 + j] = pending[admits] <= budget
-            for j, entry in enumerate(self.consts):
-                m[c0 + j] = self.finish(aggs[s - 1], top.aid, entry.aid, False) <= budget
-        m[end] = s == 1 and self.end_ok(entries[0].aid)
+        for i, k, r in self._results(tops, same, None):
+            m[i] = after(k, r)
+        if s == 0:
+            for j, leaf in enumerate(self.leaves):
+                m[f0 + j] = self.single(leaf.aid)
+            return m
+        top = entries[-1]
+        m[f0:w0] = self._leaf_costs(aggs[s - 1], top.aid)
+        if top.kind == F:
+            for w, js in self._window_groups:  # windows that admit the same operators agree
+                best = inf
+                for _, k, r in self._results(tops, same, w):
+                    best = min(best, 1.0 + after(k, r))
+                m[w0 + js] = best
+            m[c0:end] = self._const_costs(aggs[s - 1], top.aid)
+        m[end] = -inf if s == 1 and self.end_ok(entries[0].aid) else inf
         return m
 
-    def _pending(self, entries: Sequence[Entry], aggs: Sequence[Agg], w: int) -> float:
-        """Completion cost with window ``w`` pending (the next token is its operator)."""
-        s = len(entries)
-        best = math.inf
-        for i, spec in self.windowed:
-            k = spec.n_inputs
-            if s < k or (i, w) not in self._valid:
-                continue
-            r = self._on_top(spec, entries, (w,))
-            if r is not None:
-                best = min(best, 1.0 + self._after(entries, aggs, k, r))
-        return best
+    def _results(
+        self, tops: tuple[int, ...], same: bool, window: int | None
+    ) -> list[tuple[int, int, int]]:
+        """(action, operands, abstract id) of every operator admissible on the top entries
+        ``tops`` (plain operators, or with ``window`` those taking it). Memoised."""
+        key = (tops, same, window)
+        out = self._results_memo.get(key)
+        if out is None:
+            out = []
+            if window is None:
+                ops = self.plain
+                params: tuple = ()
+            else:
+                ops = [(i, sp) for i, sp in self.windowed if (i, window) in self._valid]
+                params = (window,)
+            for i, spec in ops:
+                k = spec.n_inputs
+                if len(tops) < k:
+                    continue
+                r = self.step(spec, params, tops[len(tops) - k :], k >= 2 and same)
+                if r is not None:
+                    out.append((i, k, r))
+            if len(self._results_memo) > _MEMO_LIMIT:
+                self._results_memo.clear()
+            self._results_memo[key] = out
+        return out
 
-    def _on_top(self, spec: _ops.OpSpec, entries: Sequence[Entry], params: tuple) -> int | None:
-        """Abstract id of ``spec`` on the top entries of the stack (None when refused)."""
-        k = spec.n_inputs
-        operands = entries[len(entries) - k :]
-        same = k >= 2 and operands[-1].text == operands[-2].text
-        return self.step(spec, params, tuple(e.aid for e in operands), same)
+    def _leaf_costs(self, agg: Agg, top: int) -> np.ndarray:
+        """Completion cost after pushing each feature on a stack ``agg`` + ``top``."""
+        key = (agg, top)
+        out = self._leaf_memo.get(key)
+        if out is None:  # a bare feature's abstract names its field: equal ids, equal texts
+            out = np.array([self.finish(agg, top, e.aid, top == e.aid) for e in self.leaves])
+            if len(self._leaf_memo) > _MEMO_LIMIT:
+                self._leaf_memo.clear()
+            self._leaf_memo[key] = out
+        return out
+
+    def _const_costs(self, agg: Agg, top: int) -> np.ndarray:
+        """Completion cost after pushing each constant on a stack ``agg`` + ``top``."""
+        key = (agg, top)
+        out = self._const_memo.get(key)
+        if out is None:
+            out = np.array([self.finish(agg, top, e.aid, False) for e in self.consts])
+            if len(self._const_memo) > _MEMO_LIMIT:
+                self._const_memo.clear()
+            self._const_memo[key] = out
+        return out
