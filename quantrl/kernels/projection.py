@@ -16,12 +16,124 @@ import numpy as np
 from numba import njit, prange
 
 from quantrl.kernels.correlation import _blocks
-from quantrl.kernels.lanes import dot3_nb, dot_nb, sum_nb
+from quantrl.kernels.lanes import dot4_nb, dot_nb
 
 __all__ = ["combination_ic_nb", "factor_sums", "neutralize_rows_into"]
 
 #: Ridge added to every normal matrix (as the reference per-date solve does).
 RIDGE = 1e-9
+
+
+@njit(cache=True, inline="always")
+def _lanes_total(l0, l1, l2, l3, l4, l5, l6, l7):
+    """The fixed pairwise order in which ``quantrl.kernels.lanes`` adds its eight lanes."""
+    return ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))
+
+
+@njit(cache=True)
+def _used_row_nb(vals, okr, zr, used, zz):
+    """used = finite value and exposures ok; zz = z on used cells, 0 elsewhere; returns
+    (count of used, count of ok, sum of zz^2 in ``lanes`` order)."""
+    n_cols = vals.shape[0]
+    m = n_cols - n_cols % 8
+    n = 0
+    n_ok = 0
+    q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = 0.0
+    for j0 in range(0, m, 8):
+        for j in range(j0, j0 + 8):
+            u = np.isfinite(vals[j]) and okr[j]
+            used[j] = 1.0 if u else 0.0
+            zz[j] = zr[j] if u else 0.0
+            n += 1 if u else 0
+            n_ok += 1 if okr[j] else 0
+        q0 += zz[j0] * zz[j0]
+        q1 += zz[j0 + 1] * zz[j0 + 1]
+        q2 += zz[j0 + 2] * zz[j0 + 2]
+        q3 += zz[j0 + 3] * zz[j0 + 3]
+        q4 += zz[j0 + 4] * zz[j0 + 4]
+        q5 += zz[j0 + 5] * zz[j0 + 5]
+        q6 += zz[j0 + 6] * zz[j0 + 6]
+        q7 += zz[j0 + 7] * zz[j0 + 7]
+    for j in range(m, n_cols):
+        u = np.isfinite(vals[j]) and okr[j]
+        used[j] = 1.0 if u else 0.0
+        zz[j] = zr[j] if u else 0.0
+        n += 1 if u else 0
+        n_ok += 1 if okr[j] else 0
+        q0 += zz[j] * zz[j]
+    return float(n), float(n_ok), _lanes_total(q0, q1, q2, q3, q4, q5, q6, q7)
+
+
+@njit(cache=True)
+def _residual_row_nb(zz, used, design_t, beta, res):
+    """res = (zz - sum_a beta_a design_t[a]) * used (subtracted in order a = 0, 1, ...);
+    returns (sum res^2, sum res) in ``lanes`` order."""
+    n_cols = zz.shape[0]
+    k = design_t.shape[0]
+    m = n_cols - n_cols % 8
+    for j in range(n_cols):
+        res[j] = zz[j]
+    for a in range(k):
+        col = design_t[a]
+        ba = beta[a]
+        for j in range(n_cols):
+            res[j] -= ba * col[j]
+    for j in range(n_cols):
+        res[j] *= used[j]
+    q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = 0.0
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for j in range(0, m, 8):
+        q0 += res[j] * res[j]
+        q1 += res[j + 1] * res[j + 1]
+        q2 += res[j + 2] * res[j + 2]
+        q3 += res[j + 3] * res[j + 3]
+        q4 += res[j + 4] * res[j + 4]
+        q5 += res[j + 5] * res[j + 5]
+        q6 += res[j + 6] * res[j + 6]
+        q7 += res[j + 7] * res[j + 7]
+        s0 += res[j]
+        s1 += res[j + 1]
+        s2 += res[j + 2]
+        s3 += res[j + 3]
+        s4 += res[j + 4]
+        s5 += res[j + 5]
+        s6 += res[j + 6]
+        s7 += res[j + 7]
+    for j in range(m, n_cols):
+        q0 += res[j] * res[j]
+        s0 += res[j]
+    return _lanes_total(q0, q1, q2, q3, q4, q5, q6, q7), _lanes_total(
+        s0, s1, s2, s3, s4, s5, s6, s7
+    )
+
+
+@njit(cache=True)
+def _deviation_ss_nb(res, used, mean):
+    """Sum of ((res - mean) * used)^2 in ``lanes`` order."""
+    n_cols = res.shape[0]
+    m = n_cols - n_cols % 8
+    q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = 0.0
+    for j in range(0, m, 8):
+        d0 = (res[j] - mean) * used[j]
+        d1 = (res[j + 1] - mean) * used[j + 1]
+        d2 = (res[j + 2] - mean) * used[j + 2]
+        d3 = (res[j + 3] - mean) * used[j + 3]
+        d4 = (res[j + 4] - mean) * used[j + 4]
+        d5 = (res[j + 5] - mean) * used[j + 5]
+        d6 = (res[j + 6] - mean) * used[j + 6]
+        d7 = (res[j + 7] - mean) * used[j + 7]
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+        q4 += d4 * d4
+        q5 += d5 * d5
+        q6 += d6 * d6
+        q7 += d7 * d7
+    for j in range(m, n_cols):
+        d = (res[j] - mean) * used[j]
+        q0 += d * d
+    return _lanes_total(q0, q1, q2, q3, q4, q5, q6, q7)
 
 
 @njit(cache=True, parallel=True)
@@ -44,6 +156,8 @@ def neutralize_rows_nb(
     ``RIDGE`` on its diagonal) is solved. A residual at rounding level (sum of squares <= 1e-10
     of the factor's) is 0. The residual is z-scored (ddof=0) over the used cells (0 for < 2
     cells or no variance); other cells, and with ``masked`` the cells outside ``universe``, are 0.
+    Four passes over a date's cells (used cells, residual and its sums, spread, output); every
+    sum runs in ``quantrl.kernels.lanes``' fixed order.
     """
     t_len, n_cols = values.shape
     k = design.shape[1]
@@ -52,22 +166,14 @@ def neutralize_rows_nb(
         used = np.empty(n_cols, dtype=np.float64)
         zz = np.empty(n_cols, dtype=np.float64)
         res = np.empty(n_cols, dtype=np.float64)
-        dev = np.empty(n_cols, dtype=np.float64)
         rhs = np.empty(k, dtype=np.float64)
         beta = np.empty(k, dtype=np.float64)
         gram = np.empty((k, k), dtype=np.float64)
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
-            vals = values[t]
-            okr = ok[t]
-            zr = z[t]
-            n = 0.0
-            n_ok = 0.0
-            for j in range(n_cols):
-                u = np.isfinite(vals[j]) and okr[j]
-                used[j] = 1.0 if u else 0.0
-                zz[j] = zr[j] if u else 0.0
-                n += used[j]
-                n_ok += 1.0 if okr[j] else 0.0
+            n, n_ok, ss_z = _used_row_nb(values[t], ok[t], z[t], used, zz)
+            if n == 0.0:  # nothing to fit or standardise: the row is 0
+                out[t, :] = 0.0
+                continue
             for a in range(k):
                 rhs[a] = dot_nb(design[t, a], zz)
             if n == n_ok:  # the factor is finite wherever the exposures are
@@ -78,32 +184,29 @@ def neutralize_rows_nb(
                     beta[a] = acc
             else:  # extra missing cells: solve this date's own normal equations
                 for a in range(k):
+                    # sum of (c_a c_b) * used, as c_a * used is c_a or 0 and adding a signed
+                    # zero to a sum leaves it as it is: the same bits with one stream less
                     ca = design[t, a]
-                    for b in range(a + 1):
-                        acc = dot3_nb(ca, design[t, b], used)
-                        gram[a, b] = acc
-                        gram[b, a] = acc
+                    for j in range(n_cols):
+                        res[j] = ca[j] * used[j]
+                    b = 0
+                    while b + 4 <= a + 1:
+                        gram[a, b], gram[a, b + 1], gram[a, b + 2], gram[a, b + 3] = dot4_nb(
+                            res, design[t, b], design[t, b + 1], design[t, b + 2], design[t, b + 3]
+                        )
+                        b += 4
+                    for r in range(b, a + 1):
+                        gram[a, r] = dot_nb(res, design[t, r])
+                    for r in range(a):
+                        gram[r, a] = gram[a, r]
                     gram[a, a] += RIDGE
                 beta[:] = np.linalg.solve(gram, rhs)
-            for j in range(n_cols):
-                res[j] = zz[j]
-            for a in range(k):
-                col = design[t, a]
-                ba = beta[a]
-                for j in range(n_cols):
-                    res[j] -= ba * col[j]
-            for j in range(n_cols):
-                res[j] *= used[j]
-            ss_res = dot_nb(res, res)
-            ss_z = dot_nb(zz, zz)
-            total = sum_nb(res)
+            ss_res, total = _residual_row_nb(zz, used, design[t], beta, res)
             if ss_res <= 1e-10 * max(ss_z, 1e-300):
                 res[:] = 0.0
                 total = 0.0
             mean = total / n if n > 0 else 0.0
-            for j in range(n_cols):
-                dev[j] = (res[j] - mean) * used[j]
-            ss = dot_nb(dev, dev)
+            ss = _deviation_ss_nb(res, used, mean)
             std = np.sqrt(ss / n) if n > 0 else 0.0
             good = n >= 2 and std > 1e-12 * (abs(mean) + 1.0)
             scale = 1.0 / std if good else 0.0
@@ -174,16 +277,19 @@ def factor_sums_nb(
     k = members.shape[0]
     step = (t_len + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
+        ones = np.ones(n_cols)  # sum z is sum z * 1, bit for bit
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             v = z[t]
-            ys = y_std[t]
-            yc = y_c[t]
-            s[t] = sum_nb(v)
-            zz[t] = dot_nb(v, v)
-            b[t] = dot_nb(v, ys)
-            c[t] = dot_nb(v, yc)
-            for i in range(k):
-                cross[t, i] = dot_nb(v, zbuf[t, members[i]])
+            s[t], zz[t], b[t], c[t] = dot4_nb(v, ones, v, y_std[t], y_c[t])
+            i = 0
+            while i + 4 <= k:  # four members per pass over the candidate's row
+                zt = zbuf[t]
+                cross[t, i], cross[t, i + 1], cross[t, i + 2], cross[t, i + 3] = dot4_nb(
+                    v, zt[members[i]], zt[members[i + 1]], zt[members[i + 2]], zt[members[i + 3]]
+                )
+                i += 4
+            for r in range(i, k):
+                cross[t, r] = dot_nb(v, zbuf[t, members[r]])
 
 
 def factor_sums(
