@@ -600,7 +600,11 @@ def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _mad_block(x, w, out):
-    """Mean absolute deviation: running mean, then one pass over the window per row."""
+    """Mean absolute deviation: running mean, then one pass over the window per row.
+
+    The window's rows are summed four per sweep over the columns (each column's terms still
+    added one by one in row order, so the bits are those of one row per sweep).
+    """
     T = x.shape[0]
     m = x.shape[1]
     _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
@@ -608,12 +612,26 @@ def _mad_block(x, w, out):
     for b in prange(bounds.shape[0] - 1):
         acc = np.zeros(m)
         for t in range(max(w - 1, bounds[b]), bounds[b + 1]):
+            mean = out[t]
             acc[:] = 0.0
-            for k in range(t - w + 1, t + 1):
+            k = t - w + 1
+            while k + 4 <= t + 1:  # four window rows per sweep, added in row order
+                r0 = x[k]
+                r1 = x[k + 1]
+                r2 = x[k + 2]
+                r3 = x[k + 3]
                 for jj in range(m):
-                    acc[jj] += abs(x[k, jj] - out[t, jj])
+                    mu = mean[jj]
+                    a = acc[jj] + abs(r0[jj] - mu)
+                    a += abs(r1[jj] - mu)
+                    a += abs(r2[jj] - mu)
+                    acc[jj] = a + abs(r3[jj] - mu)
+                k += 4
+            for k in range(k, t + 1):
+                for jj in range(m):
+                    acc[jj] += abs(x[k, jj] - mean[jj])
             for jj in range(m):
-                out[t, jj] = acc[jj] / w
+                mean[jj] = acc[jj] / w
 
 
 @njit(cache=True, error_model="numpy")
