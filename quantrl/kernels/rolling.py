@@ -113,6 +113,58 @@ def _first_centres(x, m):
 
 
 @njit(cache=True, error_model="numpy")
+def _sum_slide(x, t, w, mean, c, s1, bad, inv_w, out):
+    """Row t >= w of the sum (or mean): add row t, drop row t - w, write the value, in one pass.
+
+    Per column the operations (and so the bits) are those of separate add, drop and output
+    passes over all columns; fusing them keeps the sums in registers.
+    """
+    kw = float(w)
+    for jj in range(x.shape[1]):
+        cc = c[jj]
+        v = x[t, jj]
+        ok = np.isfinite(v)
+        d = v - cc if ok else 0.0
+        nb = bad[jj] + (0.0 if ok else 1.0)
+        u = x[t - w, jj]
+        ok = np.isfinite(u)
+        e = u - cc if ok else 0.0
+        s = (s1[jj] + d) - e
+        nb -= 0.0 if ok else 1.0
+        s1[jj] = s
+        bad[jj] = nb
+        if mean:
+            out[t, jj] = s * inv_w + cc if nb == 0.0 else np.nan
+        else:
+            out[t, jj] = s + cc * kw if nb == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _var_slide(x, t, w, root, c, s1, s2, bad, inv_w, inv_dof, out):
+    """Row t >= w of the variance (or std, ``root``) in one pass (the bits of three passes)."""
+    for jj in range(x.shape[1]):
+        cc = c[jj]
+        v = x[t, jj]
+        ok = np.isfinite(v)
+        d = v - cc if ok else 0.0
+        nb = bad[jj] + (0.0 if ok else 1.0)
+        u = x[t - w, jj]
+        ok = np.isfinite(u)
+        e = u - cc if ok else 0.0
+        s = (s1[jj] + d) - e
+        q = (s2[jj] + d * d) - e * e
+        nb -= 0.0 if ok else 1.0
+        s1[jj] = s
+        s2[jj] = q
+        bad[jj] = nb
+        var = max((q - s * s * inv_w) * inv_dof, 0.0)
+        if root:
+            out[t, jj] = np.sqrt(var) if nb == 0.0 else np.nan
+        else:
+            out[t, jj] = var if nb == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
 def _moments_block(x, w, mode, out, t0, t1):
     """Rows t0..t1-1 in order, all columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
     m = x.shape[1]
@@ -139,6 +191,12 @@ def _moments_block(x, w, mode, out, t0, t1):
                     if squares:
                         s2[jj] += d * d
                     bad[jj] += 0.0 if ok else 1.0
+        elif t >= w:  # the steady state: one fused pass per row
+            if squares:
+                _var_slide(x, t, w, mode == 3, c, s1, s2, bad, inv_w, inv_dof, out)
+            else:
+                _sum_slide(x, t, w, mode == 1, c, s1, bad, inv_w, out)
+            continue
         else:
             for jj in range(m):
                 v = x[t, jj]
