@@ -891,6 +891,20 @@ def _ewm_block(x, alpha, w, out):
     den = np.zeros(m)
     bad = np.zeros(m)
     for t in range(T):
+        if t >= w:  # the steady state: one fused pass per row (the bits of the three passes)
+            for jj in range(m):
+                v = x[t, jj]
+                ok = np.isfinite(v)
+                n = num[jj] * decay + (v if ok else 0.0)
+                d = den[jj] * decay + (1.0 if ok else 0.0)
+                nb = bad[jj] + (0.0 if ok else 1.0)
+                nb -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
+                num[jj] = n
+                den[jj] = d
+                bad[jj] = nb
+                good = (nb == 0.0) & (d > 0.0)
+                out[t, jj] = n / d if good else np.nan
+            continue
         for jj in range(m):
             v = x[t, jj]
             ok = np.isfinite(v)
