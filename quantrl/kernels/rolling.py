@@ -113,35 +113,13 @@ def _first_centres(x, m):
 
 
 @njit(cache=True, error_model="numpy")
-def _sum_slide(x, t, w, mean, c, s1, bad, inv_w, out):
-    """Row t >= w of the sum (or mean): add row t, drop row t - w, write the value, in one pass.
+def _std_slide(x, t, w, c, s1, s2, bad, inv_w, inv_dof, out):
+    """Row t >= w of the std: add row t, drop row t - w, write the value, in one pass.
 
     Per column the operations (and so the bits) are those of separate add, drop and output
-    passes over all columns; fusing them keeps the sums in registers.
+    passes over all columns; fusing them keeps the sums in registers. (Sums, means and
+    variances keep the separate passes: fusing them measured under 15% faster.)
     """
-    kw = float(w)
-    for jj in range(x.shape[1]):
-        cc = c[jj]
-        v = x[t, jj]
-        ok = np.isfinite(v)
-        d = v - cc if ok else 0.0
-        nb = bad[jj] + (0.0 if ok else 1.0)
-        u = x[t - w, jj]
-        ok = np.isfinite(u)
-        e = u - cc if ok else 0.0
-        s = (s1[jj] + d) - e
-        nb -= 0.0 if ok else 1.0
-        s1[jj] = s
-        bad[jj] = nb
-        if mean:
-            out[t, jj] = s * inv_w + cc if nb == 0.0 else np.nan
-        else:
-            out[t, jj] = s + cc * kw if nb == 0.0 else np.nan
-
-
-@njit(cache=True, error_model="numpy")
-def _var_slide(x, t, w, root, c, s1, s2, bad, inv_w, inv_dof, out):
-    """Row t >= w of the variance (or std, ``root``) in one pass (the bits of three passes)."""
     for jj in range(x.shape[1]):
         cc = c[jj]
         v = x[t, jj]
@@ -158,10 +136,7 @@ def _var_slide(x, t, w, root, c, s1, s2, bad, inv_w, inv_dof, out):
         s2[jj] = q
         bad[jj] = nb
         var = max((q - s * s * inv_w) * inv_dof, 0.0)
-        if root:
-            out[t, jj] = np.sqrt(var) if nb == 0.0 else np.nan
-        else:
-            out[t, jj] = var if nb == 0.0 else np.nan
+        out[t, jj] = np.sqrt(var) if nb == 0.0 else np.nan
 
 
 @njit(cache=True, error_model="numpy")
@@ -191,11 +166,8 @@ def _moments_block(x, w, mode, out, t0, t1):
                     if squares:
                         s2[jj] += d * d
                     bad[jj] += 0.0 if ok else 1.0
-        elif t >= w:  # the steady state: one fused pass per row
-            if squares:
-                _var_slide(x, t, w, mode == 3, c, s1, s2, bad, inv_w, inv_dof, out)
-            else:
-                _sum_slide(x, t, w, mode == 1, c, s1, bad, inv_w, out)
+        elif t >= w and mode == 3:  # the std's steady state: one fused pass per row
+            _std_slide(x, t, w, c, s1, s2, bad, inv_w, inv_dof, out)
             continue
         else:
             for jj in range(m):
@@ -293,75 +265,6 @@ def rolling_count_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _cov_slide(x, y, t, w, cx, cy, sx, sy, sxy, bad, inv_w, inv_dof, out):
-    """Row t >= w of the covariance: add row t, drop row t - w, write the value, in one pass.
-
-    Per column the operations (and so the bits) are those of separate add, drop and output
-    passes over all columns; fusing them keeps the sums in registers.
-    """
-    for jj in range(x.shape[1]):
-        ccx = cx[jj]
-        ccy = cy[jj]
-        a = x[t, jj]
-        b = y[t, jj]
-        ok = np.isfinite(a) & np.isfinite(b)
-        da = a - ccx if ok else 0.0
-        db = b - ccy if ok else 0.0
-        nb = bad[jj] + (0.0 if ok else 1.0)
-        a = x[t - w, jj]
-        b = y[t - w, jj]
-        ok = np.isfinite(a) & np.isfinite(b)
-        ua = a - ccx if ok else 0.0
-        ub = b - ccy if ok else 0.0
-        s_x = (sx[jj] + da) - ua
-        s_y = (sy[jj] + db) - ub
-        s_xy = (sxy[jj] + da * db) - ua * ub
-        nb -= 0.0 if ok else 1.0
-        sx[jj] = s_x
-        sy[jj] = s_y
-        sxy[jj] = s_xy
-        bad[jj] = nb
-        cov = (s_xy - s_x * s_y * inv_w) * inv_dof
-        out[t, jj] = cov if nb == 0.0 else np.nan
-
-
-@njit(cache=True, error_model="numpy")
-def _corr_slide(x, y, t, w, cx, cy, sx, sy, sxx, syy, sxy, bad, inv_w, flat, out):
-    """Row t >= w of the correlation in one pass (the bits of ``_cov_slide``'s three passes)."""
-    for jj in range(x.shape[1]):
-        ccx = cx[jj]
-        ccy = cy[jj]
-        a = x[t, jj]
-        b = y[t, jj]
-        ok = np.isfinite(a) & np.isfinite(b)
-        da = a - ccx if ok else 0.0
-        db = b - ccy if ok else 0.0
-        nb = bad[jj] + (0.0 if ok else 1.0)
-        a = x[t - w, jj]
-        b = y[t - w, jj]
-        ok = np.isfinite(a) & np.isfinite(b)
-        ua = a - ccx if ok else 0.0
-        ub = b - ccy if ok else 0.0
-        s_x = (sx[jj] + da) - ua
-        s_y = (sy[jj] + db) - ub
-        s_xx = (sxx[jj] + da * da) - ua * ua
-        s_yy = (syy[jj] + db * db) - ub * ub
-        s_xy = (sxy[jj] + da * db) - ua * ub
-        nb -= 0.0 if ok else 1.0
-        sx[jj] = s_x
-        sy[jj] = s_y
-        sxx[jj] = s_xx
-        syy[jj] = s_yy
-        sxy[jj] = s_xy
-        bad[jj] = nb
-        cxy = s_xy - s_x * s_y * inv_w
-        cxx = s_xx - s_x * s_x * inv_w
-        cyy = s_yy - s_y * s_y * inv_w
-        good = (nb == 0.0) & (cxx > flat) & (cyy > flat)
-        out[t, jj] = cxy / np.sqrt(cxx * cyy) if good else np.nan
-
-
-@njit(cache=True, error_model="numpy")
 def _pair_block(x, y, w, mode, eps, out, t0, t1):
     """Rows t0..t1-1: mode 0 cov (ddof=1), 1 corr (NaN where either window std <= eps)."""
     T = x.shape[0]
@@ -417,12 +320,6 @@ def _pair_block(x, y, w, mode, eps, out, t0, t1):
                         syy[jj] += db * db
                     sxy[jj] += da * db
                     bad[jj] += 0.0 if ok else 1.0
-        elif t >= w:  # the steady state: one fused pass per row
-            if mode == 0:
-                _cov_slide(x, y, t, w, cx, cy, sx, sy, sxy, bad, inv_w, inv_dof, out)
-            else:
-                _corr_slide(x, y, t, w, cx, cy, sx, sy, sxx, syy, sxy, bad, inv_w, flat, out)
-            continue
         else:
             for jj in range(m):
                 a = x[t, jj]
