@@ -582,9 +582,9 @@ def _mad_block(x, w, out):
                     a += abs(r2[jj] - mu)
                     acc[jj] = a + abs(r3[jj] - mu)
                 k += 4
-            for k in range(k, t + 1):
+            for kk in range(k, t + 1):
                 for jj in range(m):
-                    acc[jj] += abs(x[k, jj] - mean[jj])
+                    acc[jj] += abs(x[kk, jj] - mean[jj])
             for jj in range(m):
                 mean[jj] = acc[jj] / w
 

@@ -96,11 +96,11 @@ def _order_rows(x, w, mode, q, out, j0, j1):
                     o3[jj] = min(max(pc, v), pd)
                     o4[jj] = min(max(pd, v), pe)
                 i += 4
-            for i in range(i, w - 1):
-                ra = buf[i - 1]
-                rb = buf[i]
-                rc = buf[i + 1]
-                oi = nxt[i]
+            for p in range(i, w - 1):
+                ra = buf[p - 1]
+                rb = buf[p]
+                rc = buf[p + 1]
+                oi = nxt[p]
                 for jj in range(m):
                     u = uu[jj]
                     prev = ra[jj] if ra[jj] < u else rb[jj]
