@@ -41,30 +41,50 @@ def _order_rows(x, w, mode, q, out, j0, j1):
     equal = np.empty(m)
     for t in range(T):
         row = x[t]
-        for jj in range(m):
-            v = row[j0 + jj]
-            ok = np.isfinite(v)
-            vv[jj] = v if ok else np.inf
-            bad[jj] += 0 if ok else 1
-        if t >= w:
+        steady = t >= w and w > 1
+        if steady:  # newcomer, leaver and the first position in one sweep
             old = x[t - w]
-            for jj in range(m):
-                u = old[j0 + jj]
-                ok = np.isfinite(u)
-                uu[jj] = u if ok else np.inf
-                bad[jj] -= 0 if ok else 1
-        else:
-            uu[:] = np.inf  # the window is not full yet: an empty slot leaves
-        if w == 1:
-            for jj in range(m):
-                nxt[0, jj] = vv[jj]
-        else:
             r0 = buf[0]
             r1 = buf[1]
             o0 = nxt[0]
             for jj in range(m):
-                cur = r0[jj] if r0[jj] < uu[jj] else r1[jj]
-                o0[jj] = min(vv[jj], cur)
+                v = row[j0 + jj]
+                ok = np.isfinite(v)
+                v = v if ok else np.inf
+                u = old[j0 + jj]
+                ok_u = np.isfinite(u)
+                u = u if ok_u else np.inf
+                vv[jj] = v
+                uu[jj] = u
+                bad[jj] += (0 if ok else 1) - (0 if ok_u else 1)
+                cur = r0[jj] if r0[jj] < u else r1[jj]
+                o0[jj] = min(v, cur)
+        else:
+            for jj in range(m):
+                v = row[j0 + jj]
+                ok = np.isfinite(v)
+                vv[jj] = v if ok else np.inf
+                bad[jj] += 0 if ok else 1
+            if t >= w:
+                old = x[t - w]
+                for jj in range(m):
+                    u = old[j0 + jj]
+                    ok = np.isfinite(u)
+                    uu[jj] = u if ok else np.inf
+                    bad[jj] -= 0 if ok else 1
+            else:
+                uu[:] = np.inf  # the window is not full yet: an empty slot leaves
+        if w == 1:
+            for jj in range(m):
+                nxt[0, jj] = vv[jj]
+        else:
+            if not steady:
+                r0 = buf[0]
+                r1 = buf[1]
+                o0 = nxt[0]
+                for jj in range(m):
+                    cur = r0[jj] if r0[jj] < uu[jj] else r1[jj]
+                    o0[jj] = min(vv[jj], cur)
             i = 1
             while i + 4 <= w - 1:  # four positions per sweep: each buffer row is read once
                 ra = buf[i - 1]
