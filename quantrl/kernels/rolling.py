@@ -113,6 +113,33 @@ def _first_centres(x, m):
 
 
 @njit(cache=True, error_model="numpy")
+def _std_slide(x, t, w, c, s1, s2, bad, inv_w, inv_dof, out):
+    """Row t >= w of the std: add row t, drop row t - w, write the value, in one pass.
+
+    Per column the operations (and so the bits) are those of separate add, drop and output
+    passes over all columns; fusing them keeps the sums in registers. (Sums, means and
+    variances keep the separate passes: fusing them measured under 15% faster.)
+    """
+    for jj in range(x.shape[1]):
+        cc = c[jj]
+        v = x[t, jj]
+        ok = np.isfinite(v)
+        d = v - cc if ok else 0.0
+        nb = bad[jj] + (0.0 if ok else 1.0)
+        u = x[t - w, jj]
+        ok = np.isfinite(u)
+        e = u - cc if ok else 0.0
+        s = (s1[jj] + d) - e
+        q = (s2[jj] + d * d) - e * e
+        nb -= 0.0 if ok else 1.0
+        s1[jj] = s
+        s2[jj] = q
+        bad[jj] = nb
+        var = max((q - s * s * inv_w) * inv_dof, 0.0)
+        out[t, jj] = np.sqrt(var) if nb == 0.0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
 def _moments_block(x, w, mode, out, t0, t1):
     """Rows t0..t1-1 in order, all columns innermost. mode 0 sum, 1 mean, 2 var, 3 std."""
     m = x.shape[1]
@@ -139,6 +166,9 @@ def _moments_block(x, w, mode, out, t0, t1):
                     if squares:
                         s2[jj] += d * d
                     bad[jj] += 0.0 if ok else 1.0
+        elif t >= w and mode == 3:  # the std's steady state: one fused pass per row
+            _std_slide(x, t, w, c, s1, s2, bad, inv_w, inv_dof, out)
+            continue
         else:
             for jj in range(m):
                 v = x[t, jj]
@@ -525,7 +555,11 @@ def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _mad_block(x, w, out):
-    """Mean absolute deviation: running mean, then one pass over the window per row."""
+    """Mean absolute deviation: running mean, then one pass over the window per row.
+
+    The window's rows are summed four per sweep over the columns (each column's terms still
+    added one by one in row order, so the bits are those of one row per sweep).
+    """
     T = x.shape[0]
     m = x.shape[1]
     _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
@@ -533,12 +567,26 @@ def _mad_block(x, w, out):
     for b in prange(bounds.shape[0] - 1):
         acc = np.zeros(m)
         for t in range(max(w - 1, bounds[b]), bounds[b + 1]):
+            mean = out[t]
             acc[:] = 0.0
-            for k in range(t - w + 1, t + 1):
+            k = t - w + 1
+            while k + 4 <= t + 1:  # four window rows per sweep, added in row order
+                r0 = x[k]
+                r1 = x[k + 1]
+                r2 = x[k + 2]
+                r3 = x[k + 3]
                 for jj in range(m):
-                    acc[jj] += abs(x[k, jj] - out[t, jj])
+                    mu = mean[jj]
+                    a = acc[jj] + abs(r0[jj] - mu)
+                    a += abs(r1[jj] - mu)
+                    a += abs(r2[jj] - mu)
+                    acc[jj] = a + abs(r3[jj] - mu)
+                k += 4
+            for kk in range(k, t + 1):
+                for jj in range(m):
+                    acc[jj] += abs(x[kk, jj] - mean[jj])
             for jj in range(m):
-                out[t, jj] = acc[jj] / w
+                mean[jj] = acc[jj] / w
 
 
 @njit(cache=True, error_model="numpy")
@@ -740,6 +788,20 @@ def _ewm_block(x, alpha, w, out):
     den = np.zeros(m)
     bad = np.zeros(m)
     for t in range(T):
+        if t >= w:  # the steady state: one fused pass per row (the bits of the three passes)
+            for jj in range(m):
+                v = x[t, jj]
+                ok = np.isfinite(v)
+                n = num[jj] * decay + (v if ok else 0.0)
+                d = den[jj] * decay + (1.0 if ok else 0.0)
+                nb = bad[jj] + (0.0 if ok else 1.0)
+                nb -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
+                num[jj] = n
+                den[jj] = d
+                bad[jj] = nb
+                good = (nb == 0.0) & (d > 0.0)
+                out[t, jj] = n / d if good else np.nan
+            continue
         for jj in range(m):
             v = x[t, jj]
             ok = np.isfinite(v)

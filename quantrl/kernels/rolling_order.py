@@ -22,8 +22,10 @@ def _order_rows(x, w, mode, q, out, j0, j1):
     so it sorts last). Each row removes the value leaving the window and inserts the newcomer
     with one branch-free pass over the buffer positions, vectorised across the columns: with
     B' the buffer without the leaver u (``B'[i] = buf[i]`` where ``buf[i] < u``, else
-    ``buf[i + 1]``), the new buffer is ``min(max(B'[i - 1], v), B'[i])``. mode 0: quantile q
-    (linear interpolation); mode 1: percentile rank of the last value (average ties).
+    ``buf[i + 1]``), the new buffer is ``min(max(B'[i - 1], v), B'[i])``. The inner positions go
+    four per sweep over the columns, so each buffer row is loaded once per sweep (the values, and
+    so the bits, are those of one position per sweep). mode 0: quantile q (linear interpolation);
+    mode 1: percentile rank of the last value (average ties).
     """
     T = x.shape[0]
     m = j1 - j0
@@ -39,35 +41,86 @@ def _order_rows(x, w, mode, q, out, j0, j1):
     equal = np.empty(m)
     for t in range(T):
         row = x[t]
-        for jj in range(m):
-            v = row[j0 + jj]
-            ok = np.isfinite(v)
-            vv[jj] = v if ok else np.inf
-            bad[jj] += 0 if ok else 1
-        if t >= w:
+        steady = t >= w and w > 1
+        if steady:  # newcomer, leaver and the first position in one sweep
             old = x[t - w]
-            for jj in range(m):
-                u = old[j0 + jj]
-                ok = np.isfinite(u)
-                uu[jj] = u if ok else np.inf
-                bad[jj] -= 0 if ok else 1
-        else:
-            uu[:] = np.inf  # the window is not full yet: an empty slot leaves
-        if w == 1:
-            for jj in range(m):
-                nxt[0, jj] = vv[jj]
-        else:
             r0 = buf[0]
             r1 = buf[1]
             o0 = nxt[0]
             for jj in range(m):
-                cur = r0[jj] if r0[jj] < uu[jj] else r1[jj]
-                o0[jj] = min(vv[jj], cur)
-            for i in range(1, w - 1):
+                v = row[j0 + jj]
+                ok = np.isfinite(v)
+                v = v if ok else np.inf
+                u = old[j0 + jj]
+                ok_u = np.isfinite(u)
+                u = u if ok_u else np.inf
+                vv[jj] = v
+                uu[jj] = u
+                bad[jj] += (0 if ok else 1) - (0 if ok_u else 1)
+                cur = r0[jj] if r0[jj] < u else r1[jj]
+                o0[jj] = min(v, cur)
+        else:
+            for jj in range(m):
+                v = row[j0 + jj]
+                ok = np.isfinite(v)
+                vv[jj] = v if ok else np.inf
+                bad[jj] += 0 if ok else 1
+            if t >= w:
+                old = x[t - w]
+                for jj in range(m):
+                    u = old[j0 + jj]
+                    ok = np.isfinite(u)
+                    uu[jj] = u if ok else np.inf
+                    bad[jj] -= 0 if ok else 1
+            else:
+                uu[:] = np.inf  # the window is not full yet: an empty slot leaves
+        if w == 1:
+            for jj in range(m):
+                nxt[0, jj] = vv[jj]
+        else:
+            if not steady:
+                r0 = buf[0]
+                r1 = buf[1]
+                o0 = nxt[0]
+                for jj in range(m):
+                    cur = r0[jj] if r0[jj] < uu[jj] else r1[jj]
+                    o0[jj] = min(vv[jj], cur)
+            i = 1
+            while i + 4 <= w - 1:  # four positions per sweep: each buffer row is read once
                 ra = buf[i - 1]
                 rb = buf[i]
                 rc = buf[i + 1]
-                oi = nxt[i]
+                rd = buf[i + 2]
+                re = buf[i + 3]
+                rf = buf[i + 4]
+                o1 = nxt[i]
+                o2 = nxt[i + 1]
+                o3 = nxt[i + 2]
+                o4 = nxt[i + 3]
+                for jj in range(m):
+                    u = uu[jj]
+                    v = vv[jj]
+                    a = ra[jj]
+                    b = rb[jj]
+                    c = rc[jj]
+                    d = rd[jj]
+                    e = re[jj]
+                    f = rf[jj]
+                    pa = a if a < u else b
+                    pb = b if b < u else c
+                    pc = c if c < u else d
+                    pd = d if d < u else e
+                    pe = e if e < u else f
+                    o1[jj] = min(max(pa, v), pb)
+                    o2[jj] = min(max(pb, v), pc)
+                    o3[jj] = min(max(pc, v), pd)
+                    o4[jj] = min(max(pd, v), pe)
+                i += 4
+            for p in range(i, w - 1):
+                ra = buf[p - 1]
+                rb = buf[p]
+                rc = buf[p + 1]
+                oi = nxt[p]
                 for jj in range(m):
                     u = uu[jj]
                     prev = ra[jj] if ra[jj] < u else rb[jj]
