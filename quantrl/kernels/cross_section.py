@@ -149,6 +149,32 @@ def _zscore_rows_nb(x, universe, masked, out, n_blocks):
             _zscore_row_nb(row, valid, n, universe[t if masked else 0], masked, out[t])
 
 
+@njit(cache=True, inline="always")
+def _rank_spread_nb(ranks: np.ndarray, valid: np.ndarray, centre: float) -> float:
+    """Sum of (rank - centre)^2 over the valid entries, in four interleaved sums.
+
+    Average ranks and their centre are multiples of 1/2, so every square is a multiple of 1/4
+    below 2^36 and every partial sum is exact (for rows under 2^15 entries): the total is the
+    same in any order, and four chains run four times faster than one.
+    """
+    n_cols = ranks.shape[0]
+    m = n_cols - n_cols % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for j in range(0, m, 4):
+        d0 = ranks[j] - centre if valid[j] else 0.0
+        d1 = ranks[j + 1] - centre if valid[j + 1] else 0.0
+        d2 = ranks[j + 2] - centre if valid[j + 2] else 0.0
+        d3 = ranks[j + 3] - centre if valid[j + 3] else 0.0
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+    for j in range(m, n_cols):
+        d = ranks[j] - centre if valid[j] else 0.0
+        s0 += d * d
+    return (s0 + s1) + (s2 + s3)
+
+
 @njit(cache=True, parallel=True)
 def _rank_zscore_rows_nb(x, keys, shift, top, universe, masked, out, n_blocks):
     """Z-scored percentile ranks per row; average ranks 1..n have mean (n + 1) / 2 exactly
@@ -171,10 +197,7 @@ def _rank_zscore_rows_nb(x, keys, shift, top, universe, masked, out, n_blocks):
                 continue
             _ranks_from_keys_nb(row, keys[t], finite, shift, top, ranks, run)
             centre = 0.5 * (n + 1)
-            ss = 0.0
-            for j in range(n_cols):
-                d = ranks[j] - centre if finite[j] else 0.0
-                ss += d * d
+            ss = _rank_spread_nb(ranks, finite, centre)
             std = np.sqrt(ss / n)
             # the percentile ranks r / n have mean centre / n and std std / n
             if not std / n > 1e-12 * (centre / n + 1.0):

@@ -4,8 +4,8 @@
 of exposures (an intercept and k styles) and re-standardises the residual; the design's normal
 matrix inverse is precomputed per date, so a factor that is finite wherever the exposures are
 costs two passes over its row. A date where the factor has extra missing cells is solved
-exactly on its own cells instead. ``factor_sums_nb`` makes the per-date sums the
-pool keeps: sum z, sum z^2, sum z * member, sum z * label. Rows (dates) are independent: no
+exactly on its own cells instead. ``factor_sums_nb`` and ``cross_sums_nb`` make the per-date
+sums the pool keeps: sum z, sum z^2, sum z * label, and sum z * member. Rows (dates) are independent: no
 kernel here reads another date's values. Row sums run in a fixed order (``quantrl.kernels.lanes``),
 so a seed gives the same bits in every process.
 """
@@ -18,7 +18,7 @@ from numba import njit, prange
 from quantrl.kernels.correlation import _blocks
 from quantrl.kernels.lanes import dot4_nb, dot_nb
 
-__all__ = ["combination_ic_nb", "factor_sums", "neutralize_rows_into"]
+__all__ = ["combination_ic_nb", "cross_sums", "factor_sums", "neutralize_rows_into"]
 
 #: Ridge added to every normal matrix (as the reference per-date solve does).
 RIDGE = 1e-9
@@ -259,52 +259,64 @@ def neutralize_rows_into(
 
 @njit(cache=True, parallel=True)
 def factor_sums_nb(
-    zbuf: np.ndarray,
     z: np.ndarray,
-    members: np.ndarray,
     y_std: np.ndarray,
     y_c: np.ndarray,
     s: np.ndarray,
     zz: np.ndarray,
-    cross: np.ndarray,
     b: np.ndarray,
     c: np.ndarray,
     n_blocks: int,
 ) -> None:
-    """Per-date sums of ``z`` (T, N): sum z, sum z^2, sum z * member ``zbuf[:, members[i]]``
-    (into ``cross[:, i]``; ``zbuf`` is (T, slots, N)), sum z * ``y_std`` and sum z * ``y_c``."""
+    """Per-date sums of ``z`` (T, N): sum z, sum z^2, sum z * ``y_std`` and sum z * ``y_c``."""
     t_len, n_cols = z.shape
-    k = members.shape[0]
     step = (t_len + n_blocks - 1) // n_blocks
     for blk in prange(n_blocks):
         ones = np.ones(n_cols)  # sum z is sum z * 1, bit for bit
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             v = z[t]
             s[t], zz[t], b[t], c[t] = dot4_nb(v, ones, v, y_std[t], y_c[t])
+
+
+@njit(cache=True, parallel=True)
+def cross_sums_nb(
+    zbuf: np.ndarray, z: np.ndarray, members: np.ndarray, cross: np.ndarray, n_blocks: int
+) -> None:
+    """Per-date sum of ``z`` (T, N) times member ``zbuf[:, members[i]]`` into ``cross[:, i]``
+    (``zbuf`` is (T, slots, N)), four members per pass over a date's row."""
+    t_len = z.shape[0]
+    k = members.shape[0]
+    step = (t_len + n_blocks - 1) // n_blocks
+    for blk in prange(n_blocks):
+        for t in range(blk * step, min(t_len, (blk + 1) * step)):
+            v = z[t]
+            zt = zbuf[t]
             i = 0
-            while i + 4 <= k:  # four members per pass over the candidate's row
-                zt = zbuf[t]
+            while i + 4 <= k:
                 cross[t, i], cross[t, i + 1], cross[t, i + 2], cross[t, i + 3] = dot4_nb(
                     v, zt[members[i]], zt[members[i + 1]], zt[members[i + 2]], zt[members[i + 3]]
                 )
                 i += 4
             for r in range(i, k):
-                cross[t, r] = dot_nb(v, zbuf[t, members[r]])
+                cross[t, r] = dot_nb(v, zt[members[r]])
 
 
 def factor_sums(
-    zbuf: np.ndarray, z: np.ndarray, members: np.ndarray, y_std: np.ndarray, y_c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(s, zz, cross, b, c) of ``factor_sums_nb``: (T,), (T,), (T, k), (T,), (T,)."""
+    z: np.ndarray, y_std: np.ndarray, y_c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(s, zz, b, c) of ``factor_sums_nb``, each (T,)."""
     t_len = z.shape[0]
+    s, zz, b, c = (np.empty(t_len) for _ in range(4))
+    factor_sums_nb(z, y_std, y_c, s, zz, b, c, _blocks(t_len))
+    return s, zz, b, c
+
+
+def cross_sums(zbuf: np.ndarray, z: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(T, k) per-date sums of ``z`` times each member of ``zbuf`` (``cross_sums_nb``)."""
     idx = np.ascontiguousarray(members, dtype=np.int64)
-    s = np.empty(t_len)
-    zz = np.empty(t_len)
-    cross = np.empty((t_len, idx.shape[0]))
-    b = np.empty(t_len)
-    c = np.empty(t_len)
-    factor_sums_nb(zbuf, z, idx, y_std, y_c, s, zz, cross, b, c, _blocks(t_len))
-    return s, zz, cross, b, c
+    cross = np.empty((z.shape[0], idx.shape[0]))
+    cross_sums_nb(zbuf, z, idx, cross, _blocks(z.shape[0]))
+    return cross
 
 
 @njit(cache=True)

@@ -79,7 +79,12 @@ from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 from quantrl.kernels.cross_section import cs_rank_nb
-from quantrl.kernels.projection import combination_ic_nb, factor_sums, neutralize_rows_into
+from quantrl.kernels.projection import (
+    combination_ic_nb,
+    cross_sums,
+    factor_sums,
+    neutralize_rows_into,
+)
 from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
@@ -390,13 +395,18 @@ class AlphaPool:
         return neutralize_rows(values, expo, self.transform, universe=universe)
 
     def _candidate_stats(self) -> tuple[np.ndarray, ...]:
+        """The candidate's own per-date sums (s, zz, b, c)."""
+        return factor_sums(self._zcand, self._y_std, self._y_c)
+
+    def _candidate_cross(self) -> np.ndarray:
+        """Per-date sums of the candidate times each member (T, k)."""
         members = np.asarray([m.slot for m in self._members], dtype=np.int64)
-        return factor_sums(self._zbuf, self._zcand, members, self._y_std, self._y_c)
+        return cross_sums(self._zbuf, self._zcand, members)
 
     @staticmethod
     def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
         t, k = st.s.shape
-        g = np.zeros((t, k + 1, k + 1))
+        g = np.empty((t, k + 1, k + 1))  # every cell is written below
         g[:, :k, :k] = st.g
         g[:, :k, k] = cross
         g[:, k, :k] = cross
@@ -411,7 +421,7 @@ class AlphaPool:
     @staticmethod
     def _take(st: _Stats, keep: list[int]) -> _Stats:
         idx = np.asarray(keep, dtype=np.int64)
-        return _Stats(st.s[:, idx], st.g[:, idx][:, :, idx], st.b[:, idx], st.c[:, idx])
+        return _Stats(st.s[:, idx], st.g[:, idx[:, None], idx], st.b[:, idx], st.c[:, idx])
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, st: _Stats, rows: np.ndarray | None = None) -> np.ndarray:
@@ -568,11 +578,12 @@ class AlphaPool:
             self.timings["fit"] += time.process_time() - start
 
     def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
-        s, zz, cross, b, c = self._candidate_stats()
+        s, zz, b, c = self._candidate_stats()
         single = self._single_ic_series(s, zz, b, c)
         single_ic = _finite_mean(single, math.nan)
         if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
             return AddResult(key, False, 0.0, before, "degenerate", single_ic)
+        cross = self._candidate_cross()  # the members are read only for a real candidate
         st = self._grow(self._stats, s, zz, cross, b, c)
         k = st.s.shape[1] - 1
         mutual = self._mutual(st, k)[:k]
@@ -644,7 +655,8 @@ class AlphaPool:
         for f in formulas:
             expr = parse(f)
             z = self._candidate_z(expr)
-            s, zz, cross, b, c = self._candidate_stats()
+            s, zz, b, c = self._candidate_stats()
+            cross = self._candidate_cross()
             single = self._single_ic_series(s, zz, b, c)
             self._stats = self._grow(self._stats, s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None

@@ -53,7 +53,7 @@ KERNELS = textwrap.dedent(
     import hashlib
     import numpy as np
     from quantrl.kernels.correlation import pearson_rows_nb
-    from quantrl.kernels.projection import factor_sums, neutralize_rows_into
+    from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
     from quantrl.mining.transforms import transform_rows
 
     rng = np.random.default_rng(3)
@@ -72,8 +72,9 @@ KERNELS = textwrap.dedent(
         out = neutralize_rows_into(values, z, ok, design, gram_inv, np.empty_like(z), universe)
         digest.update(out.tobytes())
         zbuf = rng.standard_normal((t, 5, n))
-        for part in factor_sums(zbuf, out, np.array([4, 0, 2]), z, out[::-1].copy()):
+        for part in factor_sums(out, z, out[::-1].copy()):
             digest.update(part.tobytes())
+        digest.update(cross_sums(zbuf, out, np.array([4, 0, 2, 1, 3])).tobytes())
         digest.update(pearson_rows_nb(out, values).tobytes())
     print(digest.hexdigest())
     """

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from quantrl.kernels.cross_section import cs_rank_nb, cs_rank_zscore_rows, cs_zscore_rows
-from quantrl.kernels.projection import factor_sums
+from quantrl.kernels.projection import cross_sums, factor_sums
 from quantrl.mining.transforms import standardize_rows, transform_rows
 
 
@@ -69,8 +69,9 @@ def test_factor_sums_match_einsum() -> None:
     rng = np.random.default_rng(2)
     zbuf = rng.standard_normal((40, 5, 23))  # (dates, slots, symbols)
     y_std, y_c, z = rng.standard_normal((3, 40, 23))
-    members = np.array([0, 3, 1])
-    s, zz, cross, b, c = factor_sums(zbuf, z, members, y_std, y_c)
+    members = np.array([0, 3, 1, 4, 2])  # a group of four and one more
+    s, zz, b, c = factor_sums(z, y_std, y_c)
+    cross = cross_sums(zbuf, z, members)
     np.testing.assert_allclose(s, z.sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(zz, (z * z).sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(b, (z * y_std).sum(axis=1), atol=1e-12)
