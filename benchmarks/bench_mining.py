@@ -15,7 +15,11 @@ which other processes on the machine do not inflate), and where a formula's CPU 
 engine evaluation, per-date transform, style neutralisation, pool fit and cross-validation,
 other (parsing, rewards, repeats), the AlphaEval reward terms, and the searcher's own time
 (sampling and grammar masks; for PPO the policy's forward passes and rollout bookkeeping, with
-the gradient updates and the grammar shown apart). Pin it to one core for per-core figures:
+the gradient updates and the grammar shown apart). With a formula budget the same breakdown is
+printed for the second half of the formulas, with the system time and page faults per formula:
+the first formulas fill the evaluation cache, and memory a process touches for the first time
+costs page faults (on some virtual machines several milliseconds a formula until the cache is
+full). Pin it to one core for per-core figures:
 ``NUMBA_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/bench_mining.py ...``.
 
 The pool defaults to per-date rank-transformed factors fitted to the label's ranks
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,17 +68,33 @@ HORIZON = 20  # label: the 20-day forward return
 STAGES = ("evaluate", "transform", "neutralize", "fit", "other", "alphaeval", "search")
 
 
+def _usage(task: MiningTask) -> dict:
+    """CPU and system seconds, minor page faults, the task's stage timings and formula count."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "cpu": time.process_time(),
+        "sys": r.ru_stime,
+        "faults": r.ru_minflt,
+        "stages": task.timings(),
+        "formulas": task.n_offered,
+    }
+
+
 def run_budget(
     searcher, task: MiningTask, *, formulas: int = 0, tokens: int = 0, minutes: float = 0.0
 ) -> dict[str, float]:
     """Run a searcher until ``formulas`` formulas or ``tokens`` tokens are spent (or, as a cap
-    or the only budget, ``minutes`` of wall clock); returns wall and CPU seconds and whether the
-    clock stopped it."""
+    or the only budget, ``minutes`` of wall clock); returns wall and CPU seconds, whether the
+    clock stopped it, and (with a formula budget) the usage after half of the formulas, read
+    between two formulas without changing the run."""
     if formulas <= 0 and tokens <= 0 and minutes <= 0:
         raise SystemExit("give --formulas, --tokens or --minutes")
     deadline = time.monotonic() + minutes * 60.0 if minutes > 0 else None
+    half: dict = {}
 
     def done() -> bool:
+        if not half and formulas > 0 and task.n_offered >= formulas // 2:
+            half.update(_usage(task))
         if formulas > 0 and task.n_offered >= formulas:
             return True
         return tokens > 0 and searcher.steps_done >= tokens
@@ -90,6 +111,30 @@ def run_budget(
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu,
         "capped": capped,
+        "half": half,
+    }
+
+
+def second_half(half: dict, task: MiningTask) -> dict[str, float]:
+    """Formulas per CPU second, CPU ms per formula by stage, system ms and page faults per
+    formula over the second half of a formula budget (the evaluation cache full by then)."""
+    if not half:
+        return {}
+    end = _usage(task)
+    n = max(end["formulas"] - half["formulas"], 1)
+    cpu = end["cpu"] - half["cpu"]
+    stages = {
+        k: 1e3 * (end["stages"].get(k, 0.0) - half["stages"].get(k, 0.0)) / n
+        for k in STAGES
+        if k != "search"
+    }
+    stages["search"] = 1e3 * cpu / n - 1e3 * (end["stages"]["total"] - half["stages"]["total"]) / n
+    stages["total"] = 1e3 * cpu / n
+    return {
+        "formulas_per_cpu_s": n / max(cpu, 1e-9),
+        "sys_ms": 1e3 * (end["sys"] - half["sys"]) / n,
+        "faults": (end["faults"] - half["faults"]) / n,
+        "breakdown": stages,
     }
 
 
@@ -182,6 +227,14 @@ def report(rows: list[dict]) -> None:
         print(
             f"{r['method']:8s} {r['seed']:4d} " + " ".join(f"{b.get(c, 0.0):10.2f}" for c in cols)
         )
+        h = r.get("second_half") or {}
+        if h:
+            hb = h["breakdown"]
+            print(
+                f"{'  2nd half':13s} " + " ".join(f"{hb.get(c, 0.0):10.2f}" for c in cols)
+                + f"   ({h['formulas_per_cpu_s']:.1f} formulas per CPU second; system "
+                f"{h['sys_ms']:.2f} ms and {h['faults']:.0f} page faults per formula)"
+            )  # fmt: skip
         if "ppo_update" in b:
             share = b["search"] / b["total"] if b["total"] else float("nan")
             print(
@@ -207,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ap.add_argument("--units", default="on", choices=("on", "off"), help="the grammar's units")
     ap.add_argument(
-        "--cache-mb", type=int, default=512, help="evaluation cache shared within a run (0: none)"
+        "--cache-mb", type=int, default=128, help="evaluation cache shared within a run (0: none)"
     )
     ap.add_argument(
         "--reward-weights", default="",
@@ -331,6 +384,7 @@ def mine(
         "capped": spent["capped"],
         "repeats": task.n_repeats,
         "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
+        "second_half": second_half(spent["half"], task),
         "judge_min": min((judge.judge(f).score for f in pool.formulas), default=float("nan")),
         "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
     }

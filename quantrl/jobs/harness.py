@@ -173,7 +173,7 @@ def make_pool(
         neutralize=spec.neutralize,
     )
     pool.bind(
-        train, labels["train"], cache if cache is not None else EvalCache(max_bytes=512 << 20)
+        train, labels["train"], cache if cache is not None else EvalCache(max_bytes=128 << 20)
     )
     if spec.valid_gate:
         pool.bind_validation(valid, labels["valid"])
@@ -201,7 +201,7 @@ def build_harness(
         units=getattr(spec, "units", "on"),
         max_depth=getattr(spec, "max_depth", 6),
     )
-    cache = EvalCache(max_bytes=512 << 20)
+    cache = EvalCache(max_bytes=128 << 20)
     pool = make_pool(spec, train, valid, labels, cache)
     task = MiningTask(
         train,

@@ -152,7 +152,7 @@ class MiningTask:
     panel: Any
     label: np.ndarray
     pool: AlphaPool
-    cache: EvalCache = field(default_factory=lambda: EvalCache(max_bytes=512 << 20))
+    cache: EvalCache = field(default_factory=lambda: EvalCache(max_bytes=128 << 20))
     subtree_penalty: float = 0.0
     subtree_limit: int = 1
     valid_reward_weight: float = 0.5
