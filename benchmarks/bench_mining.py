@@ -279,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows on each side of a held-out block left out of the cross-validated fit",
     )  # fmt: skip
     ap.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.5,
+        help="share of the label's cells a candidate must be finite on (0: any)",
+    )
+    ap.add_argument(
         "--neutralize", default="styles",
         help="'styles' (log price, log dollar volume, volatility), 'none' or formulas joined by ';'",
     )  # fmt: skip
@@ -353,6 +359,7 @@ def mine(
         blocks=args.blocks,
         purge=args.purge,
         neutralize=inputs.exposures,
+        min_coverage=args.min_coverage,
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(
@@ -412,7 +419,7 @@ def main() -> None:
     )
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks} "
-        f"(purge {args.purge}), "
+        f"(purge {args.purge}), coverage >= {args.min_coverage:g}, "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
         f"{', '.join(inputs.exposures) or 'nothing'}; PPO reward {args.reward}, "
         f"{args.ppo or 'defaults'}"

@@ -171,6 +171,7 @@ def make_pool(
         blocks=spec.blocks,
         purge=spec.purge,
         neutralize=spec.neutralize,
+        min_coverage=spec.min_coverage,
     )
     pool.bind(
         train, labels["train"], cache if cache is not None else EvalCache(max_bytes=128 << 20)

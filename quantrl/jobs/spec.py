@@ -43,6 +43,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     valid_gate = false              # true: a candidate must also raise the validation objective
     neutralize = []                 # exposure formulas, or "styles" (log price, log dollar
                                     # volume, volatility): factors are neutralised per date
+    min_coverage = 0.5              # share of the label's cells a formula must be finite on
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -324,6 +325,7 @@ class PoolTable(Table):
     purge: Annotated[Int, int_range(0, MAX_HORIZON)] | None = None  # None: the label horizon
     valid_gate: Bool = False
     neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
+    min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
 
 
 _NO_LIMIT = " (0 = no limit)"
@@ -466,6 +468,7 @@ class JobSpec:
     purge: int
     valid_gate: bool
     neutralize: tuple[str, ...]
+    min_coverage: float
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -562,6 +565,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         purge=pool.purge,
         valid_gate=pool.valid_gate,
         neutralize=pool.neutralize,
+        min_coverage=pool.min_coverage,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

@@ -254,3 +254,14 @@ def cs_rank_zscore_rows(
     top = (1 << (8 * keys.itemsize - 1 - shift)) - 1
     _rank_zscore_rows_nb(x, keys, shift, top, uni, masked, out, _blocks(x.shape[0]))
     return out
+
+
+@njit(cache=True)
+def count_finite_in_nb(values: np.ndarray, universe: np.ndarray) -> int:
+    """Number of cells of a (T, N) array that are finite and inside the boolean ``universe``."""
+    t_len, n_cols = values.shape
+    count = 0
+    for t in range(t_len):
+        for j in range(n_cols):
+            count += 1 if universe[t, j] and np.isfinite(values[t, j]) else 0
+    return count

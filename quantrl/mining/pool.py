@@ -27,7 +27,11 @@ the weights are refitted, and while the pool holds more than ``capacity`` member
 the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted again. The change
 is kept only when the objective improves by more than ``min_gain``; otherwise the pool is left as
 it was. The reported gain is the objective after minus before (it may be negative for a rejected
-candidate).
+candidate). Before any of this, a candidate whose values are finite on fewer than
+``min_coverage`` (default half) of the label's cells is refused as ``"sparse"``: a factor defined
+for a handful of stocks a day (a rolling correlation that is NaN wherever a window's spread is
+below its epsilon, a log of a mostly negative quantity) ranks those few stocks among themselves
+and reads as 0 elsewhere, so its training fit is noise that the pool would otherwise weight.
 
 Four options aim at pools that generalise out of sample:
 
@@ -78,7 +82,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
-from quantrl.kernels.cross_section import cs_rank_nb
+from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import (
     combination_ic_nb,
     cross_sums,
@@ -170,6 +174,7 @@ class AlphaPool:
         blocks: int = 1,
         purge: int = 0,
         neutralize: Sequence[str] = (),
+        min_coverage: float = 0.5,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -183,6 +188,8 @@ class AlphaPool:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         if ridge < 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
+        if not 0.0 <= min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must lie in [0, 1], got {min_coverage}")
         if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
             raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
         self.capacity = int(capacity)
@@ -195,6 +202,7 @@ class AlphaPool:
         self.blocks = int(blocks)
         self.purge = int(purge)
         self.neutralize = tuple(str(parse(f)) for f in neutralize)
+        self.min_coverage = float(min_coverage)
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -225,6 +233,7 @@ class AlphaPool:
         self._cache = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         self._expo = self._exposures(panel, self._cache)
         self._universe = np.isfinite(y)
+        self._cells = int(self._universe.sum())  # the label's cells, coverage's denominator
         self._n = self._universe.sum(axis=1).astype(np.float64)  # (T,)
         if self.transform == "rank":  # fit to (and score against) the label's per-date ranks
             y = np.where(self._universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
@@ -357,11 +366,9 @@ class AlphaPool:
                 self._zbuf[:, m.slot, :] = m.z
                 m.z = self._zbuf[:, m.slot, :]
 
-    def _candidate_z(self, expr: Expr) -> np.ndarray:
+    def _candidate_z(self, values: np.ndarray) -> np.ndarray:
         """Write the candidate's standardised factor into the scratch array (timed by stage)."""
         clock = time.process_time
-        t0 = clock()
-        values = evaluate(expr, self._panel, cache=self._cache)
         t1 = clock()
         out = self._zcand
         expo = self._expo
@@ -375,7 +382,6 @@ class AlphaPool:
                 values, out, expo.ok, expo.design, expo.gram_inv, out, self._universe
             )
             t3 = clock()
-        self.timings["evaluate"] += t1 - t0
         self.timings["transform"] += t2 - t1
         self.timings["neutralize"] += t3 - t2
         return out
@@ -570,7 +576,12 @@ class AlphaPool:
         if key in self.formulas:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
-        z = self._candidate_z(expr)
+        t0 = time.process_time()
+        values = evaluate(expr, self._panel, cache=self._cache)
+        self.timings["evaluate"] += time.process_time() - t0
+        if count_finite_in_nb(values, self._universe) < self.min_coverage * self._cells:
+            return AddResult(key, False, 0.0, before, "sparse")
+        z = self._candidate_z(values)
         start = time.process_time()
         try:
             return self._judge_candidate(expr, key, before, z)
@@ -654,7 +665,7 @@ class AlphaPool:
         self._stats = self._empty_stats()
         for f in formulas:
             expr = parse(f)
-            z = self._candidate_z(expr)
+            z = self._candidate_z(evaluate(expr, self._panel, cache=self._cache))
             s, zz, b, c = self._candidate_stats()
             cross = self._candidate_cross()
             single = self._single_ic_series(s, zz, b, c)
@@ -718,6 +729,7 @@ class AlphaPool:
             "blocks": self.blocks,
             "purge": self.purge,
             "neutralize": list(self.neutralize),
+            "min_coverage": self.min_coverage,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -760,6 +772,7 @@ class AlphaPool:
             blocks=int(data.get("blocks", 1)),
             purge=int(data.get("purge", 0)),
             neutralize=[str(f) for f in data.get("neutralize", [])],
+            min_coverage=float(data.get("min_coverage", 0.0)),  # files saved before the rule
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

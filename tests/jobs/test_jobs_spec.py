@@ -130,11 +130,15 @@ def test_pool_keys_reach_the_job_pool():
     train, valid, _, labels = load_splits(spec)
     pool = make_pool(spec, train, valid, labels)
     assert pool.transform == "rank" and pool.blocks == 3 and pool.purge == spec.label_horizon
-    assert pool.has_validation
+    assert pool.has_validation and pool.min_coverage == spec.min_coverage == 0.5
     plain = make_pool(
         spec_from_dict({"job": {"name": "q"}, "budget": {"steps": 10}}), train, valid, labels
     )
     assert not plain.has_validation and plain.transform == "zscore" and plain.blocks == 1
+    loose = spec_from_dict(
+        {"job": {"name": "r"}, "pool": {"min_coverage": 0.2}, "budget": {"steps": 10}}
+    )
+    assert make_pool(loose, train, valid, labels).min_coverage == 0.2
     for formula in ("Mean($close, 5)", "Std($volume, 10)", "Delta($close, 20)"):
         result = pool.try_add(formula)
         if result.accepted:  # accepted by a gated pool: it raised the validation objective
@@ -149,6 +153,8 @@ def test_pool_keys_reach_the_job_pool():
         ({"purge": -1}, r"\[pool\] purge: must be an integer in \[0, 10000\], got -1"),
         ({"purge": 2.0}, r"\[pool\] purge: "),
         ({"valid_gate": 1}, "valid_gate: must be true or false"),
+        ({"min_coverage": 1.5}, r"\[pool\] min_coverage: .*>= 0 and <= 1"),
+        ({"min_coverage": -0.1}, r"\[pool\] min_coverage: "),
     ],
 )
 def test_bad_pool_keys(pool, match):

@@ -3,6 +3,8 @@ duplicates are rejected, the weakest member is dropped, JSON round trip, no look
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -572,3 +574,52 @@ def test_alphaeval_reward_weights_blend_stability_and_robustness(panel):
     for bad in ({"gain": -1}, {"gain": 0, "stability": 0}, {"speed": 1}, {"gain": "x"}):
         with pytest.raises(ConfigError):
             RewardWeights.from_value(bad)
+
+
+def _coverage_ref(panel, formula: str, label: np.ndarray) -> float:
+    """Share of the label's finite cells on which the formula is finite (plain numpy)."""
+    values = evaluate(formula, panel)
+    universe = np.isfinite(label)
+    return float((np.isfinite(values) & universe).sum() / universe.sum())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_sparse_candidates_are_refused_before_they_are_transformed(panel):
+    from quantrl.mining import MiningTask
+
+    label = panel.forward_returns(20)
+    formula = "Log(Delta($close,5))"  # finite only where the 5-day change is positive
+    cov = _coverage_ref(panel, formula, label)
+    assert 0.3 < cov < 0.7
+    strict = AlphaPool(3, min_coverage=cov + 1e-9).bind(panel, label)
+    res = strict.try_add(formula)
+    assert (res.accepted, res.reason, strict.size) == (False, "sparse", 0)
+    assert strict.timings["transform"] == 0.0 and strict.timings["fit"] == 0.0
+    loose = AlphaPool(3, min_coverage=cov - 1e-9).bind(panel, label)
+    assert loose.try_add(formula).reason != "sparse"
+    # a correlation that is NaN wherever a window's spread is below its epsilon: ~1% coverage
+    tiny = "Corr(Var(Div(Mad(Log($close),40),$low),30),$volume,30)"
+    assert _coverage_ref(panel, tiny, label) < 0.05
+    default = AlphaPool(3).bind(panel, label)
+    assert default.min_coverage == 0.5 and default.try_add(tiny).reason == "sparse"
+    assert AlphaPool(3, min_coverage=0.0).bind(panel, label).try_add(tiny).reason != "sparse"
+    task = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_basis="marginal")
+    reward, res = task.offer(tiny)
+    assert res.reason == "sparse" and reward == 0.0
+
+
+def test_min_coverage_is_checked_saved_and_old_files_load_without_it(panel, tmp_path):
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="min_coverage"):
+            AlphaPool(3, min_coverage=bad)
+    label = panel.forward_returns(20)
+    pool = AlphaPool(3, min_coverage=0.8).bind(panel, label)
+    pool.try_add(FORMULAS[0])
+    path = tmp_path / "pool.json"
+    pool.save(path)
+    assert AlphaPool.read(path)["min_coverage"] == 0.8
+    assert AlphaPool.load(path, panel, label).min_coverage == 0.8
+    data = AlphaPool.read(path)
+    del data["min_coverage"]  # a pool saved before the rule existed keeps accepting as it did
+    path.write_text(json.dumps(data))
+    assert AlphaPool.load(path).min_coverage == 0.0
