@@ -262,6 +262,9 @@ def count_finite_in_nb(values: np.ndarray, universe: np.ndarray) -> int:
     t_len, n_cols = values.shape
     count = 0
     for t in range(t_len):
-        for j in range(n_cols):
-            count += 1 if universe[t, j] and np.isfinite(values[t, j]) else 0
+        row = 0
+        for j in range(n_cols):  # branch-free: x - x is 0 exactly when x is finite
+            x = values[t, j]
+            row += np.int64(universe[t, j]) & np.int64(x - x == 0.0)
+        count += row
     return count

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantrl.kernels.cross_section import cs_rank_nb, cs_rank_zscore_rows, cs_zscore_rows
+from quantrl.kernels.cross_section import (
+    count_finite_in_nb,
+    cs_rank_nb,
+    cs_rank_zscore_rows,
+    cs_zscore_rows,
+)
 from quantrl.kernels.projection import cross_sums, factor_sums
 from quantrl.mining.transforms import standardize_rows, transform_rows
 
@@ -78,3 +83,18 @@ def test_factor_sums_match_einsum() -> None:
     np.testing.assert_allclose(c, (z * y_c).sum(axis=1), atol=1e-12)
     ref = np.stack([(z * zbuf[:, m]).sum(axis=1) for m in members], axis=1)
     np.testing.assert_allclose(cross, ref, atol=1e-12)
+
+
+def test_count_finite_in_matches_numpy():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 23))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[rng.random(x.shape) < 0.05] = np.inf
+    x[rng.random(x.shape) < 0.05] = -np.inf
+    x[0, 0] = -0.0
+    universe = rng.random(x.shape) < 0.7
+    assert count_finite_in_nb(x, universe) == int((np.isfinite(x) & universe).sum())
+    assert count_finite_in_nb(x, np.ones_like(universe)) == int(np.isfinite(x).sum())
+    assert count_finite_in_nb(x[:, ::2], universe[:, ::2]) == int(
+        (np.isfinite(x[:, ::2]) & universe[:, ::2]).sum()
+    )
