@@ -27,7 +27,7 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    Sharpe ratio; ``--markdown FILE`` writes the table and the conclusion the interval supports.
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mining_study.py \\
-        --formulas 800 --seeds 2000-2007 --out runs/mining_study --markdown mining.md
+        --formulas 800 --seeds 3000-3007 --out runs/mining_study --markdown mining.md
 """
 
 from __future__ import annotations
@@ -417,7 +417,7 @@ def main() -> None:
     """Mine what is missing, evaluate once on the split, print and write the report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--formulas", type=int, required=True, help="formula budget per method/seed")
-    ap.add_argument("--seeds", default="2000-2007", help="'2000-2007' or a comma list")
+    ap.add_argument("--seeds", default="3000-3007", help="'3000-3007' or a comma list")
     ap.add_argument("--methods", default="ppo,random,gp")
     ap.add_argument("--split", default="test", choices=("valid", "test"))
     ap.add_argument("--out", type=Path, default=Path("runs/mining_study"))
