@@ -25,6 +25,11 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    (``quantrl.stats.inference.paired_comparison``: mean difference, its t-interval, paired t
    and Wilcoxon p-values) of each method against random search, on RankIC and on the traded
    Sharpe ratio; ``--markdown FILE`` writes the table and the conclusion the interval supports.
+   Each row also holds the combined factor's AlphaEval stability (RRE) and robustness (PFS).
+4. Design comparisons: ``--reward-weights gain=1,stability=0.5,...`` mines with the PPO miner's
+   AlphaEval-aware reward; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
+   study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
+   comparisons belong on the validation split (``--split valid``).
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mining_study.py \\
         --formulas 800 --seeds 3000-3007 --out runs/mining_study --markdown mining.md
@@ -49,6 +54,7 @@ from quantrl.alpha import EvalCache
 from quantrl.backtest.engine import run_weights
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.panel import Panel
+from quantrl.evaluation.alpha import pfs, rre
 from quantrl.jobs.ledger import note_test_use, open_registry, record_backtests, record_pool
 from quantrl.jobs.store import Registry
 from quantrl.mining.pool import AlphaPool
@@ -216,6 +222,8 @@ def evaluate_all(
             factor = pool.combined(panel, cache=EvalCache(max_bytes=256 << 20))
             ic = ic_summary(factor, label).as_dict()
             metrics = {k: float(ic[k]) for k in ("ic", "rank_ic", "icir", "rank_icir")}
+            scored = factor[panel.warmup :]  # the split's own rows
+            alphaeval = {"rre": float(rre(scored)), "pfs": float(pfs(scored, seed=seed).mean)}
             name = f"{method} seed {seed}"
             record_pool(
                 registry, STUDY, name, {split: metrics}, {split: panel}, {split: label}, params
@@ -225,7 +233,7 @@ def evaluate_all(
             )
             res = run_weights(panel, weights, fees=design.fees)
             results[name] = res
-            rows.append({**mined[_key(method, seed)], "split": split, **metrics})
+            rows.append({**mined[_key(method, seed)], "split": split, **metrics, **alphaeval})
     trials = record_backtests(
         registry, STUDY, "strategy", results, split=split, params=dict.fromkeys(results, params)
     )
@@ -261,8 +269,8 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
 
 
 def per_seed(rows: Sequence[dict], method: str, metric: str, seeds: Sequence[int]) -> np.ndarray:
-    """One metric of one method, in seed order (NaN where a seed lacks it)."""
-    by_seed = {r["seed"]: r[metric] for r in rows if r["method"] == method}
+    """One metric of one method, in seed order (NaN where a seed or its row lacks it)."""
+    by_seed = {r["seed"]: r.get(metric, math.nan) for r in rows if r["method"] == method}
     return np.array([by_seed.get(s, math.nan) for s in seeds], dtype=np.float64)
 
 
@@ -384,6 +392,33 @@ def report(
     return text
 
 
+def versus(
+    rows: Sequence[dict], other: Sequence[dict], seeds: Sequence[int], split: str, label: str
+) -> str:
+    """Paired comparison, per method and seed, of this study's pools with another design's
+    (``label`` names the difference) on RankIC, Sharpe, RRE and PFS; returns markdown."""
+    metrics = (("rank_ic", f"{split} RankIC"), ("sharpe", "Sharpe"), ("rre", "RRE"), ("pfs", "PFS"))
+    methods = sorted({r["method"] for r in rows} & {r["method"] for r in other})
+    lines = [
+        f"| {label}, paired over seeds | metric | this design | other design | "
+        "mean difference [95% CI] | paired t p | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in methods:
+        for key, what in metrics:
+            a, b = per_seed(rows, m, key, seeds), per_seed(other, m, key, seeds)
+            if not (np.isfinite(a).sum() >= 2 and np.isfinite(b).sum() >= 2):
+                continue
+            c = paired_comparison(a, b)
+            lines.append(
+                f"| {LABELS.get(m, m)} | {what} | {_fmt(mean_ci(a))} | {_fmt(mean_ci(b))} | "
+                f"{_fmt_cmp(c)} |"
+            )
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    return text
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -424,8 +459,20 @@ def main() -> None:
     ap.add_argument("--registry", default=None, help="trial ledger (default: the project's)")
     ap.add_argument("--markdown", type=Path, default=None, help="write the report section here")
     ap.add_argument("--max-symbols", type=int, default=0, help="first n symbols only (smoke)")
+    ap.add_argument(
+        "--reward-weights", default="",
+        help="the PPO miner's AlphaEval-aware reward, e.g. gain=1,stability=0.5,robustness=0.5",
+    )  # fmt: skip
+    ap.add_argument(
+        "--versus", type=Path, default=None,
+        help="another study's --out evaluated on the same split: pair its pools with these",
+    )  # fmt: skip
     args = ap.parse_args()
-    bench_args = ("--max-symbols", str(args.max_symbols)) if args.max_symbols else ()
+    bench_args: tuple[str, ...] = ()
+    if args.max_symbols:
+        bench_args += ("--max-symbols", str(args.max_symbols))
+    if args.reward_weights:
+        bench_args += ("--reward-weights", args.reward_weights)
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):
@@ -448,6 +495,13 @@ def main() -> None:
         )
         _add_wall(args.out, time.perf_counter() - start)
     text = report(rows, design, seeds, args.split, _timing(args.out, seeds))
+    if args.versus is not None:
+        other = _read_json(args.versus / f"evaluated-{args.split}.json", None)
+        if other is None:
+            raise SystemExit(f"{args.versus} has no {args.split}-split evaluation to compare with")
+        theirs = _read_json(args.versus / "design.json", {}).get("bench_args", [])
+        label = f"{' '.join(bench_args) or 'defaults'} vs {' '.join(theirs) or 'defaults'}"
+        text += "\n" + versus(rows, other, seeds, args.split, label)
     if args.markdown:
         args.markdown.write_text(text)
 

@@ -20,8 +20,12 @@ from benchmarks.mining_study import (
     long_short_weights,
     mean_ci,
     mine_all,
+    versus,
 )
+from quantrl.alpha import EvalCache
+from quantrl.evaluation.alpha import pfs, rre
 from quantrl.jobs.store import Registry
+from quantrl.mining.pool import AlphaPool
 from quantrl.stats.inference import PairedComparison
 
 SEEDS = [1000, 1001]
@@ -88,6 +92,12 @@ def test_checkpoints_resume_and_a_single_test_evaluation(study) -> None:
         assert r["rank_ic"] == pytest.approx(r["valid_rank_ic"], abs=1e-12)
         assert r["sharpe_low"] <= r["sharpe"] <= r["sharpe_high"]
         assert 0.0 <= r["dsr"] <= 1.0
+    # the combined factor's AlphaEval stability and robustness, on the split's own rows
+    first = valid[0]
+    pool = AlphaPool.load(out / "pools" / f"{first['method']}-{first['seed']}.json")
+    factor = pool.combined(inputs.valid, cache=EvalCache(1 << 26))[inputs.valid.warmup :]
+    assert first["rre"] == rre(factor) and 0.0 < first["rre"] <= 1.0
+    assert first["pfs"] == pfs(factor, seed=first["seed"]).mean and -1.0 <= first["pfs"] <= 1.0
     # another design in the same folder, or design seeds on the test split, are refused
     with pytest.raises(SystemExit):
         mine_all(out, Design(formulas=13, bench_args=DESIGN.bench_args), SEEDS, inputs)
@@ -154,3 +164,18 @@ def test_conclusion_follows_the_interval() -> None:
     assert "random is better" in conclusion(cmp(-0.01, -0.001), "PPO", "random", "RankIC")
     assert "the CI contains 0" in conclusion(cmp(-0.01, 0.01), "PPO", "random", "RankIC")
     assert "[-0.0100, +0.0100]" in conclusion(cmp(-0.01, 0.01), "PPO", "random", "RankIC")
+
+
+def test_versus_pairs_two_designs_like_scipy() -> None:
+    rows, other = _synthetic_rows(8), _synthetic_rows(8)
+    for r in other:
+        r["rank_ic"] -= 0.004 + 0.001 * (r["seed"] % 3)
+    seeds = list(range(1000, 1008))
+    text = versus(rows, other, seeds, "valid", "--reward-weights x vs defaults")
+    a, b = _values(rows, "ppo", "rank_ic"), _values(other, "ppo", "rank_ic")
+    t = sps.ttest_rel(a, b)
+    line = next(x for x in text.splitlines() if x.startswith("| PPO (MaskablePPO) | valid RankIC"))
+    assert f"{np.mean(a - b):+.4f}" in line and f"{t.pvalue:.3f}" in line
+    assert f"{np.mean(a):.4f}" in line and f"{np.mean(b):.4f}" in line
+    assert "Sharpe" not in text  # metrics the rows lack are left out
+    assert text.splitlines()[0].startswith("| --reward-weights x vs defaults, paired over seeds")
