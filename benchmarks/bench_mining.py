@@ -347,6 +347,15 @@ def split_metrics(pool: AlphaPool, panel: Panel, label: np.ndarray) -> dict[str,
     return pool.evaluate_on(panel, label, cache=EvalCache(max_bytes=256 << 20))
 
 
+def _quantiles(values: list[float]) -> dict[str, float]:
+    """Count and 0/5/25/50/75/95/100 % quantiles of the blended reward's quality factors."""
+    if not values:
+        return {"n": 0}
+    qs = np.quantile(np.asarray(values), [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    keys = ("min", "q05", "q25", "median", "q75", "q95", "max")
+    return {"n": len(values), **{k: float(q) for k, q in zip(keys, qs, strict=True)}}
+
+
 def mine(
     method: str, seed: int, inputs: MiningInputs, args: argparse.Namespace
 ) -> tuple[AlphaPool, dict]:
@@ -392,6 +401,7 @@ def mine(
         "repeats": task.n_repeats,
         "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
         "second_half": second_half(spent["half"], task),
+        "reward_quality": _quantiles(task.qualities),
         "judge_min": min((judge.judge(f).score for f in pool.formulas), default=float("nan")),
         "members": list(zip(pool.formulas, [float(w) for w in pool.weights], strict=True)),
     }

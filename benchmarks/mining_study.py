@@ -317,6 +317,8 @@ def _fmt(c: MeanCI, digits: int = 4) -> str:
 
 
 def _fmt_cmp(c: PairedComparison) -> str:
+    if not (math.isfinite(c.t_pvalue) or math.isfinite(c.wilcoxon_pvalue)):
+        return f"{c.mean_difference:+.4f} on every seed | - | -"  # the tests are undefined
     return (
         f"{c.mean_difference:+.4f} [{c.low:+.4f}, {c.high:+.4f}] | {c.t_pvalue:.3f} | "
         f"{c.wilcoxon_pvalue:.3f}"
@@ -392,6 +394,11 @@ def report(
     return text
 
 
+def _row(rows: Sequence[dict], method: str, seed: int) -> dict | None:
+    """The row of one (method, seed), or None."""
+    return next((r for r in rows if r["method"] == method and r["seed"] == seed), None)
+
+
 def versus(
     rows: Sequence[dict], other: Sequence[dict], seeds: Sequence[int], split: str, label: str
 ) -> str:
@@ -414,9 +421,37 @@ def versus(
                 f"| {LABELS.get(m, m)} | {what} | {_fmt(mean_ci(a))} | {_fmt(mean_ci(b))} | "
                 f"{_fmt_cmp(c)} |"
             )
+    for m in methods:
+        same = [
+            s for s in seeds
+            if (x := _row(rows, m, s)) and (y := _row(other, m, s))
+            and x.get("members") == y.get("members")
+        ]  # fmt: skip
+        lines.append(
+            f"\n{LABELS.get(m, m)}: the two designs mined the same pool on {len(same)} of "
+            f"{len(seeds)} seeds" + (f" ({', '.join(map(str, same))})." if same else ".")
+        )
+        for label_, rows_ in (("this design", rows), ("the other design", other)):
+            q = [
+                r["reward_quality"] for s in seeds
+                if (r := _row(rows_, m, s)) and r.get("reward_quality", {}).get("n")
+            ]  # fmt: skip
+            if q:
+                lines.append(
+                    f"{LABELS.get(m, m)}, {label_}: the blended reward scaled the gains of "
+                    f"{min(x['n'] for x in q)}-{max(x['n'] for x in q)} candidates per seed by "
+                    f"a median of {np.median([x['median'] for x in q]):.4f} (per-seed 5 % "
+                    f"quantiles {min(x['q05'] for x in q):.3f}-{max(x['q05'] for x in q):.3f}, "
+                    f"smallest {min(x['min'] for x in q):.3f})."
+                )
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     return text
+
+
+def _row(rows: Sequence[dict], method: str, seed: int) -> dict | None:
+    """The row of one (method, seed), or None."""
+    return next((r for r in rows if r["method"] == method and r["seed"] == seed), None)
 
 
 # ----------------------------------------------------------------------------- CLI

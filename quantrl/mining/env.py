@@ -141,7 +141,8 @@ class MiningTask:
     nearly every candidate; the block test still decides acceptance.
 
     ``reward_weights`` (``RewardWeights``) blends a positive gain with the candidate's
-    stability (RRE) and robustness (PFS); by default the gain alone is paid.
+    stability (RRE) and robustness (PFS); by default the gain alone is paid. ``qualities``
+    holds the blend's factor of every candidate it was applied to, so its spread can be seen.
 
     A formula offered again while the pool is unchanged gets the verdict remembered from its
     last offer (``n_repeats`` counts them) instead of being evaluated again: the pool is
@@ -163,6 +164,7 @@ class MiningTask:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     alphaeval_seconds: float = 0.0
+    qualities: list[float] = field(default_factory=list)
     reward_weights: RewardWeights = field(default_factory=RewardWeights)
     seen: set[str] = field(default_factory=set)
     _memo: dict[str, AddResult] = field(default_factory=dict, repr=False)
@@ -280,7 +282,9 @@ class MiningTask:
             pfs_value = pfs(values, seed=0).mean
             total += w.robustness * (max(pfs_value, 0.0) if math.isfinite(pfs_value) else 0.0)
         self.alphaeval_seconds += time.process_time() - start
-        return total / (w.gain + w.stability + w.robustness)
+        quality = total / (w.gain + w.stability + w.robustness)
+        self.qualities.append(quality)
+        return quality
 
 
 def _default_task(panel: Any, label_horizon: int, capacity: int, vocab: Vocabulary) -> MiningTask:

@@ -179,3 +179,32 @@ def test_versus_pairs_two_designs_like_scipy() -> None:
     assert f"{np.mean(a):.4f}" in line and f"{np.mean(b):.4f}" in line
     assert "Sharpe" not in text  # metrics the rows lack are left out
     assert text.splitlines()[0].startswith("| --reward-weights x vs defaults, paired over seeds")
+
+
+def test_versus_says_when_two_designs_mined_the_same_pools() -> None:
+    rows = _synthetic_rows(4)
+    for r in rows:
+        r["members"] = [[f"Mean($close,{r['seed'] % 7 + 2})", 1.0]]
+    other = [dict(r) for r in rows]
+    other[0] = {**other[0], "members": [["Std($close,5)", 1.0]], "rank_ic": 0.5}
+    seeds = list(range(1000, 1004))
+    text = versus(rows, other, seeds, "valid", "x vs y")
+    assert other[0]["method"] == "ppo" and other[0]["seed"] == 1000
+    assert "PPO (MaskablePPO): the two designs mined the same pool on 3 of 4 seeds" in text
+    assert "random search: the two designs mined the same pool on 4 of 4 seeds" in text
+    same = next(x for x in text.splitlines() if x.startswith("| random search | valid RankIC"))
+    assert "+0.0000 on every seed | - | -" in same  # the tests are undefined, not p = nan
+
+
+def test_versus_reports_the_blended_rewards_quality_factors() -> None:
+    rows, other = _synthetic_rows(2), _synthetic_rows(2)
+    for i, r in enumerate(rows):
+        q = {"n": 10 + i, "min": 0.5 + i / 10, "q05": 0.9 + i / 100, "median": 0.99 - i / 100}
+        r["reward_quality"] = q
+    text = versus(rows, other, [1000, 1001], "valid", "x vs y")
+    # PPO's rows are 0 and 3, random search's 1 and 4 (three methods per seed)
+    assert (
+        "PPO (MaskablePPO), this design: the blended reward scaled the gains of 10-13 candidates "
+        "per seed by a median of 0.9750 (per-seed 5 % quantiles 0.900-0.930, smallest 0.500)."
+    ) in text
+    assert "the other design: the blended" not in text  # its rows hold no quality factors
