@@ -11,7 +11,7 @@ of the ceiling (the test IC of the planted signal itself against the realised la
 many planted formulas the pool holds verbatim. With a token budget and no cap hit, a seed
 reproduces its numbers exactly.
 
-    .venv/bin/python benchmarks/bench_planted.py --tokens 20000 --seeds 0,1,2
+    .venv/bin/python -m benchmarks.bench_planted --tokens 20000 --seeds 0,1,2
 """
 
 from __future__ import annotations

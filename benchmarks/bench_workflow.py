@@ -10,7 +10,7 @@ series, no Newey-West correction), the backtest's annual return, Sharpe ratio an
 (with costs), and each stage's wall time. A ridge baseline (``--linear``) runs once. Qlib 0.9.7
 with its benchmark settings scored test IC 0.023 and RankIC 0.019 on this panel (mean of 3 seeds).
 
-    .venv/bin/python benchmarks/bench_workflow.py --seeds 0,1,2
+    .venv/bin/python -m benchmarks.bench_workflow --seeds 0,1,2
 """
 
 from __future__ import annotations

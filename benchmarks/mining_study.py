@@ -31,7 +31,7 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
    comparisons belong on the validation split (``--split valid``).
 
-    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mining_study.py \\
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.mining_study \\
         --formulas 800 --seeds 3000-3007 --out runs/mining_study --markdown mining.md
 """
 

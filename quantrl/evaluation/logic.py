@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import Constant, Expr, Feature, parse
 from quantrl.alpha.dimensions import (
+    NONNEGATIVE,
     POSITIVE,
     SIGNED,
     Unit,
@@ -89,6 +90,9 @@ _SELF_DEGENERATE: dict[str, str] = {
     "Or": "is just its operand's truth value",
     "Corr": "is identically 1",
 }
+#: Comparisons whose outcome a constant decides when the other operand's sign class lies wholly
+#: on one side of it (``Greater($volume, -1)`` is ``$volume``, ``Lt($close, 0)`` is 0).
+_SIGN_DECIDED = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 #: Rolling operators that a window of 1 turns into the identity or a constant.
 _WINDOW_ONE: dict[str, str] = {
     "Mean": "is its operand",
@@ -122,7 +126,8 @@ def node_findings(
     Categories: ``"unit"`` (operands that must share a unit do not: a price added to a
     volume), ``"domain"`` (Log of a quantity that is not always positive, see
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
-    constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches),
+    constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
+    comparison that a constant decides by sign: ``Greater($volume, -1)``, ``Gt($close, 0)``),
     ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice, Abs of a non-negative
     quantity) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
     judge scores these per node; the miner's grammar refuses every operator with a finding.
@@ -139,6 +144,13 @@ def node_findings(
         out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))
     if len(children) == 2 and name in _SELF_DEGENERATE and children[0][3] == children[1][3]:
         out.append(("degenerate", f"{text} {_SELF_DEGENERATE[name]}"))
+    if name in _SIGN_DECIDED and len(children) == 2 and _decided_by_sign(children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} is decided by signs: its other side always exceeds the constant",
+            )
+        )
     if name == "If" and children[1][3] == children[2][3]:
         out.append(("degenerate", f"{text} has equal branches"))
     if name == "Cov" and children[0][3] == children[1][3]:
@@ -150,6 +162,18 @@ def node_findings(
     elif name == "Abs" and children[0][2] != SIGNED:
         out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
     return out
+
+
+def _decided_by_sign(children: Sequence[Operand]) -> bool:
+    """True when one operand is a literal that the other's sign class never reaches: a negative
+    constant against a non-negative quantity, or 0 against a positive one."""
+    kinds = [c[1].kind == "const" for c in children]
+    if kinds[0] == kinds[1]:
+        return False
+    const, other = (children[0], children[1]) if kinds[0] else (children[1], children[0])
+    if const[2] == SIGNED:  # a negative literal
+        return other[2] in (POSITIVE, NONNEGATIVE)
+    return const[2] == NONNEGATIVE and other[2] == POSITIVE  # 0 against a positive quantity
 
 
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:

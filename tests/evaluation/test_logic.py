@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from quantrl.alpha import parse
+from quantrl.alpha import evaluate, parse
+from quantrl.data import load_market
 from quantrl.errors import ConfigError, QuantRLError
 from quantrl.evaluation.alpha import alphaeval
 from quantrl.evaluation.logic import (
@@ -60,6 +61,40 @@ def test_degenerate_constructs(text: str, needle: str) -> None:
     verdict = JUDGE.judge(text)
     assert verdict.score <= 1.0 - JUDGE.degenerate_penalty
     assert any(r.startswith("degenerate") and needle in r for r in verdict.reasons), verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "decided"),
+    [
+        ("Greater($volume, -1) / Mean($volume, 5)", True),  # always $volume
+        ("Less(-0.5, $low) / $close", True),  # always -0.5
+        ("Greater(Std($close, 10), -2) / $close", True),  # a std is never below -2
+        ("Less(0, $close) / $open", True),  # a price is never 0
+        ("Gt($close, 0)", True),  # always 1
+        ("Ne(Var($close, 5), -1)", True),
+        ("Greater(Std($close, 10), 0) / $close", False),  # a std can be 0
+        ("Greater($close, 2) / $open", False),  # a price can be below 2
+        ("Greater(Sub($close, $open), -1) / $open", False),  # a difference can be below -1
+        ("Lt(Delta($close, 5), 0)", False),
+        ("Greater(Mean($close, 5), $open) / $close", False),  # no constant
+    ],
+)
+def test_comparisons_decided_by_sign(text: str, decided: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "decided by signs" in r]
+    assert bool(found) == decided, verdict
+    if decided:
+        assert verdict.score <= 1.0 - JUDGE.degenerate_penalty
+
+
+def test_decided_comparisons_really_are_decided() -> None:
+    """Each flagged form, evaluated on real prices, equals its decided outcome everywhere."""
+    panel = load_market("dow30")
+    close, volume = panel.fields["close"], panel.fields["volume"]
+    ok = np.isfinite(close) & np.isfinite(volume)
+    np.testing.assert_array_equal(evaluate("Greater($volume, -1)", panel)[ok], volume[ok])
+    np.testing.assert_array_equal(evaluate("Less(-0.5, $close)", panel)[ok], -0.5)
+    np.testing.assert_array_equal(evaluate("Gt($close, 0)", panel)[ok], 1.0)
 
 
 def test_windows_of_one_and_redundancy() -> None:

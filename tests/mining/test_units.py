@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import quantrl
-from quantrl.alpha import parse, parse_rpn, unit_issues
+from quantrl.alpha import Constant, parse, parse_rpn, unit_issues
 from quantrl.alpha.dimensions import scale_free
 from quantrl.evaluation.logic import RuleBasedJudge, expr_sign
 from quantrl.mining import GrammarState, MiningTask, Vocabulary
@@ -36,6 +36,18 @@ def _sound(expr) -> list[str]:
     for node in expr.walk():
         if node.kind == "op" and node.name == "Log" and expr_sign(node.children[0], signs) != "pos":
             problems.append(f"log of a signed quantity: {node}")
+        if node.kind == "op" and node.name in ("Greater", "Less", "Gt", "Ge", "Lt", "Le"):
+            consts = [c.value for c in node.children if isinstance(c, Constant)]
+            others = [expr_sign(c, signs) for c in node.children if not isinstance(c, Constant)]
+            if (
+                consts
+                and others
+                and (
+                    (consts[0] < 0 and others[0] in ("pos", "nonneg"))
+                    or (consts[0] == 0 and others[0] == "pos")
+                )
+            ):
+                problems.append(f"comparison decided by signs: {node}")
     if expr.depth > VOCAB.max_depth:
         problems.append(f"depth {expr.depth}")
     return problems
