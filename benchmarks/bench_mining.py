@@ -285,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the label's cells a candidate must be finite on (0: any)",
     )
     ap.add_argument(
+        "--date-step", type=int, default=1,
+        help="score candidates on every k-th training date (the pool's date_step)",
+    )  # fmt: skip
+    ap.add_argument(
         "--neutralize", default="styles",
         help="'styles' (log price, log dollar volume, volatility), 'none' or formulas joined by ';'",
     )  # fmt: skip
@@ -369,6 +373,7 @@ def mine(
         purge=args.purge,
         neutralize=inputs.exposures,
         min_coverage=args.min_coverage,
+        date_step=args.date_step,
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(
@@ -429,7 +434,8 @@ def main() -> None:
     )
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks} "
-        f"(purge {args.purge}), coverage >= {args.min_coverage:g}, "
+        f"(purge {args.purge}), coverage >= {args.min_coverage:g}, scored on "
+        f"{'every date' if args.date_step == 1 else f'every {args.date_step}th date'}, "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
         f"{', '.join(inputs.exposures) or 'nothing'}; PPO reward {args.reward}, "
         f"{args.ppo or 'defaults'}"

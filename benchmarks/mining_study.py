@@ -27,7 +27,7 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    Sharpe ratio; ``--markdown FILE`` writes the table and the conclusion the interval supports.
    Each row also holds the combined factor's AlphaEval stability (RRE) and robustness (PFS).
 4. Design comparisons: ``--reward-weights gain=1,stability=0.5,...`` mines with the PPO miner's
-   AlphaEval-aware reward; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
+   AlphaEval-aware reward, ``--date-step k`` scores candidates on every k-th training date; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
    study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
    comparisons belong on the validation split (``--split valid``).
 
@@ -499,6 +499,10 @@ def main() -> None:
         help="the PPO miner's AlphaEval-aware reward, e.g. gain=1,stability=0.5,robustness=0.5",
     )  # fmt: skip
     ap.add_argument(
+        "--date-step", type=int, default=1,
+        help="score candidates on every k-th training date (the pool's date_step)",
+    )  # fmt: skip
+    ap.add_argument(
         "--versus", type=Path, default=None,
         help="another study's --out evaluated on the same split: pair its pools with these",
     )  # fmt: skip
@@ -508,6 +512,8 @@ def main() -> None:
         bench_args += ("--max-symbols", str(args.max_symbols))
     if args.reward_weights:
         bench_args += ("--reward-weights", args.reward_weights)
+    if args.date_step != 1:
+        bench_args += ("--date-step", str(args.date_step))
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

@@ -172,6 +172,7 @@ def make_pool(
         purge=spec.purge,
         neutralize=spec.neutralize,
         min_coverage=spec.min_coverage,
+        date_step=spec.date_step,
     )
     pool.bind(
         train, labels["train"], cache if cache is not None else EvalCache(max_bytes=128 << 20)

@@ -44,6 +44,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     neutralize = []                 # exposure formulas, or "styles" (log price, log dollar
                                     # volume, volatility): factors are neutralised per date
     min_coverage = 0.5              # share of the label's cells a formula must be finite on
+    date_step = 1                   # score candidates on every k-th training date (faster)
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -326,6 +327,7 @@ class PoolTable(Table):
     valid_gate: Bool = False
     neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
     min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
+    date_step: Annotated[Int, int_range(1, MAX_HORIZON)] = 1
 
 
 _NO_LIMIT = " (0 = no limit)"
@@ -469,6 +471,7 @@ class JobSpec:
     valid_gate: bool
     neutralize: tuple[str, ...]
     min_coverage: float
+    date_step: int
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -533,7 +536,10 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
     out_dir = out_dir if out_dir.is_absolute() else base / out_dir
     registry = Path(job.registry) if job.registry else out_dir.parent / "registry.sqlite"
     registry = registry if registry.is_absolute() else base / registry
-    canonical = canonical_json(m, DIGEST_EXCLUDES)
+    excludes = DIGEST_EXCLUDES
+    if pool.date_step == 1:  # the default digests as it did before the key existed
+        excludes = {**DIGEST_EXCLUDES, "pool": ("date_step",)}
+    canonical = canonical_json(m, excludes)
     return JobSpec(
         name=job.name,
         seed=job.seed,
@@ -566,6 +572,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         valid_gate=pool.valid_gate,
         neutralize=pool.neutralize,
         min_coverage=pool.min_coverage,
+        date_step=pool.date_step,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

@@ -80,6 +80,16 @@ class Exposures:
         gram = np.einsum("tkn,tjn->tkj", self.design, self.design) + RIDGE * np.eye(k)
         self.gram_inv = np.ascontiguousarray(np.linalg.inv(gram))
 
+    def every(self, step: int) -> Exposures:
+        """The same design on every ``step``-th date from the first (what a pool scoring every
+        ``step``-th date neutralises against)."""
+        out = object.__new__(Exposures)
+        out.formulas = self.formulas
+        out.ok = np.ascontiguousarray(self.ok[::step])
+        out.design = np.ascontiguousarray(self.design[::step])
+        out.gram_inv = np.ascontiguousarray(self.gram_inv[::step])
+        return out
+
 
 def neutralize_rows(
     values: np.ndarray,

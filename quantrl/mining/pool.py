@@ -62,6 +62,14 @@ Four options aim at pools that generalise out of sample:
   (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
   and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
   formula predicts beyond those styles, whose premia flip sign between regimes.
+
+``date_step=k`` scores candidates on every k-th training date from the first (rows 0, k, 2k...):
+formulas are still evaluated on every date (their windows need the history), but the rank
+transform, the neutralisation and every sum run on 1/k of the dates. With an h-day label the
+labels of neighbouring dates overlap by h - 1 days, so for k well below h little information is
+lost and mining runs faster; ``purge`` stays in dates (``purge // k`` scored rows), the
+validation gate and ``combined`` / ``evaluate_on`` use every date, and ``cv_folds()`` and the
+per-date series index the scored rows. k = 1 (the default) scores every date.
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ from quantrl.kernels.projection import (
     factor_sums,
     neutralize_rows_into,
 )
+from quantrl.mining.blocks import PoolFolds, pool_folds
 from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
@@ -149,15 +158,6 @@ class _Stats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Folds:
-    """Cross-validation folds over the usable dates, as (blocks, dates) 0/1 row selectors."""
-
-    parts: list[np.ndarray]  # usable date indices of each block
-    held: np.ndarray  # (blocks, T): 1 on the block's dates
-    purged: np.ndarray | None  # (blocks, T): 1 on usable dates within ``purge`` rows of it
-
-
 class AlphaPool:
     """A capacity-limited linear combination of formula alphas fitted on one training panel."""
 
@@ -175,6 +175,7 @@ class AlphaPool:
         purge: int = 0,
         neutralize: Sequence[str] = (),
         min_coverage: float = 0.5,
+        date_step: int = 1,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -192,6 +193,10 @@ class AlphaPool:
             raise ConfigError(f"min_coverage must lie in [0, 1], got {min_coverage}")
         if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
             raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
+        if isinstance(date_step, bool) or not isinstance(date_step, int | np.integer):
+            raise ConfigError(f"date_step must be an integer >= 1 (rows), got {date_step!r}")
+        if date_step < 1:
+            raise ConfigError(f"date_step must be an integer >= 1 (rows), got {date_step!r}")
         self.capacity = int(capacity)
         self.objective_name = objective
         self.mutual_threshold = float(mutual_threshold)
@@ -203,6 +208,7 @@ class AlphaPool:
         self.purge = int(purge)
         self.neutralize = tuple(str(parse(f)) for f in neutralize)
         self.min_coverage = float(min_coverage)
+        self.date_step = int(date_step)
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -219,7 +225,7 @@ class AlphaPool:
         self._zbuf = np.zeros((0, 0, 0))  # (T, capacity, N): members
         self._zcand = np.zeros((0, 0))  # (T, N): the candidate
         self._cv_cache: tuple[int, list[float]] | None = None
-        self._folds: _Folds | None = None
+        self._folds: PoolFolds | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -229,9 +235,14 @@ class AlphaPool:
         if y.shape != shape:
             raise ConfigError(f"label shape {y.shape} differs from the panel's {shape}")
         self._panel = panel
-        self._label = y
         self._cache = cache if cache is not None else EvalCache(max_bytes=256 << 20)
         self._expo = self._exposures(panel, self._cache)
+        if self.date_step > 1:  # score on every date_step-th date from the first
+            y = np.ascontiguousarray(y[:: self.date_step])
+            shape = y.shape
+            if self._expo is not None:
+                self._expo = self._expo.every(self.date_step)
+        self._label = y
         self._universe = np.isfinite(y)
         self._cells = int(self._universe.sum())  # the label's cells, coverage's denominator
         self._n = self._universe.sum(axis=1).astype(np.float64)  # (T,)
@@ -245,7 +256,7 @@ class AlphaPool:
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
         try:
-            self._folds = self._make_folds()
+            self._folds = pool_folds(self._dates_ok, self.blocks, self._purge_rows)
         except ConfigError:
             self._label = None  # left unbound
             raise
@@ -319,6 +330,19 @@ class AlphaPool:
             ic = rank_ic_series(combo, v["label"], order=v["order"])
         return _finite_mean(ic)
 
+    @property
+    def _purge_rows(self) -> int:
+        """``purge`` in scored rows: the scored rows within ``purge`` dates of a block are the
+        ``purge // date_step`` nearest on each side."""
+        return self.purge // self.date_step
+
+    def _train_values(self, expr: Expr | str) -> np.ndarray:
+        """A formula's values on the training panel, on the scored dates only."""
+        values = evaluate(expr, self._panel, cache=self._cache)
+        if self.date_step > 1:
+            values = np.ascontiguousarray(values[:: self.date_step])
+        return values
+
     def _require_bound(self) -> None:
         if self._label is None:
             raise ConfigError("AlphaPool is not bound to a panel: call pool.bind(panel, label)")
@@ -353,7 +377,7 @@ class AlphaPool:
     def standardized(self, formula: str | Expr) -> np.ndarray:
         """Per-date standardised values of a formula on the training panel, masked to the label."""
         self._require_bound()
-        values = evaluate(formula, self._panel, cache=self._cache)
+        values = self._train_values(formula)
         return self._factor_rows(values, self._expo, universe=self._universe)
 
     def _keep(self, members: list[_Member]) -> None:
@@ -473,31 +497,6 @@ class AlphaPool:
         combo = np.where(self._universe, combo, np.nan)
         return rank_ic_series(combo, self._label)
 
-    def _make_folds(self) -> _Folds:
-        """Blocks of the usable dates and, per block, the rows its fit leaves out."""
-        t = self._dates_ok.shape[0]
-        parts = np.array_split(np.flatnonzero(self._dates_ok), self.blocks)
-        held = np.zeros((len(parts), t))
-        for i, idx in enumerate(parts):
-            held[i, idx] = 1.0
-        if self.blocks < 2 or self.purge == 0:
-            return _Folds(parts, held, None)
-        rows = np.arange(t)
-        purged = np.zeros_like(held)
-        for i, idx in enumerate(parts):
-            if idx.size == 0:
-                continue
-            s, e = int(idx[0]), int(idx[-1])
-            near = ((rows >= s - self.purge) & (rows < s)) | ((rows > e) & (rows <= e + self.purge))
-            purged[i] = near & self._dates_ok
-            if not (self._dates_ok.sum() - idx.size - purged[i].sum()) > 0:
-                raise ConfigError(
-                    f"purge={self.purge} leaves no date to fit on for block rows {s}..{e} "
-                    f"(blocks={self.blocks}, {int(self._dates_ok.sum())} usable dates); "
-                    "lower purge or blocks"
-                )
-        return _Folds(parts, held, purged)
-
     def cv_folds(self) -> list[Fold]:
         """Per block: the usable rows its cross-validation fit uses (the other blocks minus the
         ``purge`` rows on each side of it) and the block's rows."""
@@ -577,7 +576,7 @@ class AlphaPool:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
         t0 = time.process_time()
-        values = evaluate(expr, self._panel, cache=self._cache)
+        values = self._train_values(expr)
         self.timings["evaluate"] += time.process_time() - t0
         if count_finite_in_nb(values, self._universe) < self.min_coverage * self._cells:
             return AddResult(key, False, 0.0, before, "sparse")
@@ -665,7 +664,7 @@ class AlphaPool:
         self._stats = self._empty_stats()
         for f in formulas:
             expr = parse(f)
-            z = self._candidate_z(evaluate(expr, self._panel, cache=self._cache))
+            z = self._candidate_z(self._train_values(expr))
             s, zz, b, c = self._candidate_stats()
             cross = self._candidate_cross()
             single = self._single_ic_series(s, zz, b, c)
@@ -730,6 +729,7 @@ class AlphaPool:
             "purge": self.purge,
             "neutralize": list(self.neutralize),
             "min_coverage": self.min_coverage,
+            "date_step": self.date_step,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -773,6 +773,7 @@ class AlphaPool:
             purge=int(data.get("purge", 0)),
             neutralize=[str(f) for f in data.get("neutralize", [])],
             min_coverage=float(data.get("min_coverage", 0.0)),  # files saved before the rule
+            date_step=int(data.get("date_step", 1)),
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

@@ -139,6 +139,11 @@ def test_pool_keys_reach_the_job_pool():
         {"job": {"name": "r"}, "pool": {"min_coverage": 0.2}, "budget": {"steps": 10}}
     )
     assert make_pool(loose, train, valid, labels).min_coverage == 0.2
+    assert pool.date_step == spec.date_step == 1
+    stepped = spec_from_dict(
+        {"job": {"name": "s"}, "pool": {"date_step": 5}, "budget": {"steps": 10}}
+    )
+    assert make_pool(stepped, train, valid, labels).date_step == 5
     for formula in ("Mean($close, 5)", "Std($volume, 10)", "Delta($close, 20)"):
         result = pool.try_add(formula)
         if result.accepted:  # accepted by a gated pool: it raised the validation objective
@@ -155,6 +160,8 @@ def test_pool_keys_reach_the_job_pool():
         ({"valid_gate": 1}, "valid_gate: must be true or false"),
         ({"min_coverage": 1.5}, r"\[pool\] min_coverage: .*>= 0 and <= 1"),
         ({"min_coverage": -0.1}, r"\[pool\] min_coverage: "),
+        ({"date_step": 0}, r"\[pool\] date_step: must be an integer in \[1, "),
+        ({"date_step": 2.5}, r"\[pool\] date_step: "),
     ],
 )
 def test_bad_pool_keys(pool, match):
@@ -185,6 +192,21 @@ def test_pool_purge_defaults_to_the_label_horizon():
     old = json.loads(spec().canonical)
     del old["pool"]["purge"]  # a spec digested before the key existed
     assert changed_keys(json.dumps(old), spec().canonical) == ["[pool] purge: (absent) -> 20"]
+
+
+def test_pool_date_step_key_digests_as_before_when_left_at_one():
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(pool=None):
+        return spec_from_dict({"job": {"name": "d"}, "pool": pool or {}, "budget": {"steps": 1}})
+
+    assert "date_step" not in json.loads(spec().canonical)["pool"]  # old checkpoints resume
+    assert spec({"date_step": 1}).digest == spec().digest
+    assert spec({"date_step": 5}).digest != spec().digest
+    assert changed_keys(spec().canonical, spec({"date_step": 5}).canonical) == [
+        "[pool] date_step: (absent) -> 5"
+    ]
 
 
 def test_pool_neutralize_key():
