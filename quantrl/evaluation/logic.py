@@ -33,13 +33,19 @@ from quantrl.errors import ConfigError, FormulaError, QuantRLError
 
 __all__ = [
     "MAX_REPLY_BYTES",
+    "RULE_NAMES",
+    "SCALE",
+    "SHIFT",
     "Judge",
     "JudgeVerdict",
     "LLMJudge",
     "RuleBasedJudge",
+    "constant_name",
     "expr_sign",
     "node_findings",
+    "operator_name",
     "parse_judge_reply",
+    "rule_name",
 ]
 
 MAX_REPLY_BYTES = 1 << 20
@@ -93,6 +99,65 @@ _SELF_DEGENERATE: dict[str, str] = {
 #: Comparisons whose outcome a constant decides when the other operand's sign class lies wholly
 #: on one side of it (``Greater($volume, -1)`` is ``$volume``, ``Lt($close, 0)`` is 0).
 _SIGN_DECIDED = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
+#: Ranges of bounded operators: a comparison with a constant beyond the range is decided
+#: (``Greater(30, Corr(x, y, 10))`` is 30).
+_BOUNDED: dict[str, tuple[float, float]] = {
+    "Corr": (-1.0, 1.0),
+    "Sign": (-1.0, 1.0),
+    "Rank": (0.0, 1.0),
+    "CSRank": (0.0, 1.0),
+    "Rsquare": (0.0, 1.0),
+    **{name: (0.0, 1.0) for name in ("Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "Not")},
+}
+#: Operators a constant shift of an operand does not change (``Std(Add($close, 5), 10)``).
+_SHIFT_FREE = frozenset(
+    {"Corr", "Cov", "Std", "Var", "Mad", "Delta", "Skew", "Kurt", "Slope", "Rsquare", "Resi"}
+    | {"Rank", "CSRank", "CSZScore", "CSDemean"}
+)
+#: Operators a constant factor on an operand changes at most in sign (``Corr(Mul($close, 0.5),
+#: $open, 10)``).
+_SCALE_FREE_OPS = frozenset({"Corr", "Sign", "Rank", "CSRank", "CSZScore", "Rsquare"})
+SHIFT = "+const"
+"""Node-rule name of an Add or Sub with one constant operand (a constant shift)."""
+SCALE = "*const"
+"""Node-rule name of a Mul with one constant operand or a Div by a constant (a constant factor)."""
+#: Constant interval of each (sign class, magnitude class) of a constant, for the range rule.
+_CONSTANT_INTERVAL: dict[tuple[str, str], tuple[float, float]] = {
+    (POSITIVE, "|c|>1"): (math.nextafter(1.0, math.inf), math.inf),
+    (POSITIVE, "|c|=1"): (1.0, 1.0),
+    (POSITIVE, "|c|<1"): (5e-324, 1.0),
+    (NONNEGATIVE, "|c|<1"): (0.0, 0.0),
+    (SIGNED, "|c|>1"): (-math.inf, math.nextafter(-1.0, -math.inf)),
+    (SIGNED, "|c|=1"): (-1.0, -1.0),
+    (SIGNED, "|c|<1"): (-1.0, -5e-324),
+}
+
+
+def constant_name(value: float) -> str:
+    """Node-rule name of a constant: its magnitude class (``"|c|>1"``, ``"|c|=1"``, ``"|c|<1"``)."""
+    size = abs(float(value))
+    return "|c|>1" if size > 1.0 else "|c|=1" if size == 1.0 else "|c|<1"
+
+
+def operator_name(name: str, constants: Sequence[tuple[str, str] | None]) -> str:
+    """Node-rule name of an operator node: ``SHIFT`` or ``SCALE`` when it shifts or scales one
+    market-data operand by a constant, else the operator's own name.
+
+    ``constants`` holds, per operand, ``(constant_name, sign class)`` of a literal and None for
+    market data. Subtracting exactly 1 (``$close / Ref($close, 1) - 1``) is how a return is
+    written, not a shift.
+    """
+    if len(constants) != 2 or (constants[0] is None) == (constants[1] is None):
+        return name
+    const = constants[0] if constants[1] is None else constants[1]
+    if name in ("Add", "Sub"):
+        minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
+        return name if minus_one and (name == "Add" or constants[0] is None) else SHIFT
+    if name == "Mul" or (name == "Div" and constants[1] is not None):
+        return SCALE
+    return name
+
+
 #: Rolling operators that a window of 1 turns into the identity or a constant.
 _WINDOW_ONE: dict[str, str] = {
     "Mean": "is its operand",
@@ -113,8 +178,11 @@ _WINDOW_ONE: dict[str, str] = {
 _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
 #: Final units that are comparable across symbols (scale-free).
 _SCALE_FREE = frozenset({"ratio", "count", "bool", "const", "unknown"})
+RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE})
+"""Operator-node names (``operator_name``) that some node rule reads in an operand."""
 
-#: One operand as the node rules see it: (name, unit, sign class, canonical text).
+#: One operand as the node rules see it: (name, unit, sign class, canonical text); the name is
+#: ``rule_name``'s: a field, a constant's magnitude class, an operator's name, SHIFT or SCALE.
 Operand = tuple[str, Unit, str, str]
 
 
@@ -127,9 +195,12 @@ def node_findings(
     volume), ``"domain"`` (Log of a quantity that is not always positive, see
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
-    comparison that a constant decides by sign: ``Greater($volume, -1)``, ``Gt($close, 0)``),
-    ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice, Abs of a non-negative
-    quantity) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
+    comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
+    by the other side's range, ``Greater(30, Corr(x, y, 10))``), ``"redundant"`` (``Cov(x, x)``,
+    an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift
+    inside an operator it does not change, ``Std(Add($close, 5), 10)``, a constant factor
+    inside one it changes only in sign, ``Corr(Mul($close, 0.5), $open, 10)``, two constant
+    shifts in a row, ``Add(Add($close, 2), 5)``) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
     judge scores these per node; the miner's grammar refuses every operator with a finding.
     ``text`` (the node's canonical string) only goes into the messages.
     """
@@ -151,6 +222,24 @@ def node_findings(
                 f"{text} is decided by signs: its other side always exceeds the constant",
             )
         )
+    elif name in _SIGN_DECIDED and len(children) == 2 and _decided_by_range(name, children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} is decided by ranges: its constant lies beyond the other side's range",
+            )
+        )
+    if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):
+        out.append(("redundant", f"{text}: a constant shift of an operand changes nothing"))
+    if name in _SCALE_FREE_OPS and any(c[0] == SCALE for c in children):
+        out.append(("redundant", f"{text}: a constant factor on an operand changes only a sign"))
+    if (
+        name in ("Add", "Sub")
+        and len(children) == 2
+        and any(c[1].kind == "const" for c in children)
+        and any(c[0] == SHIFT for c in children)
+    ):
+        out.append(("redundant", f"{text} shifts by a constant twice"))
     if name == "If" and children[1][3] == children[2][3]:
         out.append(("degenerate", f"{text} has equal branches"))
     if name == "Cov" and children[0][3] == children[1][3]:
@@ -176,6 +265,36 @@ def _decided_by_sign(children: Sequence[Operand]) -> bool:
     return const[2] == NONNEGATIVE and other[2] == POSITIVE  # 0 against a positive quantity
 
 
+_MIRRORED = {"Gt": "Lt", "Lt": "Gt", "Ge": "Le", "Le": "Ge"}
+
+
+def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
+    """True when one operand is a literal that a bounded operator on the other side never
+    crosses, so the comparison's outcome is fixed (bounds count as reachable)."""
+    kinds = [c[1].kind == "const" for c in children]
+    if kinds[0] == kinds[1]:
+        return False
+    const, other = (children[0], children[1]) if kinds[0] else (children[1], children[0])
+    bounds = _BOUNDED.get(other[0])
+    interval = _CONSTANT_INTERVAL.get((const[2], const[0]))
+    if bounds is None or interval is None:
+        return False
+    (lo, hi), (c_lo, c_hi) = bounds, interval
+    if kinds[0]:
+        name = _MIRRORED.get(name, name)  # read as: other <relation> constant
+    if name in ("Greater", "Less"):
+        return c_lo >= hi or c_hi <= lo
+    if name == "Gt":
+        return c_lo >= hi or c_hi < lo
+    if name == "Ge":
+        return c_lo > hi or c_hi <= lo
+    if name == "Lt":
+        return c_hi <= lo or c_lo > hi
+    if name == "Le":
+        return c_hi < lo or c_lo >= hi
+    return c_lo > hi or c_hi < lo  # Eq, Ne
+
+
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
     """Sign class (``"pos"``, ``"nonneg"``, ``"any"``) of an expression, bottom up."""
     memo = {} if memo is None else memo
@@ -190,6 +309,22 @@ def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
         sign = result_sign(expr.name, [expr_sign(c, memo) for c in expr.children])
     memo[key] = sign
     return sign
+
+
+def rule_name(expr: Expr) -> str:
+    """The name node rules read for an operand: a field, ``constant_name`` of a literal, or
+    ``operator_name`` of an operator node."""
+    if isinstance(expr, Constant):
+        return constant_name(expr.value)
+    if isinstance(expr, Feature):
+        return expr.name
+    return operator_name(
+        expr.name,
+        [
+            (constant_name(c.value), constant_sign(c.value)) if isinstance(c, Constant) else None
+            for c in expr.children
+        ],
+    )
 
 
 class RuleBasedJudge:
@@ -271,7 +406,7 @@ class RuleBasedJudge:
             if node.kind != "op" or text in seen:
                 continue
             seen.add(text)
-            kids = [(c.name, c.unit_info, expr_sign(c, signs), str(c)) for c in node.children]
+            kids = [(rule_name(c), c.unit_info, expr_sign(c, signs), str(c)) for c in node.children]
             for category, message in node_findings(node.spec, kids, node.params, text):
                 value, label = penalty[category]
                 (units if category == "unit" else others).append((value, f"{label}: {message}"))

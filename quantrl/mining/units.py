@@ -1,12 +1,13 @@
 """The units-on rules of the miner's grammar: sound operator nodes and completion costs.
 
 An RPN stack entry is described by its *abstract*: kind (market-data expression, constant or
-window), name (a bare feature's field, or an idempotent operator's name: the only names the node
-rules read), unit (``quantrl.alpha.dimensions.Unit``), sign class (``quantrl.alpha.dimensions.result_sign``)
-and tree depth. An operator is admissible on its operands when
-``quantrl.evaluation.logic.node_findings`` has nothing to say about the node (units agree, a Log
-of a positive quantity, no identical operands that make it trivial, no redundant Abs, no window
-of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
+window), name (``quantrl.evaluation.logic.rule_name`` where a node rule reads it: a bare
+feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
+constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
+(``quantrl.alpha.dimensions.result_sign``) and tree depth. An operator is admissible on its
+operands when ``quantrl.evaluation.logic.node_findings`` has nothing to say about the node
+(units agree, a Log of a positive quantity, no identical operands that make it trivial, no
+comparison a constant decides, no redundant Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
 findings, so a formula written under these rules has none.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool).
@@ -38,14 +39,19 @@ import numpy as np
 
 from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
-from quantrl.evaluation.logic import node_findings
+from quantrl.evaluation.logic import RULE_NAMES, SCALE, constant_name, node_findings, operator_name
 
 __all__ = ["Entry", "UnitGrammar"]
 
 F, C, W = 0, 1, 2  # entry kinds: market-data expression, constant, window
 
-#: Operators whose name the node rules read in an operand (idempotent repeats).
-_NAMED = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
+
+def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
+    """The abstract's name of an operator node: its node-rule name when a rule reads it."""
+    constants = [(a[1], a[3]) if a[0] == C else None for a in abstracts]
+    name = operator_name(spec_name, constants)
+    return name if name in RULE_NAMES else None
+
 
 _MEMO_LIMIT = 500_000
 
@@ -146,7 +152,8 @@ class UnitGrammar:
 
     def _const(self, value: float) -> Entry:
         text = _ops.format_number(value)
-        return Entry(C, text, text, self._aid((C, None, 0, _dims.constant_sign(value), 1)))
+        abstract = (C, constant_name(value), 0, _dims.constant_sign(value), 1)
+        return Entry(C, text, text, self._aid(abstract))
 
     def window(self, w: int) -> Entry:
         """Entry of a pending window."""
@@ -178,7 +185,7 @@ class UnitGrammar:
         unit = spec.unit_rule([self._units[a[2]] for a in abstracts], params)
         sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
         depth = 1 + max(a[4] for a in abstracts)
-        name = spec.name if spec.name in _NAMED else None
+        name = _rule_name(spec.name, abstracts)
         args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
         text = f"{spec.name}({','.join(args)})"
         return Entry(F, spec.name, text, self._aid((F, name, self._uid(unit), sign, depth)))
@@ -232,8 +239,7 @@ class UnitGrammar:
         if spec.name == "Power":
             unit = _dims.UNKNOWN  # exponents are not tracked by the grammar
         sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
-        name = spec.name if spec.name in _NAMED else None
-        return (F, name, self._uid(unit), sign)
+        return (F, _rule_name(spec.name, abstracts), self._uid(unit), sign)
 
     def _unit_mul(self, a: int, b: int) -> int:
         key = (a, b)
@@ -298,7 +304,7 @@ class UnitGrammar:
             else:
                 prod = (
                     F,
-                    None,
+                    SCALE if k == 1 and self._abs[aid][0] == C else None,  # Mul(x, c)
                     self._unit_mul(unit, u),
                     _dims.result_sign("Mul", [sign, s]),
                     depth,

@@ -97,6 +97,90 @@ def test_decided_comparisons_really_are_decided() -> None:
     np.testing.assert_array_equal(evaluate("Gt($close, 0)", panel)[ok], 1.0)
 
 
+@pytest.mark.parametrize(
+    ("text", "decided"),
+    [
+        ("Greater(30, Corr($close, $volume, 10))", True),  # always 30
+        ("Greater(1, Corr($close, $volume, 10))", True),  # a correlation never exceeds 1
+        ("Less(-1, Corr($close, $volume, 10))", True),  # always -1
+        ("Lt(Corr($close, $volume, 10), -2)", True),  # always 0
+        ("Eq(Gt($close, $open), 2)", True),  # a truth value is 0 or 1
+        ("Greater(0.5, Corr($close, $volume, 10))", False),
+        ("Gt(Corr($close, $volume, 10), 1)", True),
+        ("Ge(Corr($close, $volume, 10), 1)", False),  # reached at a perfect correlation
+        ("Eq(Gt($close, $open), 1)", False),
+        ("Lt(1, Corr($close, $volume, 10))", True),  # 1 < corr never holds
+        ("Le(1, Corr($close, $volume, 10))", False),
+        ("Le(Gt($close, $open), 0)", False),  # the close did not rise
+        ("Ge(Gt($close, $open), 0)", True),  # always 1
+        ("Greater(2, Mean($close, 5)) / $close", False),  # a price is unbounded
+    ],
+)
+def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "decided by ranges" in r]
+    assert bool(found) == decided, verdict
+    if decided:
+        assert verdict.score <= 1.0 - JUDGE.degenerate_penalty
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Corr(Add($close, 5), $volume, 10)", "constant shift"),
+        ("Std(Sub(30, $close), 10) / $close", "constant shift"),
+        ("Delta(Sub($volume, 2), 5) / $volume", "constant shift"),
+        ("Corr($open, Mul($close, 0.5), 10)", "constant factor"),
+        ("Corr(Div($close, -5), $open, 10)", "constant factor"),
+        ("Add(Add($close, 2), 5) / $open", "shifts by a constant twice"),
+        ("Sub(10, Add($close, 2)) / $open", "shifts by a constant twice"),
+    ],
+)
+def test_redundant_constants(text: str, needle: str) -> None:
+    verdict = JUDGE.judge(text)
+    assert verdict.score == pytest.approx(1.0 - JUDGE.redundant_penalty), verdict
+    assert needle in verdict.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Corr(Div(5, $close), $open, 10)",  # 5 / price is not a rescaled price
+        "Mean(Add($close, 5), 10) / $open",  # a mean moves with the shift
+        "Std(Mul($close, 2), 10) / $close",  # a std scales with the factor
+        "Std($close / Ref($close, 1) - 1, 20)",  # a return, written as quants write it
+        "Corr(Add($close / $open, -1), $volume, 10)",
+        "Add(Mul($close, 2), 5) / $open",
+    ],
+)
+def test_constants_that_matter_are_not_redundant(text: str) -> None:
+    assert JUDGE.judge(text).score == 1.0, JUDGE.judge(text)
+
+
+def test_redundant_constants_really_are_redundant() -> None:
+    """On real prices the flagged forms equal their constant-free versions (up to a sign)."""
+    panel = load_market("dow30")
+
+    def same(a: str, b: str, sign: float = 1.0) -> None:
+        x, y = evaluate(a, panel), evaluate(b, panel)
+        ok = np.isfinite(x) & np.isfinite(y)
+        assert ok.sum() > 0.5 * x.size
+        np.testing.assert_array_equal(np.isfinite(x), np.isfinite(y))
+        np.testing.assert_allclose(x[ok], sign * y[ok], rtol=1e-6, atol=1e-9)
+
+    same("Corr(Add($close, 5), $volume, 10)", "Corr($close, $volume, 10)")
+    same("Std(Sub(30, $close), 10)", "Std($close, 10)")
+    same("Delta(Sub($volume, 2), 5)", "Delta($volume, 5)")
+    same("Corr($open, Mul($close, 0.5), 10)", "Corr($open, $close, 10)")
+    same("Corr(Div($close, -5), $open, 10)", "Corr($close, $open, 10)", sign=-1.0)
+    corr = evaluate("Corr($close, $volume, 10)", panel)
+    ok = np.isfinite(corr)
+    np.testing.assert_array_equal(
+        evaluate("Greater(30, Corr($close, $volume, 10))", panel)[ok], 30.0
+    )
+    np.testing.assert_array_equal(evaluate("Less(-1, Corr($close, $volume, 10))", panel)[ok], -1.0)
+
+
 def test_windows_of_one_and_redundancy() -> None:
     verdict = JUDGE.judge("Mean($close, 1) / $close")
     assert verdict.score == pytest.approx(1.0 - JUDGE.window_penalty)

@@ -48,9 +48,55 @@ def _sound(expr) -> list[str]:
                 )
             ):
                 problems.append(f"comparison decided by signs: {node}")
+            if consts and others and _beyond_range(node, consts[0]):
+                problems.append(f"comparison decided by ranges: {node}")
+        if node.kind == "op" and node.name in _SHIFT_INVARIANT:
+            if any(_constant_shift(c) for c in node.children):
+                problems.append(f"a constant shift inside a shift-invariant operator: {node}")
+        if node.kind == "op" and node.name in ("Corr", "Rank", "CSRank", "CSZScore", "Sign"):
+            if any(_constant_factor(c) for c in node.children):
+                problems.append(f"a constant factor inside a scale-invariant operator: {node}")
+        if node.kind == "op" and node.name in ("Add", "Sub") and _constant_shift(node):
+            if any(_constant_shift(c) for c in node.children):
+                problems.append(f"two constant shifts in a row: {node}")
     if expr.depth > VOCAB.max_depth:
         problems.append(f"depth {expr.depth}")
     return problems
+
+
+_SHIFT_INVARIANT = ("Corr", "Cov", "Std", "Var", "Mad", "Delta", "Skew", "Kurt", "Rank")
+
+
+def _constant_shift(node) -> bool:
+    """x + c, x - c or c - x: one literal operand of an Add or Sub (x - 1, a return, aside)."""
+    if node.kind != "op" or node.name not in ("Add", "Sub"):
+        return False
+    a, b = node.children
+    if isinstance(a, Constant) == isinstance(b, Constant):
+        return False
+    if node.name == "Sub" and isinstance(b, Constant) and b.value == 1:
+        return False
+    return not (node.name == "Add" and (a if isinstance(a, Constant) else b).value == -1)
+
+
+def _constant_factor(node) -> bool:
+    """c * x, x * c or x / c."""
+    if node.kind != "op" or node.name not in ("Mul", "Div"):
+        return False
+    a, b = node.children
+    if node.name == "Div":
+        return isinstance(b, Constant) and not isinstance(a, Constant)
+    return isinstance(a, Constant) != isinstance(b, Constant)
+
+
+def _beyond_range(node, value: float) -> bool:
+    """A literal compared with a correlation (in [-1, 1]) that the correlation cannot cross."""
+    other = next(c for c in node.children if not isinstance(c, Constant))
+    if other.kind != "op" or other.name != "Corr":
+        return False
+    if node.name in ("Greater", "Less"):
+        return abs(value) >= 1
+    return abs(value) > 1
 
 
 def test_masked_rollouts_are_unit_consistent() -> None:
