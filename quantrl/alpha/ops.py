@@ -41,6 +41,7 @@ from quantrl.alpha.dimensions import (
 from quantrl.kernels import cross_section as cs
 from quantrl.kernels import elementwise as ew
 from quantrl.kernels import rolling as rk
+from quantrl.kernels import rolling_extremes as rx
 from quantrl.kernels import rolling_order as ro
 
 # --------------------------------------------------------------------------- spec
@@ -459,14 +460,14 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling excess kurtosis (pandas)",
             min_window=5,
         ),
-        _spec("Max", "rolling", 1, _W, _rolling(rk.rolling_max_nb), _u_first, "rolling max"),
-        _spec("Min", "rolling", 1, _W, _rolling(rk.rolling_min_nb), _u_first, "rolling min"),
+        _spec("Max", "rolling", 1, _W, _rolling(rx.rolling_max_nb), _u_first, "rolling max"),
+        _spec("Min", "rolling", 1, _W, _rolling(rx.rolling_min_nb), _u_first, "rolling min"),
         _spec(
             "IdxMax",
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_argmax_nb),
+            _rolling(rx.rolling_argmax_nb),
             _u_count,
             "1-based position of the window max (oldest = 1)",
         ),
@@ -475,7 +476,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_argmin_nb),
+            _rolling(rx.rolling_argmin_nb),
             _u_count,
             "1-based position of the window min (oldest = 1)",
         ),

@@ -6,21 +6,24 @@ Conventions shared by every kernel here:
   is ever read, so the value at ``t`` only depends on rows ``<= t``.
 * A window must be full: the first ``w - 1`` rows are NaN, and a window holding a non-finite value
   (NaN or +/-inf) yields NaN (``rolling_count_nb`` excepted: it counts the finite values).
-* O(T) kernels (sums, moments, covariance, regression, EMA, max/min) walk the rows in order with
+* O(T) kernels (sums, moments, covariance, regression, EMA) walk the rows in order with
   all symbols innermost: contiguous memory that LLVM vectorises. Running sums are
   re-synchronised from scratch every ``max(4 w, 32)`` rows around a local centre: no drift.
-* Threads: the running-sum kernels split the rows into a fixed number of blocks that start on
-  re-synchronisation rows (max/min: on multiples of w), so each block is one vectorised
+* Threads: the running-sum kernels split the rows into a fixed number of blocks
+  (``quantrl.kernels.row_blocks``) that start on re-synchronisation rows, so each block is one vectorised
   row-major pass and the result does not depend on the thread count. EMA runs on one thread
   (a version split by columns measured four times slower on one thread).
 * O(T*w) kernels: Mad over row blocks, skew and kurt over symbols; the order statistics (median,
-  quantile, rank) live in ``quantrl.kernels.rolling_order``.
+  quantile, rank) live in ``quantrl.kernels.rolling_order``, max, min and their positions in
+  ``quantrl.kernels.rolling_extremes``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from quantrl.kernels.row_blocks import row_bounds_nb
 
 # --------------------------------------------------------------------------- helpers
 
@@ -34,33 +37,10 @@ def _sync_period(w: int) -> int:
 # --------------------------------------------------------------------------- row blocks
 
 
-_ROW_BLOCKS = 8
-"""Row blocks of the running-sum kernels, shared out among numba's threads. A fixed count (not
-the thread count) keeps every result independent of how many threads run."""
-
-
-@njit(cache=True)
-def _row_bounds(T, align):
-    """Row-block bounds: every inner bound a positive multiple of ``align``.
-
-    A block of a running-sum kernel starts on a re-synchronisation row, where the sums are
-    rebuilt from the window alone (as the serial pass does there), so blocks give the serial
-    result bit for bit at no extra cost.
-    """
-    n_blocks = max(1, min(_ROW_BLOCKS, T // max(align, 64)))
-    bounds = np.empty(n_blocks + 1, dtype=np.int64)
-    bounds[0] = 0
-    for b in range(1, n_blocks):
-        cut = (T * b // n_blocks) // align * align
-        bounds[b] = min(max(cut, align, bounds[b - 1]), T)
-    bounds[n_blocks] = T
-    return bounds
-
-
 @njit(cache=True, parallel=True)
 def _moments_rows(x, w, mode, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period)
+    bounds = row_bounds_nb(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _moments_block(x, w, mode, out, bounds[b], bounds[b + 1])
 
@@ -68,7 +48,7 @@ def _moments_rows(x, w, mode, out):
 @njit(cache=True, parallel=True)
 def _pair_rows(x, y, w, mode, eps, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period)
+    bounds = row_bounds_nb(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _pair_block(x, y, w, mode, eps, out, bounds[b], bounds[b + 1])
 
@@ -76,7 +56,7 @@ def _pair_rows(x, y, w, mode, eps, out):
 @njit(cache=True, parallel=True)
 def _linear_rows(x, w, mode, eps, out):
     period = _sync_period(w)
-    bounds = _row_bounds(x.shape[0], period)
+    bounds = row_bounds_nb(x.shape[0], period)
     for b in prange(bounds.shape[0] - 1):
         _linear_block(x, w, mode, eps, out, bounds[b], bounds[b + 1])
 
@@ -383,173 +363,6 @@ def rolling_corr_nb(x: np.ndarray, y: np.ndarray, w: int, eps: float = 2e-5) -> 
     return out
 
 
-# --------------------------------------------------------------------------- max / min / idx
-
-
-@njit(cache=True, error_model="numpy")
-def _suffix_extremes(x, sign, b0, b1, suf):
-    """suf[k - b0] = max of sign * x over rows k..b1-1 (+inf where a non-finite value enters)."""
-    m = x.shape[1]
-    inf = np.inf
-    for t in range(b1 - 1, b0 - 1, -1):
-        k = t - b0
-        if t == b1 - 1:
-            for jj in range(m):
-                v = x[t, jj]
-                suf[k, jj] = sign * v if np.isfinite(v) else inf
-        else:
-            for jj in range(m):
-                v = x[t, jj]
-                v = sign * v if np.isfinite(v) else inf
-                q = suf[k + 1, jj]
-                suf[k, jj] = v if v > q else q
-
-
-@njit(cache=True, error_model="numpy")
-def _extreme_value(x, w, sign, out, t0, t1):
-    """Rows t0..t1-1 (t0 a multiple of w) of the rolling max of ``sign * x``, times ``sign``.
-
-    Van Herk / Gil-Werman within blocks of w rows: the window ending at t is the suffix of the
-    previous block from t-w+1 (kept in a (w, N) buffer) and the prefix of t's block (a running
-    row). A non-finite value enters as +inf, so its windows come out NaN.
-    """
-    m = x.shape[1]
-    inf = np.inf
-    suf = np.empty((w, m))
-    pre = np.empty(m)
-    if t0 >= w:
-        _suffix_extremes(x, sign, t0 - w, t0, suf)
-    for b0 in range(t0, t1, w):
-        b1 = min(b0 + w, t1)
-        for t in range(b0, b1):
-            for jj in range(m):
-                v = x[t, jj]
-                v = sign * v if np.isfinite(v) else inf
-                p = pre[jj]
-                pre[jj] = v if (t == b0 or v > p) else p
-            if t < w - 1:
-                for jj in range(m):
-                    out[t, jj] = np.nan
-            elif t == b0 + w - 1:  # the window is this whole block
-                for jj in range(m):
-                    p = pre[jj]
-                    out[t, jj] = sign * p if p != inf else np.nan
-            else:
-                k = t + 1 - b0  # row t-w+1 sits at offset k of the previous block
-                for jj in range(m):
-                    a = suf[k, jj]
-                    p = pre[jj]
-                    r = a if a > p else p
-                    out[t, jj] = sign * r if r != inf else np.nan
-        if b1 == b0 + w:
-            _suffix_extremes(x, sign, b0, b1, suf)
-
-
-@njit(cache=True, parallel=True)
-def _extreme_rows(x, w, sign, out):
-    bounds = _row_bounds(x.shape[0], w)
-    for b in prange(bounds.shape[0] - 1):
-        _extreme_value(x, w, sign, out, bounds[b], bounds[b + 1])
-
-
-@njit(cache=True, error_model="numpy")
-def _extreme_block(x, w, sign, want_idx, out):
-    """Van Herk / Gil-Werman: prefix and suffix extremes within blocks of w rows, O(T).
-
-    ``sign`` = 1 for max, -1 for min (values are multiplied by sign, so max is always taken).
-    The window [t-w+1, t] is the suffix of its first block plus the prefix of t's block, so the
-    result at t reads rows <= t only. Ties resolve to the earliest row.
-    """
-    T = x.shape[0]
-    m = x.shape[1]
-    if not want_idx:
-        _extreme_rows(x, w, sign, out)
-        return
-    pre = np.empty((T, m))
-    pre_i = np.empty((T, m), dtype=np.int64)
-    suf = np.empty((T, m))
-    suf_i = np.empty((T, m), dtype=np.int64)
-    for t in range(T):
-        start = (t % w) == 0
-        for jj in range(m):
-            v = x[t, jj]
-            v = sign * v if np.isfinite(v) else -np.inf
-            if start or v > pre[t - 1, jj]:
-                pre[t, jj] = v
-                pre_i[t, jj] = t
-            else:
-                pre[t, jj] = pre[t - 1, jj]
-                pre_i[t, jj] = pre_i[t - 1, jj]
-    for t in range(T - 1, -1, -1):
-        end = (t % w) == w - 1 or t == T - 1
-        for jj in range(m):
-            v = x[t, jj]
-            v = sign * v if np.isfinite(v) else -np.inf
-            if end or v >= suf[t + 1, jj]:
-                suf[t, jj] = v
-                suf_i[t, jj] = t
-            else:
-                suf[t, jj] = suf[t + 1, jj]
-                suf_i[t, jj] = suf_i[t + 1, jj]
-    bad = np.zeros(m)
-    for t in range(T):
-        for jj in range(m):
-            bad[jj] += 0.0 if np.isfinite(x[t, jj]) else 1.0
-        if t >= w:
-            for jj in range(m):
-                bad[jj] -= 0.0 if np.isfinite(x[t - w, jj]) else 1.0
-        if t < w - 1:
-            for jj in range(m):
-                out[t, jj] = np.nan
-            continue
-        s = t - w + 1
-        for jj in range(m):
-            if s % w == 0 or suf[s, jj] >= pre[t, jj]:
-                val = suf[s, jj]
-                idx = suf_i[s, jj]
-            else:
-                val = pre[t, jj]
-                idx = pre_i[t, jj]
-            res = float(idx - s + 1) if want_idx else sign * val
-            out[t, jj] = res if bad[jj] == 0.0 else np.nan
-
-
-@njit(cache=True, error_model="numpy")
-def rolling_max_nb(x: np.ndarray, w: int) -> np.ndarray:
-    """Rolling maximum (van Herk / Gil-Werman, O(T))."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    _extreme_block(x, w, 1.0, False, out)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def rolling_min_nb(x: np.ndarray, w: int) -> np.ndarray:
-    """Rolling minimum (van Herk / Gil-Werman, O(T))."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    _extreme_block(x, w, -1.0, False, out)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def rolling_argmax_nb(x: np.ndarray, w: int) -> np.ndarray:
-    """1-based position of the first maximum inside the window, oldest row = 1 (Qlib IdxMax)."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    _extreme_block(x, w, 1.0, True, out)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def rolling_argmin_nb(x: np.ndarray, w: int) -> np.ndarray:
-    """1-based position of the first minimum inside the window, oldest row = 1 (Qlib IdxMin)."""
-    T, N = x.shape
-    out = np.empty((T, N))
-    _extreme_block(x, w, -1.0, True, out)
-    return out
-
-
 # --------------------------------------------------------------------------- window loops
 
 
@@ -563,7 +376,7 @@ def _mad_block(x, w, out):
     T = x.shape[0]
     m = x.shape[1]
     _moments_rows(x, w, 1, out)  # out holds the window mean (NaN if invalid)
-    bounds = _row_bounds(T, 1)
+    bounds = row_bounds_nb(T, 1)
     for b in prange(bounds.shape[0] - 1):
         acc = np.zeros(m)
         for t in range(max(w - 1, bounds[b]), bounds[b + 1]):
