@@ -139,23 +139,50 @@ def constant_name(value: float) -> str:
     return "|c|>1" if size > 1.0 else "|c|=1" if size == 1.0 else "|c|<1"
 
 
-def operator_name(name: str, constants: Sequence[tuple[str, str] | None]) -> str:
-    """Node-rule name of an operator node: ``SHIFT`` or ``SCALE`` when it shifts or scales one
-    market-data operand by a constant, else the operator's own name.
+#: Operators through which a constant shift of their (first) operand passes: f(x + c) = f(x) + c'
+#: (``Ref(Add($close, 1), 5)`` is still ``$close`` shifted by a constant).
+_SHIFT_KEEPING = frozenset({"Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Quantile"})
+#: Operators through which a constant factor on a market-data operand passes: f(c x) = c' f(x).
+_SCALE_KEEPING = frozenset(
+    {"Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Std", "Var", "Mad", "Cov", "Delta", "Abs"}
+    | {"Mul", "Div"}
+)
+
+
+def operator_name(
+    name: str, constants: Sequence[tuple[str, str] | None], names: Sequence[str] = ()
+) -> str:
+    """Node-rule name of an operator node: ``SHIFT`` or ``SCALE`` when it equals a market-data
+    expression shifted or scaled by a constant, else the operator's own name.
 
     ``constants`` holds, per operand, ``(constant_name, sign class)`` of a literal and None for
-    market data. Subtracting exactly 1 (``$close / Ref($close, 1) - 1``) is how a return is
-    written, not a shift.
+    market data; ``names`` the operands' own node-rule names (for what passes through: a
+    shift through Ref, Mean, Max..., a factor through Ref, Mean, Std, Cov, Delta, Mul, Div...,
+    and Log turns a factor into a shift). Subtracting exactly 1 (``$close / Ref($close, 1) - 1``)
+    is how a return is written, not a shift.
     """
-    if len(constants) != 2 or (constants[0] is None) == (constants[1] is None):
+    n_const = sum(c is not None for c in constants)
+    if len(constants) == 2 and n_const == 1:
+        const = constants[0] if constants[1] is None else constants[1]
+        if name in ("Add", "Sub"):
+            minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
+            return name if minus_one and (name == "Add" or constants[0] is None) else SHIFT
+        if name == "Mul" or (name == "Div" and constants[1] is not None):
+            return SCALE
+    if n_const or not names:
         return name
-    const = constants[0] if constants[1] is None else constants[1]
-    if name in ("Add", "Sub"):
-        minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
-        return name if minus_one and (name == "Add" or constants[0] is None) else SHIFT
-    if name == "Mul" or (name == "Div" and constants[1] is not None):
+    if name in _SHIFT_KEEPING and names[0] == SHIFT:
+        return SHIFT
+    if name in _SCALE_KEEPING and SCALE in names:
         return SCALE
+    if name == "Log" and names[0] == SCALE:
+        return SHIFT  # log(c x) = log(c) + log(x)
     return name
+
+
+def _is_one(operand: Operand) -> bool:
+    """Whether an operand is the literal 1."""
+    return operand[1].kind == "const" and operand[0] == "|c|=1" and operand[2] == POSITIVE
 
 
 #: Rolling operators that a window of 1 turns into the identity or a constant.
@@ -200,7 +227,8 @@ def node_findings(
     an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift
     inside an operator it does not change, ``Std(Add($close, 5), 10)``, a constant factor
     inside one it changes only in sign, ``Corr(Mul($close, 0.5), $open, 10)``, two constant
-    shifts in a row, ``Add(Add($close, 2), 5)``) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
+    shifts in a row, ``Add(Add($close, 2), 5)``, a multiplication by 1; shifts and factors pass
+    through the operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
     judge scores these per node; the miner's grammar refuses every operator with a finding.
     ``text`` (the node's canonical string) only goes into the messages.
     """
@@ -233,6 +261,10 @@ def node_findings(
         out.append(("redundant", f"{text}: a constant shift of an operand changes nothing"))
     if name in _SCALE_FREE_OPS and any(c[0] == SCALE for c in children):
         out.append(("redundant", f"{text}: a constant factor on an operand changes only a sign"))
+    if (name == "Mul" and any(_is_one(c) for c in children)) or (
+        name == "Div" and len(children) == 2 and _is_one(children[1])
+    ):
+        out.append(("redundant", f"{text} multiplies by 1"))
     if (
         name in ("Add", "Sub")
         and len(children) == 2
@@ -311,20 +343,27 @@ def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
     return sign
 
 
-def rule_name(expr: Expr) -> str:
+def rule_name(expr: Expr, memo: dict[str, str] | None = None) -> str:
     """The name node rules read for an operand: a field, ``constant_name`` of a literal, or
-    ``operator_name`` of an operator node."""
+    ``operator_name`` of an operator node (bottom up; ``memo`` caches by canonical text)."""
     if isinstance(expr, Constant):
         return constant_name(expr.value)
     if isinstance(expr, Feature):
         return expr.name
-    return operator_name(
-        expr.name,
-        [
-            (constant_name(c.value), constant_sign(c.value)) if isinstance(c, Constant) else None
-            for c in expr.children
-        ],
-    )
+    memo = {} if memo is None else memo
+    key = str(expr)
+    if key not in memo:
+        memo[key] = operator_name(
+            expr.name,
+            [
+                (constant_name(c.value), constant_sign(c.value))
+                if isinstance(c, Constant)
+                else None
+                for c in expr.children
+            ],
+            [rule_name(c, memo) for c in expr.children],
+        )
+    return memo[key]
 
 
 class RuleBasedJudge:
@@ -398,6 +437,7 @@ class RuleBasedJudge:
             "window": (self.window_penalty, "window of 1"),
         }
         signs: dict[str, str] = {}
+        names: dict[str, str] = {}
         units: list[tuple[float, str]] = []
         others: list[tuple[float, str]] = []
         seen: set[str] = set()
@@ -406,7 +446,10 @@ class RuleBasedJudge:
             if node.kind != "op" or text in seen:
                 continue
             seen.add(text)
-            kids = [(rule_name(c), c.unit_info, expr_sign(c, signs), str(c)) for c in node.children]
+            kids = [
+                (rule_name(c, names), c.unit_info, expr_sign(c, signs), str(c))
+                for c in node.children
+            ]
             for category, message in node_findings(node.spec, kids, node.params, text):
                 value, label = penalty[category]
                 (units if category == "unit" else others).append((value, f"{label}: {message}"))

@@ -49,15 +49,16 @@ F, C, W = 0, 1, 2  # entry kinds: market-data expression, constant, window
 def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
     """The abstract's name of an operator node: its node-rule name when a rule reads it."""
     constants = [(a[1], a[3]) if a[0] == C else None for a in abstracts]
-    name = operator_name(spec_name, constants)
+    name = operator_name(spec_name, constants, [a[1] or "" for a in abstracts])
     return name if name in RULE_NAMES else None
 
 
 _MEMO_LIMIT = 500_000
 
-#: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j)).
-Agg = tuple[int, int, str, int]
-EMPTY: Agg = (0, 0, _dims.POSITIVE, 0)  # unit id 0 is CONST, the unit of an empty product
+#: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j),
+#: whether an entry is a constant or a SCALE, whether an entry is the constant 1).
+Agg = tuple[int, int, str, int, bool, bool]
+EMPTY: Agg = (0, 0, _dims.POSITIVE, 0, False, False)  # unit id 0 is CONST, an empty product's
 
 
 class Entry(NamedTuple):
@@ -289,7 +290,7 @@ class UnitGrammar:
 
     def chain(self, agg: Agg, aid: int) -> float:
         """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""
-        k, unit, sign, m = agg
+        k, unit, sign, m, scaled, one = agg
         if k == 0:
             return self.single(aid)
         if self.mul is None:
@@ -297,14 +298,14 @@ class UnitGrammar:
         key = (agg, aid)
         cost = self._chain.get(key)
         if cost is None:
-            _, _, u, s, d = self._abs[aid]
+            kind, name, u, s, d = self._abs[aid]
             depth = max(m, d + k)
-            if depth > self.max_depth:
-                cost = math.inf
+            if depth > self.max_depth or one or self._is_one(aid):
+                cost = math.inf  # Mul(x, 1) is refused
             else:
                 prod = (
                     F,
-                    SCALE if k == 1 and self._abs[aid][0] == C else None,  # Mul(x, c)
+                    SCALE if scaled or kind == C or name == SCALE else None,  # c * x * y...
                     self._unit_mul(unit, u),
                     _dims.result_sign("Mul", [sign, s]),
                     depth,
@@ -361,10 +362,16 @@ class UnitGrammar:
         return out
 
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
-        k, unit, sign, m = agg
-        _, _, u, s, d = self._abs[aid]
+        k, unit, sign, m, scaled, one = agg
+        kind, name, u, s, d = self._abs[aid]
         product = _dims.result_sign("Mul", [sign, s])
-        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1))
+        scaled = scaled or kind == C or name == SCALE
+        one = one or self._is_one(aid)
+        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), scaled, one)
+
+    def _is_one(self, aid: int) -> bool:
+        kind, name, _, sign, _ = self._abs[aid]
+        return kind == C and name == "|c|=1" and sign == _dims.POSITIVE
 
     # ------------------------------------------------------------------ masks
     def mask(

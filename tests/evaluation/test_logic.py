@@ -134,6 +134,12 @@ def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
         ("Corr(Div($close, -5), $open, 10)", "constant factor"),
         ("Add(Add($close, 2), 5) / $open", "shifts by a constant twice"),
         ("Sub(10, Add($close, 2)) / $open", "shifts by a constant twice"),
+        ("Std(Ref(Add($close, 1), 5), 10) / $close", "constant shift"),  # through Ref
+        ("Corr(Log(Mul($close, 5)), $volume, 10)", "constant shift"),  # log(5x) = log 5 + log x
+        ("Corr(Cov($close, Mul($open, 2), 10), $volume, 10)", "constant factor"),  # through Cov
+        ("Corr(Mul(Div($close, 2), $volume), $open, 10)", "constant factor"),  # through Mul
+        ("Mul($close, 1) / $open", "multiplies by 1"),
+        ("Div($close, 1) / $open", "multiplies by 1"),
     ],
 )
 def test_redundant_constants(text: str, needle: str) -> None:
@@ -151,6 +157,10 @@ def test_redundant_constants(text: str, needle: str) -> None:
         "Std($close / Ref($close, 1) - 1, 20)",  # a return, written as quants write it
         "Corr(Add($close / $open, -1), $volume, 10)",
         "Add(Mul($close, 2), 5) / $open",
+        "Div(1, $close) * $open",  # a reciprocal, not a product with 1
+        "Corr(Max(Mul($close, -2), 10), $volume, 10)",  # a negative factor turns Max into Min
+        "Corr(Add(Mul($close, 2), $open), $volume, 10)",  # a weighted sum, not a rescaling
+        "Corr(Delta(Log($close), 5), $volume, 10)",
     ],
 )
 def test_constants_that_matter_are_not_redundant(text: str) -> None:
@@ -173,6 +183,12 @@ def test_redundant_constants_really_are_redundant() -> None:
     same("Delta(Sub($volume, 2), 5)", "Delta($volume, 5)")
     same("Corr($open, Mul($close, 0.5), 10)", "Corr($open, $close, 10)")
     same("Corr(Div($close, -5), $open, 10)", "Corr($close, $open, 10)", sign=-1.0)
+    same("Std(Ref(Add($close, 1), 5), 10)", "Std(Ref($close, 5), 10)")
+    same("Corr(Log(Mul($close, 5)), $volume, 10)", "Corr(Log($close), $volume, 10)")
+    same(
+        "Corr(Cov($close, Mul($open, 2), 10), $volume, 10)",
+        "Corr(Cov($close, $open, 10), $volume, 10)",
+    )
     corr = evaluate("Corr($close, $volume, 10)", panel)
     ok = np.isfinite(corr)
     np.testing.assert_array_equal(

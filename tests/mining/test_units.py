@@ -51,11 +51,15 @@ def _sound(expr) -> list[str]:
             if consts and others and _beyond_range(node, consts[0]):
                 problems.append(f"comparison decided by ranges: {node}")
         if node.kind == "op" and node.name in _SHIFT_INVARIANT:
-            if any(_constant_shift(c) for c in node.children):
+            if any(_carries_shift(c) for c in node.children):
                 problems.append(f"a constant shift inside a shift-invariant operator: {node}")
         if node.kind == "op" and node.name in ("Corr", "Rank", "CSRank", "CSZScore", "Sign"):
-            if any(_constant_factor(c) for c in node.children):
+            if any(_carries_factor(c) for c in node.children):
                 problems.append(f"a constant factor inside a scale-invariant operator: {node}")
+        if node.kind == "op" and node.name in ("Mul", "Div"):
+            ones = [isinstance(c, Constant) and c.value == 1 for c in node.children]
+            if ones[-1] or (node.name == "Mul" and ones[0]):
+                problems.append(f"a product with 1: {node}")
         if node.kind == "op" and node.name in ("Add", "Sub") and _constant_shift(node):
             if any(_constant_shift(c) for c in node.children):
                 problems.append(f"two constant shifts in a row: {node}")
@@ -87,6 +91,42 @@ def _constant_factor(node) -> bool:
     if node.name == "Div":
         return isinstance(b, Constant) and not isinstance(a, Constant)
     return isinstance(a, Constant) != isinstance(b, Constant)
+
+
+def _market(node) -> list:
+    return [c for c in node.children if not isinstance(c, Constant)]
+
+
+def _carries_shift(node) -> bool:
+    """Whether node equals a market-data expression plus a constant, read from the tree:
+    x + c itself, or a lag, mean, sum, median, extreme or moving average of one, or the log of
+    a scaled expression."""
+    if node.kind != "op":
+        return False
+    if _constant_shift(node):
+        return True
+    if any(isinstance(c, Constant) for c in node.children):
+        return False
+    passes = ("Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Quantile")
+    if node.name in passes:
+        return _carries_shift(node.children[0])
+    return node.name == "Log" and _carries_factor(node.children[0])
+
+
+def _carries_factor(node) -> bool:
+    """Whether node equals a constant times a market-data expression: c * x, x / c, or a lag,
+    mean, sum, median, moving average, std, variance, Mad, covariance, change, Abs, product or
+    quotient of one."""
+    if node.kind != "op":
+        return False
+    if _constant_factor(node):
+        return True
+    if any(isinstance(c, Constant) for c in node.children):
+        return False
+    passes = ("Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Std", "Var", "Mad", "Cov", "Delta")
+    if node.name in (*passes, "Abs", "Mul", "Div"):
+        return any(_carries_factor(c) for c in _market(node))
+    return False
 
 
 def _beyond_range(node, value: float) -> bool:
@@ -171,7 +211,14 @@ def test_mask_rules_by_hand() -> None:
     assert "SEP" in _allowed(st)
     _write(st, ["$close", "10"])  # constants take the unit of their partner
     _write(st, ["$close", "$open", "Div", "1"])
-    assert {"Add", "Sub", "Mul", "Greater"} <= _allowed(st)
+    allowed = _allowed(st)
+    assert {"Add", "Sub", "Greater"} <= allowed
+    assert not {"Mul", "Div"} & allowed  # a product or quotient with 1 changes nothing
+    _write(st, ["$close", "$open", "Div", "5", "Mul", "10"])  # a scaled ratio...
+    assert "Corr" not in _allowed(st)  # ... inside Corr: the factor changes only a sign
+    _write(st, ["$close", "1", "Add", "10", "Ref", "10"])  # a shift passes through Ref
+    allowed = _allowed(st)
+    assert "Std" not in allowed and "Mean" in allowed
 
 
 @pytest.mark.parametrize("max_len", [2, 3, 4, 5, 6, 8, 12])
