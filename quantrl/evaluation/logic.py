@@ -376,7 +376,8 @@ class RuleBasedJudge:
     per construct that is trivially constant or redundant (``Sub(x, x)``, ``Div(x, x)``,
     ``Corr(x, x, w)``, ``If(c, x, x)``...), ``window_penalty`` per rolling window of 1
     (``Mean(x, 1)``, ``EMA(x, 1)``...), ``redundant_penalty`` per idempotent double application
-    (``Abs(Abs(x))``) or Abs of a non-negative quantity (``Abs($volume)``); then
+    (``Abs(Abs(x))``) or Abs of a non-negative quantity (``Abs($volume)``) or redundant
+    constant (also one outermost: ``Mul(Div($close, $open), -5)``); then
     ``depth_penalty`` per nesting level beyond ``max_depth``, ``size_penalty`` per 10 nodes
     beyond ``max_size`` and ``scale_penalty`` when the factor is a raw level (price, volume,
     ...) that is not comparable across symbols. A formula that does not parse (constants-only
@@ -484,6 +485,16 @@ class RuleBasedJudge:
                 (
                     min(1.0, self.size_penalty * extra),
                     f"large formula: {expr.size} nodes > {self.max_size}",
+                )
+            )
+        outer = rule_name(expr)
+        if outer in (SHIFT, SCALE):
+            what = "shift" if outer == SHIFT else "factor"
+            findings.append(
+                (
+                    self.redundant_penalty,
+                    f"redundant: the outermost constant {what} changes the factor's per-date "
+                    "ranks and ICs at most in sign",
                 )
             )
         if expr.unit not in _SCALE_FREE:

@@ -10,7 +10,9 @@ operands when ``quantrl.evaluation.logic.node_findings`` has nothing to say abou
 comparison a constant decides, no redundant Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
 findings, so a formula written under these rules has none.
 
-A formula may end on one market-data expression with a scale-free unit (ratio, count, bool).
+A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
+that is not a constant shift or multiple of another (``Mul(Div($close, $open), -5)`` has the
+per-date ranks of ``Div($close, $open)``, up to sign).
 ``finish`` gives the tokens of the cheapest completion in a fixed family, which every mask
 consults so that no partial formula is ever a dead end:
 
@@ -39,7 +41,14 @@ import numpy as np
 
 from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
-from quantrl.evaluation.logic import RULE_NAMES, SCALE, constant_name, node_findings, operator_name
+from quantrl.evaluation.logic import (
+    RULE_NAMES,
+    SCALE,
+    SHIFT,
+    constant_name,
+    node_findings,
+    operator_name,
+)
 
 __all__ = ["Entry", "UnitGrammar"]
 
@@ -162,9 +171,14 @@ class UnitGrammar:
         return Entry(W, str(w), str(w), self._aid((W, None, unknown, _dims.SIGNED, 0)))
 
     def end_ok(self, aid: int) -> bool:
-        """Whether a formula may end on an entry (by abstract id)."""
-        kind, _, uid, _, _ = self._abs[aid]
-        return kind == F and (not self.scale_free_end or _dims.scale_free(self._units[uid]))
+        """Whether a formula may end on an entry (by abstract id): a scale-free market-data
+        expression whose outermost constant, if any, changes more than its scale or level."""
+        kind, name, uid, _, _ = self._abs[aid]
+        if kind != F:
+            return False
+        if not self.scale_free_end:
+            return True
+        return _dims.scale_free(self._units[uid]) and name not in (SHIFT, SCALE)
 
     def apply(
         self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()

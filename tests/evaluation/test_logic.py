@@ -138,8 +138,8 @@ def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
         ("Corr(Log(Mul($close, 5)), $volume, 10)", "constant shift"),  # log(5x) = log 5 + log x
         ("Corr(Cov($close, Mul($open, 2), 10), $volume, 10)", "constant factor"),  # through Cov
         ("Corr(Mul(Div($close, 2), $volume), $open, 10)", "constant factor"),  # through Mul
-        ("Mul($close, 1) / $open", "multiplies by 1"),
-        ("Div($close, 1) / $open", "multiplies by 1"),
+        ("Greater(Mul($close, 1), $open) / $open", "multiplies by 1"),
+        ("Greater(Div($close, 1), $open) / $open", "multiplies by 1"),
     ],
 )
 def test_redundant_constants(text: str, needle: str) -> None:
@@ -153,7 +153,7 @@ def test_redundant_constants(text: str, needle: str) -> None:
     [
         "Corr(Div(5, $close), $open, 10)",  # 5 / price is not a rescaled price
         "Mean(Add($close, 5), 10) / $open",  # a mean moves with the shift
-        "Std(Mul($close, 2), 10) / $close",  # a std scales with the factor
+        "Greater(Std(Mul($close, 2), 10), $open) / $close",  # a std scales with the factor
         "Std($close / Ref($close, 1) - 1, 20)",  # a return, written as quants write it
         "Corr(Add($close / $open, -1), $volume, 10)",
         "Add(Mul($close, 2), 5) / $open",
@@ -165,6 +165,41 @@ def test_redundant_constants(text: str, needle: str) -> None:
 )
 def test_constants_that_matter_are_not_redundant(text: str) -> None:
     assert JUDGE.judge(text).score == 1.0, JUDGE.judge(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Mul(Div($close, $open), -5)", True),
+        ("Add(Corr($close, $volume, 10), 2)", True),
+        ("Div(Div($close, -5), $low)", True),  # the factor passes through the quotient
+        ("Mean(Div($close, $open), 5) / 2", True),
+        ("Div($close, $open) - 1", False),  # a return
+        ("Div(2, $close) * $open", False),  # a reciprocal
+        ("Div($close, $open)", False),
+    ],
+)
+def test_outermost_constants(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "outermost constant" in r]
+    assert bool(found) == flagged, verdict
+    assert verdict.score == (1.0 - JUDGE.redundant_penalty if flagged else 1.0)
+
+
+def test_outermost_constants_leave_ranks_unchanged() -> None:
+    """A factor and its constant multiple or shift have the same per-date ranks (up to sign)."""
+    from quantrl.stats.ic import rank_ic_series
+
+    panel = load_market("dow30")
+    label = panel.forward_returns(5)
+    base = rank_ic_series(evaluate("Div($close, $open)", panel), label)
+    for text, sign in (("Mul(Div($close, $open), -5)", -1.0), ("Add(Div($close, $open), 2)", 1.0)):
+        other = rank_ic_series(evaluate(text, panel), label)
+        np.testing.assert_array_equal(np.isnan(other), np.isnan(base))
+        ok = ~np.isnan(base)
+        same = np.isclose(other[ok], sign * base[ok], rtol=1e-12, atol=1e-12)
+        assert same.mean() > 0.99  # rounding can make or break an exact tie on a few dates
+        assert abs(np.nanmean(other) - sign * np.nanmean(base)) < 1e-4
 
 
 def test_redundant_constants_really_are_redundant() -> None:

@@ -63,6 +63,8 @@ def _sound(expr) -> list[str]:
         if node.kind == "op" and node.name in ("Add", "Sub") and _constant_shift(node):
             if any(_constant_shift(c) for c in node.children):
                 problems.append(f"two constant shifts in a row: {node}")
+    if _carries_shift(expr) or _carries_factor(expr):
+        problems.append(f"an outermost constant shift or factor: {expr}")
     if expr.depth > VOCAB.max_depth:
         problems.append(f"depth {expr.depth}")
     return problems
