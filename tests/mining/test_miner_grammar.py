@@ -151,7 +151,7 @@ def test_env_reward_is_pool_gain_and_masked_actions_raise(small_panel):
     before = task.pool.objective
     r2, info2 = write(["$close", "20", "Mean", "$close", "Div"])  # identical: nothing
     assert r2 == 0.0 and info2["reason"] == "duplicate"
-    r3, info3 = write(["$close", "20", "Mean", "$close", "Div", "2", "Mul"])  # near-duplicate
+    r3, info3 = write(["$close", "20", "Mean", "$close", "Div", "Log"])  # same ranks
     assert r3 == 0.0 and info3["reason"] == "near-duplicate"
     r4, info4 = write(["$volume", "10", "Std", "$volume", "Div"])
     assert r4 == pytest.approx(task.pool.objective - before if info4["accepted"] else r4)
