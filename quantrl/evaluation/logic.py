@@ -26,6 +26,7 @@ from quantrl.alpha.dimensions import (
     constant_sign,
     field_sign,
     result_sign,
+    scale_free,
     units_conflict,
 )
 from quantrl.alpha.ops import OpSpec
@@ -223,7 +224,8 @@ def node_findings(
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
-    by the other side's range, ``Greater(30, Corr(x, y, 10))``), ``"redundant"`` (``Cov(x, x)``,
+    by the other side's range, ``Greater(30, Corr(x, y, 10))``, or a raw level compared with
+    a fixed threshold, ``Less($high, 2)``), ``"redundant"`` (``Cov(x, x)``,
     an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift
     inside an operator it does not change, ``Std(Add($close, 5), 10)``, a constant factor
     inside one it changes only in sign, ``Corr(Mul($close, 0.5), $open, 10)``, two constant
@@ -255,6 +257,14 @@ def node_findings(
             (
                 "degenerate",
                 f"{text} is decided by ranges: its constant lies beyond the other side's range",
+            )
+        )
+    elif name in _SIGN_DECIDED and len(children) == 2 and _level_threshold(children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} compares a raw level with a fixed threshold: the split depends on "
+                "each symbol's price or volume scale",
             )
         )
     if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):
@@ -325,6 +335,16 @@ def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
     if name == "Le":
         return c_hi < lo or c_lo >= hi
     return c_lo > hi or c_hi < lo  # Eq, Ne
+
+
+def _level_threshold(children: Sequence[Operand]) -> bool:
+    """True when a literal is compared with a quantity that is not scale-free (a price, a
+    volume, a price change...): ``Less($high, 2)`` splits stocks by their share price."""
+    kinds = [c[1].kind == "const" for c in children]
+    if kinds[0] == kinds[1]:
+        return False
+    other = children[1] if kinds[0] else children[0]
+    return not scale_free(other[1])
 
 
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:

@@ -202,6 +202,24 @@ def test_outermost_constants_leave_ranks_unchanged() -> None:
         assert abs(np.nanmean(other) - sign * np.nanmean(base)) < 1e-4
 
 
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Less($high, 2) / $close", True),  # splits stocks by share price
+        ("Greater(Std($close, 20), 0.5) / $close", True),
+        ("Greater(Delta($low, 30), -30) / $close", True),
+        ("Gt(Mean($volume, 5), 1000000)", True),
+        ("Greater(Corr($close, $volume, 10), 0.5)", False),  # unitless
+        ("Greater(Div($close, $open), 1)", False),
+        ("Gt($close, $open)", False),  # two levels of one unit
+    ],
+)
+def test_raw_levels_against_fixed_thresholds(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "fixed threshold" in r]
+    assert bool(found) == flagged, verdict
+
+
 def test_redundant_constants_really_are_redundant() -> None:
     """On real prices the flagged forms equal their constant-free versions (up to a sign)."""
     panel = load_market("dow30")

@@ -48,6 +48,9 @@ def _sound(expr) -> list[str]:
                 )
             ):
                 problems.append(f"comparison decided by signs: {node}")
+            levels = [c for c in node.children if not isinstance(c, Constant)]
+            if consts and levels and not scale_free(levels[0].unit_info):
+                problems.append(f"a raw level against a fixed threshold: {node}")
             if consts and others and _beyond_range(node, consts[0]):
                 problems.append(f"comparison decided by ranges: {node}")
         if node.kind == "op" and node.name in _SHIFT_INVARIANT:
