@@ -43,6 +43,7 @@ __all__ = [
     "RuleBasedJudge",
     "constant_name",
     "expr_sign",
+    "is_one",
     "node_findings",
     "operator_name",
     "parse_judge_reply",
@@ -181,9 +182,14 @@ def operator_name(
     return name
 
 
+def is_one(name: str, sign: str) -> bool:
+    """Whether a literal's ``constant_name`` and sign class make it the literal 1."""
+    return name == "|c|=1" and sign == POSITIVE
+
+
 def _is_one(operand: Operand) -> bool:
     """Whether an operand is the literal 1."""
-    return operand[1].kind == "const" and operand[0] == "|c|=1" and operand[2] == POSITIVE
+    return operand[1].kind == "const" and is_one(operand[0], operand[2])
 
 
 #: Rolling operators that a window of 1 turns into the identity or a constant.
@@ -295,13 +301,22 @@ def node_findings(
     return out
 
 
+def _literal_and_other(children: Sequence[Operand]) -> tuple[Operand, Operand, bool] | None:
+    """(literal, other operand, literal first) of a node with exactly one literal operand of
+    two, else None."""
+    first, second = children[0][1].kind == "const", children[1][1].kind == "const"
+    if first == second:
+        return None
+    return (children[0], children[1], True) if first else (children[1], children[0], False)
+
+
 def _decided_by_sign(children: Sequence[Operand]) -> bool:
     """True when one operand is a literal that the other's sign class never reaches: a negative
     constant against a non-negative quantity, or 0 against a positive one."""
-    kinds = [c[1].kind == "const" for c in children]
-    if kinds[0] == kinds[1]:
+    split = _literal_and_other(children)
+    if split is None:
         return False
-    const, other = (children[0], children[1]) if kinds[0] else (children[1], children[0])
+    const, other, _ = split
     if const[2] == SIGNED:  # a negative literal
         return other[2] in (POSITIVE, NONNEGATIVE)
     return const[2] == NONNEGATIVE and other[2] == POSITIVE  # 0 against a positive quantity
@@ -313,16 +328,16 @@ _MIRRORED = {"Gt": "Lt", "Lt": "Gt", "Ge": "Le", "Le": "Ge"}
 def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
     """True when one operand is a literal that a bounded operator on the other side never
     crosses, so the comparison's outcome is fixed (bounds count as reachable)."""
-    kinds = [c[1].kind == "const" for c in children]
-    if kinds[0] == kinds[1]:
+    split = _literal_and_other(children)
+    if split is None:
         return False
-    const, other = (children[0], children[1]) if kinds[0] else (children[1], children[0])
+    const, other, literal_first = split
     bounds = _BOUNDED.get(other[0])
     interval = _CONSTANT_INTERVAL.get((const[2], const[0]))
     if bounds is None or interval is None:
         return False
     (lo, hi), (c_lo, c_hi) = bounds, interval
-    if kinds[0]:
+    if literal_first:
         name = _MIRRORED.get(name, name)  # read as: other <relation> constant
     if name in ("Greater", "Less"):
         return c_lo >= hi or c_hi <= lo
@@ -340,11 +355,8 @@ def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
 def _level_threshold(children: Sequence[Operand]) -> bool:
     """True when a literal is compared with a quantity that is not scale-free (a price, a
     volume, a price change...): ``Less($high, 2)`` splits stocks by their share price."""
-    kinds = [c[1].kind == "const" for c in children]
-    if kinds[0] == kinds[1]:
-        return False
-    other = children[1] if kinds[0] else children[0]
-    return not scale_free(other[1])
+    split = _literal_and_other(children)
+    return split is not None and not scale_free(split[1][1])
 
 
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
@@ -449,7 +461,7 @@ class RuleBasedJudge:
     def __repr__(self) -> str:
         return f"RuleBasedJudge(max_depth={self.max_depth}, max_size={self.max_size})"
 
-    def _nodes(self, expr: Any) -> list[tuple[float, str]]:
+    def _nodes(self, expr: Any, names: dict[str, str]) -> list[tuple[float, str]]:
         penalty = {
             "unit": (self.unit_penalty, "unit mismatch"),
             "domain": (self.domain_penalty, "bad domain"),
@@ -458,7 +470,6 @@ class RuleBasedJudge:
             "window": (self.window_penalty, "window of 1"),
         }
         signs: dict[str, str] = {}
-        names: dict[str, str] = {}
         units: list[tuple[float, str]] = []
         others: list[tuple[float, str]] = []
         seen: set[str] = set()
@@ -490,7 +501,8 @@ class RuleBasedJudge:
             return JudgeVerdict(
                 0.0, (f"look-ahead: reads {expr.future} future row(s) (negative Ref)",), "rules"
             )
-        findings = self._nodes(expr)
+        names: dict[str, str] = {}  # rule_name by canonical text, shared with the node rules
+        findings = self._nodes(expr, names)
         if expr.depth > self.max_depth:
             extra = expr.depth - self.max_depth
             findings.append(
@@ -507,7 +519,7 @@ class RuleBasedJudge:
                     f"large formula: {expr.size} nodes > {self.max_size}",
                 )
             )
-        outer = rule_name(expr)
+        outer = rule_name(expr, names)
         if outer in (SHIFT, SCALE):
             what = "shift" if outer == SHIFT else "factor"
             findings.append(

@@ -11,6 +11,7 @@ every date. Everything on date t reads only date t's values: no look-ahead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,8 +84,7 @@ class Exposures:
     def every(self, step: int) -> Exposures:
         """The same design on every ``step``-th date from the first (what a pool scoring every
         ``step``-th date neutralises against)."""
-        out = object.__new__(Exposures)
-        out.formulas = self.formulas
+        out = copy.copy(self)
         out.ok = np.ascontiguousarray(self.ok[::step])
         out.design = np.ascontiguousarray(self.design[::step])
         out.gram_inv = np.ascontiguousarray(self.gram_inv[::step])

@@ -46,6 +46,7 @@ from quantrl.evaluation.logic import (
     SCALE,
     SHIFT,
     constant_name,
+    is_one,
     node_findings,
     operator_name,
 )
@@ -304,7 +305,7 @@ class UnitGrammar:
 
     def chain(self, agg: Agg, aid: int) -> float:
         """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""
-        k, unit, sign, m, scaled, one = agg
+        k, _, _, m, _, _ = agg
         if k == 0:
             return self.single(aid)
         if self.mul is None:
@@ -312,18 +313,12 @@ class UnitGrammar:
         key = (agg, aid)
         cost = self._chain.get(key)
         if cost is None:
-            kind, name, u, s, d = self._abs[aid]
-            depth = max(m, d + k)
-            if depth > self.max_depth or one or self._is_one(aid):
+            depth = max(m, self._abs[aid][4] + k)
+            _, unit, sign, _, scaled, one = self._extend_aid(agg, aid)  # the whole product
+            if depth > self.max_depth or one:
                 cost = math.inf  # Mul(x, 1) is refused
             else:
-                prod = (
-                    F,
-                    SCALE if scaled or kind == C or name == SCALE else None,  # c * x * y...
-                    self._unit_mul(unit, u),
-                    _dims.result_sign("Mul", [sign, s]),
-                    depth,
-                )
+                prod = (F, SCALE if scaled else None, unit, sign, depth)  # c * x * y...
                 cost = k + self.single(self._aid(prod))
             if len(self._chain) > _MEMO_LIMIT:
                 self._chain.clear()
@@ -385,7 +380,7 @@ class UnitGrammar:
 
     def _is_one(self, aid: int) -> bool:
         kind, name, _, sign, _ = self._abs[aid]
-        return kind == C and name == "|c|=1" and sign == _dims.POSITIVE
+        return kind == C and is_one(name, sign)
 
     # ------------------------------------------------------------------ masks
     def mask(
