@@ -1,11 +1,11 @@
 """The units-on rules of the miner's grammar: sound operator nodes and completion costs.
 
 An RPN stack entry is described by its *abstract*: kind (market-data expression, constant or
-window), name (``quantrl.evaluation.logic.rule_name`` where a node rule reads it: a bare
+window), name (``quantrl.evaluation.node_rules.rule_name`` where a node rule reads it: a bare
 feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
 constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
 (``quantrl.alpha.dimensions.result_sign``) and tree depth. An operator is admissible on its
-operands when ``quantrl.evaluation.logic.node_findings`` has nothing to say about the node
+operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node
 (units agree, a Log of a positive quantity, no identical operands that make it trivial, no
 comparison a constant decides, no redundant Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
 findings, so a formula written under these rules has none.
@@ -41,7 +41,7 @@ import numpy as np
 
 from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
-from quantrl.evaluation.logic import (
+from quantrl.evaluation.node_rules import (
     RULE_NAMES,
     SCALE,
     SHIFT,

@@ -8,7 +8,8 @@ import pytest
 import quantrl
 from quantrl.alpha import Constant, parse, parse_rpn, unit_issues
 from quantrl.alpha.dimensions import scale_free
-from quantrl.evaluation.logic import RuleBasedJudge, expr_sign
+from quantrl.evaluation.logic import RuleBasedJudge
+from quantrl.evaluation.node_rules import expr_sign
 from quantrl.mining import GrammarState, MiningTask, Vocabulary
 from quantrl.mining.baselines import GeneticSearch, sample_formula
 from quantrl.mining.pool import AlphaPool

@@ -1,0 +1,352 @@
+"""Node rules of formula trees: what is wrong with one operator node, read from its operands.
+
+Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a formula by these
+findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
+with one. An operand is seen through four things only: its rule name (``rule_name``: a field,
+a constant's magnitude class, an operator's name, or a constant shift or factor), its unit, its
+sign class and its canonical text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from quantrl.alpha import Constant, Expr, Feature
+from quantrl.alpha.dimensions import (
+    NONNEGATIVE,
+    POSITIVE,
+    SIGNED,
+    Unit,
+    constant_sign,
+    field_sign,
+    result_sign,
+    scale_free,
+    units_conflict,
+)
+from quantrl.alpha.ops import OpSpec
+
+__all__ = [
+    "RULE_NAMES",
+    "SCALE",
+    "SHIFT",
+    "Operand",
+    "constant_name",
+    "expr_sign",
+    "is_one",
+    "node_findings",
+    "operator_name",
+    "rule_name",
+]
+#: Operators whose two operands being the same expression make the result trivial.
+_SELF_DEGENERATE: dict[str, str] = {
+    "Sub": "is identically 0",
+    "Div": "is identically 1",
+    "Greater": "is just its operand",
+    "Less": "is just its operand",
+    "Gt": "is identically 0",
+    "Lt": "is identically 0",
+    "Ne": "is identically 0",
+    "Ge": "is identically 1",
+    "Le": "is identically 1",
+    "Eq": "is identically 1",
+    "And": "is just its operand's truth value",
+    "Or": "is just its operand's truth value",
+    "Corr": "is identically 1",
+}
+#: Comparisons whose outcome a constant decides when the other operand's sign class lies wholly
+#: on one side of it (``Greater($volume, -1)`` is ``$volume``, ``Lt($close, 0)`` is 0).
+_SIGN_DECIDED = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
+#: Ranges of bounded operators: a comparison with a constant beyond the range is decided
+#: (``Greater(30, Corr(x, y, 10))`` is 30).
+_BOUNDED: dict[str, tuple[float, float]] = {
+    "Corr": (-1.0, 1.0),
+    "Sign": (-1.0, 1.0),
+    "Rank": (0.0, 1.0),
+    "CSRank": (0.0, 1.0),
+    "Rsquare": (0.0, 1.0),
+    **{name: (0.0, 1.0) for name in ("Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "Not")},
+}
+#: Operators a constant shift of an operand does not change (``Std(Add($close, 5), 10)``).
+_SHIFT_FREE = frozenset(
+    {"Corr", "Cov", "Std", "Var", "Mad", "Delta", "Skew", "Kurt", "Slope", "Rsquare", "Resi"}
+    | {"Rank", "CSRank", "CSZScore", "CSDemean"}
+)
+#: Operators a constant factor on an operand changes at most in sign (``Corr(Mul($close, 0.5),
+#: $open, 10)``).
+_SCALE_FREE_OPS = frozenset({"Corr", "Sign", "Rank", "CSRank", "CSZScore", "Rsquare"})
+SHIFT = "+const"
+"""Node-rule name of an Add or Sub with one constant operand (a constant shift)."""
+SCALE = "*const"
+"""Node-rule name of a Mul with one constant operand or a Div by a constant (a constant factor)."""
+#: Constant interval of each (sign class, magnitude class) of a constant, for the range rule.
+_CONSTANT_INTERVAL: dict[tuple[str, str], tuple[float, float]] = {
+    (POSITIVE, "|c|>1"): (math.nextafter(1.0, math.inf), math.inf),
+    (POSITIVE, "|c|=1"): (1.0, 1.0),
+    (POSITIVE, "|c|<1"): (5e-324, 1.0),
+    (NONNEGATIVE, "|c|<1"): (0.0, 0.0),
+    (SIGNED, "|c|>1"): (-math.inf, math.nextafter(-1.0, -math.inf)),
+    (SIGNED, "|c|=1"): (-1.0, -1.0),
+    (SIGNED, "|c|<1"): (-1.0, -5e-324),
+}
+
+
+def constant_name(value: float) -> str:
+    """Node-rule name of a constant: its magnitude class (``"|c|>1"``, ``"|c|=1"``, ``"|c|<1"``)."""
+    size = abs(float(value))
+    return "|c|>1" if size > 1.0 else "|c|=1" if size == 1.0 else "|c|<1"
+
+
+#: Operators through which a constant shift of their (first) operand passes: f(x + c) = f(x) + c'
+#: (``Ref(Add($close, 1), 5)`` is still ``$close`` shifted by a constant).
+_SHIFT_KEEPING = frozenset({"Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Quantile"})
+#: Operators through which a constant factor on a market-data operand passes: f(c x) = c' f(x).
+_SCALE_KEEPING = frozenset(
+    {"Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Std", "Var", "Mad", "Cov", "Delta", "Abs"}
+    | {"Mul", "Div"}
+)
+
+
+def operator_name(
+    name: str, constants: Sequence[tuple[str, str] | None], names: Sequence[str] = ()
+) -> str:
+    """Node-rule name of an operator node: ``SHIFT`` or ``SCALE`` when it equals a market-data
+    expression shifted or scaled by a constant, else the operator's own name.
+
+    ``constants`` holds, per operand, ``(constant_name, sign class)`` of a literal and None for
+    market data; ``names`` the operands' own node-rule names (for what passes through: a
+    shift through Ref, Mean, Max..., a factor through Ref, Mean, Std, Cov, Delta, Mul, Div...,
+    and Log turns a factor into a shift). Subtracting exactly 1 (``$close / Ref($close, 1) - 1``)
+    is how a return is written, not a shift.
+    """
+    n_const = sum(c is not None for c in constants)
+    if len(constants) == 2 and n_const == 1:
+        const = constants[0] if constants[1] is None else constants[1]
+        if name in ("Add", "Sub"):
+            minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
+            return name if minus_one and (name == "Add" or constants[0] is None) else SHIFT
+        if name == "Mul" or (name == "Div" and constants[1] is not None):
+            return SCALE
+    if n_const or not names:
+        return name
+    if name in _SHIFT_KEEPING and names[0] == SHIFT:
+        return SHIFT
+    if name in _SCALE_KEEPING and SCALE in names:
+        return SCALE
+    if name == "Log" and names[0] == SCALE:
+        return SHIFT  # log(c x) = log(c) + log(x)
+    return name
+
+
+def is_one(name: str, sign: str) -> bool:
+    """Whether a literal's ``constant_name`` and sign class make it the literal 1."""
+    return name == "|c|=1" and sign == POSITIVE
+
+
+def _is_one(operand: Operand) -> bool:
+    """Whether an operand is the literal 1."""
+    return operand[1].kind == "const" and is_one(operand[0], operand[2])
+
+
+#: Rolling operators that a window of 1 turns into the identity or a constant.
+_WINDOW_ONE: dict[str, str] = {
+    "Mean": "is its operand",
+    "Sum": "is its operand",
+    "Max": "is its operand",
+    "Min": "is its operand",
+    "Med": "is its operand",
+    "WMA": "is its operand",
+    "EMA": "is its operand",
+    "Quantile": "is its operand",
+    "Mad": "is identically 0",
+    "Rank": "is constant",
+    "IdxMax": "is identically 1",
+    "IdxMin": "is identically 1",
+    "Count": "only flags missing values",
+}
+#: Operators for which f(f(x)) == f(x).
+_IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
+RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE})
+"""Operator-node names (``operator_name``) that some node rule reads in an operand."""
+
+#: One operand as the node rules see it: (name, unit, sign class, canonical text); the name is
+#: ``rule_name``'s: a field, a constant's magnitude class, an operator's name, SHIFT or SCALE.
+Operand = tuple[str, Unit, str, str]
+
+
+def node_findings(
+    spec: OpSpec, children: Sequence[Operand], params: tuple = (), text: str = ""
+) -> list[tuple[str, str]]:
+    """Findings of one operator node from its operands alone: ``(category, message)`` pairs.
+
+    Categories: ``"unit"`` (operands that must share a unit do not: a price added to a
+    volume), ``"domain"`` (Log of a quantity that is not always positive, see
+    ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
+    constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
+    comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
+    by the other side's range, ``Greater(30, Corr(x, y, 10))``, or a raw level compared with
+    a fixed threshold, ``Less($high, 2)``), ``"redundant"`` (``Cov(x, x)``,
+    an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift
+    inside an operator it does not change, ``Std(Add($close, 5), 10)``, a constant factor
+    inside one it changes only in sign, ``Corr(Mul($close, 0.5), $open, 10)``, two constant
+    shifts in a row, ``Add(Add($close, 2), 5)``, a multiplication by 1; shifts and factors pass
+    through the operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
+    judge scores these per node; the miner's grammar refuses every operator with a finding.
+    ``text`` (the node's canonical string) only goes into the messages.
+    """
+    name = spec.name
+    out: list[tuple[str, str]] = []
+    if spec.same_unit:
+        units = [children[i][1] for i in spec.same_unit]
+        if units_conflict(units):
+            labels = ", ".join(str(u) for u in units) if text else ""
+            out.append(("unit", f"{name}({labels}) at {text}"))
+    if name == "Log" and children[0][2] != POSITIVE:
+        out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))
+    if len(children) == 2 and name in _SELF_DEGENERATE and children[0][3] == children[1][3]:
+        out.append(("degenerate", f"{text} {_SELF_DEGENERATE[name]}"))
+    if name in _SIGN_DECIDED and len(children) == 2 and _decided_by_sign(children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} is decided by signs: its other side always exceeds the constant",
+            )
+        )
+    elif name in _SIGN_DECIDED and len(children) == 2 and _decided_by_range(name, children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} is decided by ranges: its constant lies beyond the other side's range",
+            )
+        )
+    elif name in _SIGN_DECIDED and len(children) == 2 and _level_threshold(children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} compares a raw level with a fixed threshold: the split depends on "
+                "each symbol's price or volume scale",
+            )
+        )
+    if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):
+        out.append(("redundant", f"{text}: a constant shift of an operand changes nothing"))
+    if name in _SCALE_FREE_OPS and any(c[0] == SCALE for c in children):
+        out.append(("redundant", f"{text}: a constant factor on an operand changes only a sign"))
+    if (name == "Mul" and any(_is_one(c) for c in children)) or (
+        name == "Div" and len(children) == 2 and _is_one(children[1])
+    ):
+        out.append(("redundant", f"{text} multiplies by 1"))
+    if (
+        name in ("Add", "Sub")
+        and len(children) == 2
+        and any(c[1].kind == "const" for c in children)
+        and any(c[0] == SHIFT for c in children)
+    ):
+        out.append(("redundant", f"{text} shifts by a constant twice"))
+    if name == "If" and children[1][3] == children[2][3]:
+        out.append(("degenerate", f"{text} has equal branches"))
+    if name == "Cov" and children[0][3] == children[1][3]:
+        out.append(("redundant", f"{text} is Var of its operand"))
+    if params and params[0] == 1 and name in _WINDOW_ONE:
+        out.append(("window", f"{text} {_WINDOW_ONE[name]}"))
+    if name in _IDEMPOTENT and children and children[0][0] == name:
+        out.append(("redundant", f"{text} repeats {name}"))
+    elif name == "Abs" and children[0][2] != SIGNED:
+        out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
+    return out
+
+
+def _literal_and_other(children: Sequence[Operand]) -> tuple[Operand, Operand, bool] | None:
+    """(literal, other operand, literal first) of a node with exactly one literal operand of
+    two, else None."""
+    first, second = children[0][1].kind == "const", children[1][1].kind == "const"
+    if first == second:
+        return None
+    return (children[0], children[1], True) if first else (children[1], children[0], False)
+
+
+def _decided_by_sign(children: Sequence[Operand]) -> bool:
+    """True when one operand is a literal that the other's sign class never reaches: a negative
+    constant against a non-negative quantity, or 0 against a positive one."""
+    split = _literal_and_other(children)
+    if split is None:
+        return False
+    const, other, _ = split
+    if const[2] == SIGNED:  # a negative literal
+        return other[2] in (POSITIVE, NONNEGATIVE)
+    return const[2] == NONNEGATIVE and other[2] == POSITIVE  # 0 against a positive quantity
+
+
+_MIRRORED = {"Gt": "Lt", "Lt": "Gt", "Ge": "Le", "Le": "Ge"}
+
+
+def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
+    """True when one operand is a literal that a bounded operator on the other side never
+    crosses, so the comparison's outcome is fixed (bounds count as reachable)."""
+    split = _literal_and_other(children)
+    if split is None:
+        return False
+    const, other, literal_first = split
+    bounds = _BOUNDED.get(other[0])
+    interval = _CONSTANT_INTERVAL.get((const[2], const[0]))
+    if bounds is None or interval is None:
+        return False
+    (lo, hi), (c_lo, c_hi) = bounds, interval
+    if literal_first:
+        name = _MIRRORED.get(name, name)  # read as: other <relation> constant
+    if name in ("Greater", "Less"):
+        return c_lo >= hi or c_hi <= lo
+    if name == "Gt":
+        return c_lo >= hi or c_hi < lo
+    if name == "Ge":
+        return c_lo > hi or c_hi <= lo
+    if name == "Lt":
+        return c_hi <= lo or c_lo > hi
+    if name == "Le":
+        return c_hi < lo or c_lo >= hi
+    return c_lo > hi or c_hi < lo  # Eq, Ne
+
+
+def _level_threshold(children: Sequence[Operand]) -> bool:
+    """True when a literal is compared with a quantity that is not scale-free (a price, a
+    volume, a price change...): ``Less($high, 2)`` splits stocks by their share price."""
+    split = _literal_and_other(children)
+    return split is not None and not scale_free(split[1][1])
+
+
+def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
+    """Sign class (``"pos"``, ``"nonneg"``, ``"any"``) of an expression, bottom up."""
+    memo = {} if memo is None else memo
+    key = str(expr)
+    if key in memo:
+        return memo[key]
+    if isinstance(expr, Feature):
+        sign = field_sign(expr.name)
+    elif isinstance(expr, Constant):
+        sign = constant_sign(expr.value)
+    else:
+        sign = result_sign(expr.name, [expr_sign(c, memo) for c in expr.children])
+    memo[key] = sign
+    return sign
+
+
+def rule_name(expr: Expr, memo: dict[str, str] | None = None) -> str:
+    """The name node rules read for an operand: a field, ``constant_name`` of a literal, or
+    ``operator_name`` of an operator node (bottom up; ``memo`` caches by canonical text)."""
+    if isinstance(expr, Constant):
+        return constant_name(expr.value)
+    if isinstance(expr, Feature):
+        return expr.name
+    memo = {} if memo is None else memo
+    key = str(expr)
+    if key not in memo:
+        memo[key] = operator_name(
+            expr.name,
+            [
+                (constant_name(c.value), constant_sign(c.value))
+                if isinstance(c, Constant)
+                else None
+                for c in expr.children
+            ],
+            [rule_name(c, memo) for c in expr.children],
+        )
+    return memo[key]
