@@ -70,15 +70,20 @@ _BOUNDED: dict[str, tuple[float, float]] = {
 #: Operators a constant shift of an operand does not change (``Std(Add($close, 5), 10)``).
 _SHIFT_FREE = frozenset(
     {"Corr", "Cov", "Std", "Var", "Mad", "Delta", "Skew", "Kurt", "Slope", "Rsquare", "Resi"}
-    | {"Rank", "CSRank", "CSZScore", "CSDemean"}
+    | {"Rank", "CSRank", "CSZScore", "CSDemean", "IdxMax", "IdxMin", "Count"}
 )
-#: Operators a constant factor on an operand changes at most in sign (``Corr(Mul($close, 0.5),
-#: $open, 10)``).
-_SCALE_FREE_OPS = frozenset({"Corr", "Sign", "Rank", "CSRank", "CSZScore", "Rsquare"})
+#: Operators a constant factor on an operand changes at most in sign, or from a maximum to a
+#: minimum (``Corr(Mul($close, 0.5), $open, 10)``, ``IdxMax(Mul($close, -2), 10)``).
+_SCALE_FREE_OPS = frozenset(
+    {"Corr", "Sign", "Rank", "CSRank", "CSZScore", "Rsquare", "Skew", "Kurt"}
+    | {"IdxMax", "IdxMin", "Count"}
+)
 SHIFT = "+const"
-"""Node-rule name of an Add or Sub with one constant operand (a constant shift)."""
+"""Node-rule name of an expression plus a constant (an Add or Sub with one literal operand, or
+what a shift passes through)."""
 SCALE = "*const"
-"""Node-rule name of a Mul with one constant operand or a Div by a constant (a constant factor)."""
+"""Node-rule name of a constant times an expression (a Mul with one literal operand, a Div by a
+literal, a literal other than 1 divided by an expression, or what a factor passes through)."""
 #: Constant interval of each (sign class, magnitude class) of a constant, for the range rule.
 _CONSTANT_INTERVAL: dict[tuple[str, str], tuple[float, float]] = {
     (POSITIVE, "|c|>1"): (math.nextafter(1.0, math.inf), math.inf),
@@ -98,12 +103,14 @@ def constant_name(value: float) -> str:
 
 
 #: Operators through which a constant shift of their (first) operand passes: f(x + c) = f(x) + c'
-#: (``Ref(Add($close, 1), 5)`` is still ``$close`` shifted by a constant).
+#: (``Ref(Add($close, 1), 5)`` is still ``$close`` shifted by a constant); a shift also passes
+#: through a sum or difference of market data, (x + c) - y = (x - y) + c.
 _SHIFT_KEEPING = frozenset({"Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Quantile"})
-#: Operators through which a constant factor on a market-data operand passes: f(c x) = c' f(x).
+#: Operators through which a constant factor on a market-data operand passes: f(c x) = c' f(x),
+#: or c' g(x) with g a mirror operator (a negative factor turns Max into Min).
 _SCALE_KEEPING = frozenset(
     {"Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Std", "Var", "Mad", "Cov", "Delta", "Abs"}
-    | {"Mul", "Div"}
+    | {"Max", "Min", "Quantile", "Slope", "Resi", "CSDemean", "Mul", "Div"}
 )
 
 
@@ -115,20 +122,27 @@ def operator_name(
 
     ``constants`` holds, per operand, ``(constant_name, sign class)`` of a literal and None for
     market data; ``names`` the operands' own node-rule names (for what passes through: a
-    shift through Ref, Mean, Max..., a factor through Ref, Mean, Std, Cov, Delta, Mul, Div...,
-    and Log turns a factor into a shift). Subtracting exactly 1 (``$close / Ref($close, 1) - 1``)
-    is how a return is written, not a shift.
+    shift through Ref, Mean, Max..., Add and Sub, a factor through Ref, Mean, Max, Std, Cov,
+    Delta, Mul, Div..., and Log turns a factor into a shift). ``c / x`` is a factor c on the
+    reciprocal ``1 / x`` unless c is 1. A quotient minus exactly 1
+    (``$close / Ref($close, 1) - 1``) is how a return is written, not a shift; anything else
+    minus 1 is a shift.
     """
     n_const = sum(c is not None for c in constants)
     if len(constants) == 2 and n_const == 1:
         const = constants[0] if constants[1] is None else constants[1]
         if name in ("Add", "Sub"):
             minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
-            return name if minus_one and (name == "Add" or constants[0] is None) else SHIFT
-        if name == "Mul" or (name == "Div" and constants[1] is not None):
-            return SCALE
+            other = names[1 if constants[0] is not None else 0] if names else ""
+            relative = minus_one and other == "Div" and (name == "Add" or constants[0] is None)
+            return name if relative else SHIFT
+        reciprocal = constants[1] is None and is_one(*constants[0])  # 1 / x
+        if name == "Mul" or (name == "Div" and not reciprocal):
+            return SCALE  # c * x, x / c, c / x
     if n_const or not names:
         return name
+    if name in ("Add", "Sub") and SHIFT in names:
+        return SHIFT
     if name in _SHIFT_KEEPING and names[0] == SHIFT:
         return SHIFT
     if name in _SCALE_KEEPING and SCALE in names:
@@ -166,7 +180,7 @@ _WINDOW_ONE: dict[str, str] = {
 }
 #: Operators for which f(f(x)) == f(x).
 _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
-RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE})
+RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE, "Div"})
 """Operator-node names (``operator_name``) that some node rule reads in an operand."""
 
 #: One operand as the node rules see it: (name, unit, sign class, canonical text); the name is
@@ -184,14 +198,17 @@ def node_findings(
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
-    by the other side's range, ``Greater(30, Corr(x, y, 10))``, or a raw level compared with
-    a fixed threshold, ``Less($high, 2)``), ``"redundant"`` (``Cov(x, x)``,
-    an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift
-    inside an operator it does not change, ``Std(Add($close, 5), 10)``, a constant factor
-    inside one it changes only in sign, ``Corr(Mul($close, 0.5), $open, 10)``, two constant
-    shifts in a row, ``Add(Add($close, 2), 5)``, a multiplication by 1; shifts and factors pass
-    through the operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``) and ``"window"`` (a window of 1 that makes a rolling operator trivial). The
-    judge scores these per node; the miner's grammar refuses every operator with a finding.
+    by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
+    ``Greater($high, $close)``, or a raw level compared with a fixed threshold,
+    ``Less($high, 2)``), ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice,
+    Abs of a non-negative quantity, a constant shift inside an operator it does not change,
+    ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
+    ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
+    one would do, ``Add(Add($close, 2), 5)``, ``Mul(Div($close, 0.5), -2)``,
+    ``Div(-10, Mul($high, 2))``, a multiplication by 1; shifts and factors pass through the
+    operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``) and ``"window"`` (a
+    window of 1 that makes a rolling operator trivial). The judge scores these per node; the
+    miner's grammar refuses every operator with a finding.
     ``text`` (the node's canonical string) only goes into the messages.
     """
     name = spec.name
@@ -219,6 +236,14 @@ def node_findings(
                 f"{text} is decided by ranges: its constant lies beyond the other side's range",
             )
         )
+    elif name in _SIGN_DECIDED and len(children) == 2 and _decided_by_bar(name, children):
+        out.append(
+            (
+                "degenerate",
+                f"{text} is decided by the bar's definition: a high is never below the open, "
+                "close or low of its bar, a low never above them",
+            )
+        )
     elif name in _SIGN_DECIDED and len(children) == 2 and _level_threshold(children):
         out.append(
             (
@@ -230,18 +255,15 @@ def node_findings(
     if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):
         out.append(("redundant", f"{text}: a constant shift of an operand changes nothing"))
     if name in _SCALE_FREE_OPS and any(c[0] == SCALE for c in children):
-        out.append(("redundant", f"{text}: a constant factor on an operand changes only a sign"))
+        out.append(("redundant", f"{text}: a constant factor on an operand changes at most a sign"))
     if (name == "Mul" and any(_is_one(c) for c in children)) or (
         name == "Div" and len(children) == 2 and _is_one(children[1])
     ):
         out.append(("redundant", f"{text} multiplies by 1"))
-    if (
-        name in ("Add", "Sub")
-        and len(children) == 2
-        and any(c[1].kind == "const" for c in children)
-        and any(c[0] == SHIFT for c in children)
-    ):
+    if name in ("Add", "Sub") and len(children) == 2 and all(_carries(c, SHIFT) for c in children):
         out.append(("redundant", f"{text} shifts by a constant twice"))
+    if name in ("Mul", "Div") and len(children) == 2 and all(_carries(c, SCALE) for c in children):
+        out.append(("redundant", f"{text} scales by a constant twice"))
     if name == "If" and children[1][3] == children[2][3]:
         out.append(("degenerate", f"{text} has equal branches"))
     if name == "Cov" and children[0][3] == children[1][3]:
@@ -253,6 +275,30 @@ def node_findings(
     elif name == "Abs" and children[0][2] != SIGNED:
         out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
     return out
+
+
+def _carries(operand: Operand, kind: str) -> bool:
+    """Whether an operand is a literal or carries a constant ``kind`` (SHIFT or SCALE)."""
+    return operand[1].kind == "const" or operand[0] == kind
+
+
+#: Fields of one bar ordered by definition: (upper, lower) with upper >= lower on every bar.
+_BAR_ORDER = frozenset(
+    {("high", "low"), ("high", "open"), ("high", "close"), ("high", "vwap")}
+    | {("open", "low"), ("close", "low"), ("vwap", "low")}
+)
+
+
+def _decided_by_bar(name: str, children: Sequence[Operand]) -> bool:
+    """True when two bare fields of one bar are compared in a way their definition decides:
+    ``Greater($high, $close)`` is ``$high``, ``Ge($high, $low)`` is 1, ``Gt($low, $open)`` is 0
+    (``Gt($high, $close)``, the close below the high, is not decided)."""
+    pair = (children[0][0], children[1][0])
+    if pair[::-1] in _BAR_ORDER:
+        name, pair = _MIRRORED.get(name, name), pair[::-1]  # read as: upper <relation> lower
+    if pair not in _BAR_ORDER:
+        return False
+    return name in ("Greater", "Less", "Ge", "Lt")
 
 
 def _literal_and_other(children: Sequence[Operand]) -> tuple[Operand, Operand, bool] | None:

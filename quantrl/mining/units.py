@@ -66,9 +66,9 @@ def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
 _MEMO_LIMIT = 500_000
 
 #: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j),
-#: whether an entry is a constant or a SCALE, whether an entry is the constant 1).
-Agg = tuple[int, int, str, int, bool, bool]
-EMPTY: Agg = (0, 0, _dims.POSITIVE, 0, False, False)  # unit id 0 is CONST, an empty product's
+#: how many entries are constants or SCALEs (capped at 2), whether an entry is the constant 1).
+Agg = tuple[int, int, str, int, int, bool]
+EMPTY: Agg = (0, 0, _dims.POSITIVE, 0, 0, False)  # unit id 0 is CONST, an empty product's
 
 
 class Entry(NamedTuple):
@@ -314,11 +314,11 @@ class UnitGrammar:
         cost = self._chain.get(key)
         if cost is None:
             depth = max(m, self._abs[aid][4] + k)
-            _, unit, sign, _, scaled, one = self._extend_aid(agg, aid)  # the whole product
-            if depth > self.max_depth or one:
-                cost = math.inf  # Mul(x, 1) is refused
+            _, unit, sign, _, factors, one = self._extend_aid(agg, aid)  # the whole product
+            if depth > self.max_depth or one or factors > 1:
+                cost = math.inf  # Mul(x, 1) and a product of two constant factors are refused
             else:
-                prod = (F, SCALE if scaled else None, unit, sign, depth)  # c * x * y...
+                prod = (F, SCALE if factors else None, unit, sign, depth)  # c * x * y...
                 cost = k + self.single(self._aid(prod))
             if len(self._chain) > _MEMO_LIMIT:
                 self._chain.clear()
@@ -371,12 +371,12 @@ class UnitGrammar:
         return out
 
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
-        k, unit, sign, m, scaled, one = agg
+        k, unit, sign, m, factors, one = agg
         kind, name, u, s, d = self._abs[aid]
         product = _dims.result_sign("Mul", [sign, s])
-        scaled = scaled or kind == C or name == SCALE
+        factors = min(2, factors + (kind == C or name == SCALE))
         one = one or self._is_one(aid)
-        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), scaled, one)
+        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), factors, one)
 
     def _is_one(self, aid: int) -> bool:
         kind, name, _, sign, _ = self._abs[aid]

@@ -64,9 +64,15 @@ def _sound(expr) -> list[str]:
             ones = [isinstance(c, Constant) and c.value == 1 for c in node.children]
             if ones[-1] or (node.name == "Mul" and ones[0]):
                 problems.append(f"a product with 1: {node}")
-        if node.kind == "op" and node.name in ("Add", "Sub") and _constant_shift(node):
-            if any(_constant_shift(c) for c in node.children):
-                problems.append(f"two constant shifts in a row: {node}")
+        if node.kind == "op" and node.name in ("Add", "Sub"):
+            if all(isinstance(c, Constant) or _carries_shift(c) for c in node.children):
+                problems.append(f"two constant shifts where one would do: {node}")
+        if node.kind == "op" and node.name in ("Mul", "Div"):
+            if all(isinstance(c, Constant) or _carries_factor(c) for c in node.children):
+                problems.append(f"two constant factors where one would do: {node}")
+        if node.kind == "op" and node.name in ("Greater", "Less", "Ge", "Lt", "Le", "Gt"):
+            if _bar_decided(node):
+                problems.append(f"a comparison the bar's definition decides: {node}")
     if _carries_shift(expr) or _carries_factor(expr):
         problems.append(f"an outermost constant shift or factor: {expr}")
     if expr.depth > VOCAB.max_depth:
@@ -78,25 +84,45 @@ _SHIFT_INVARIANT = ("Corr", "Cov", "Std", "Var", "Mad", "Delta", "Skew", "Kurt",
 
 
 def _constant_shift(node) -> bool:
-    """x + c, x - c or c - x: one literal operand of an Add or Sub (x - 1, a return, aside)."""
+    """x + c, x - c or c - x: one literal operand of an Add or Sub (q - 1 with q a quotient of
+    market data, a return, aside)."""
     if node.kind != "op" or node.name not in ("Add", "Sub"):
         return False
     a, b = node.children
     if isinstance(a, Constant) == isinstance(b, Constant):
         return False
-    if node.name == "Sub" and isinstance(b, Constant) and b.value == 1:
+    other = b if isinstance(a, Constant) else a
+    quotient = other.kind == "op" and other.name == "Div" and not _carries_factor(other)
+    if quotient and node.name == "Sub" and isinstance(b, Constant) and b.value == 1:
         return False
-    return not (node.name == "Add" and (a if isinstance(a, Constant) else b).value == -1)
+    return not (
+        quotient and node.name == "Add" and (a if isinstance(a, Constant) else b).value == -1
+    )
 
 
 def _constant_factor(node) -> bool:
-    """c * x, x * c or x / c."""
+    """c * x, x * c, x / c or c / x (c other than 1)."""
     if node.kind != "op" or node.name not in ("Mul", "Div"):
         return False
     a, b = node.children
-    if node.name == "Div":
-        return isinstance(b, Constant) and not isinstance(a, Constant)
+    if node.name == "Div" and isinstance(a, Constant):
+        return not isinstance(b, Constant) and a.value != 1
     return isinstance(a, Constant) != isinstance(b, Constant)
+
+
+_BAR = {("high", "low"), ("high", "open"), ("high", "close"), ("open", "low"), ("close", "low")}
+
+
+def _bar_decided(node) -> bool:
+    """A comparison of two bare fields of one bar whose outcome their definition fixes."""
+    a, b = node.children
+    if a.kind != "feature" or b.kind != "feature":
+        return False
+    if (a.name, b.name) in _BAR:  # a >= b
+        return node.name in ("Greater", "Less", "Ge", "Lt")
+    if (b.name, a.name) in _BAR:  # a <= b
+        return node.name in ("Greater", "Less", "Le", "Gt")
+    return False
 
 
 def _market(node) -> list:
@@ -105,14 +131,16 @@ def _market(node) -> list:
 
 def _carries_shift(node) -> bool:
     """Whether node equals a market-data expression plus a constant, read from the tree:
-    x + c itself, or a lag, mean, sum, median, extreme or moving average of one, or the log of
-    a scaled expression."""
+    x + c itself, or a lag, mean, sum, median, extreme or moving average of one, a sum or
+    difference with one, or the log of a scaled expression."""
     if node.kind != "op":
         return False
     if _constant_shift(node):
         return True
     if any(isinstance(c, Constant) for c in node.children):
         return False
+    if node.name in ("Add", "Sub"):
+        return any(_carries_shift(c) for c in node.children)
     passes = ("Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Quantile")
     if node.name in passes:
         return _carries_shift(node.children[0])
@@ -121,16 +149,16 @@ def _carries_shift(node) -> bool:
 
 def _carries_factor(node) -> bool:
     """Whether node equals a constant times a market-data expression: c * x, x / c, or a lag,
-    mean, sum, median, moving average, std, variance, Mad, covariance, change, Abs, product or
-    quotient of one."""
+    mean, sum, median, extreme, moving average, std, variance, Mad, covariance, change, Abs,
+    product or quotient of one."""
     if node.kind != "op":
         return False
     if _constant_factor(node):
         return True
     if any(isinstance(c, Constant) for c in node.children):
         return False
-    passes = ("Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Std", "Var", "Mad", "Cov", "Delta")
-    if node.name in (*passes, "Abs", "Mul", "Div"):
+    passes = ("Ref", "Mean", "Sum", "Med", "Max", "Min", "EMA", "WMA", "Std", "Var", "Mad")
+    if node.name in (*passes, "Cov", "Delta", "Abs", "Mul", "Div"):
         return any(_carries_factor(c) for c in _market(node))
     return False
 
@@ -220,8 +248,21 @@ def test_mask_rules_by_hand() -> None:
     allowed = _allowed(st)
     assert {"Add", "Sub", "Greater"} <= allowed
     assert not {"Mul", "Div"} & allowed  # a product or quotient with 1 changes nothing
-    _write(st, ["$close", "$open", "Div", "5", "Mul", "10"])  # a scaled ratio...
-    assert "Corr" not in _allowed(st)  # ... inside Corr: the factor changes only a sign
+    _write(st, ["$high", "$low", "Div", "$close", "$open", "Div", "5", "Mul", "10"])
+    assert "Corr" not in _allowed(st)  # a scaled ratio inside Corr: the factor changes a sign
+    _write(st, ["$high", "$low", "Div", "$close", "$open", "Div", "5", "Mul"])
+    assert "Sub" in _allowed(st)  # a weighted difference of two ratios
+    _write(st, ["$close", "$open", "Div", "-10"])
+    assert "Mul" not in _allowed(st)  # alone, a multiple of a ratio could only be rescaled,
+    # or pass through Max or Min (-10 * Max(x) is Min(-10 * x)): its ranks stay the ratio's
+    _write(st, ["$close", "$open", "Div", "1", "Sub"])
+    assert "SEP" in _allowed(st)  # a ratio minus 1 is a return...
+    _write(st, ["$close", "$open", "1", "Sub"])
+    assert "SEP" not in _allowed(st)  # ... a price minus 1 a shifted price
+    _write(st, ["$high", "$low"])
+    assert not {"Greater", "Less"} & _allowed(st)  # a high is never below its low
+    _write(st, ["$close", "$open"])
+    assert {"Greater", "Less"} <= _allowed(st)
     _write(st, ["$close", "1", "Add", "10", "Ref", "10"])  # a shift passes through Ref
     allowed = _allowed(st)
     assert "Std" not in allowed and "Mean" in allowed
