@@ -1,7 +1,15 @@
 """Units and sign classes of formula values: the dimensional algebra the operators declare.
 
 A value's ``Unit`` is price^p * volume^v (or a count, a 0/1 flag, a literal that adapts to its
-partner, or unknown); its sign class is positive, non-negative or signed. The operator registry
+partner, unknown, or the log of price^p * volume^v); its sign class is positive, non-negative
+or signed.
+
+The log of a quantity with a unit is a *log-level*: changing the unit of a symbol's prices
+(a split, a currency) shifts it by a constant per symbol, so its cross-sectional ranks are
+those of the level itself. Differences of log-levels of one unit (``Log($high) -
+Log($low)``), changes, spreads and correlations cancel the shift and are ratios; means, lags
+and extremes keep it; a product or quotient with a log-level depends on the unit and is a
+conflict. The operator registry
 (``quantrl.alpha.ops``) gives each operator a unit rule built from these functions; expression
 trees, the miner's grammar and the rule-based logic judge read them.
 """
@@ -20,8 +28,9 @@ class Unit:
     """Physical unit of a series: price^p * volume^v, or a special kind.
 
     ``kind`` is ``"dim"`` (use ``price``/``volume`` exponents; 0/0 is a dimensionless ratio),
-    ``"count"`` (numbers of rows), ``"bool"`` (0/1 flags), ``"const"`` (a literal: adapts to
-    its partner) or ``"unknown"``. Count and bool are dimensionless for consistency checks.
+    ``"log"`` (the log of price^p * volume^v, p/v not both 0: a log-level), ``"count"``
+    (numbers of rows), ``"bool"`` (0/1 flags), ``"const"`` (a literal: adapts to its partner)
+    or ``"unknown"``. Count and bool are dimensionless for consistency checks.
     """
 
     kind: str = "dim"
@@ -31,16 +40,23 @@ class Unit:
     @property
     def is_checked(self) -> bool:
         """True when the unit takes part in consistency checks (not const/unknown)."""
-        return self.kind in ("dim", "count", "bool")
+        return self.kind in ("dim", "log", "count", "bool")
 
     @property
     def dims(self) -> tuple[Fraction, Fraction]:
-        """(price exponent, volume exponent); zero for count and bool."""
-        if self.kind == "dim":
+        """(price exponent, volume exponent), of the logged quantity for a log-level; zero for
+        count and bool."""
+        if self.kind in ("dim", "log"):
             return (self.price, self.volume)
         return (Fraction(0), Fraction(0))
 
+    @property
+    def _check_key(self) -> tuple[bool, tuple[Fraction, Fraction]]:
+        return (self.kind == "log", self.dims)
+
     def __str__(self) -> str:
+        if self.kind == "log":
+            return f"log({Unit('dim', self.price, self.volume)})"
         if self.kind != "dim":
             return self.kind
         parts_num, parts_den = [], []
@@ -81,8 +97,30 @@ def field_unit(name: str) -> Unit:
     return FIELD_UNITS.get(name, UNKNOWN)
 
 
+def log_unit(a: Unit) -> Unit:
+    """Unit of the log of ``a``: a log-level for price^p * volume^v, else a ratio."""
+    if a.kind == "dim" and a.dims != (0, 0):
+        return Unit("log", a.price, a.volume)
+    return RATIO
+
+
+def level_unit(a: Unit, n: Fraction | int = 1) -> Unit:
+    """Log-level of n times ``a``'s logged exponents (a ratio when they vanish)."""
+    p, v = a.price * n, a.volume * n
+    return RATIO if p == 0 and v == 0 else Unit("log", p, v)
+
+
+def spread_unit(a: Unit) -> Unit:
+    """Unit of a change or spread of ``a`` (Delta, Std, Mad, Slope...): a log-level's is a
+    ratio (the per-symbol shift cancels), any other unit's its own."""
+    return RATIO if a.kind == "log" else a
+
+
 def mul_units(a: Unit, b: Unit, sign: int = 1) -> Unit:
-    """Unit of a product (``sign=1``) or a quotient (``sign=-1``); a constant adapts."""
+    """Unit of a product (``sign=1``) or a quotient (``sign=-1``); a constant adapts; a
+    log-level scaled by anything is unknown (``breaks_log_level`` flags the node)."""
+    if a.kind == "log" or b.kind == "log":
+        return UNKNOWN
     if a.kind == "const":
         if b.kind == "const":
             return CONST
@@ -100,7 +138,7 @@ def pow_unit(a: Unit, e: float) -> Unit:
     """Unit of ``a`` raised to ``e`` (exponents as fractions up to twelfths)."""
     if a.kind == "const":
         return CONST
-    if not a.is_checked:
+    if not a.is_checked or a.kind == "log":
         return UNKNOWN
     try:
         f = Fraction(e).limit_denominator(12)
@@ -117,6 +155,8 @@ def same_unit(units: Sequence[Unit]) -> Unit:
     if any(not u.is_checked for u in checked):
         return UNKNOWN
     first = checked[0]
+    if any(u.kind == "log" for u in checked):
+        return first if all(u == first for u in checked) else UNKNOWN
     if all(u.dims == first.dims for u in checked):
         if first.kind != "dim" and all(u.kind == first.kind for u in checked):
             return first
@@ -124,16 +164,42 @@ def same_unit(units: Sequence[Unit]) -> Unit:
     return UNKNOWN
 
 
+def sum_unit(a: Unit, b: Unit, sign: int = 1) -> Unit:
+    """Unit of a sum (``sign=1``) or a difference (``sign=-1``): the operands' common unit;
+    two log-levels add their logged exponents (``Log($high) - Log($low)`` is a ratio)."""
+    if a.kind == "log" and b.kind == "log":
+        return level_unit(Unit("dim", a.price + sign * b.price, a.volume + sign * b.volume))
+    if a.kind == "log" and b.kind == "const":
+        return a
+    if a.kind == "const" and b.kind == "log":
+        return level_unit(b, sign)  # c - log x is the log-level of 1 / x
+    return same_unit([a, b])
+
+
 def units_conflict(units: Sequence[Unit]) -> bool:
-    """True when two checked operands have different dimensions."""
+    """True when two checked operands have different dimensions (a log-level only agrees with
+    a log-level of the same quantity)."""
     checked = [u for u in units if u.is_checked]
-    return any(u.dims != checked[0].dims for u in checked[1:])
+    return any(u._check_key != checked[0]._check_key for u in checked[1:])
+
+
+#: Operators whose result on a log-level depends on the shift: scaling it (Mul, Div, Power), or
+#: folding it at zero (Abs, Sign).
+_LEVEL_BREAKING = frozenset({"Mul", "Div", "Power", "Abs", "Sign"})
+
+
+def breaks_log_level(name: str, units: Sequence[Unit]) -> bool:
+    """True when an operator takes a log-level in a way whose result depends on the unit of
+    each symbol's prices or volumes: ``Mul(Log($close), 2)``, ``Div(Log($high), $low)``,
+    ``Abs(Log($low))`` (a per-symbol shift does not pass through these)."""
+    return name in _LEVEL_BREAKING and any(u.kind == "log" for u in units)
 
 
 def scale_free(unit: Unit) -> bool:
-    """True for units comparable across symbols: ratio, count, bool, const and unknown."""
-    if unit.kind == "dim":
-        return unit.price == 0 and unit.volume == 0
+    """True for units comparable across symbols: ratio, count, bool, const and unknown (not a
+    raw level, nor a log-level)."""
+    if unit.kind in ("dim", "log"):
+        return unit.price == 0 and unit.volume == 0 and unit.kind == "dim"
     return True
 
 
@@ -221,10 +287,15 @@ __all__ = [
     "constant_sign",
     "field_sign",
     "field_unit",
+    "level_unit",
+    "breaks_log_level",
+    "log_unit",
     "mul_units",
     "pow_unit",
     "result_sign",
     "same_unit",
     "scale_free",
+    "spread_unit",
+    "sum_unit",
     "units_conflict",
 ]

@@ -346,6 +346,10 @@ def unit_issues(expr: Expr) -> list[str]:
         if not isinstance(node, Op) or str(node) in seen:
             continue
         seen.add(str(node))
+        if _dims.breaks_log_level(node.name, [c._unit for c in node.children]):
+            labels = ", ".join(str(c._unit) for c in node.children)
+            issues.append(f"{node.name}({labels}) at {node}")
+            continue
         idx = node.spec.same_unit
         if not idx:
             continue

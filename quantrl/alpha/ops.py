@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numba
@@ -34,9 +35,13 @@ from quantrl.alpha.dimensions import (
     RATIO,
     UNKNOWN,
     Unit,
+    level_unit,
+    log_unit,
     mul_units,
     pow_unit,
     same_unit,
+    spread_unit,
+    sum_unit,
 )
 from quantrl.kernels import cross_section as cs
 from quantrl.kernels import elementwise as ew
@@ -329,6 +334,26 @@ def _u_bool(units: list[Unit], params: tuple) -> Unit:
     return BOOL
 
 
+def _u_log(units: list[Unit], params: tuple) -> Unit:
+    return log_unit(units[0])
+
+
+def _u_add(units: list[Unit], params: tuple) -> Unit:
+    return sum_unit(units[0], units[1])
+
+
+def _u_sub(units: list[Unit], params: tuple) -> Unit:
+    return sum_unit(units[0], units[1], -1)
+
+
+def _u_spread(units: list[Unit], params: tuple) -> Unit:
+    return spread_unit(units[0])
+
+
+def _u_cov(units: list[Unit], params: tuple) -> Unit:
+    return mul_units(spread_unit(units[0]), spread_unit(units[1]))
+
+
 def _u_mul(units: list[Unit], params: tuple) -> Unit:
     return mul_units(units[0], units[1])
 
@@ -338,11 +363,19 @@ def _u_div(units: list[Unit], params: tuple) -> Unit:
 
 
 def _u_square(units: list[Unit], params: tuple) -> Unit:
-    return pow_unit(units[0], 2)
+    return pow_unit(spread_unit(units[0]), 2)
 
 
 def _u_sum(units: list[Unit], params: tuple) -> Unit:
+    if units[0].kind == "log":  # a sum of w logs is the log of a w-fold product
+        return level_unit(units[0], params[0] if params else 1)
     return COUNT if units[0].kind == "bool" else units[0]
+
+
+def _u_wma(units: list[Unit], params: tuple) -> Unit:
+    if units[0].kind == "log":  # Qlib's WMA divides its weighted sum by w: a shift k -> k / w
+        return level_unit(units[0], Fraction(1, params[0]) if params else 1)
+    return units[0]
 
 
 def _u_mean(units: list[Unit], params: tuple) -> Unit:
@@ -385,11 +418,11 @@ OPERATORS: dict[str, OpSpec] = {
         # element-wise, one input
         _spec("Abs", "unary", 1, (), _np1(np.abs), _u_first, "absolute value"),
         _spec("Sign", "unary", 1, (), _sign, _u_ratio, "sign (-1, 0, 1)"),
-        _spec("Log", "unary", 1, (), _log, _u_ratio, "natural logarithm"),
+        _spec("Log", "unary", 1, (), _log, _u_log, "natural logarithm"),
         _spec("Not", "unary", 1, (), _not, _u_bool, "logical not (1 where x == 0)"),
         # element-wise, two inputs
         _spec(
-            "Add", "binary", 2, (), _arithmetic(ew.ADD, np.add), _u_same, "x + y", same_unit=(0, 1)
+            "Add", "binary", 2, (), _arithmetic(ew.ADD, np.add), _u_add, "x + y", same_unit=(0, 1)
         ),
         _spec(
             "Sub",
@@ -397,7 +430,7 @@ OPERATORS: dict[str, OpSpec] = {
             2,
             (),
             _arithmetic(ew.SUB, np.subtract),
-            _u_same,
+            _u_sub,
             "x - y",
             same_unit=(0, 1),
         ),
@@ -417,7 +450,7 @@ OPERATORS: dict[str, OpSpec] = {
         _spec("If", "ternary", 3, (), _if, _u_if, "y where x != 0 else z", same_unit=(1, 2)),
         # rolling, one input
         _spec("Ref", "rolling", 1, ("offset",), _ref, _u_first, "value d rows earlier"),
-        _spec("Delta", "rolling", 1, ("lag",), _delta, _u_first, "x - Ref(x, d)"),
+        _spec("Delta", "rolling", 1, ("lag",), _delta, _u_spread, "x - Ref(x, d)"),
         _spec("Mean", "rolling", 1, _W, _rolling(rk.rolling_mean_nb), _u_mean, "rolling mean"),
         _spec("Sum", "rolling", 1, _W, _rolling(rk.rolling_sum_nb), _u_sum, "rolling sum"),
         _spec(
@@ -426,7 +459,7 @@ OPERATORS: dict[str, OpSpec] = {
             1,
             _W,
             _rolling(rk.rolling_std_nb),
-            _u_first,
+            _u_spread,
             "rolling std (ddof=1)",
             min_window=2,
         ),
@@ -487,7 +520,7 @@ OPERATORS: dict[str, OpSpec] = {
             1,
             _W,
             _rolling(rk.rolling_mad_nb),
-            _u_first,
+            _u_spread,
             "rolling mean absolute deviation",
         ),
         _spec(
@@ -523,7 +556,7 @@ OPERATORS: dict[str, OpSpec] = {
             1,
             _W,
             _rolling(rk.rolling_slope_nb),
-            _u_first,
+            _u_spread,
             "regression slope on 1..w",
             min_window=2,
         ),
@@ -543,11 +576,11 @@ OPERATORS: dict[str, OpSpec] = {
             1,
             _W,
             _rolling(rk.rolling_resi_nb),
-            _u_first,
+            _u_spread,
             "regression residual of the last value",
             min_window=2,
         ),
-        _spec("WMA", "rolling", 1, _W, _rolling(rk.rolling_wma_nb), _u_first, "Qlib WMA"),
+        _spec("WMA", "rolling", 1, _W, _rolling(rk.rolling_wma_nb), _u_wma, "Qlib WMA"),
         _spec("EMA", "rolling", 1, ("span",), _ema, _u_first, "exponential moving average"),
         # rolling, two inputs
         _spec(
@@ -556,7 +589,7 @@ OPERATORS: dict[str, OpSpec] = {
             2,
             _W,
             _pair(rk.rolling_cov_nb),
-            _u_mul,
+            _u_cov,
             "rolling covariance (ddof=1)",
             min_window=2,
         ),

@@ -18,6 +18,7 @@ from quantrl.alpha.dimensions import (
     POSITIVE,
     SIGNED,
     Unit,
+    breaks_log_level,
     constant_sign,
     field_sign,
     result_sign,
@@ -194,7 +195,8 @@ def node_findings(
     """Findings of one operator node from its operands alone: ``(category, message)`` pairs.
 
     Categories: ``"unit"`` (operands that must share a unit do not: a price added to a
-    volume), ``"domain"`` (Log of a quantity that is not always positive, see
+    volume; a log-level multiplied, divided or folded at zero, ``Mul(Log($close), $volume)``,
+    ``Abs(Log($low))``), ``"domain"`` (Log of a quantity that is not always positive, see
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
@@ -218,6 +220,8 @@ def node_findings(
         if units_conflict(units):
             labels = ", ".join(str(u) for u in units) if text else ""
             out.append(("unit", f"{name}({labels}) at {text}"))
+    if breaks_log_level(name, [c[1] for c in children]):
+        out.append(("unit", f"{name} of a log-level at {text}: depends on each symbol's units"))
     if name == "Log" and children[0][2] != POSITIVE:
         out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))
     if len(children) == 2 and name in _SELF_DEGENERATE and children[0][3] == children[1][3]:

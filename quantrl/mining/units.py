@@ -66,7 +66,8 @@ def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
 _MEMO_LIMIT = 500_000
 
 #: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j),
-#: how many entries are constants or SCALEs (capped at 2), whether an entry is the constant 1).
+#: how many entries are constants or SCALEs (capped at 2), whether an entry makes the Mul fold
+#: refused: the constant 1 or a log-level).
 Agg = tuple[int, int, str, int, int, bool]
 EMPTY: Agg = (0, 0, _dims.POSITIVE, 0, 0, False)  # unit id 0 is CONST, an empty product's
 
@@ -314,9 +315,9 @@ class UnitGrammar:
         cost = self._chain.get(key)
         if cost is None:
             depth = max(m, self._abs[aid][4] + k)
-            _, unit, sign, _, factors, one = self._extend_aid(agg, aid)  # the whole product
-            if depth > self.max_depth or one or factors > 1:
-                cost = math.inf  # Mul(x, 1) and a product of two constant factors are refused
+            _, unit, sign, _, factors, refused = self._extend_aid(agg, aid)  # the whole product
+            if depth > self.max_depth or refused or factors > 1:
+                cost = math.inf  # Mul(x, 1), Mul(Log(x), y), two constant factors are refused
             else:
                 prod = (F, SCALE if factors else None, unit, sign, depth)  # c * x * y...
                 cost = k + self.single(self._aid(prod))
@@ -371,12 +372,12 @@ class UnitGrammar:
         return out
 
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
-        k, unit, sign, m, factors, one = agg
+        k, unit, sign, m, factors, refused = agg
         kind, name, u, s, d = self._abs[aid]
         product = _dims.result_sign("Mul", [sign, s])
         factors = min(2, factors + (kind == C or name == SCALE))
-        one = one or self._is_one(aid)
-        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), factors, one)
+        refused = refused or self._is_one(aid) or self._units[u].kind == "log"
+        return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), factors, refused)
 
     def _is_one(self, aid: int) -> bool:
         kind, name, _, sign, _ = self._abs[aid]

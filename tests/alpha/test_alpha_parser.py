@@ -191,6 +191,21 @@ def test_node_attributes() -> None:
         ("$volume/$close", "volume/price"),
         ("$foo", "unknown"),
         ("CSRank($close)", "ratio"),
+        ("Log($close)", "log(price)"),  # a log-level: shifted by log(c) in other units
+        ("Log($close/$open)", "ratio"),
+        ("Log($high) - Log($low)", "ratio"),  # the shift cancels
+        ("Log($close) - Log($volume)", "log(price/volume)"),
+        ("Log($high) + Log($low)", "log(price^2)"),
+        ("1 - Log($close)", "log(1/price)"),
+        ("Log($close) - 1", "log(price)"),
+        ("Mean(Log($close), 5)", "log(price)"),
+        ("Sum(Log($close), 5)", "log(price^5)"),  # the log of a product of 5
+        ("WMA(Log($close), 4)", "log(price^1/4)"),  # Qlib's WMA divides by w
+        ("Delta(Log($close), 5)", "ratio"),
+        ("Std(Log($close), 5)", "ratio"),
+        ("Var(Log($volume), 5)", "ratio"),
+        ("Cov(Log($close), $volume, 5)", "volume"),
+        ("Corr(Log($close), $volume, 5)", "ratio"),
     ],
 )
 def test_units(text: str, unit: str) -> None:
@@ -207,6 +222,12 @@ def test_unit_issues() -> None:
         "Sub(price, volume) at Sub($close,$volume)",
         "Gt(price, volume) at Gt($high,$volume)",
     ]
+    assert unit_issues(parse("Log($close) * $volume")) == [
+        "Mul(log(price), volume) at Mul(Log($close),$volume)"
+    ]
+    assert unit_issues(parse("Abs(Log($low))")) == ["Abs(log(price)) at Abs(Log($low))"]
+    assert unit_issues(parse("Log($close) + Corr($close, $open, 5)")) != []
+    assert unit_issues(parse("Greater(Log($close), Log($volume))")) != []
     clean = ["($close-$open)/($high-$low+1e-12)", "Corr($close, Log($volume+1), 10)", "$foo+$close"]
     for text in clean:
         assert unit_issues(parse(text)) == [], text

@@ -257,6 +257,27 @@ def test_outermost_constants_leave_ranks_unchanged() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Log($close)", "raw level in unit 'log(price)'"),  # ranks of the share price
+        ("Ref(Log($volume), 5)", "raw level in unit 'log(volume)'"),
+        ("Greater(Log($volume), -1) / $volume", "fixed threshold"),  # log volume is ~15
+        ("Corr(Mul(Log($close), $volume), $open, 10)", "log-level"),
+        ("Corr(Abs(Log($low)), $open, 10)", "log-level"),
+    ],
+)
+def test_log_levels(text: str, needle: str) -> None:
+    verdict = JUDGE.judge(text)
+    assert verdict.score < 1.0 and any(needle in r for r in verdict.reasons), verdict
+
+
+def test_log_level_differences_are_sound() -> None:
+    for text in ("Log($high) - Log($low)", "Delta(Log($close), 5)", "Std(Log($close), 20)"):
+        assert JUDGE.judge(text).score == 1.0, text
+    assert JUDGE.judge("Corr(Log($close), $volume, 10)").score == 1.0
+
+
+@pytest.mark.parametrize(
     ("text", "flagged"),
     [
         ("Less($high, 2) / $close", True),  # splits stocks by share price

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import quantrl
-from quantrl.alpha import Constant, parse, parse_rpn, unit_issues
+from quantrl.alpha import Constant, evaluate, parse, parse_rpn, unit_issues
 from quantrl.alpha.dimensions import scale_free
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.evaluation.node_rules import expr_sign
@@ -194,6 +194,54 @@ def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
         scores.append(verdict.score)
         assert state.admits(expr)
     assert min(scores) >= 0.9
+
+
+def _rescaled(panel, rng: np.random.Generator):
+    """The panel with each symbol's prices and volumes in other units (a split, a currency).
+
+    Powers of two: scaling by one commutes exactly with every rounding of +, -, *, / and sqrt,
+    so an invariant formula without logs gives the same bits, however ill-conditioned."""
+    price = 2.0 ** rng.integers(-2, 3, panel.n_symbols)
+    volume = 2.0 ** rng.integers(-2, 3, panel.n_symbols)
+    units = {"open": price, "high": price, "low": price, "close": price, "volume": volume}
+    fields = {k: v * units[k] if k in units else v for k, v in panel.fields.items()}
+    return panel.replace(fields=fields)
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the cells finite in both evaluations where they agree up to rounding (Corr's
+    absolute epsilon, Qlib's, leaves near-flat windows missing in one unit and not another)."""
+    both = np.isfinite(a) & np.isfinite(b)
+    if not both.any():
+        return 1.0
+    x, y = a[both], b[both]
+    scale = np.percentile(np.abs(x), 99)
+    return float(np.mean(np.abs(x - y) <= 1e-6 * np.maximum(np.abs(x), np.abs(y)) + 1e-8 * scale))
+
+
+def test_sound_formulas_ignore_each_symbols_units() -> None:
+    """Without constants (which take their partner's unit), a formula the grammar writes is
+    a ratio, count or flag: changing the unit of each symbol's prices and volumes leaves its
+    values alone. Raw levels and log-levels move, so the check can fail."""
+    panel = quantrl.load_market("dow30", start="2016-01-01", end="2019-12-31")
+    rng = np.random.default_rng(5)
+    other = _rescaled(panel, rng)
+    for text in ("$close", "Log($volume)", "Mean(Log($close), 5)", "Abs(Log($low))"):
+        assert _same_values(evaluate(text, panel), evaluate(text, other)) < 0.5, text
+    no_log = tuple(op for op in VOCAB.operators if op != "Log")
+    vocab = Vocabulary(features=VOCAB.features, operators=no_log, constants=())
+    state = GrammarState(vocab)
+    for _ in range(200):  # exact: power-of-two units commute with every rounding
+        expr = sample_formula(vocab, rng, state)
+        assert _same_values(evaluate(expr, panel), evaluate(expr, other)) == 1.0, str(expr)
+    vocab = Vocabulary(features=VOCAB.features, constants=())
+    state = GrammarState(vocab)
+    shares = []
+    for _ in range(200):  # log(2^k x) rounds apart from k log 2 + log x: near-flat windows
+        expr = sample_formula(vocab, rng, state)  # (a spread of ~0) amplify the difference
+        shares.append(_same_values(evaluate(expr, panel), evaluate(expr, other)))
+        assert shares[-1] > 0.8, (str(expr), shares[-1])
+    assert np.mean(shares) > 0.99
 
 
 def test_units_off_writes_unsound_formulas() -> None:
