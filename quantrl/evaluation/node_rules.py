@@ -201,8 +201,8 @@ def node_findings(
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
     by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
-    ``Greater($high, $close)``, or a raw level compared with a fixed threshold,
-    ``Less($high, 2)``), ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice,
+    ``Greater($high, $close)``, or a raw level compared with or folded at a fixed threshold,
+    ``Less($high, 2)``, ``Abs(Sub($close, 5))``), ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice,
     Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
@@ -254,6 +254,14 @@ def node_findings(
                 "degenerate",
                 f"{text} compares a raw level with a fixed threshold: the split depends on "
                 "each symbol's price or volume scale",
+            )
+        )
+    if name in ("Abs", "Sign") and children[0][0] == SHIFT and not scale_free(children[0][1]):
+        out.append(
+            (
+                "degenerate",
+                f"{text} folds a raw level at a fixed threshold: the split depends on each "
+                "symbol's price or volume scale",
             )
         )
     if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):

@@ -284,6 +284,9 @@ def test_log_level_differences_are_sound() -> None:
         ("Greater(Std($close, 20), 0.5) / $close", True),
         ("Greater(Delta($low, 30), -30) / $close", True),
         ("Gt(Mean($volume, 5), 1000000)", True),
+        ("Abs(Sub($close, 5)) / $open", True),  # |price - 5| folds at $5
+        ("Sign(Add(Mean($volume, 5), -1000000))", True),
+        ("Abs(Sub(Div($close, $open), 1))", False),  # a return's size
         ("Greater(Corr($close, $volume, 10), 0.5)", False),  # unitless
         ("Greater(Div($close, $open), 1)", False),
         ("Gt($close, $open)", False),  # two levels of one unit

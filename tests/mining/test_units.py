@@ -54,6 +54,10 @@ def _sound(expr) -> list[str]:
                 problems.append(f"a raw level against a fixed threshold: {node}")
             if consts and others and _beyond_range(node, consts[0]):
                 problems.append(f"comparison decided by ranges: {node}")
+        if node.kind == "op" and node.name in ("Abs", "Sign"):
+            inner = node.children[0]
+            if _carries_shift(inner) and not scale_free(inner.unit_info):
+                problems.append(f"a raw level folded at a fixed threshold: {node}")
         if node.kind == "op" and node.name in _SHIFT_INVARIANT:
             if any(_carries_shift(c) for c in node.children):
                 problems.append(f"a constant shift inside a shift-invariant operator: {node}")
