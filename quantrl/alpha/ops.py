@@ -45,6 +45,7 @@ from quantrl.alpha.dimensions import (
 )
 from quantrl.kernels import cross_section as cs
 from quantrl.kernels import elementwise as ew
+from quantrl.kernels import flat_windows as fw
 from quantrl.kernels import rolling as rk
 from quantrl.kernels import rolling_extremes as rx
 from quantrl.kernels import rolling_order as ro
@@ -265,6 +266,24 @@ def _pair(kernel: Callable[..., Array]) -> Callable[[list[Value], tuple], Array]
     return compute
 
 
+def _flat(
+    compute: Callable[[list[Value], tuple], Array], value: float
+) -> Callable[[list[Value], tuple], Array]:
+    """``compute`` with ``value`` written where an operand's window repeats one value (a spread
+    there is exactly 0, not the running sums' rounding noise; see ``kernels.flat_windows``)."""
+
+    def flat(args: list[Value], params: tuple) -> Array:
+        out = compute(args, params)
+        w = int(params[0])
+        if len(args) == 1:
+            fw.set_flat_nb(out, _arr(args[0]), w, value)
+        else:
+            fw.set_flat_pair_nb(out, _arr(args[0]), _arr(args[1]), w, value)
+        return out
+
+    return flat
+
+
 def _shift(x: Array, d: int) -> Array:
     out = np.full(x.shape, np.nan)
     if d > 0:
@@ -458,7 +477,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_std_nb),
+            _flat(_rolling(rk.rolling_std_nb), 0.0),
             _u_spread,
             "rolling std (ddof=1)",
             min_window=2,
@@ -468,7 +487,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_var_nb),
+            _flat(_rolling(rk.rolling_var_nb), 0.0),
             _u_square,
             "rolling variance (ddof=1)",
             min_window=2,
@@ -478,7 +497,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_skew_nb),
+            _flat(_rolling(rk.rolling_skew_nb), np.nan),
             _u_ratio,
             "rolling skewness (pandas)",
             min_window=3,
@@ -488,7 +507,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_kurt_nb),
+            _flat(_rolling(rk.rolling_kurt_nb), np.nan),
             _u_ratio,
             "rolling excess kurtosis (pandas)",
             min_window=5,
@@ -519,7 +538,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_mad_nb),
+            _flat(_rolling(rk.rolling_mad_nb), 0.0),
             _u_spread,
             "rolling mean absolute deviation",
         ),
@@ -555,7 +574,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_slope_nb),
+            _flat(_rolling(rk.rolling_slope_nb), 0.0),
             _u_spread,
             "regression slope on 1..w",
             min_window=2,
@@ -565,7 +584,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_rsquare_nb),
+            _flat(_rolling(rk.rolling_rsquare_nb), np.nan),
             _u_ratio,
             "regression R^2 on 1..w",
             min_window=2,
@@ -575,7 +594,7 @@ OPERATORS: dict[str, OpSpec] = {
             "rolling",
             1,
             _W,
-            _rolling(rk.rolling_resi_nb),
+            _flat(_rolling(rk.rolling_resi_nb), 0.0),
             _u_spread,
             "regression residual of the last value",
             min_window=2,
@@ -588,7 +607,7 @@ OPERATORS: dict[str, OpSpec] = {
             "pair_rolling",
             2,
             _W,
-            _pair(rk.rolling_cov_nb),
+            _flat(_pair(rk.rolling_cov_nb), 0.0),
             _u_cov,
             "rolling covariance (ddof=1)",
             min_window=2,
@@ -598,7 +617,7 @@ OPERATORS: dict[str, OpSpec] = {
             "pair_rolling",
             2,
             _W,
-            _pair(rk.rolling_corr_nb),
+            _flat(_pair(rk.rolling_corr_nb), np.nan),
             _u_ratio,
             "rolling Pearson correlation",
             min_window=2,

@@ -75,7 +75,9 @@ def study(tmp_path_factory):
 def test_checkpoints_resume_and_a_single_test_evaluation(study) -> None:
     out, inputs, registry, mined, rows = study
     assert sorted(mined) == sorted(f"{m}/{s}" for m in DESIGN.methods for s in SEEDS)
-    assert all(r["formulas"] == DESIGN.formulas for r in mined.values())
+    for key, r in mined.items():  # PPO's 8 envs step together: a step may end up to 8
+        extra = 7 if key.startswith("ppo/") else 0  # formulas at once, so it can overshoot
+        assert DESIGN.formulas <= r["formulas"] <= DESIGN.formulas + extra, (key, r)
     before = (out / "mined.json").stat().st_mtime_ns
     n_test = registry.count_trials(STUDY, "test")
     assert n_test == 2 * len(DESIGN.methods) * len(SEEDS)  # a pool and a strategy trial each
