@@ -15,22 +15,29 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
+def _step_runs(x: np.ndarray, t: int, run: np.ndarray) -> None:
+    """Advance per-column runs of equal finite values to row t (branch-free: vectorises)."""
+    inf = np.inf
+    if t == 0:
+        for j in range(x.shape[1]):
+            run[j] = np.int64(abs(x[0, j]) < inf)
+        return
+    for j in range(x.shape[1]):
+        v = x[t, j]
+        same = np.int64(v == x[t - 1, j])
+        run[j] = (same * run[j] + 1) * np.int64(abs(v) < inf)
+
+
+@njit(cache=True, error_model="numpy")
 def set_flat_nb(out: np.ndarray, x: np.ndarray, w: int, value: float) -> None:
     """Set ``out[t, j] = value`` where the window of ``w`` rows of ``x`` ending at t holds one
     repeated finite value (in place)."""
     T, N = x.shape
     run = np.zeros(N, dtype=np.int64)
     for t in range(T):
+        _step_runs(x, t, run)
         for j in range(N):
-            v = x[t, j]
-            if not np.isfinite(v):
-                run[j] = 0
-            elif t > 0 and run[j] > 0 and v == x[t - 1, j]:
-                run[j] += 1
-            else:
-                run[j] = 1
-            if run[j] >= w:
-                out[t, j] = value
+            out[t, j] = value if run[j] >= w else out[t, j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -41,22 +48,12 @@ def set_flat_pair_nb(out: np.ndarray, x: np.ndarray, y: np.ndarray, w: int, valu
     run_x = np.zeros(N, dtype=np.int64)
     run_y = np.zeros(N, dtype=np.int64)
     finite = np.zeros(N, dtype=np.int64)  # run of rows where both are finite
+    inf = np.inf
     for t in range(T):
+        _step_runs(x, t, run_x)
+        _step_runs(y, t, run_y)
         for j in range(N):
-            a, b = x[t, j], y[t, j]
-            ok_a, ok_b = np.isfinite(a), np.isfinite(b)
-            if not ok_a:
-                run_x[j] = 0
-            elif t > 0 and run_x[j] > 0 and a == x[t - 1, j]:
-                run_x[j] += 1
-            else:
-                run_x[j] = 1
-            if not ok_b:
-                run_y[j] = 0
-            elif t > 0 and run_y[j] > 0 and b == y[t - 1, j]:
-                run_y[j] += 1
-            else:
-                run_y[j] = 1
-            finite[j] = finite[j] + 1 if ok_a and ok_b else 0
-            if finite[j] >= w and (run_x[j] >= w or run_y[j] >= w):
-                out[t, j] = value
+            ok = np.int64((abs(x[t, j]) < inf) & (abs(y[t, j]) < inf))
+            finite[j] = (finite[j] + 1) * ok
+            hit = (finite[j] >= w) & ((run_x[j] >= w) | (run_y[j] >= w))
+            out[t, j] = value if hit else out[t, j]
