@@ -198,8 +198,10 @@ def breaks_log_level(name: str, units: Sequence[Unit]) -> bool:
 def scale_free(unit: Unit) -> bool:
     """True for units comparable across symbols: ratio, count, bool, const and unknown (not a
     raw level, nor a log-level)."""
-    if unit.kind in ("dim", "log"):
-        return unit.price == 0 and unit.volume == 0 and unit.kind == "dim"
+    if unit.kind == "log":
+        return False
+    if unit.kind == "dim":
+        return unit.price == 0 and unit.volume == 0
     return True
 
 

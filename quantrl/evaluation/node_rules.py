@@ -202,8 +202,8 @@ def node_findings(
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
     by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
     ``Greater($high, $close)``, or a raw level compared with or folded at a fixed threshold,
-    ``Less($high, 2)``, ``Abs(Sub($close, 5))``), ``"redundant"`` (``Cov(x, x)``, an idempotent operator applied twice,
-    Abs of a non-negative quantity, a constant shift inside an operator it does not change,
+    ``Less($high, 2)``, ``Abs(Sub($close, 5))``), ``"redundant"`` (``Cov(x, x)``, an
+    idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
     one would do, ``Add(Add($close, 2), 5)``, ``Mul(Div($close, 0.5), -2)``,
@@ -226,36 +226,10 @@ def node_findings(
         out.append(("domain", f"{text} takes the log of a quantity that may be <= 0"))
     if len(children) == 2 and name in _SELF_DEGENERATE and children[0][3] == children[1][3]:
         out.append(("degenerate", f"{text} {_SELF_DEGENERATE[name]}"))
-    if name in _SIGN_DECIDED and len(children) == 2 and _decided_by_sign(children):
-        out.append(
-            (
-                "degenerate",
-                f"{text} is decided by signs: its other side always exceeds the constant",
-            )
-        )
-    elif name in _SIGN_DECIDED and len(children) == 2 and _decided_by_range(name, children):
-        out.append(
-            (
-                "degenerate",
-                f"{text} is decided by ranges: its constant lies beyond the other side's range",
-            )
-        )
-    elif name in _SIGN_DECIDED and len(children) == 2 and _decided_by_bar(name, children):
-        out.append(
-            (
-                "degenerate",
-                f"{text} is decided by the bar's definition: a high is never below the open, "
-                "close or low of its bar, a low never above them",
-            )
-        )
-    elif name in _SIGN_DECIDED and len(children) == 2 and _level_threshold(children):
-        out.append(
-            (
-                "degenerate",
-                f"{text} compares a raw level with a fixed threshold: the split depends on "
-                "each symbol's price or volume scale",
-            )
-        )
+    if name in _SIGN_DECIDED and len(children) == 2:
+        decided = _decided_comparison(name, children)
+        if decided is not None:
+            out.append(("degenerate", f"{text} {decided}"))
     if name in ("Abs", "Sign") and children[0][0] == SHIFT and not scale_free(children[0][1]):
         out.append(
             (
@@ -287,6 +261,25 @@ def node_findings(
     elif name == "Abs" and children[0][2] != SIGNED:
         out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
     return out
+
+
+def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:
+    """Why a two-operand comparison is degenerate (the first rule that applies), or None."""
+    if _decided_by_sign(children):
+        return "is decided by signs: its other side always exceeds the constant"
+    if _decided_by_range(name, children):
+        return "is decided by ranges: its constant lies beyond the other side's range"
+    if _decided_by_bar(name, children):
+        return (
+            "is decided by the bar's definition: a high is never below the open, close or low "
+            "of its bar, a low never above them"
+        )
+    if _level_threshold(children):
+        return (
+            "compares a raw level with a fixed threshold: the split depends on each symbol's "
+            "price or volume scale"
+        )
+    return None
 
 
 def _carries(operand: Operand, kind: str) -> bool:
