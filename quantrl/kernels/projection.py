@@ -3,8 +3,9 @@
 ``neutralize_rows_nb`` removes from each date's factor values its least-squares fit on a design
 of exposures (an intercept and k styles) and re-standardises the residual; the design's normal
 matrix inverse is precomputed per date, so a factor that is finite wherever the exposures are
-costs two passes over its row. A date where the factor has extra missing cells is solved
-exactly on its own cells instead. ``factor_sums_nb`` and ``cross_sums_nb`` make the per-date
+costs two passes over its row. A date where the factor has extra missing cells is solved on its
+own cells instead: the precomputed normal matrix less the missing cells' outer products when
+they are few, summed afresh when they are many, then a small Cholesky solve. ``factor_sums_nb`` and ``cross_sums_nb`` make the per-date
 sums the pool keeps: sum z, sum z^2, sum z * label, and sum z * member. Rows (dates) are independent: no
 kernel here reads another date's values. Row sums run in a fixed order (``quantrl.kernels.lanes``),
 so a seed gives the same bits in every process.
@@ -136,12 +137,89 @@ def _deviation_ss_nb(res, used, mean):
     return _lanes_total(q0, q1, q2, q3, q4, q5, q6, q7)
 
 
+_DOWNDATE_SHARE = 8
+"""A date whose factor misses at most 1/8 of the exposures' cells takes the precomputed normal
+matrix less those cells' outer products (the rest cancels at most ~3 bits of its precision)."""
+
+
+@njit(cache=True)
+def _downdated_gram_nb(gram_t, design_t, okr, used, gram):
+    """``gram_t`` less the outer products of the design columns where ``okr`` holds but the
+    factor is missing (``used`` 0), into ``gram`` (k, k)."""
+    k = design_t.shape[0]
+    for a in range(k):
+        for b in range(k):
+            gram[a, b] = gram_t[a, b]
+    for j in range(okr.shape[0]):
+        if okr[j] and used[j] == 0.0:
+            for a in range(k):
+                da = design_t[a, j]
+                for b in range(a + 1):
+                    gram[a, b] -= da * design_t[b, j]
+    for a in range(k):
+        for b in range(a):
+            gram[b, a] = gram[a, b]
+
+
+@njit(cache=True)
+def _direct_gram_nb(design_t, used, res, gram):
+    """Normal matrix of the design over the ``used`` cells plus ``RIDGE`` on its diagonal."""
+    k = design_t.shape[0]
+    for a in range(k):
+        # sum of (c_a c_b) * used, as c_a * used is c_a or 0 and adding a signed zero to a sum
+        # leaves it as it is: the same bits with one stream less
+        ca = design_t[a]
+        for j in range(ca.shape[0]):
+            res[j] = ca[j] * used[j]
+        b = 0
+        while b + 4 <= a + 1:
+            gram[a, b], gram[a, b + 1], gram[a, b + 2], gram[a, b + 3] = dot4_nb(
+                res, design_t[b], design_t[b + 1], design_t[b + 2], design_t[b + 3]
+            )
+            b += 4
+        for r in range(b, a + 1):
+            gram[a, r] = dot_nb(res, design_t[r])
+        for r in range(a):
+            gram[r, a] = gram[a, r]
+        gram[a, a] += RIDGE
+
+
+@njit(cache=True)
+def _solve_spd_nb(a, rhs, chol, out):
+    """Solve ``a x = rhs`` by Cholesky for a small symmetric positive definite ``a``; returns
+    False (``out`` unset) when a pivot is not positive, the matrix being numerically singular."""
+    k = a.shape[0]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = a[i, j]
+            for r in range(j):
+                acc -= chol[i, r] * chol[j, r]
+            if i == j:
+                if not acc > 1e-13 * abs(a[i, i]):
+                    return False
+                chol[i, i] = np.sqrt(acc)
+            else:
+                chol[i, j] = acc / chol[j, j]
+    for i in range(k):  # forward: L y = rhs
+        acc = rhs[i]
+        for r in range(i):
+            acc -= chol[i, r] * out[r]
+        out[i] = acc / chol[i, i]
+    for i in range(k - 1, -1, -1):  # back: L' x = y
+        acc = out[i]
+        for r in range(i + 1, k):
+            acc -= chol[r, i] * out[r]
+        out[i] = acc / chol[i, i]
+    return True
+
+
 @njit(cache=True, parallel=True)
 def neutralize_rows_nb(
     values: np.ndarray,
     z: np.ndarray,
     ok: np.ndarray,
     design: np.ndarray,
+    gram_full: np.ndarray,
     gram_inv: np.ndarray,
     universe: np.ndarray,
     masked: bool,
@@ -153,7 +231,8 @@ def neutralize_rows_nb(
     ``out`` may be ``z``. Cells used on date t: ``values`` finite and ``ok`` (the exposures
     finite; ``design`` is 0 elsewhere). When those are all of ``ok``'s cells, the coefficients
     are ``gram_inv[t] @ design[t] z``; otherwise the normal matrix of the used cells (plus
-    ``RIDGE`` on its diagonal) is solved. A residual at rounding level (sum of squares <= 1e-10
+    ``RIDGE`` on its diagonal: ``gram_full[t]`` less the missing cells when they are at most
+    1/8 of ``ok``'s, else summed over the used cells) is solved by Cholesky. A residual at rounding level (sum of squares <= 1e-10
     of the factor's) is 0. The residual is z-scored (ddof=0) over the used cells (0 for < 2
     cells or no variance); other cells, and with ``masked`` the cells outside ``universe``, are 0.
     Four passes over a date's cells (used cells, residual and its sums, spread, output); every
@@ -169,13 +248,20 @@ def neutralize_rows_nb(
         rhs = np.empty(k, dtype=np.float64)
         beta = np.empty(k, dtype=np.float64)
         gram = np.empty((k, k), dtype=np.float64)
+        chol = np.zeros((k, k), dtype=np.float64)
         for t in range(blk * step, min(t_len, (blk + 1) * step)):
             n, n_ok, ss_z = _used_row_nb(values[t], ok[t], z[t], used, zz)
             if n == 0.0:  # nothing to fit or standardise: the row is 0
                 out[t, :] = 0.0
                 continue
-            for a in range(k):
-                rhs[a] = dot_nb(design[t, a], zz)
+            a = 0
+            while a + 4 <= k:  # four exposures per pass, each sum in dot_nb's order
+                rhs[a], rhs[a + 1], rhs[a + 2], rhs[a + 3] = dot4_nb(
+                    zz, design[t, a], design[t, a + 1], design[t, a + 2], design[t, a + 3]
+                )
+                a += 4
+            for r in range(a, k):
+                rhs[r] = dot_nb(design[t, r], zz)
             if n == n_ok:  # the factor is finite wherever the exposures are
                 for a in range(k):
                     acc = 0.0
@@ -183,24 +269,12 @@ def neutralize_rows_nb(
                         acc += gram_inv[t, a, b] * rhs[b]
                     beta[a] = acc
             else:  # extra missing cells: solve this date's own normal equations
-                for a in range(k):
-                    # sum of (c_a c_b) * used, as c_a * used is c_a or 0 and adding a signed
-                    # zero to a sum leaves it as it is: the same bits with one stream less
-                    ca = design[t, a]
-                    for j in range(n_cols):
-                        res[j] = ca[j] * used[j]
-                    b = 0
-                    while b + 4 <= a + 1:
-                        gram[a, b], gram[a, b + 1], gram[a, b + 2], gram[a, b + 3] = dot4_nb(
-                            res, design[t, b], design[t, b + 1], design[t, b + 2], design[t, b + 3]
-                        )
-                        b += 4
-                    for r in range(b, a + 1):
-                        gram[a, r] = dot_nb(res, design[t, r])
-                    for r in range(a):
-                        gram[r, a] = gram[a, r]
-                    gram[a, a] += RIDGE
-                beta[:] = np.linalg.solve(gram, rhs)
+                if (n_ok - n) * _DOWNDATE_SHARE <= n_ok:
+                    _downdated_gram_nb(gram_full[t], design[t], ok[t], used, gram)
+                else:
+                    _direct_gram_nb(design[t], used, res, gram)
+                if not _solve_spd_nb(gram, rhs, chol, beta):
+                    beta[:] = np.linalg.lstsq(gram, rhs)[0]
             ss_res, total = _residual_row_nb(zz, used, design[t], beta, res)
             if ss_res <= 1e-10 * max(ss_z, 1e-300):
                 res[:] = 0.0
@@ -226,19 +300,28 @@ def neutralize_rows_into(
     z: np.ndarray,
     ok: np.ndarray,
     design: np.ndarray,
+    gram: np.ndarray,
     gram_inv: np.ndarray,
     out: np.ndarray,
     universe: np.ndarray | None = None,
 ) -> np.ndarray:
     """Typed wrapper of ``neutralize_rows_nb``: (T, N) values and transformed ``z``, (T, N) bool
-    ``ok``, (T, k, N) ``design``, (T, k, k) ``gram_inv``; writes into and returns ``out``."""
+    ``ok``, (T, k, N) ``design``, (T, k, k) ``gram`` (its normal matrices over ``ok`` plus
+    ``RIDGE``) and ``gram_inv`` (their inverses); writes into and returns ``out``."""
     x = np.ascontiguousarray(values, dtype=np.float64)
     shape = x.shape
     if z.shape != shape or ok.shape != shape or out.shape != shape:
         raise ValueError(f"values {shape}, z {z.shape}, ok {ok.shape}, out {out.shape} differ")
     k = design.shape[1]
-    if design.shape != (shape[0], k, shape[1]) or gram_inv.shape != (shape[0], k, k):
-        raise ValueError(f"design {design.shape} / gram_inv {gram_inv.shape} do not fit {shape}")
+    if (
+        design.shape != (shape[0], k, shape[1])
+        or gram.shape != (shape[0], k, k)
+        or gram_inv.shape != (shape[0], k, k)
+    ):
+        raise ValueError(
+            f"design {design.shape} / gram {gram.shape} / gram_inv {gram_inv.shape} do not fit"
+            f" {shape}"
+        )
     masked = universe is not None
     uni = universe if universe is not None else np.ones((1, 1), dtype=np.bool_)
     if masked and uni.shape != shape:
@@ -248,6 +331,7 @@ def neutralize_rows_into(
         np.ascontiguousarray(z),
         ok,
         design,
+        gram,
         gram_inv,
         uni,
         masked,

@@ -55,8 +55,8 @@ class Exposures:
     """The exposure design of one panel: (T, k + 1, N) with an intercept, 0 where missing.
 
     Built once per panel: ``ok`` marks the cells where every exposure is finite, ``design``
-    holds the intercept and the transformed exposures there, and ``gram_inv`` the per-date
-    inverse of the design's normal matrix (plus a 1e-9 ridge) over ``ok``, the residual maker
+    holds the intercept and the transformed exposures there, ``gram`` the design's per-date
+    normal matrix (plus a 1e-9 ridge) over ``ok`` and ``gram_inv`` its inverse, the residual maker
     ``I - X (X'X)^-1 X'`` in factored form that every candidate factor reuses.
     """
 
@@ -79,6 +79,7 @@ class Exposures:
         self.design = np.ascontiguousarray(np.stack(cols, axis=1) * self.ok[:, None, :])
         k = self.design.shape[1]
         gram = np.einsum("tkn,tjn->tkj", self.design, self.design) + RIDGE * np.eye(k)
+        self.gram = np.ascontiguousarray(gram)
         self.gram_inv = np.ascontiguousarray(np.linalg.inv(gram))
 
     def every(self, step: int) -> Exposures:
@@ -87,6 +88,7 @@ class Exposures:
         out = copy.copy(self)
         out.ok = np.ascontiguousarray(self.ok[::step])
         out.design = np.ascontiguousarray(self.design[::step])
+        out.gram = np.ascontiguousarray(self.gram[::step])
         out.gram_inv = np.ascontiguousarray(self.gram_inv[::step])
         return out
 
@@ -116,5 +118,5 @@ def neutralize_rows(
         )
     z = transform_rows(x, transform, out=out)
     return neutralize_rows_into(
-        x, z, exposures.ok, exposures.design, exposures.gram_inv, z, universe
+        x, z, exposures.ok, exposures.design, exposures.gram, exposures.gram_inv, z, universe
     )

@@ -403,7 +403,7 @@ class AlphaPool:
             transform_rows(values, self.transform, out=out)
             t2 = clock()
             neutralize_rows_into(
-                values, out, expo.ok, expo.design, expo.gram_inv, out, self._universe
+                values, out, expo.ok, expo.design, expo.gram, expo.gram_inv, out, self._universe
             )
             t3 = clock()
         self.timings["transform"] += t2 - t1

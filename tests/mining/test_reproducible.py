@@ -64,12 +64,15 @@ KERNELS = textwrap.dedent(
     design[:, 0, :] = 1.0
     ok = rng.random((t, n)) > 0.02
     design *= ok[:, None, :]
-    gram_inv = np.linalg.inv(np.einsum("tkn,tjn->tkj", design, design) + 1e-9 * np.eye(k))
+    gram = np.einsum("tkn,tjn->tkj", design, design) + 1e-9 * np.eye(k)
+    gram_inv = np.linalg.inv(gram)
     universe = rng.random((t, n)) > 0.1
     digest = hashlib.sha256()
     for transform in ("zscore", "rank"):
         z = transform_rows(values, transform)
-        out = neutralize_rows_into(values, z, ok, design, gram_inv, np.empty_like(z), universe)
+        out = neutralize_rows_into(
+            values, z, ok, design, gram, gram_inv, np.empty_like(z), universe
+        )
         digest.update(out.tobytes())
         zbuf = rng.standard_normal((t, 5, n))
         for part in factor_sums(out, z, out[::-1].copy()):
