@@ -32,7 +32,9 @@ __all__ = [
     "SCALE",
     "SHIFT",
     "Operand",
+    "argument_texts",
     "constant_name",
+    "contains_operand",
     "expr_sign",
     "is_one",
     "node_findings",
@@ -181,7 +183,10 @@ _WINDOW_ONE: dict[str, str] = {
 }
 #: Operators for which f(f(x)) == f(x).
 _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
-RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE, "Div"})
+#: Larger/smaller of two operands (Greater, Less) or over a window (Max, Min), by what it takes:
+#: Greater(a, b) of an ``a`` that is an argument of ``b`` collapses when ``b`` is one of these.
+_EXTREMA: dict[str, str] = {"Greater": "max", "Max": "max", "Less": "min", "Min": "min"}
+RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | set(_EXTREMA) | {SHIFT, SCALE, "Div"})
 """Operator-node names (``operator_name``) that some node rule reads in an operand."""
 
 #: One operand as the node rules see it: (name, unit, sign class, canonical text); the name is
@@ -202,7 +207,10 @@ def node_findings(
     comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
     by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
     ``Greater($high, $close)``, or a raw level compared with or folded at a fixed threshold,
-    ``Less($high, 2)``, ``Abs(Sub($close, 5))``), ``"redundant"`` (``Cov(x, x)``, an
+    ``Less($high, 2)``, ``Abs(Sub($close, 5))``, or an operand compared with an extremum
+    that never passes it, ``Greater(x, Min(x, 10))``), ``"redundant"`` (``Cov(x, x)``, an
+    extremum of an operand and an extremum that already takes it, ``Greater(x, Max(x, 10))``,
+    ``Less(x, Less(x, y))``, an
     idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
@@ -256,11 +264,59 @@ def node_findings(
         out.append(("redundant", f"{text} is Var of its operand"))
     if params and params[0] == 1 and name in _WINDOW_ONE:
         out.append(("window", f"{text} {_WINDOW_ONE[name]}"))
+    if name in ("Greater", "Less") and len(children) == 2:
+        absorbed = _absorbed(name, children)
+        if absorbed is not None:
+            out.append((absorbed[0], f"{text} {absorbed[1]}"))
     if name in _IDEMPOTENT and children and children[0][0] == name:
         out.append(("redundant", f"{text} repeats {name}"))
     elif name == "Abs" and children[0][2] != SIGNED:
         out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
     return out
+
+
+def argument_texts(text: str) -> tuple[str, ...]:
+    """Top-level argument texts of a canonical operator string (``Max($close,10)`` gives
+    ``("$close", "10")``); empty for a feature or a literal."""
+    start = text.find("(")
+    if start < 0 or not text.endswith(")"):
+        return ()
+    args: list[str] = []
+    depth, begin = 0, start + 1
+    for i in range(start + 1, len(text) - 1):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(text[begin:i])
+            begin = i + 1
+    args.append(text[begin : len(text) - 1])
+    return tuple(args)
+
+
+def contains_operand(name: str, text: str, operand: str) -> bool:
+    """Whether ``operand`` (a canonical text) is an operand that the extremum ``text`` (rule
+    name ``name``) takes its value from: either side of Greater and Less, the windowed operand
+    of Max and Min; False for any other operator."""
+    if name not in _EXTREMA:
+        return False
+    args = argument_texts(text)
+    return operand in (args[:2] if name in ("Greater", "Less") else args[:1])
+
+
+def _absorbed(name: str, children: Sequence[Operand]) -> tuple[str, str] | None:
+    """(category, why) when Greater or Less compares an operand with an extremum that already
+    takes that operand: ``Greater(a, Greater(a, b))`` and ``Greater(a, Max(a, w))`` are the
+    extremum itself, ``Greater(a, Less(a, b))`` and ``Greater(a, Min(a, w))`` are ``a``."""
+    want = "max" if name == "Greater" else "min"
+    for outer, inner in ((children[0], children[1]), (children[1], children[0])):
+        if contains_operand(inner[0], inner[3], outer[3]):
+            if _EXTREMA[inner[0]] == want:
+                return "redundant", f"equals its {inner[0]} operand, which already takes the other"
+            return "degenerate", f"is just its other operand: the {inner[0]} never passes it"
+    return None
 
 
 def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:

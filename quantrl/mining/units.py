@@ -27,8 +27,10 @@ consults so that no partial formula is ever a dead end:
 The first token of a completion in this family leads to a stack whose own family holds the rest
 of the completion, so a formula that fits ``max_len`` tokens can always be finished. The family
 is not every completion: a few completable prefixes are refused. Masks are memoised by a compact
-key (the aggregate of the stack below its top entries, their abstracts, whether the top two are
-equal, the pending window and the length).
+key (the aggregate of the stack below its top entries, their abstracts, how the top two relate:
+equal, one an extremum's operand inside the other, or neither; the pending window and the
+length). Costs further down, where only abstracts are known, refuse what any possible relation
+would refuse, so a completion they count on is always admissible.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from quantrl.evaluation.node_rules import (
     SCALE,
     SHIFT,
     constant_name,
+    contains_operand,
     is_one,
     node_findings,
     operator_name,
@@ -54,6 +57,13 @@ from quantrl.evaluation.node_rules import (
 __all__ = ["Entry", "UnitGrammar"]
 
 F, C, W = 0, 1, 2  # entry kinds: market-data expression, constant, window
+
+# How the top two entries of a stack relate, as far as a node rule reads it: unrelated texts,
+# equal texts, the one below an extremum's operand inside the top one (``x`` and
+# ``Max(x, 10)``), or the top one inside the one below; UNKNOWN where only abstracts are known
+# (completion costs), which refuses whatever a possible relation would refuse.
+UNRELATED, SAME, IN_TOP, IN_BELOW, UNKNOWN = 0, 1, 2, 3, 4
+_MAYBE_IN_TOP, _MAYBE_IN_BELOW = 5, 6  # UNKNOWN with the deeper entry known
 
 
 def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
@@ -186,8 +196,8 @@ class UnitGrammar:
         self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()
     ) -> Entry | None:
         """The entry ``spec`` makes of ``operands``, or None when the grammar refuses it."""
-        same = len(operands) >= 2 and operands[-1].text == operands[-2].text
-        aid = self.step(spec, params, tuple(e.aid for e in operands), same)
+        rel = self.relation(operands[-2], operands[-1]) if len(operands) >= 2 else UNRELATED
+        aid = self.step(spec, params, tuple(e.aid for e in operands), rel)
         if aid is None:
             return None
         args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
@@ -208,36 +218,61 @@ class UnitGrammar:
         return Entry(F, spec.name, text, self._aid((F, name, self._uid(unit), sign, depth)))
 
     # ------------------------------------------------------------------ rules
-    def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, same: bool) -> int | None:
-        """Abstract id of ``spec`` applied to entries ``aids`` (``same``: the last two are
-        textually equal), or None when the node is refused. Memoised."""
-        key = (spec.name, params, aids, same)
+    def relation(self, below: Entry, top: Entry) -> int:
+        """How two entries relate (UNRELATED, SAME, IN_TOP or IN_BELOW), read from their texts."""
+        if below.text == top.text:
+            return SAME
+        if contains_operand(self._abs[top.aid][1] or "", top.text, below.text):
+            return IN_TOP
+        if contains_operand(self._abs[below.aid][1] or "", below.text, top.text):
+            return IN_BELOW
+        return UNRELATED
+
+    @staticmethod
+    def _guess(below: int, top: int) -> int:
+        """The relation of two entries known by abstract id only: equal abstracts may be equal
+        expressions; different ones may hold each other (UNKNOWN)."""
+        return SAME if below == top else UNKNOWN
+
+    def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
+        """Abstract id of ``spec`` applied to entries ``aids`` (``rel``: how the last two
+        relate), or None when the node is refused. Memoised."""
+        key = (spec.name, params, aids, rel)
         try:
             return self._steps[key]
         except KeyError:
             pass
-        out = self._step(spec, params, aids, same)
+        out = self._step(spec, params, aids, rel)
         if len(self._steps) > _MEMO_LIMIT:
             self._steps.clear()
         self._steps[key] = out
         return out
 
-    def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, same: bool) -> int | None:
+    def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
         abstracts = [self._abs[i] for i in aids]
         depth = 1 + max(a[4] for a in abstracts)
         if depth > self.max_depth:
             return None
-        key = (spec.name, params, tuple(a[:4] for a in abstracts), same)
+        if len(aids) < 2:
+            rel = UNRELATED
+        elif rel == UNKNOWN:  # an operand is shallower than what holds it
+            below, top = abstracts[-2][4], abstracts[-1][4]
+            rel = _MAYBE_IN_TOP if top > below else _MAYBE_IN_BELOW if below > top else UNRELATED
+        key = (spec.name, params, tuple(a[:4] for a in abstracts), rel)
         try:
             core = self._cores[key]
         except KeyError:
-            core = self._cores[key] = self._core(spec, params, abstracts, same)
+            core = self._cores[key] = self._core(spec, params, abstracts, rel)
         return None if core is None else self._aid((*core, depth))
 
     def _core(
-        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], same: bool
+        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], rel: int
     ) -> tuple | None:
         """Kind, name, unit and sign of a node, or None when refused (depth aside)."""
+        if rel in (_MAYBE_IN_TOP, _MAYBE_IN_BELOW):  # refused if refused either way
+            exact = IN_TOP if rel == _MAYBE_IN_TOP else IN_BELOW
+            core = self._core(spec, params, abstracts, UNRELATED)
+            return core if self._core(spec, params, abstracts, exact) is not None else None
         kinds = [a[0] for a in abstracts]
         if W in kinds or F not in kinds:
             return None
@@ -246,8 +281,12 @@ class UnitGrammar:
         if spec.category == "pair_rolling" and C in kinds:
             return None
         texts = [f"x{i}" for i in range(len(abstracts))]
-        if same and len(texts) >= 2:
+        if rel == SAME:
             texts[-1] = texts[-2]
+        elif rel == IN_TOP:  # the operand an extremum takes comes first: Max(x, w), Greater(x, y)
+            texts[-1] = f"f({texts[-2]},y)"
+        elif rel == IN_BELOW:
+            texts[-2] = f"f({texts[-1]},y)"
         units = [self._units[a[2]] for a in abstracts]
         kids = [(a[1] or "", u, a[3], t) for a, u, t in zip(abstracts, units, texts, strict=True)]
         if node_findings(spec, kids, params):
@@ -294,12 +333,12 @@ class UnitGrammar:
                 return 2.0
         for leaf in self.leaves:
             for spec in self.binary:  # a bare feature equals the same feature only
-                r = self.step(spec, (), (aid, leaf.aid), aid == leaf.aid)
+                r = self.step(spec, (), (aid, leaf.aid), self._guess(aid, leaf.aid))
                 if r is not None and self.end_ok(r):
                     return 2.0
         for leaf in self.leaves:
             for spec, w in self.pair_reps:
-                r = self.step(spec, (w,), (aid, leaf.aid), aid == leaf.aid)
+                r = self.step(spec, (w,), (aid, leaf.aid), self._guess(aid, leaf.aid))
                 if r is not None and self.end_ok(r):
                     return 3.0
         return math.inf
@@ -326,44 +365,44 @@ class UnitGrammar:
             self._chain[key] = cost
         return cost
 
-    def finish(self, agg: Agg, below: int | None, top: int | None, same: bool) -> float:
+    def finish(self, agg: Agg, below: int | None, top: int | None, rel: int) -> float:
         """Completion cost of the stack ``agg``'s entries, then ``below``, then ``top``.
 
         ``below`` and ``top`` are abstract ids; ``below=None`` means ``top`` alone on the
-        stack (``agg`` must then be ``EMPTY``) and ``top=None`` an empty stack. ``same`` tells
-        whether ``below`` and ``top`` are equal expressions."""
+        stack (``agg`` must then be ``EMPTY``) and ``top=None`` an empty stack. ``rel`` tells
+        how ``below`` and ``top`` relate (``relation``, or UNKNOWN)."""
         if top is None:
             return 1.0 + min(self.single(e.aid) for e in self.leaves)
         if below is None:
             return self.chain(agg, top)
-        key = (agg, below, top, same)
+        key = (agg, below, top, rel)
         cost = self._finish.get(key)
         if cost is None:
-            cost = self._finish_cost(agg, below, top, same)
+            cost = self._finish_cost(agg, below, top, rel)
             if len(self._finish) > _MEMO_LIMIT:
                 self._finish.clear()
             self._finish[key] = cost
         return cost
 
-    def _finish_cost(self, agg: Agg, below: int, top: int, same: bool) -> float:
+    def _finish_cost(self, agg: Agg, below: int, top: int, rel: int) -> float:
         best = self.chain(self._extend_aid(agg, below), top)
-        for extra, r in self._combine(below, top, same):
+        for extra, r in self._combine(below, top, rel):
             best = min(best, extra + self.chain(agg, r))
         return best
 
-    def _combine(self, below: int, top: int, same: bool) -> list[tuple[float, int]]:
+    def _combine(self, below: int, top: int, rel: int) -> list[tuple[float, int]]:
         """(tokens, abstract id) of each admissible binary (1 token) or pair-rolling (2 tokens,
         one window standing for all) node on ``below`` and ``top``. Memoised."""
-        key = (below, top, same)
+        key = (below, top, rel)
         out = self._combos.get(key)
         if out is None:
             out = []
             for spec in self.binary:
-                r = self.step(spec, (), (below, top), same)
+                r = self.step(spec, (), (below, top), rel)
                 if r is not None:
                     out.append((1.0, r))
             for spec, w in self.pair_reps:
-                r = self.step(spec, (w,), (below, top), same)
+                r = self.step(spec, (w,), (below, top), rel)
                 if r is not None:
                     out.append((2.0, r))
             if len(self._combos) > _MEMO_LIMIT:
@@ -396,8 +435,8 @@ class UnitGrammar:
         ``layout`` is (first feature, first window, first constant, end) action ids."""
         s = len(entries)
         top = tuple(e.aid for e in entries[max(0, s - self.span) :])
-        same_top = s >= 2 and entries[-1].text == entries[-2].text
-        key = (aggs[max(0, s - self.span)], top, same_top, window)
+        rel = self.relation(entries[-2], entries[-1]) if s >= 2 else UNRELATED
+        key = (aggs[max(0, s - self.span)], top, rel, window)
         budget = self.vocab.max_len - length - 1  # tokens left after the next one
         masks = self._masks.get(key)
         if masks is None:
@@ -433,20 +472,20 @@ class UnitGrammar:
         m = np.full(end + 1, inf)
         s = len(entries)
         tops = tuple(e.aid for e in entries[max(0, s - self.span + 1) :])
-        same = s >= 2 and entries[-1].text == entries[-2].text
+        rel = self.relation(entries[-2], entries[-1]) if s >= 2 else UNRELATED
 
         def after(k: int, r: int) -> float:  # completion once the top k entries become r
             rest = s - k
             if rest == 0:
                 return self.single(r)
             below = entries[rest - 1].aid
-            return self.finish(aggs[rest - 1], below, r, below == r)
+            return self.finish(aggs[rest - 1], below, r, self._guess(below, r))
 
         if window is not None:  # a window must be consumed by the next operator
-            for i, k, r in self._results(tops, same, window):
+            for i, k, r in self._results(tops, rel, window):
                 m[i] = after(k, r)
             return m
-        for i, k, r in self._results(tops, same, None):
+        for i, k, r in self._results(tops, rel, None):
             m[i] = after(k, r)
         if s == 0:
             for j, leaf in enumerate(self.leaves):
@@ -457,7 +496,7 @@ class UnitGrammar:
         if top.kind == F:
             for w, js in self._window_groups:  # windows that admit the same operators agree
                 best = inf
-                for _, k, r in self._results(tops, same, w):
+                for _, k, r in self._results(tops, rel, w):
                     best = min(best, 1.0 + after(k, r))
                 m[w0 + js] = best
             m[c0:end] = self._const_costs(aggs[s - 1], top.aid)
@@ -465,11 +504,11 @@ class UnitGrammar:
         return m
 
     def _results(
-        self, tops: tuple[int, ...], same: bool, window: int | None
+        self, tops: tuple[int, ...], rel: int, window: int | None
     ) -> list[tuple[int, int, int]]:
         """(action, operands, abstract id) of every operator admissible on the top entries
         ``tops`` (plain operators, or with ``window`` those taking it). Memoised."""
-        key = (tops, same, window)
+        key = (tops, rel, window)
         out = self._results_memo.get(key)
         if out is None:
             out = []
@@ -483,7 +522,7 @@ class UnitGrammar:
                 k = spec.n_inputs
                 if len(tops) < k:
                     continue
-                r = self.step(spec, params, tops[len(tops) - k :], k >= 2 and same)
+                r = self.step(spec, params, tops[len(tops) - k :], rel if k >= 2 else UNRELATED)
                 if r is not None:
                     out.append((i, k, r))
             if len(self._results_memo) > _MEMO_LIMIT:
@@ -495,8 +534,10 @@ class UnitGrammar:
         """Completion cost after pushing each feature on a stack ``agg`` + ``top``."""
         key = (agg, top)
         out = self._leaf_memo.get(key)
-        if out is None:  # a bare feature's abstract names its field: equal ids, equal texts
-            out = np.array([self.finish(agg, top, e.aid, top == e.aid) for e in self.leaves])
+        if out is None:
+            out = np.array(
+                [self.finish(agg, top, e.aid, self._guess(top, e.aid)) for e in self.leaves]
+            )
             if len(self._leaf_memo) > _MEMO_LIMIT:
                 self._leaf_memo.clear()
             self._leaf_memo[key] = out
@@ -507,7 +548,9 @@ class UnitGrammar:
         key = (agg, top)
         out = self._const_memo.get(key)
         if out is None:
-            out = np.array([self.finish(agg, top, e.aid, False) for e in self.consts])
+            out = np.array(
+                [self.finish(agg, top, e.aid, self._guess(top, e.aid)) for e in self.consts]
+            )
             if len(self._const_memo) > _MEMO_LIMIT:
                 self._const_memo.clear()
             self._const_memo[key] = out

@@ -121,6 +121,55 @@ def test_comparisons_decided_by_the_bar(text: str, decided: bool) -> None:
     assert verdict.score == (1.0 - JUDGE.degenerate_penalty if decided else 1.0), verdict
 
 
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Greater($close, Max($close, 10)) / $open", "redundant"),  # the Max
+        ("Less(Min($close, 10), $close) / $open", "redundant"),  # the Min
+        ("Greater($close, Greater($open, $close)) / $low", "redundant"),
+        ("Less(Less($close, $open), $open) / $low", "redundant"),
+        ("Greater($close, Min($close, 10)) / $open", "degenerate"),  # just $close
+        ("Less($close, Max($close, 10)) / $open", "degenerate"),
+        ("Greater(Less($open, $close), $close) / $low", "degenerate"),
+        ("Greater($close, Max($open, 10)) / $low", None),  # another operand's maximum
+        ("Greater($close, Max(Ref($close, 1), 10)) / $low", None),  # a breakout: not decided
+        ("Greater(Mean($close, 10), Greater($open, $close)) / $low", None),
+        ("Greater($close, Sub($close, $open)) / $low", None),  # not an extremum
+    ],
+)
+def test_extrema_that_take_their_other_operand(text: str, category: str | None) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "already takes" in r or "never passes" in r]
+    if category is None:
+        assert not found, verdict
+        return
+    assert len(found) == 1 and found[0].startswith(category), verdict
+    penalty = JUDGE.redundant_penalty if category == "redundant" else JUDGE.degenerate_penalty
+    assert verdict.score == pytest.approx(1.0 - penalty), verdict
+
+
+def test_extrema_that_take_their_other_operand_really_collapse() -> None:
+    """On real prices each flagged form equals the operand or extremum it was judged to be."""
+    panel = load_market("dow30")
+    pairs = [
+        ("Greater($close, Max($close, 10))", "Max($close, 10)"),
+        ("Less(Min($close, 10), $close)", "Min($close, 10)"),
+        ("Greater($close, Greater($open, $close))", "Greater($open, $close)"),
+        ("Greater($close, Min($close, 10))", "$close"),
+        ("Less($close, Max($close, 10))", "$close"),
+        ("Greater(Less($open, $close), $close)", "$close"),
+    ]
+    for text, same in pairs:
+        a, b = evaluate(text, panel), evaluate(same, panel)
+        ok = np.isfinite(a) & np.isfinite(b)
+        assert ok.mean() > 0.9, text
+        np.testing.assert_array_equal(a[ok], b[ok], err_msg=text)
+    informative = evaluate("Greater($close, Max(Ref($close, 1), 10))", panel)
+    close = evaluate("$close", panel)
+    ok = np.isfinite(informative)
+    assert 0.02 < np.mean(informative[ok] == close[ok]) < 0.98  # sometimes the close, not always
+
+
 def test_comparisons_decided_by_the_bar_on_real_bars() -> None:
     """On real bars the flagged comparisons return one operand or one truth value."""
     panel = load_market("dow30")

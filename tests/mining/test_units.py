@@ -315,6 +315,15 @@ def test_mask_rules_by_hand() -> None:
     assert not {"Greater", "Less"} & _allowed(st)  # a high is never below its low
     _write(st, ["$close", "$open"])
     assert {"Greater", "Less"} <= _allowed(st)
+    _write(st, ["$close", "$close", "10", "Max"])
+    assert not {"Greater", "Less"} & _allowed(st)  # Max(x, 10) already takes x; Less gives x
+    _write(st, ["$close", "10", "Min", "$close"])
+    assert not {"Greater", "Less"} & _allowed(st)
+    _write(st, ["$close", "$open", "$close", "Greater"])
+    assert not {"Greater", "Less"} & _allowed(st)
+    _write(st, ["$open", "$close", "10", "Max"])  # another operand's maximum: informative
+    assert {"Greater", "Less"} <= _allowed(st)
+    _write(st, ["$close", "$close", "$open", "Sub", "Greater"])  # not an extremum: no relation
     _write(st, ["$close", "1", "Add", "10", "Ref", "10"])  # a shift passes through Ref
     allowed = _allowed(st)
     assert "Std" not in allowed and "Mean" in allowed
@@ -327,6 +336,7 @@ def test_mask_rules_by_hand() -> None:
         ("Log", "Div", "Mean", "Corr"),
         ("Add", "Sub", "Mul", "Div", "Abs", "Log"),
         ("Mul", "Std", "Delta", "Cov", "Corr", "Greater"),
+        ("Greater", "Less", "Max", "Min", "Div", "Sub"),
     ],
 )
 def test_no_dead_ends_for_small_vocabularies(max_len: int, operators: tuple[str, ...]) -> None:
