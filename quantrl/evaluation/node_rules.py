@@ -28,6 +28,7 @@ from quantrl.alpha.dimensions import (
 from quantrl.alpha.ops import OpSpec
 
 __all__ = [
+    "EXTREMA",
     "RULE_NAMES",
     "SCALE",
     "SHIFT",
@@ -186,8 +187,11 @@ _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
 #: Larger/smaller of two operands (Greater, Less) or over a window (Max, Min), by what it takes:
 #: Greater(a, b) of an ``a`` that is an argument of ``b`` collapses when ``b`` is one of these.
 _EXTREMA: dict[str, str] = {"Greater": "max", "Max": "max", "Less": "min", "Min": "min"}
-RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | set(_EXTREMA) | {SHIFT, SCALE, "Div"})
-"""Operator-node names (``operator_name``) that some node rule reads in an operand."""
+EXTREMA = frozenset(_EXTREMA)
+"""Node-rule names of extrema whose operands Greater and Less must not be compared with."""
+RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE, "Div"})
+"""Operator-node names (``operator_name``) that some node rule reads in an operand alone (an
+extremum's name matters only with the other operand's text, see ``contains_operand``)."""
 
 #: One operand as the node rules see it: (name, unit, sign class, canonical text); the name is
 #: ``rule_name``'s: a field, a constant's magnitude class, an operator's name, SHIFT or SCALE.
@@ -264,7 +268,7 @@ def node_findings(
         out.append(("redundant", f"{text} is Var of its operand"))
     if params and params[0] == 1 and name in _WINDOW_ONE:
         out.append(("window", f"{text} {_WINDOW_ONE[name]}"))
-    if name in ("Greater", "Less") and len(children) == 2:
+    if name in _EXTREMA and len(children) == 2:  # Greater, Less
         absorbed = _absorbed(name, children)
         if absorbed is not None:
             out.append((absorbed[0], f"{text} {absorbed[1]}"))

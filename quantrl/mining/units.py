@@ -44,6 +44,7 @@ import numpy as np
 from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
 from quantrl.evaluation.node_rules import (
+    EXTREMA,
     RULE_NAMES,
     SCALE,
     SHIFT,
@@ -222,11 +223,18 @@ class UnitGrammar:
         """How two entries relate (UNRELATED, SAME, IN_TOP or IN_BELOW), read from their texts."""
         if below.text == top.text:
             return SAME
-        if contains_operand(self._abs[top.aid][1] or "", top.text, below.text):
+        if contains_operand(self._extremum(top), top.text, below.text):
             return IN_TOP
-        if contains_operand(self._abs[below.aid][1] or "", below.text, top.text):
+        if contains_operand(self._extremum(below), below.text, top.text):
             return IN_BELOW
         return UNRELATED
+
+    def _extremum(self, entry: Entry) -> str:
+        """The entry's operator when its node-rule name is that of an extremum (Greater, Less,
+        Max or Min with no constant shift or factor passing through), else ""."""
+        if entry.kind == F and entry.name in EXTREMA and self._abs[entry.aid][1] is None:
+            return entry.name
+        return ""
 
     @staticmethod
     def _guess(below: int, top: int) -> int:
@@ -237,6 +245,7 @@ class UnitGrammar:
     def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
         """Abstract id of ``spec`` applied to entries ``aids`` (``rel``: how the last two
         relate), or None when the node is refused. Memoised."""
+        rel = self._settle(spec.name, aids, rel)
         key = (spec.name, params, aids, rel)
         try:
             return self._steps[key]
@@ -248,16 +257,29 @@ class UnitGrammar:
         self._steps[key] = out
         return out
 
+    def _settle(self, name: str, aids: tuple, rel: int) -> int:
+        """``rel`` as far as it can matter to operator ``name`` on entries ``aids``: only Greater
+        and Less read an extremum holding the other operand, which must be the deeper entry
+        (abstracts do not name extrema: any deeper operator node without a rule name may be
+        one)."""
+        if len(aids) < 2 or rel == UNRELATED:
+            return UNRELATED
+        if rel == SAME or name not in EXTREMA:
+            return SAME if rel == SAME else UNRELATED
+        if rel != UNKNOWN:
+            return rel
+        below, top = self._abs[aids[-2]], self._abs[aids[-1]]
+        if top[4] > below[4] and top[0] == F and top[1] is None:
+            return _MAYBE_IN_TOP
+        if below[4] > top[4] and below[0] == F and below[1] is None:
+            return _MAYBE_IN_BELOW
+        return UNRELATED
+
     def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
         abstracts = [self._abs[i] for i in aids]
         depth = 1 + max(a[4] for a in abstracts)
         if depth > self.max_depth:
             return None
-        if len(aids) < 2:
-            rel = UNRELATED
-        elif rel == UNKNOWN:  # an operand is shallower than what holds it
-            below, top = abstracts[-2][4], abstracts[-1][4]
-            rel = _MAYBE_IN_TOP if top > below else _MAYBE_IN_BELOW if below > top else UNRELATED
         key = (spec.name, params, tuple(a[:4] for a in abstracts), rel)
         try:
             core = self._cores[key]
@@ -289,6 +311,9 @@ class UnitGrammar:
             texts[-2] = f"f({texts[-1]},y)"
         units = [self._units[a[2]] for a in abstracts]
         kids = [(a[1] or "", u, a[3], t) for a, u, t in zip(abstracts, units, texts, strict=True)]
+        if rel in (IN_TOP, IN_BELOW):  # the holder is an extremum (Max stands for all four)
+            j = -1 if rel == IN_TOP else -2
+            kids[j] = ("Max", *kids[j][1:])
         if node_findings(spec, kids, params):
             return None
         unit = spec.unit_rule(units, params)
