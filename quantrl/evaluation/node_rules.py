@@ -28,15 +28,18 @@ from quantrl.alpha.dimensions import (
 from quantrl.alpha.ops import OpSpec
 
 __all__ = [
+    "AFFINE_OPS",
     "EXTREMA",
     "RULE_NAMES",
     "SCALE",
     "SHIFT",
     "Operand",
+    "affine_core",
     "argument_texts",
     "constant_name",
     "contains_operand",
     "expr_sign",
+    "is_field_text",
     "is_one",
     "node_findings",
     "operator_name",
@@ -214,8 +217,10 @@ def node_findings(
     ``Less($high, 2)``, ``Abs(Sub($close, 5))``, or an operand compared with an extremum
     that never passes it, ``Greater(x, Min(x, 10))``), ``"redundant"`` (``Cov(x, x)``, an
     extremum of an operand and an extremum that already takes it, ``Greater(x, Max(x, 10))``,
-    ``Less(x, Less(x, y))``, an
-    idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
+    ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
+    comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
+    ``Sub($high, Add($high, 0.01))``,
+    an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
     one would do, ``Add(Add($close, 2), 5)``, ``Mul(Div($close, 0.5), -2)``,
@@ -272,6 +277,15 @@ def node_findings(
         absorbed = _absorbed(name, children)
         if absorbed is not None:
             out.append((absorbed[0], f"{text} {absorbed[1]}"))
+    if name in AFFINE_OPS and len(children) == 2 and _one_expression(name, children):
+        core = affine_core(children[0][3])
+        out.append(
+            (
+                "redundant",
+                f"{text}: both operands are constant shifts or multiples of {core}, so it is a "
+                f"function of {core} alone",
+            )
+        )
     if name in _IDEMPOTENT and children and children[0][0] == name:
         out.append(("redundant", f"{text} repeats {name}"))
     elif name == "Abs" and children[0][2] != SIGNED:
@@ -298,6 +312,54 @@ def argument_texts(text: str) -> tuple[str, ...]:
             begin = i + 1
     args.append(text[begin : len(text) - 1])
     return tuple(args)
+
+
+#: Operators of two operands that are a function of one field when both operands are constant
+#: shifts or multiples of it: ``Add($volume, $volume)`` is ``2 $volume``,
+#: ``Sub($high, Add($high, 0.01))`` a constant, ``Greater($volume, Mul($volume, -0.01))`` is
+#: ``$volume``. A product of two (``Mul($close, $close)``) is a square and stays.
+AFFINE_OPS = frozenset({"Add", "Sub", "Div", "Greater", "Less"})
+_AFFINE_HEADS = frozenset({"Add(", "Sub(", "Mul(", "Div("})
+
+
+def _is_literal(text: str) -> bool:
+    """Whether an argument text is a numeric literal (no feature, no operator)."""
+    return not text.startswith("$") and "(" not in text
+
+
+def affine_core(text: str) -> str:
+    """The expression a canonical text is a constant shift or multiple of: the text less its
+    outer Add, Sub or Mul with one literal operand and Div by a literal (``Sub(2, Mul($close,
+    0.5))`` gives ``$close``); a quotient plus or minus 1 (a return) and ``c / x`` stay whole."""
+    while text[:4] in _AFFINE_HEADS:
+        args = argument_texts(text)
+        if len(args) != 2:
+            break
+        first, second = _is_literal(args[0]), _is_literal(args[1])
+        if first == second or (text[:3] == "Div" and first):
+            break
+        literal, other = (args[0], args[1]) if first else (args[1], args[0])
+        if text[:3] in ("Add", "Sub") and other.startswith("Div(") and abs(float(literal)) == 1:
+            break
+        text = other
+    return text
+
+
+def is_field_text(text: str) -> bool:
+    """Whether a canonical text is a bare feature (``$close``)."""
+    return text.startswith("$") and "(" not in text
+
+
+def _one_expression(name: str, children: Sequence[Operand]) -> bool:
+    """Whether two market-data operands are constant shifts or multiples of one field, or (for
+    Add; ``_SELF_DEGENERATE`` covers the others) the same expression."""
+    (_, u0, _, t0), (_, u1, _, t1) = children
+    if u0.kind == "const" or u1.kind == "const":
+        return False
+    if t0 == t1:
+        return name == "Add"
+    core = affine_core(t0)
+    return is_field_text(core) and core == affine_core(t1)
 
 
 def contains_operand(name: str, text: str, operand: str) -> bool:

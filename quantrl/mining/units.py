@@ -28,8 +28,8 @@ The first token of a completion in this family leads to a stack whose own family
 of the completion, so a formula that fits ``max_len`` tokens can always be finished. The family
 is not every completion: a few completable prefixes are refused. Masks are memoised by a compact
 key (the aggregate of the stack below its top entries, their abstracts, how the top two relate:
-equal, one an extremum's operand inside the other, or neither; the pending window and the
-length). Costs further down, where only abstracts are known, refuse what any possible relation
+equal, one an extremum's operand inside the other, constant shifts or multiples of one
+expression, or neither; the pending window and the length). Costs further down, where only abstracts are known, refuse what any possible relation
 would refuse, so a completion they count on is always admissible.
 """
 
@@ -44,12 +44,15 @@ import numpy as np
 from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
 from quantrl.evaluation.node_rules import (
+    AFFINE_OPS,
     EXTREMA,
     RULE_NAMES,
     SCALE,
     SHIFT,
+    affine_core,
     constant_name,
     contains_operand,
+    is_field_text,
     is_one,
     node_findings,
     operator_name,
@@ -61,10 +64,11 @@ F, C, W = 0, 1, 2  # entry kinds: market-data expression, constant, window
 
 # How the top two entries of a stack relate, as far as a node rule reads it: unrelated texts,
 # equal texts, the one below an extremum's operand inside the top one (``x`` and
-# ``Max(x, 10)``), or the top one inside the one below; UNKNOWN where only abstracts are known
-# (completion costs), which refuses whatever a possible relation would refuse.
-UNRELATED, SAME, IN_TOP, IN_BELOW, UNKNOWN = 0, 1, 2, 3, 4
-_MAYBE_IN_TOP, _MAYBE_IN_BELOW = 5, 6  # UNKNOWN with the deeper entry known
+# ``Max(x, 10)``), the top one inside the one below, or constant shifts or multiples of one
+# field (``$high`` and ``Add($high, 1)``, ``affine_core``); UNKNOWN where only abstracts are known
+# (completion costs), which refuses whatever a possible relation would refuse: per operator it
+# settles to a tuple of the relations its abstracts allow.
+UNRELATED, SAME, IN_TOP, IN_BELOW, UNKNOWN, AFFINE = 0, 1, 2, 3, 4, 5
 
 
 def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
@@ -72,6 +76,46 @@ def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
     constants = [(a[1], a[3]) if a[0] == C else None for a in abstracts]
     name = operator_name(spec_name, constants, [a[1] or "" for a in abstracts])
     return name if name in RULE_NAMES else None
+
+
+_ANY = "*"  # the core of an abstract's possible shift or multiple, when it may be any field
+
+
+def _core_field(abstract: tuple) -> str | None:
+    """The field an abstract's ``affine_core`` is when it is a bare feature, "" when it is an
+    operator node, ``_ANY`` when it may be either (None for constants and windows)."""
+    if abstract[0] != F:
+        return None
+    if abstract[5] is not None:
+        return abstract[5]
+    return abstract[1] if abstract[4] == 1 else ""
+
+
+def _wraps(spec_name: str, name: str | None, abstracts: Sequence[tuple]) -> str | None:
+    """``_core_field`` of the operand when an operator node is a constant shift or multiple of
+    it that ``affine_core`` may strip (an Add, Sub, Mul or a Div by a literal with one literal
+    operand, named SHIFT or SCALE: a return, ``Sub(Div(x, y), 1)``, is named Sub), else None."""
+    if spec_name not in ("Add", "Sub", "Mul", "Div") or name not in (SHIFT, SCALE):
+        return None
+    kinds = [a[0] for a in abstracts]
+    if len(kinds) != 2 or kinds.count(C) != 1 or W in kinds:
+        return None
+    if spec_name == "Div" and kinds[0] == C:
+        return None
+    return _core_field(abstracts[1] if kinds[0] == C else abstracts[0])
+
+
+def _may_share_core(below: tuple, top: tuple) -> bool:
+    """Whether two market-data abstracts may be constant shifts or multiples of one field (one
+    of them a shift or multiple, of one unit, with cores that may be the same field)."""
+    if below[0] != F or top[0] != F or below[2] != top[2]:
+        return False
+    if below[5] is None and top[5] is None:
+        return False
+    a, b = _core_field(below), _core_field(top)
+    if not a or not b:
+        return False
+    return a == b or _ANY in (a, b)
 
 
 _MEMO_LIMIT = 500_000
@@ -144,6 +188,7 @@ class UnitGrammar:
         self._results_memo: dict[tuple, list[tuple[int, int, int]]] = {}
         self._leaf_memo: dict[tuple, np.ndarray] = {}
         self._const_memo: dict[tuple, np.ndarray] = {}
+        self._affine: dict[str, str] = {}
         self.leaves = [self.leaf(f) for f in vocab.features]
         self.consts = [self._const(c) for c in vocab.constants]
 
@@ -166,7 +211,7 @@ class UnitGrammar:
 
     def leaf(self, field: str) -> Entry:
         """Entry of a bare feature."""
-        a = (F, field, self._uid(_dims.field_unit(field)), _dims.field_sign(field), 1)
+        a = (F, field, self._uid(_dims.field_unit(field)), _dims.field_sign(field), 1, None)
         return Entry(F, field, "$" + field, self._aid(a))
 
     def const(self, index: int) -> Entry:
@@ -175,18 +220,18 @@ class UnitGrammar:
 
     def _const(self, value: float) -> Entry:
         text = _ops.format_number(value)
-        abstract = (C, constant_name(value), 0, _dims.constant_sign(value), 1)
+        abstract = (C, constant_name(value), 0, _dims.constant_sign(value), 1, None)
         return Entry(C, text, text, self._aid(abstract))
 
     def window(self, w: int) -> Entry:
         """Entry of a pending window."""
         unknown = self._uid(_dims.UNKNOWN)
-        return Entry(W, str(w), str(w), self._aid((W, None, unknown, _dims.SIGNED, 0)))
+        return Entry(W, str(w), str(w), self._aid((W, None, unknown, _dims.SIGNED, 0, None)))
 
     def end_ok(self, aid: int) -> bool:
         """Whether a formula may end on an entry (by abstract id): a scale-free market-data
         expression whose outermost constant, if any, changes more than its scale or level."""
-        kind, name, uid, _, _ = self._abs[aid]
+        kind, name, uid = self._abs[aid][:3]
         if kind != F:
             return False
         if not self.scale_free_end:
@@ -216,18 +261,36 @@ class UnitGrammar:
         name = _rule_name(spec.name, abstracts)
         args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
         text = f"{spec.name}({','.join(args)})"
-        return Entry(F, spec.name, text, self._aid((F, name, self._uid(unit), sign, depth)))
+        wrapped = _wraps(spec.name, name, abstracts)
+        return Entry(
+            F, spec.name, text, self._aid((F, name, self._uid(unit), sign, depth, wrapped))
+        )
 
     # ------------------------------------------------------------------ rules
     def relation(self, below: Entry, top: Entry) -> int:
-        """How two entries relate (UNRELATED, SAME, IN_TOP or IN_BELOW), read from their texts."""
+        """How two entries relate (UNRELATED, SAME, AFFINE, IN_TOP or IN_BELOW), read from
+        their texts."""
         if below.text == top.text:
             return SAME
+        if below.kind == F and top.kind == F:
+            core = self._core_of(below)
+            if is_field_text(core) and core == self._core_of(top):
+                return AFFINE
         if contains_operand(self._extremum(top), top.text, below.text):
             return IN_TOP
         if contains_operand(self._extremum(below), below.text, top.text):
             return IN_BELOW
         return UNRELATED
+
+    def _core_of(self, entry: Entry) -> str:
+        """``affine_core`` of an entry's text (memoised)."""
+        text = entry.text
+        core = self._affine.get(text)
+        if core is None:
+            if len(self._affine) > _MEMO_LIMIT:
+                self._affine.clear()
+            core = self._affine[text] = affine_core(text)
+        return core
 
     def _extremum(self, entry: Entry) -> str:
         """The entry's operator when its node-rule name is that of an extremum (Greater, Less,
@@ -242,7 +305,7 @@ class UnitGrammar:
         expressions; different ones may hold each other (UNKNOWN)."""
         return SAME if below == top else UNKNOWN
 
-    def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
+    def step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: Any) -> int | None:
         """Abstract id of ``spec`` applied to entries ``aids`` (``rel``: how the last two
         relate), or None when the node is refused. Memoised."""
         rel = self._settle(spec.name, aids, rel)
@@ -257,25 +320,34 @@ class UnitGrammar:
         self._steps[key] = out
         return out
 
-    def _settle(self, name: str, aids: tuple, rel: int) -> int:
-        """``rel`` as far as it can matter to operator ``name`` on entries ``aids``: only Greater
-        and Less read an extremum holding the other operand, which must be the deeper entry
-        (abstracts do not name extrema: any deeper operator node without a rule name may be
-        one)."""
+    def _settle(self, name: str, aids: tuple, rel: int) -> int | tuple[int, ...]:
+        """``rel`` as far as it can matter to operator ``name`` on entries ``aids``; an UNKNOWN
+        relation becomes the tuple of the relations the abstracts allow (UNRELATED first).
+
+        Only Greater and Less read an extremum holding the other operand, which must be the
+        deeper entry (abstracts do not name extrema: any deeper operator node without a rule
+        name may be one); only ``AFFINE_OPS`` read two shifts or multiples of one expression,
+        of one unit, one of the two then a constant shift or multiple (``_may_share_core``)."""
         if len(aids) < 2 or rel == UNRELATED:
             return UNRELATED
-        if rel == SAME or name not in EXTREMA:
-            return SAME if rel == SAME else UNRELATED
+        if rel == SAME:
+            return SAME
+        if rel == AFFINE:
+            return AFFINE if name in AFFINE_OPS else UNRELATED
         if rel != UNKNOWN:
-            return rel
+            return rel if name in EXTREMA else UNRELATED
         below, top = self._abs[aids[-2]], self._abs[aids[-1]]
-        if top[4] > below[4] and top[0] == F and top[1] is None:
-            return _MAYBE_IN_TOP
-        if below[4] > top[4] and below[0] == F and below[1] is None:
-            return _MAYBE_IN_BELOW
-        return UNRELATED
+        options = [UNRELATED]
+        if name in EXTREMA:
+            if top[4] > below[4] and top[0] == F and top[1] is None:
+                options.append(IN_TOP)
+            elif below[4] > top[4] and below[0] == F and below[1] is None:
+                options.append(IN_BELOW)
+        if name in AFFINE_OPS and _may_share_core(below, top):
+            options.append(AFFINE)
+        return UNRELATED if len(options) == 1 else tuple(options)
 
-    def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: int) -> int | None:
+    def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: Any) -> int | None:
         abstracts = [self._abs[i] for i in aids]
         depth = 1 + max(a[4] for a in abstracts)
         if depth > self.max_depth:
@@ -285,16 +357,22 @@ class UnitGrammar:
             core = self._cores[key]
         except KeyError:
             core = self._cores[key] = self._core(spec, params, abstracts, rel)
-        return None if core is None else self._aid((*core, depth))
+        if core is None:
+            return None
+        return self._aid((*core, depth, _wraps(spec.name, core[1], abstracts)))
 
     def _core(
-        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], rel: int
+        self, spec: _ops.OpSpec, params: tuple, abstracts: list[tuple], rel: Any
     ) -> tuple | None:
         """Kind, name, unit and sign of a node, or None when refused (depth aside)."""
-        if rel in (_MAYBE_IN_TOP, _MAYBE_IN_BELOW):  # refused if refused either way
-            exact = IN_TOP if rel == _MAYBE_IN_TOP else IN_BELOW
-            core = self._core(spec, params, abstracts, UNRELATED)
-            return core if self._core(spec, params, abstracts, exact) is not None else None
+        if isinstance(rel, tuple):  # refused if refused under any possible relation
+            core = self._core(spec, params, abstracts, rel[0])
+            for exact in rel[1:]:
+                if core is None:
+                    break
+                if self._core(spec, params, abstracts, exact) is None:
+                    core = None
+            return core
         kinds = [a[0] for a in abstracts]
         if W in kinds or F not in kinds:
             return None
@@ -302,9 +380,11 @@ class UnitGrammar:
             return None
         if spec.category == "pair_rolling" and C in kinds:
             return None
-        texts = [f"x{i}" for i in range(len(abstracts))]
+        texts = [f"$x{i}" for i in range(len(abstracts))]
         if rel == SAME:
             texts[-1] = texts[-2]
+        elif rel == AFFINE:  # a constant shift of the other (any shift or multiple reads alike)
+            texts[-1] = f"Add({texts[-2]},1)"
         elif rel == IN_TOP:  # the operand an extremum takes comes first: Max(x, w), Greater(x, y)
             texts[-1] = f"f({texts[-2]},y)"
         elif rel == IN_BELOW:
@@ -383,7 +463,8 @@ class UnitGrammar:
             if depth > self.max_depth or refused or factors > 1:
                 cost = math.inf  # Mul(x, 1), Mul(Log(x), y), two constant factors are refused
             else:
-                prod = (F, SCALE if factors else None, unit, sign, depth)  # c * x * y...
+                wraps = _ANY if factors and k == 1 else None  # c * x of a field x, maybe
+                prod = (F, SCALE if factors else None, unit, sign, depth, wraps)
                 cost = k + self.single(self._aid(prod))
             if len(self._chain) > _MEMO_LIMIT:
                 self._chain.clear()
@@ -437,14 +518,14 @@ class UnitGrammar:
 
     def _extend_aid(self, agg: Agg, aid: int) -> Agg:
         k, unit, sign, m, factors, refused = agg
-        kind, name, u, s, d = self._abs[aid]
+        kind, name, u, s, d, _ = self._abs[aid]
         product = _dims.result_sign("Mul", [sign, s])
         factors = min(2, factors + (kind == C or name == SCALE))
         refused = refused or self._is_one(aid) or self._units[u].kind == "log"
         return (k + 1, self._unit_mul(unit, u), product, max(m, d + k + 1), factors, refused)
 
     def _is_one(self, aid: int) -> bool:
-        kind, name, _, sign, _ = self._abs[aid]
+        kind, name, _, sign = self._abs[aid][:4]
         return kind == C and is_one(name, sign)
 
     # ------------------------------------------------------------------ masks

@@ -170,6 +170,51 @@ def test_extrema_that_take_their_other_operand_really_collapse() -> None:
     assert 0.02 < np.mean(informative[ok] == close[ok]) < 0.98  # sometimes the close, not always
 
 
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Add($volume, $volume) / Mean($volume, 10)", True),  # 2 $volume
+        ("Add($close, Mul($close, 2)) / $open", True),  # 3 $close
+        ("Sub($high, Sub(-2, $high)) / $low", True),  # 2 $high + 2
+        ("Sub($high, Add(0.01, $high)) / $low", True),  # the constant -0.01
+        ("Div(Sub($volume, -0.01), $volume)", True),  # 1 + 0.01 / $volume
+        ("Div($high, Mul($high, 2))", True),  # the constant 0.5
+        ("Greater($volume, Mul(-0.01, $volume)) / Mean($volume, 5)", True),  # $volume
+        ("Less($volume, Add(Div($volume, 2), -0.5)) / Mean($volume, 5)", True),
+        ("Add(Std($close, 10), Std($close, 10)) / $close", True),  # any expression plus itself
+        ("Mul($close, $close) / Mul($open, $open)", False),  # a square stays
+        ("Add($close, Mul($open, 2)) / $low", False),  # two fields
+        ("Sub(Div($close, $open), Add(Div($close, $open), -1))", False),  # a return: not a shift
+        ("Div(Add(Mean($close, 5), 1), Mean($close, 5))", False),  # fields only
+    ],
+)
+def test_shifts_and_multiples_of_one_field(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "constant shifts or multiples" in r]
+    assert len(found) == flagged, verdict
+    if flagged:
+        assert found[0].startswith("redundant"), verdict
+
+
+def test_shifts_and_multiples_of_one_field_really_collapse() -> None:
+    """On real prices each flagged form is a fixed function of one field, or a constant."""
+    panel = load_market("dow30")
+    high, volume, close = (evaluate(f"${f}", panel) for f in ("high", "volume", "close"))
+    ok = np.isfinite(high) & np.isfinite(volume) & np.isfinite(close)
+    assert ok.mean() > 0.9
+    cases = [
+        ("Add($close, Mul($close, 2))", 3.0 * close),
+        ("Sub($high, Add(0.01, $high))", np.full_like(high, -0.01)),
+        ("Div($high, Mul($high, 2))", np.full_like(high, 0.5)),
+        ("Greater($volume, Mul(-0.01, $volume))", volume),
+        ("Less($volume, Add(Div($volume, 2), -0.5))", volume / 2 - 0.5),
+    ]
+    for text, expected in cases:
+        np.testing.assert_allclose(evaluate(text, panel)[ok], expected[ok], rtol=1e-12, atol=1e-12)
+    mixed = evaluate("Greater($close, Mul($high, 0.99))", panel)  # two fields: not decided
+    assert 0.02 < np.mean(mixed[ok] == close[ok]) < 0.98
+
+
 def test_comparisons_decided_by_the_bar_on_real_bars() -> None:
     """On real bars the flagged comparisons return one operand or one truth value."""
     panel = load_market("dow30")

@@ -285,7 +285,18 @@ def test_mask_rules_by_hand() -> None:
     _write(st, ["$close", "$close"])
     allowed = _allowed(st)
     assert not {"Sub", "Div", "Greater", "Less"} & allowed  # identical operands
-    assert {"Add", "Mul"} <= allowed
+    assert "Mul" in allowed and "Add" not in allowed  # a square stays, 2 x is x
+    _write(st, ["$high", "0.01", "Add", "$high"])  # shifts and multiples of one expression
+    assert _allowed(st) & {"Add", "Sub", "Div", "Greater", "Less", "Mul"} == {"Mul"}
+    _write(st, ["$close", "$open", "Div", "0.01", "Add", "$close", "$open", "Div"])
+    assert {"Add", "Sub", "Div", "Greater", "Less"} <= _allowed(st)  # fields only (see judge)
+    _write(st, ["$volume", "$volume", "-0.01"])  # nothing could follow the multiple
+    assert "Mul" not in _allowed(st)
+    _write(st, ["$close", "$open", "Div", "$close", "$open", "Div", "1", "Sub"])
+    assert "Sub" in _allowed(st)  # a ratio and its return: a return is not a shift here
+    _write(st, ["$close", "$open", "0.01", "Add"])  # shifts of different expressions
+    assert {"Add", "Sub", "Div", "Greater", "Less"} <= _allowed(st)
+    _write(st, ["$high", "0.01", "Add", "$close", "Div"])  # the shifted high over the close
     _write(st, ["$close", "$close", "10"])
     assert not {"Corr", "Cov"} & _allowed(st)
     _write(st, ["$close", "10", "Delta"])  # a signed price change
@@ -337,6 +348,7 @@ def test_mask_rules_by_hand() -> None:
         ("Add", "Sub", "Mul", "Div", "Abs", "Log"),
         ("Mul", "Std", "Delta", "Cov", "Corr", "Greater"),
         ("Greater", "Less", "Max", "Min", "Div", "Sub"),
+        ("Add", "Sub", "Mul", "Div", "Greater", "Less"),
     ],
 )
 def test_no_dead_ends_for_small_vocabularies(max_len: int, operators: tuple[str, ...]) -> None:
