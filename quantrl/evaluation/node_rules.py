@@ -29,6 +29,7 @@ from quantrl.alpha.ops import OpSpec
 
 __all__ = [
     "AFFINE_OPS",
+    "COMPOSING",
     "EXTREMA",
     "RULE_NAMES",
     "SCALE",
@@ -185,6 +186,15 @@ _WINDOW_ONE: dict[str, str] = {
     "IdxMin": "is identically 1",
     "Count": "only flags missing values",
 }
+#: Rolling operators two of which compose into one: ``Ref(Ref(x, a), b)`` is ``Ref(x, a + b)``,
+#: ``Max(Max(x, a), b)`` is ``Max(x, a + b - 1)``, and ``Min`` likewise.
+_COMPOSING: dict[str, str] = {
+    "Ref": "is one Ref whose lag is the sum of the two",
+    "Max": "is one Max over a window of the two windows' sum less 1",
+    "Min": "is one Min over a window of the two windows' sum less 1",
+}
+COMPOSING = frozenset(_COMPOSING)
+"""Rolling operators that node rules refuse directly on themselves (read from the operand's text)."""
 #: Operators for which f(f(x)) == f(x).
 _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
 #: Larger/smaller of two operands (Greater, Less) or over a window (Max, Min), by what it takes:
@@ -219,7 +229,8 @@ def node_findings(
     extremum of an operand and an extremum that already takes it, ``Greater(x, Max(x, 10))``,
     ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
     comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
-    ``Sub($high, Add($high, 0.01))``,
+    ``Sub($high, Add($high, 0.01))``, a Ref of a Ref or a Max of a Max (one with the windows
+    combined, ``Ref(Ref($close, 10), 20)`` is ``Ref($close, 30)``),
     an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
@@ -286,6 +297,8 @@ def node_findings(
                 f"function of {core} alone",
             )
         )
+    if name in _COMPOSING and children and children[0][3].startswith(name + "("):
+        out.append(("redundant", f"{text} {_COMPOSING[name]}"))
     if name in _IDEMPOTENT and children and children[0][0] == name:
         out.append(("redundant", f"{text} repeats {name}"))
     elif name == "Abs" and children[0][2] != SIGNED:

@@ -45,6 +45,7 @@ from quantrl.alpha import dimensions as _dims
 from quantrl.alpha import ops as _ops
 from quantrl.evaluation.node_rules import (
     AFFINE_OPS,
+    COMPOSING,
     EXTREMA,
     RULE_NAMES,
     SCALE,
@@ -242,7 +243,7 @@ class UnitGrammar:
         self, spec: _ops.OpSpec, operands: Sequence[Entry], params: tuple = ()
     ) -> Entry | None:
         """The entry ``spec`` makes of ``operands``, or None when the grammar refuses it."""
-        rel = self.relation(operands[-2], operands[-1]) if len(operands) >= 2 else UNRELATED
+        rel = self._pair_or_head(operands)
         aid = self.step(spec, params, tuple(e.aid for e in operands), rel)
         if aid is None:
             return None
@@ -281,6 +282,18 @@ class UnitGrammar:
         if contains_operand(self._extremum(below), below.text, top.text):
             return IN_BELOW
         return UNRELATED
+
+    def _pair_or_head(self, entries: Sequence[Entry]) -> Any:
+        """``relation`` of the last two entries, or with one entry its head (``_head``)."""
+        if len(entries) >= 2:
+            return self.relation(entries[-2], entries[-1])
+        return self._head(entries[-1])
+
+    @staticmethod
+    def _head(entry: Entry) -> Any:
+        """The entry's operator when one of ``COMPOSING`` (read by the operator on top of it:
+        ``Ref(Ref(x, 10), 20)`` is refused), else UNRELATED."""
+        return entry.name if entry.kind == F and entry.name in COMPOSING else UNRELATED
 
     def _core_of(self, entry: Entry) -> str:
         """``affine_core`` of an entry's text (memoised)."""
@@ -328,7 +341,9 @@ class UnitGrammar:
         deeper entry (abstracts do not name extrema: any deeper operator node without a rule
         name may be one); only ``AFFINE_OPS`` read two shifts or multiples of one expression,
         of one unit, one of the two then a constant shift or multiple (``_may_share_core``)."""
-        if len(aids) < 2 or rel == UNRELATED:
+        if len(aids) < 2:
+            return self._settle_head(name, aids[0], rel) if name in COMPOSING else UNRELATED
+        if rel == UNRELATED:
             return UNRELATED
         if rel == SAME:
             return SAME
@@ -346,6 +361,19 @@ class UnitGrammar:
         if name in AFFINE_OPS and _may_share_core(below, top):
             options.append(AFFINE)
         return UNRELATED if len(options) == 1 else tuple(options)
+
+    def _settle_head(self, name: str, aid: int, head: Any) -> Any:
+        """The head of the operand as far as operator ``name`` (one of ``COMPOSING``) reads it;
+        an UNKNOWN head may be ``name`` for an operator node without a rule name or with a
+        shift or factor passing through (``Ref(Add(x, 1), 5)`` is named SHIFT)."""
+        if head == name:
+            return name
+        if head != UNKNOWN:
+            return UNRELATED
+        kind, rule, _, _, depth = self._abs[aid][:5]
+        if kind == F and depth > 1 and rule in (None, SHIFT, SCALE):
+            return (UNRELATED, name)
+        return UNRELATED
 
     def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: Any) -> int | None:
         abstracts = [self._abs[i] for i in aids]
@@ -381,7 +409,9 @@ class UnitGrammar:
         if spec.category == "pair_rolling" and C in kinds:
             return None
         texts = [f"$x{i}" for i in range(len(abstracts))]
-        if rel == SAME:
+        if isinstance(rel, str):  # the operand's head, one of COMPOSING
+            texts[0] = f"{rel}($x0,1)"
+        elif rel == SAME:
             texts[-1] = texts[-2]
         elif rel == AFFINE:  # a constant shift of the other (any shift or multiple reads alike)
             texts[-1] = f"Add({texts[-2]},1)"
@@ -429,11 +459,11 @@ class UnitGrammar:
         if self.end_ok(aid):
             return 0.0
         for spec in self.unary:
-            r = self.step(spec, (), (aid,), False)
+            r = self.step(spec, (), (aid,), UNKNOWN)
             if r is not None and self.end_ok(r):
                 return 1.0
         for spec, w in self.rolling:
-            r = self.step(spec, (w,), (aid,), False)
+            r = self.step(spec, (w,), (aid,), UNKNOWN)
             if r is not None and self.end_ok(r):
                 return 2.0
         for leaf in self.leaves:
@@ -542,7 +572,8 @@ class UnitGrammar:
         s = len(entries)
         top = tuple(e.aid for e in entries[max(0, s - self.span) :])
         rel = self.relation(entries[-2], entries[-1]) if s >= 2 else UNRELATED
-        key = (aggs[max(0, s - self.span)], top, rel, window)
+        head = self._head(entries[-1]) if s else UNRELATED
+        key = (aggs[max(0, s - self.span)], top, rel, head, window)
         budget = self.vocab.max_len - length - 1  # tokens left after the next one
         masks = self._masks.get(key)
         if masks is None:
@@ -579,6 +610,7 @@ class UnitGrammar:
         s = len(entries)
         tops = tuple(e.aid for e in entries[max(0, s - self.span + 1) :])
         rel = self.relation(entries[-2], entries[-1]) if s >= 2 else UNRELATED
+        head = self._head(entries[-1]) if s else UNRELATED
 
         def after(k: int, r: int) -> float:  # completion once the top k entries become r
             rest = s - k
@@ -588,10 +620,10 @@ class UnitGrammar:
             return self.finish(aggs[rest - 1], below, r, self._guess(below, r))
 
         if window is not None:  # a window must be consumed by the next operator
-            for i, k, r in self._results(tops, rel, window):
+            for i, k, r in self._results(tops, rel, head, window):
                 m[i] = after(k, r)
             return m
-        for i, k, r in self._results(tops, rel, None):
+        for i, k, r in self._results(tops, rel, head, None):
             m[i] = after(k, r)
         if s == 0:
             for j, leaf in enumerate(self.leaves):
@@ -602,7 +634,7 @@ class UnitGrammar:
         if top.kind == F:
             for w, js in self._window_groups:  # windows that admit the same operators agree
                 best = inf
-                for _, k, r in self._results(tops, rel, w):
+                for _, k, r in self._results(tops, rel, head, w):
                     best = min(best, 1.0 + after(k, r))
                 m[w0 + js] = best
             m[c0:end] = self._const_costs(aggs[s - 1], top.aid)
@@ -610,11 +642,12 @@ class UnitGrammar:
         return m
 
     def _results(
-        self, tops: tuple[int, ...], rel: int, window: int | None
+        self, tops: tuple[int, ...], rel: int, head: Any, window: int | None
     ) -> list[tuple[int, int, int]]:
         """(action, operands, abstract id) of every operator admissible on the top entries
-        ``tops`` (plain operators, or with ``window`` those taking it). Memoised."""
-        key = (tops, rel, window)
+        ``tops`` (plain operators, or with ``window`` those taking it; ``rel`` relates the top
+        two, ``head`` is the top one's ``_head``). Memoised."""
+        key = (tops, rel, head, window)
         out = self._results_memo.get(key)
         if out is None:
             out = []
@@ -628,7 +661,7 @@ class UnitGrammar:
                 k = spec.n_inputs
                 if len(tops) < k:
                     continue
-                r = self.step(spec, params, tops[len(tops) - k :], rel if k >= 2 else UNRELATED)
+                r = self.step(spec, params, tops[len(tops) - k :], rel if k >= 2 else head)
                 if r is not None:
                     out.append((i, k, r))
             if len(self._results_memo) > _MEMO_LIMIT:

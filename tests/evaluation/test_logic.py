@@ -215,6 +215,46 @@ def test_shifts_and_multiples_of_one_field_really_collapse() -> None:
     assert 0.02 < np.mean(mixed[ok] == close[ok]) < 0.98
 
 
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Ref(Ref($close, 10), 20) / $close", True),  # Ref($close, 30)
+        ("Max(Max($volume, 50), 40) / $volume", True),  # Max($volume, 89)
+        ("Min(Min($low, 10), 20) / $low", True),
+        ("Ref(Ref(Add($close, 1), 10), 20) / $open", True),  # a shift passing through
+        ("Max(Min($low, 10), 20) / $low", False),  # the highest low of lows: not one window
+        ("Mean(Mean($close, 10), 20) / $close", False),  # triangular weights
+        ("Ref(Mean($close, 10), 20) / $close", False),
+    ],
+)
+def test_rolling_operators_that_compose_into_one(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "is one " in r]
+    assert len(found) == flagged, verdict
+    if flagged:
+        assert found[0].startswith("redundant"), verdict
+
+
+def test_rolling_operators_that_compose_really_do() -> None:
+    """On real data two nested Refs, Maxes or Mins equal one with the windows combined."""
+    panel = load_market("dow30")
+    pairs = [
+        ("Ref(Ref($close, 10), 20)", "Ref($close, 30)"),
+        ("Max(Max($volume, 50), 40)", "Max($volume, 89)"),
+        ("Min(Min($low, 10), 20)", "Min($low, 29)"),
+    ]
+    for text, same in pairs:
+        a, b = evaluate(text, panel), evaluate(same, panel)
+        np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b), err_msg=text)
+        ok = np.isfinite(a)
+        assert ok.mean() > 0.9, text
+        np.testing.assert_array_equal(a[ok], b[ok], err_msg=text)
+    other = evaluate("Max(Min($low, 10), 20)", panel)  # not a window of $low
+    low_max = evaluate("Max($low, 29)", panel)
+    ok = np.isfinite(other) & np.isfinite(low_max)
+    assert np.mean(other[ok] < low_max[ok]) > 0.5
+
+
 def test_comparisons_decided_by_the_bar_on_real_bars() -> None:
     """On real bars the flagged comparisons return one operand or one truth value."""
     panel = load_market("dow30")

@@ -335,6 +335,12 @@ def test_mask_rules_by_hand() -> None:
     _write(st, ["$open", "$close", "10", "Max"])  # another operand's maximum: informative
     assert {"Greater", "Less"} <= _allowed(st)
     _write(st, ["$close", "$close", "$open", "Sub", "Greater"])  # not an extremum: no relation
+    _write(st, ["$close", "10", "Ref", "20"])  # two lags are one lag
+    allowed = _allowed(st)
+    assert "Ref" not in allowed and {"Mean", "Max"} <= allowed
+    _write(st, ["$close", "10", "Max", "20"])  # the maximum of maxima is one maximum
+    allowed = _allowed(st)
+    assert "Max" not in allowed and {"Min", "Ref"} <= allowed
     _write(st, ["$close", "1", "Add", "10", "Ref", "10"])  # a shift passes through Ref
     allowed = _allowed(st)
     assert "Std" not in allowed and "Mean" in allowed
@@ -349,6 +355,7 @@ def test_mask_rules_by_hand() -> None:
         ("Mul", "Std", "Delta", "Cov", "Corr", "Greater"),
         ("Greater", "Less", "Max", "Min", "Div", "Sub"),
         ("Add", "Sub", "Mul", "Div", "Greater", "Less"),
+        ("Ref", "Max", "Min", "Div", "Sub", "Log"),
     ],
 )
 def test_no_dead_ends_for_small_vocabularies(max_len: int, operators: tuple[str, ...]) -> None:
