@@ -4,7 +4,8 @@ An RPN stack entry is described by its *abstract*: kind (market-data expression,
 window), name (``quantrl.evaluation.node_rules.rule_name`` where a node rule reads it: a bare
 feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
 constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
-(``quantrl.alpha.dimensions.result_sign``) and tree depth. An operator is admissible on its
+(``quantrl.alpha.dimensions.result_sign``), tree depth and, for a constant shift or multiple
+of an expression, the field that expression is (``_core_field``). An operator is admissible on its
 operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node
 (units agree, a Log of a positive quantity, no identical operands that make it trivial, no
 comparison a constant decides, no redundant Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores exactly those
@@ -29,8 +30,9 @@ of the completion, so a formula that fits ``max_len`` tokens can always be finis
 is not every completion: a few completable prefixes are refused. Masks are memoised by a compact
 key (the aggregate of the stack below its top entries, their abstracts, how the top two relate:
 equal, one an extremum's operand inside the other, constant shifts or multiples of one
-expression, or neither; the pending window and the length). Costs further down, where only abstracts are known, refuse what any possible relation
-would refuse, so a completion they count on is always admissible.
+field, or neither; the top entry's operator where Ref, Max or Min on it would read it; the
+pending window and the length). Costs further down, where only abstracts are known, refuse
+what any possible relation would refuse, so a completion they count on is always admissible.
 """
 
 from __future__ import annotations
