@@ -229,7 +229,8 @@ def node_findings(
     extremum of an operand and an extremum that already takes it, ``Greater(x, Max(x, 10))``,
     ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
     comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
-    ``Sub($high, Add($high, 0.01))``, a Ref of a Ref or a Max of a Max (one with the windows
+    ``Sub($high, Add($high, 0.01))``, a negative constant subtracted, ``Sub($low, -10)`` (an
+    Add whose sign the units can read), a Ref of a Ref or a Max of a Max (one with the windows
     combined, ``Ref(Ref($close, 10), 20)`` is ``Ref($close, 30)``),
     an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
@@ -274,6 +275,8 @@ def node_findings(
         name == "Div" and len(children) == 2 and _is_one(children[1])
     ):
         out.append(("redundant", f"{text} multiplies by 1"))
+    if name == "Sub" and len(children) == 2 and _negative_literal(children[1]):
+        out.append(("redundant", f"{text} subtracts a negative constant: it is an Add"))
     if name in ("Add", "Sub") and len(children) == 2 and all(_carries(c, SHIFT) for c in children):
         out.append(("redundant", f"{text} shifts by a constant twice"))
     if name in ("Mul", "Div") and len(children) == 2 and all(_carries(c, SCALE) for c in children):
@@ -415,6 +418,11 @@ def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:
             "price or volume scale"
         )
     return None
+
+
+def _negative_literal(operand: Operand) -> bool:
+    """Whether an operand is a negative literal (a literal's sign class is signed only then)."""
+    return operand[1].kind == "const" and operand[2] == SIGNED
 
 
 def _carries(operand: Operand, kind: str) -> bool:

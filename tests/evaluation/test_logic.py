@@ -23,6 +23,7 @@ from quantrl.evaluation.logic import (
     RuleBasedJudge,
     parse_judge_reply,
 )
+from quantrl.evaluation.node_rules import expr_sign
 
 JUDGE = RuleBasedJudge()
 
@@ -253,6 +254,33 @@ def test_rolling_operators_that_compose_really_do() -> None:
     low_max = evaluate("Max($low, 29)", panel)
     ok = np.isfinite(other) & np.isfinite(low_max)
     assert np.mean(other[ok] < low_max[ok]) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Div(Sub($low, -10), $close)", True),  # $low + 10
+        ("Div(Sub($low, 10), $close)", False),
+        ("Div(Add($low, -10), $close)", False),  # the shift written once
+        ("Div(Sub(-10, $low), $close)", False),  # -10 - $low is not a sum
+        ("Sub(Div($close, $open), 1)", False),  # a return
+    ],
+)
+def test_subtracting_a_negative_constant(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "subtracts a negative constant" in r]
+    assert len(found) == flagged, verdict
+
+
+def test_a_sum_reads_the_sign_that_a_subtracted_negative_hides() -> None:
+    """``Sub($low, -10)`` is ``Add($low, 10)`` bit for bit on real prices, but only the sum's
+    sign is known to the units (so Abs of it is redundant and Log of it is allowed)."""
+    panel = load_market("dow30")
+    np.testing.assert_array_equal(
+        evaluate("Sub($low, -10)", panel), evaluate("Add($low, 10)", panel)
+    )
+    assert expr_sign(parse("Add($low, 10)")) == "pos"
+    assert expr_sign(parse("Sub($low, -10)")) == "any"
 
 
 def test_comparisons_decided_by_the_bar_on_real_bars() -> None:

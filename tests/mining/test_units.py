@@ -335,6 +335,11 @@ def test_mask_rules_by_hand() -> None:
     _write(st, ["$open", "$close", "10", "Max"])  # another operand's maximum: informative
     assert {"Greater", "Less"} <= _allowed(st)
     _write(st, ["$close", "$close", "$open", "Sub", "Greater"])  # not an extremum: no relation
+    _write(st, ["$low", "-10"])  # a negative constant is added, not subtracted
+    allowed = _allowed(st)
+    assert "Add" in allowed and "Sub" not in allowed
+    _write(st, ["$high", "-10", "$low"])  # -10 - $low is not a sum
+    assert "Sub" in _allowed(st)
     _write(st, ["$close", "10", "Ref", "20"])  # two lags are one lag
     allowed = _allowed(st)
     assert "Ref" not in allowed and {"Mean", "Max"} <= allowed
