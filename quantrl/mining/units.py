@@ -335,14 +335,16 @@ class UnitGrammar:
         self._steps[key] = out
         return out
 
-    def _settle(self, name: str, aids: tuple, rel: int) -> int | tuple[int, ...]:
+    def _settle(self, name: str, aids: tuple, rel: Any) -> Any:
         """``rel`` as far as it can matter to operator ``name`` on entries ``aids``; an UNKNOWN
         relation becomes the tuple of the relations the abstracts allow (UNRELATED first).
 
-        Only Greater and Less read an extremum holding the other operand, which must be the
-        deeper entry (abstracts do not name extrema: any deeper operator node without a rule
-        name may be one); only ``AFFINE_OPS`` read two shifts or multiples of one expression,
-        of one unit, one of the two then a constant shift or multiple (``_may_share_core``)."""
+        With one operand ``rel`` is its head, which only ``COMPOSING`` operators read
+        (``_settle_head``). Only Greater and Less read an extremum holding the other operand,
+        which must be the deeper entry (abstracts do not name extrema: any deeper operator node
+        without a rule name may be one); only ``AFFINE_OPS`` read two shifts or multiples of
+        one field, of one unit, one of the two then a constant shift or multiple
+        (``_may_share_core``)."""
         if len(aids) < 2:
             return self._settle_head(name, aids[0], rel) if name in COMPOSING else UNRELATED
         if rel == UNRELATED:
