@@ -235,6 +235,12 @@ def report(rows: list[dict]) -> None:
                 + f"   ({h['formulas_per_cpu_s']:.1f} formulas per CPU second; system "
                 f"{h['sys_ms']:.2f} ms and {h['faults']:.0f} page faults per formula)"
             )  # fmt: skip
+            floor = hb.get("evaluate", 0.0) + hb.get("search", 0.0)
+            if floor > 0:
+                print(
+                    f"{'':13s} with a pool that cost nothing: {1000.0 / floor:.0f} formulas per "
+                    "CPU second (evaluation and the searcher alone)"
+                )
         if "ppo_update" in b:
             share = b["search"] / b["total"] if b["total"] else float("nan")
             print(
