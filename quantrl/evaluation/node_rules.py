@@ -291,8 +291,8 @@ def node_findings(
         absorbed = _absorbed(name, children)
         if absorbed is not None:
             out.append((absorbed[0], f"{text} {absorbed[1]}"))
-    if name in AFFINE_OPS and len(children) == 2 and _one_expression(name, children):
-        core = affine_core(children[0][3])
+    core = _shared_core(name, children) if name in AFFINE_OPS and len(children) == 2 else None
+    if core is not None:
         out.append(
             (
                 "redundant",
@@ -366,16 +366,17 @@ def is_field_text(text: str) -> bool:
     return text.startswith("$") and "(" not in text
 
 
-def _one_expression(name: str, children: Sequence[Operand]) -> bool:
-    """Whether two market-data operands are constant shifts or multiples of one field, or (for
-    Add; ``_SELF_DEGENERATE`` covers the others) the same expression."""
+def _shared_core(name: str, children: Sequence[Operand]) -> str | None:
+    """The ``affine_core`` two market-data operands share when they are constant shifts or
+    multiples of one field, or (for Add; ``_SELF_DEGENERATE`` covers the others) the same
+    expression; else None."""
     (_, u0, _, t0), (_, u1, _, t1) = children
     if u0.kind == "const" or u1.kind == "const":
-        return False
-    if t0 == t1:
-        return name == "Add"
+        return None
     core = affine_core(t0)
-    return is_field_text(core) and core == affine_core(t1)
+    if t0 == t1:
+        return core if name == "Add" else None
+    return core if is_field_text(core) and core == affine_core(t1) else None
 
 
 def contains_operand(name: str, text: str, operand: str) -> bool:

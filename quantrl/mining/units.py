@@ -399,11 +399,8 @@ class UnitGrammar:
         """Kind, name, unit and sign of a node, or None when refused (depth aside)."""
         if isinstance(rel, tuple):  # refused if refused under any possible relation
             core = self._core(spec, params, abstracts, rel[0])
-            for exact in rel[1:]:
-                if core is None:
-                    break
-                if self._core(spec, params, abstracts, exact) is None:
-                    core = None
+            if core is None or any(self._core(spec, params, abstracts, r) is None for r in rel[1:]):
+                return None
             return core
         kinds = [a[0] for a in abstracts]
         if W in kinds or F not in kinds:
@@ -588,7 +585,7 @@ class UnitGrammar:
         if m is None:
             costs = self._costs_memo.get(key)
             if costs is None:
-                costs = self._costs(entries, aggs, window, layout)
+                costs = self._costs(entries, aggs, window, layout, rel, head)
                 self._costs_memo[key] = costs
                 if len(self._costs_memo) > _MEMO_LIMIT:
                     self._costs_memo.clear()
@@ -604,17 +601,18 @@ class UnitGrammar:
         aggs: Sequence[Agg],
         window: int | None,
         layout: tuple[int, int, int, int],
+        rel: int,
+        head: Any,
     ) -> np.ndarray:
         """Per next token, the fewest tokens that finish the formula after it (inf: refused);
         the end token's entry is -inf when the formula may end here, inf otherwise. A token is
-        admissible when its cost fits the tokens left, so one cost vector serves every length."""
+        admissible when its cost fits the tokens left, so one cost vector serves every length.
+        ``rel`` and ``head`` are the mask key's: how the top two entries relate, the top's head."""
         inf = math.inf
         f0, w0, c0, end = layout
         m = np.full(end + 1, inf)
         s = len(entries)
         tops = tuple(e.aid for e in entries[max(0, s - self.span + 1) :])
-        rel = self.relation(entries[-2], entries[-1]) if s >= 2 else UNRELATED
-        head = self._head(entries[-1]) if s else UNRELATED
 
         def after(k: int, r: int) -> float:  # completion once the top k entries become r
             rest = s - k

@@ -171,6 +171,16 @@ def test_extrema_that_take_their_other_operand_really_collapse() -> None:
     assert 0.02 < np.mean(informative[ok] == close[ok]) < 0.98  # sometimes the close, not always
 
 
+def _assert_redundant_once(text: str, marker: str, flagged: bool) -> None:
+    """The judge gives ``text`` one redundant finding holding ``marker`` if ``flagged``, else
+    none."""
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if marker in r]
+    assert len(found) == flagged, verdict
+    if flagged:
+        assert found[0].startswith("redundant"), verdict
+
+
 @pytest.mark.parametrize(
     ("text", "flagged"),
     [
@@ -190,11 +200,7 @@ def test_extrema_that_take_their_other_operand_really_collapse() -> None:
     ],
 )
 def test_shifts_and_multiples_of_one_field(text: str, flagged: bool) -> None:
-    verdict = JUDGE.judge(text)
-    found = [r for r in verdict.reasons if "constant shifts or multiples" in r]
-    assert len(found) == flagged, verdict
-    if flagged:
-        assert found[0].startswith("redundant"), verdict
+    _assert_redundant_once(text, "constant shifts or multiples", flagged)
 
 
 def test_shifts_and_multiples_of_one_field_really_collapse() -> None:
@@ -229,11 +235,7 @@ def test_shifts_and_multiples_of_one_field_really_collapse() -> None:
     ],
 )
 def test_rolling_operators_that_compose_into_one(text: str, flagged: bool) -> None:
-    verdict = JUDGE.judge(text)
-    found = [r for r in verdict.reasons if "is one " in r]
-    assert len(found) == flagged, verdict
-    if flagged:
-        assert found[0].startswith("redundant"), verdict
+    _assert_redundant_once(text, "is one ", flagged)
 
 
 def test_rolling_operators_that_compose_really_do() -> None:
@@ -267,9 +269,7 @@ def test_rolling_operators_that_compose_really_do() -> None:
     ],
 )
 def test_subtracting_a_negative_constant(text: str, flagged: bool) -> None:
-    verdict = JUDGE.judge(text)
-    found = [r for r in verdict.reasons if "subtracts a negative constant" in r]
-    assert len(found) == flagged, verdict
+    _assert_redundant_once(text, "subtracts a negative constant", flagged)
 
 
 def test_a_sum_reads_the_sign_that_a_subtracted_negative_hides() -> None:
