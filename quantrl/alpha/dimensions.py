@@ -209,6 +209,8 @@ def scale_free(unit: Unit) -> bool:
 
 POSITIVE = "pos"
 NONNEGATIVE = "nonneg"
+NEGATIVE = "neg"
+NONPOSITIVE = "nonpos"
 SIGNED = "any"
 
 #: Sign class of each field: prices, volumes and amounts are positive; other fields signed.
@@ -223,6 +225,16 @@ _SIGN_NONNEG = frozenset(
     | {"Gt", "Ge", "Lt", "Le", "Eq", "Ne"}
 )
 _SIGN_POSITIVE = frozenset({"IdxMax", "IdxMin", "Rank", "CSRank"})
+#: The signs (-1, 0, 1) a value of each class may take, and the class of a set of signs.
+_SIGNS: dict[str, frozenset[int]] = {
+    POSITIVE: frozenset({1}),
+    NONNEGATIVE: frozenset({0, 1}),
+    NEGATIVE: frozenset({-1}),
+    NONPOSITIVE: frozenset({-1, 0}),
+    SIGNED: frozenset({-1, 0, 1}),
+}
+_CLASS: dict[frozenset[int], str] = {v: k for k, v in _SIGNS.items()}
+_CLASS[frozenset({0})] = NONNEGATIVE  # 0 itself: the literal 0, a product with 0
 
 
 def field_sign(name: str) -> str:
@@ -231,44 +243,59 @@ def field_sign(name: str) -> str:
 
 
 def constant_sign(value: float) -> str:
-    """Sign class of a literal."""
-    return POSITIVE if value > 0 else (NONNEGATIVE if value == 0 else SIGNED)
+    """Sign class of a literal: ``"pos"``, ``"nonneg"`` (0) or ``"neg"``."""
+    return POSITIVE if value > 0 else (NONNEGATIVE if value == 0 else NEGATIVE)
 
 
-def _rank(sign: str) -> int:
-    return {POSITIVE: 2, NONNEGATIVE: 1}.get(sign, 0)
+def sign_set(sign: str) -> frozenset[int]:
+    """The signs (-1, 0, 1) a value of sign class ``sign`` may take where finite."""
+    return _SIGNS[sign]
 
 
-_BY_RANK = (SIGNED, NONNEGATIVE, POSITIVE)
+def _class_of(signs: set[int] | frozenset[int]) -> str:
+    return _CLASS.get(frozenset(signs), SIGNED)
+
+
+def _sum_signs(a: frozenset[int], b: frozenset[int]) -> set[int]:
+    out: set[int] = set()
+    for x in a:
+        for y in b:
+            out |= {x} if x == y or y == 0 else {y} if x == 0 else {-1, 0, 1}
+    return out
 
 
 def result_sign(name: str, signs: Sequence[str]) -> str:
     """Sign class of an operator's result from its operands' classes.
 
-    ``"pos"`` (always > 0 where finite), ``"nonneg"`` (>= 0) or ``"any"``. Means, sums, extremes,
-    medians and lags keep their operand's class; Abs, Std, Var and Mad are non-negative; sums
-    and products of positive things are positive (non-negative with a non-negative one); a
-    ratio is positive when both sides are (non-negative over a positive denominator); Greater
-    is as positive as its more positive side, Less as its less positive one; everything else
-    (differences, logs, covariances, correlations...) is signed.
+    ``"pos"`` (always > 0 where finite), ``"nonneg"`` (>= 0), ``"neg"`` (< 0), ``"nonpos"``
+    (<= 0) or ``"any"``. Means, sums, extremes, medians and lags keep their operand's class;
+    Abs, Std, Var and Mad are non-negative; sums, differences, products and ratios follow the
+    sign rules of arithmetic (a ratio needs a denominator that is never 0); Greater takes the
+    larger sign, Less the smaller; everything else (logs, covariances, correlations...) is
+    signed.
     """
-    ranks = [_rank(s) for s in signs]
     if name in _SIGN_KEEPING:
         return signs[0]
     if name in _SIGN_NONNEG:
         return NONNEGATIVE
     if name in _SIGN_POSITIVE:
         return POSITIVE
-    if name in ("Add", "Mul"):
-        return _BY_RANK[min(ranks)] if min(ranks) >= 1 else SIGNED
-    if name == "Div":
-        return _BY_RANK[ranks[0]] if ranks[1] == 2 else SIGNED
-    if name == "Greater":
-        return _BY_RANK[max(ranks)]
-    if name == "Less":
-        return _BY_RANK[min(ranks)]
+    sets = [_SIGNS[s] for s in signs]
+    if name in ("Add", "Sub") and len(sets) == 2:
+        b = sets[1] if name == "Add" else frozenset(-y for y in sets[1])
+        return _class_of(_sum_signs(sets[0], b))
+    if name == "Mul" and len(sets) == 2:
+        return _class_of({x * y for x in sets[0] for y in sets[1]})
+    if name == "Div" and len(sets) == 2:
+        if 0 in sets[1]:
+            return SIGNED
+        return _class_of({x * y for x in sets[0] for y in sets[1]})
+    if name == "Greater" and len(sets) == 2:
+        return _class_of({max(x, y) for x in sets[0] for y in sets[1]})
+    if name == "Less" and len(sets) == 2:
+        return _class_of({min(x, y) for x in sets[0] for y in sets[1]})
     if name == "If":
-        return _BY_RANK[min(ranks[1:])]
+        return _class_of(set().union(*sets[1:]))
     return SIGNED
 
 
@@ -278,7 +305,9 @@ __all__ = [
     "COUNT",
     "FIELD_SIGNS",
     "FIELD_UNITS",
+    "NEGATIVE",
     "NONNEGATIVE",
+    "NONPOSITIVE",
     "POSITIVE",
     "PRICE",
     "RATIO",
@@ -297,6 +326,7 @@ __all__ = [
     "result_sign",
     "same_unit",
     "scale_free",
+    "sign_set",
     "spread_unit",
     "sum_unit",
     "units_conflict",

@@ -136,6 +136,7 @@ class RuleBasedJudge:
             "degenerate": (self.degenerate_penalty, "degenerate"),
             "redundant": (self.redundant_penalty, "redundant"),
             "window": (self.window_penalty, "window of 1"),
+            "scale": (self.scale_penalty, "scale-dependent"),
         }
         signs: dict[str, str] = {}
         units: list[tuple[float, str]] = []

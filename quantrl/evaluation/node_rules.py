@@ -14,15 +14,18 @@ from collections.abc import Sequence
 
 from quantrl.alpha import Constant, Expr, Feature
 from quantrl.alpha.dimensions import (
+    NEGATIVE,
     NONNEGATIVE,
+    NONPOSITIVE,
     POSITIVE,
-    SIGNED,
+    VOLUME,
     Unit,
     breaks_log_level,
     constant_sign,
     field_sign,
     result_sign,
     scale_free,
+    sign_set,
     units_conflict,
 )
 from quantrl.alpha.ops import OpSpec
@@ -92,22 +95,33 @@ what a shift passes through)."""
 SCALE = "*const"
 """Node-rule name of a constant times an expression (a Mul with one literal operand, a Div by a
 literal, a literal other than 1 divided by an expression, or what a factor passes through)."""
+#: Largest magnitude of an epsilon: a literal that only keeps a denominator or a Log's operand
+#: off 0 (Alpha158's ``$high - $low + 1e-12``).
+EPSILON = 1e-6
+_EPS = "|c|<=1e-6"
 #: Constant interval of each (sign class, magnitude class) of a constant, for the range rule.
 _CONSTANT_INTERVAL: dict[tuple[str, str], tuple[float, float]] = {
     (POSITIVE, "|c|>1"): (math.nextafter(1.0, math.inf), math.inf),
     (POSITIVE, "|c|=1"): (1.0, 1.0),
-    (POSITIVE, "|c|<1"): (5e-324, 1.0),
+    (POSITIVE, "|c|<1"): (math.nextafter(EPSILON, math.inf), 1.0),
+    (POSITIVE, _EPS): (5e-324, EPSILON),
     (NONNEGATIVE, "|c|<1"): (0.0, 0.0),
-    (SIGNED, "|c|>1"): (-math.inf, math.nextafter(-1.0, -math.inf)),
-    (SIGNED, "|c|=1"): (-1.0, -1.0),
-    (SIGNED, "|c|<1"): (-1.0, -5e-324),
+    (NEGATIVE, "|c|>1"): (-math.inf, math.nextafter(-1.0, -math.inf)),
+    (NEGATIVE, "|c|=1"): (-1.0, -1.0),
+    (NEGATIVE, "|c|<1"): (-1.0, math.nextafter(-EPSILON, -math.inf)),
+    (NEGATIVE, _EPS): (-EPSILON, -5e-324),
 }
 
 
 def constant_name(value: float) -> str:
-    """Node-rule name of a constant: its magnitude class (``"|c|>1"``, ``"|c|=1"``, ``"|c|<1"``)."""
+    """Node-rule name of a constant: its magnitude class (``"|c|>1"``, ``"|c|=1"``, ``"|c|<1"``,
+    or ``"|c|<=1e-6"`` for a non-zero epsilon)."""
     size = abs(float(value))
-    return "|c|>1" if size > 1.0 else "|c|=1" if size == 1.0 else "|c|<1"
+    if size > 1.0:
+        return "|c|>1"
+    if size == 1.0:
+        return "|c|=1"
+    return _EPS if 0.0 < size <= EPSILON else "|c|<1"
 
 
 #: Operators through which a constant shift of their (first) operand passes: f(x + c) = f(x) + c'
@@ -140,7 +154,7 @@ def operator_name(
     if len(constants) == 2 and n_const == 1:
         const = constants[0] if constants[1] is None else constants[1]
         if name in ("Add", "Sub"):
-            minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else SIGNED)
+            minus_one = const == ("|c|=1", POSITIVE if name == "Sub" else NEGATIVE)
             other = names[1 if constants[0] is not None else 0] if names else ""
             relative = minus_one and other == "Div" and (name == "Add" or constants[0] is None)
             return name if relative else SHIFT
@@ -267,6 +281,14 @@ def node_findings(
                 "symbol's price or volume scale",
             )
         )
+    if name in ("Add", "Sub") and len(children) == 2 and _shifts_level(name, children):
+        out.append(
+            (
+                "scale",
+                f"{text} shifts a raw level by a fixed constant: the shift weighs differently "
+                "with each symbol's price or volume scale",
+            )
+        )
     if name in _SHIFT_FREE and any(c[0] == SHIFT for c in children):
         out.append(("redundant", f"{text}: a constant shift of an operand changes nothing"))
     if name in _SCALE_FREE_OPS and any(c[0] == SCALE for c in children):
@@ -304,8 +326,10 @@ def node_findings(
         out.append(("redundant", f"{text} {_COMPOSING[name]}"))
     if name in _IDEMPOTENT and children and children[0][0] == name:
         out.append(("redundant", f"{text} repeats {name}"))
-    elif name == "Abs" and children[0][2] != SIGNED:
+    elif name == "Abs" and children[0][2] in (POSITIVE, NONNEGATIVE):
         out.append(("redundant", f"{text} is Abs of a non-negative quantity"))
+    elif name == "Abs" and children[0][2] in (NEGATIVE, NONPOSITIVE):
+        out.append(("redundant", f"{text} is Abs of a non-positive quantity: its negation"))
     return out
 
 
@@ -405,7 +429,7 @@ def _absorbed(name: str, children: Sequence[Operand]) -> tuple[str, str] | None:
 def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:
     """Why a two-operand comparison is degenerate (the first rule that applies), or None."""
     if _decided_by_sign(children):
-        return "is decided by signs: its other side always exceeds the constant"
+        return "is decided by signs: one side is always below the other"
     if _decided_by_range(name, children):
         return "is decided by ranges: its constant lies beyond the other side's range"
     if _decided_by_bar(name, children):
@@ -421,9 +445,24 @@ def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:
     return None
 
 
+def _shifts_level(name: str, children: Sequence[Operand]) -> bool:
+    """True when an Add or Sub shifts a raw level (a price, a volume, a price change: a unit
+    that is neither scale-free nor a log-level) by a literal that is not a guard against 0: an
+    epsilon (``Add(Sub($high, $low), 1e-12)``) or at most one share added to a non-negative
+    volume (``Log(Add($volume, 1))``)."""
+    split = _literal_and_other(children)
+    if split is None:
+        return False
+    const, other, _ = split
+    if other[1].kind != "dim" or scale_free(other[1]) or const[0] == _EPS:
+        return False
+    guard = name == "Add" and const[2] == POSITIVE and const[0] != "|c|>1"
+    return not (guard and other[1] == VOLUME and other[2] in (POSITIVE, NONNEGATIVE))
+
+
 def _negative_literal(operand: Operand) -> bool:
-    """Whether an operand is a negative literal (a literal's sign class is signed only then)."""
-    return operand[1].kind == "const" and operand[2] == SIGNED
+    """Whether an operand is a negative literal."""
+    return operand[1].kind == "const" and operand[2] == NEGATIVE
 
 
 def _carries(operand: Operand, kind: str) -> bool:
@@ -460,15 +499,18 @@ def _literal_and_other(children: Sequence[Operand]) -> tuple[Operand, Operand, b
 
 
 def _decided_by_sign(children: Sequence[Operand]) -> bool:
-    """True when one operand is a literal that the other's sign class never reaches: a negative
-    constant against a non-negative quantity, or 0 against a positive one."""
-    split = _literal_and_other(children)
-    if split is None:
-        return False
-    const, other, _ = split
-    if const[2] == SIGNED:  # a negative literal
-        return other[2] in (POSITIVE, NONNEGATIVE)
-    return const[2] == NONNEGATIVE and other[2] == POSITIVE  # 0 against a positive quantity
+    """True when the sign classes put one operand always below the other: a negative constant
+    against a non-negative quantity, 0 against a positive one, a negative multiple of a price
+    against a price (``Less(Mul($close, -1), $open)`` is its first operand)."""
+    a, b = _operand_signs(children[0]), _operand_signs(children[1])
+    return max(a) < min(b) or max(b) < min(a)
+
+
+def _operand_signs(operand: Operand) -> frozenset[int]:
+    """The signs an operand may take: its class's, or exactly 0 for the literal 0."""
+    if operand[1].kind == "const" and operand[2] == NONNEGATIVE:
+        return frozenset({0})
+    return sign_set(operand[2])
 
 
 _MIRRORED = {"Gt": "Lt", "Lt": "Gt", "Ge": "Le", "Le": "Ge"}
@@ -502,10 +544,13 @@ def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
 
 
 def _level_threshold(children: Sequence[Operand]) -> bool:
-    """True when a literal is compared with a quantity that is not scale-free (a price, a
-    volume, a price change...): ``Less($high, 2)`` splits stocks by their share price."""
+    """True when a literal other than 0 is compared with a quantity that is not scale-free (a
+    price, a volume, a price change...): ``Less($high, 2)`` splits stocks by their share
+    price, while ``Greater(Delta($close, 1), 0)`` (the gain of an up day) splits by sign."""
     split = _literal_and_other(children)
-    return split is not None and not scale_free(split[1][1])
+    if split is None or split[0][2] == NONNEGATIVE:  # the literal 0
+        return False
+    return not scale_free(split[1][1])
 
 
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:

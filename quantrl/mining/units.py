@@ -477,7 +477,14 @@ class UnitGrammar:
                 r = self.step(spec, (w,), (aid, leaf.aid), self._guess(aid, leaf.aid))
                 if r is not None and self.end_ok(r):
                     return 3.0
-        return math.inf
+        best = math.inf  # a binary against a fresh feature, then finish that node alone:
+        self._single[aid] = best  # Div(Sub(Mul($close, 2), $high), $low); depth bounds it
+        for leaf in self.leaves:
+            for spec in self.binary:
+                r = self.step(spec, (), (aid, leaf.aid), self._guess(aid, leaf.aid))
+                if r is not None:
+                    best = min(best, 2.0 + self.single(r))
+        return best
 
     def chain(self, agg: Agg, aid: int) -> float:
         """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""

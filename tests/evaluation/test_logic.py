@@ -272,15 +272,15 @@ def test_subtracting_a_negative_constant(text: str, flagged: bool) -> None:
     _assert_redundant_once(text, "subtracts a negative constant", flagged)
 
 
-def test_a_sum_reads_the_sign_that_a_subtracted_negative_hides() -> None:
-    """``Sub($low, -10)`` is ``Add($low, 10)`` bit for bit on real prices, but only the sum's
-    sign is known to the units (so Abs of it is redundant and Log of it is allowed)."""
+def test_a_subtracted_negative_is_a_sum() -> None:
+    """``Sub($low, -10)`` is ``Add($low, 10)`` bit for bit on real prices, and both are known
+    to be positive (a price less a negative constant)."""
     panel = load_market("dow30")
     np.testing.assert_array_equal(
         evaluate("Sub($low, -10)", panel), evaluate("Add($low, 10)", panel)
     )
     assert expr_sign(parse("Add($low, 10)")) == "pos"
-    assert expr_sign(parse("Sub($low, -10)")) == "any"
+    assert expr_sign(parse("Sub($low, -10)")) == "pos"
 
 
 def test_comparisons_decided_by_the_bar_on_real_bars() -> None:
@@ -326,14 +326,17 @@ def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("Corr(Add($close, 5), $volume, 10)", "constant shift"),
-        ("Std(Sub(30, $close), 10) / $close", "constant shift"),
-        ("Delta(Sub($volume, 2), 5) / $volume", "constant shift"),
+        ("Corr(Add(Div($close, $open), 5), $volume, 10)", "constant shift"),
+        ("Std(Sub(30, Div($close, $open)), 10)", "constant shift"),
+        ("Delta(Sub(Div($volume, Mean($volume, 5)), 2), 5)", "constant shift"),
         ("Corr($open, Mul($close, 0.5), 10)", "constant factor"),
         ("Corr(Div($close, -5), $open, 10)", "constant factor"),
-        ("Add(Add($close, 2), 5) / $open", "shifts by a constant twice"),
-        ("Sub(10, Add($close, 2)) / $open", "shifts by a constant twice"),
-        ("Std(Ref(Add($close, 1), 5), 10) / $close", "constant shift"),  # through Ref
+        ("Mul(Add(Add(Div($close, $open), 2), 5), Div($high, $low))", "shifts by a constant twice"),
+        (
+            "Mul(Sub(10, Add(Div($close, $open), 2)), Div($high, $low))",
+            "shifts by a constant twice",
+        ),
+        ("Std(Ref(Add(Div($close, $open), 2), 5), 10)", "constant shift"),  # through Ref
         ("Corr(Log(Mul($close, 5)), $volume, 10)", "constant shift"),  # log(5x) = log 5 + log x
         ("Corr(Cov($close, Mul($open, 2), 10), $volume, 10)", "constant factor"),  # through Cov
         ("Corr(Mul(Div($close, 2), $volume), $open, 10)", "constant factor"),  # through Mul
@@ -348,8 +351,11 @@ def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
             "scales by a constant twice",
         ),
         ("Sub(Div(Mul($close, 2), Mul($open, 3)), Div($high, $low))", "scales by a constant twice"),
-        ("Std(Sub(Add($close, 5), $open), 10) / $close", "constant shift"),  # through Sub
-        ("Corr(Sub($volume, 1), $close, 10)", "constant shift"),  # not a return
+        (
+            "Std(Sub(Add(Div($close, $open), 5), Div($high, $low)), 10)",
+            "constant shift",
+        ),  # through Sub
+        ("Corr(Sub(Corr($close, $volume, 5), 1), $close, 10)", "constant shift"),  # not a return
         ("Std(Add(-1, Corr($close, $volume, 10)), 10)", "constant shift"),
     ],
 )
@@ -362,7 +368,7 @@ def test_redundant_constants(text: str, needle: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "Mean(Add($close, 5), 10) / $open",  # a mean moves with the shift
+        "Mul(Mean(Add(Div($close, $open), 5), 10), Div($high, $low))",  # a mean moves with the shift
         "Greater(Std(Mul($close, 2), 10), $open) / $close",  # a std scales with the factor
         "Std($close / Ref($close, 1) - 1, 20)",  # a return, written as quants write it
         "Std(Add(-1, $close / Ref($close, 5)), 20)",
@@ -370,9 +376,9 @@ def test_redundant_constants(text: str, needle: str) -> None:
         "Sub(Div($high, $low), Mul(Div($close, $open), 5))",  # a weighted difference
         "Corr(Max(Mul($close, $volume), 10), $open, 10)",
         "Greater(Gt($high, $close), Gt($close, $open))",
-        "Div(Add($close, 2), Add($open, 3))",  # both constants change the quotient
+        "Div(Add(Div($close, $open), 2), Add(Div($high, $low), 3))",  # both constants matter
         "Corr(Add($close / $open, -1), $volume, 10)",
-        "Add(Mul($close, 2), 5) / $open",
+        "Div(Add(Mul(Div($close, $open), 2), 5), Div($high, $low))",
         "Div(1, $close) * $open",  # a reciprocal, not a product with 1
         "Corr(Add(Mul($close, 2), $open), $volume, 10)",  # a weighted sum, not a rescaling
         "Corr(Delta(Log($close), 5), $volume, 10)",
@@ -458,6 +464,103 @@ def test_raw_levels_against_fixed_thresholds(text: str, flagged: bool) -> None:
     verdict = JUDGE.judge(text)
     found = [r for r in verdict.reasons if "fixed threshold" in r]
     assert bool(found) == flagged, verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Div($close, Add($open, 5))", True),  # $5 on a $10 stock, not on a $500 one
+        ("Div(Sub($close, 0.01), $open)", True),
+        ("Div(Mean($close, 5), Add($close, 1))", True),
+        ("Corr($close, Log(Add($volume, 2)), 5)", True),  # more than one share
+        ("Div($volume, Sub(Mean($volume, 5), 1))", True),  # away from 0 is up
+        ("Div(Add(Delta($volume, 5), 1), Mean($volume, 5))", True),  # a signed change
+        ("Div(Sub(Div(10, $close), 0.5), $volume)", True),  # a reciprocal price is a level
+        ("Corr($close, Log(Add($volume, 1)), 5)", False),  # Alpha158's guard against 0
+        ("Div(Sub($close, $open), Add(Sub($high, $low), 1e-12))", False),  # an epsilon
+        ("Div($volume, Add(Mean($volume, 5), 0.5))", False),
+        ("Corr(Add(Div($close, $open), 5), $volume, 10)", False),  # a shifted ratio
+        ("Mul(Add(Mul($close, 2), $open), Div(1, $high))", False),  # scaled, not shifted
+    ],
+)
+def test_raw_levels_shifted_by_a_constant(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "shifts a raw level" in r]
+    assert bool(found) == flagged, verdict
+
+
+def test_shifted_levels_move_with_each_symbols_units() -> None:
+    """On real prices in other units (x4, one split) a shifted price moves, a guarded volume
+    moves by its guard's share only."""
+    panel = load_market("dow30")
+    other = panel.replace(fields={k: v * 4.0 for k, v in panel.fields.items()})
+
+    def moved(text: str) -> float:
+        x, y = evaluate(text, panel), evaluate(text, other)
+        ok = np.isfinite(x) & np.isfinite(y)
+        return float(np.max(np.abs(x[ok] - y[ok]) / np.maximum(np.abs(x[ok]), 1e-300)))
+
+    assert moved("Div($close, Add($open, 5))") > 1e-3
+    assert moved("Div($close, Sub($open, 0.01))") > 1e-5
+    assert moved("Div($volume, Add(Mean($volume, 5), 1))") < 1e-4
+    assert moved("Div($close, Mul($open, 5))") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "equals"),
+    [
+        ("Less(Mul($close, -1), $open)", "Mul($close, -1)"),  # always below a price
+        ("Greater(Div($volume, -2), Mean($volume, 5))", "Mean($volume, 5)"),
+        ("Abs(Mul($close, -2))", "Mul($close, 2)"),  # Abs of a negative quantity
+        ("Abs(Mean(Div($low, -0.5), 5))", "Mean(Div($low, 0.5), 5)"),
+    ],
+)
+def test_negative_quantities_on_real_prices(text: str, equals: str) -> None:
+    """Sign classes know a negative multiple of a price is negative: a comparison with a
+    positive quantity is decided and Abs is a negation; the data agree."""
+    panel = load_market("dow30")
+    x, y = evaluate(text, panel), evaluate(equals, panel)
+    np.testing.assert_array_equal(np.isfinite(x), np.isfinite(y))
+    np.testing.assert_array_equal(x[np.isfinite(x)], y[np.isfinite(y)])
+    assert JUDGE.judge(f"Div({text}, $close)").score < 1.0
+
+
+def test_sign_classes_hold_on_real_data() -> None:
+    """Every node of 300 random formulas (units off, so every operator mix) keeps the sign
+    class ``expr_sign`` gives it, on every cell of real prices where it and its operands are
+    finite."""
+    from quantrl.mining import Vocabulary
+    from quantrl.mining.baselines import sample_formula
+
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"), units="off")
+    rng = np.random.default_rng(11)
+    allowed = {
+        "pos": lambda v: v > 0,
+        "nonneg": lambda v: v >= 0,
+        "neg": lambda v: v < 0,
+        "nonpos": lambda v: v <= 0,
+    }
+    seen: set[str] = set()
+    classes: set[str] = set()
+    for _ in range(300):
+        for node in sample_formula(vocab, rng).walk():
+            key = str(node)
+            if node.kind == "constant" or key in seen:
+                continue
+            seen.add(key)
+            sign = expr_sign(node)
+            classes.add(sign)
+            if sign == "any":
+                continue
+            values = evaluate(node, panel)
+            ok = np.isfinite(values)  # where the operands are finite too (x / inf is 0)
+            for child in node.children:
+                if child.kind != "constant":
+                    ok &= np.isfinite(evaluate(child, panel))
+            values = values[ok]
+            assert allowed[sign](values).all(), (key, sign, values.min(), values.max())
+    assert classes == {"pos", "nonneg", "neg", "nonpos", "any"}
 
 
 def test_redundant_constants_really_are_redundant() -> None:

@@ -248,6 +248,23 @@ def test_sound_formulas_ignore_each_symbols_units() -> None:
     assert np.mean(shares) > 0.99
 
 
+def test_constants_leave_each_symbols_units_alone() -> None:
+    """Constants scale any quantity but shift or bound only scale-free ones, so a formula the
+    grammar writes with them ignores each symbol's units as well (to rounding) when no positive
+    constant up to 1 can guard a volume against 0 (a shifted price, ``Sub($open, 0.01)``,
+    would move with the share price)."""
+    panel = quantrl.load_market("dow30", start="2016-01-01", end="2019-12-31")
+    rng = np.random.default_rng(6)
+    other = _rescaled(panel, rng)
+    no_log = tuple(op for op in VOCAB.operators if op != "Log")
+    constants = tuple(c for c in VOCAB.constants if not 0 < c <= 1)
+    vocab = Vocabulary(features=VOCAB.features, operators=no_log, constants=constants)
+    state = GrammarState(vocab)
+    for _ in range(200):
+        expr = sample_formula(vocab, rng, state)
+        assert _same_values(evaluate(expr, panel), evaluate(expr, other)) == 1.0, str(expr)
+
+
 def test_units_off_writes_unsound_formulas() -> None:
     """The checks above can fail: without units, rollouts mix prices and volumes."""
     vocab = Vocabulary(features=VOCAB.features, units="off")
@@ -286,17 +303,29 @@ def test_mask_rules_by_hand() -> None:
     allowed = _allowed(st)
     assert not {"Sub", "Div", "Greater", "Less"} & allowed  # identical operands
     assert "Mul" in allowed and "Add" not in allowed  # a square stays, 2 x is x
-    _write(st, ["$high", "0.01", "Add", "$high"])  # shifts and multiples of one expression
+    _write(st, ["$volume", "1", "Add", "$volume"])  # shifts and multiples of one expression
     assert _allowed(st) & {"Add", "Sub", "Div", "Greater", "Less", "Mul"} == {"Mul"}
     _write(st, ["$close", "$open", "Div", "0.01", "Add", "$close", "$open", "Div"])
     assert {"Add", "Sub", "Div", "Greater", "Less"} <= _allowed(st)  # fields only (see judge)
-    _write(st, ["$volume", "$volume", "-0.01"])  # nothing could follow the multiple
-    assert "Mul" not in _allowed(st)
+    _write(st, ["$volume", "$volume", "-0.01", "Mul"])  # the volume and a multiple of it:
+    assert not {"Add", "Sub", "Div", "Greater", "Less"} & _allowed(st)  # the volume's alone
     _write(st, ["$close", "$open", "Div", "$close", "$open", "Div", "1", "Sub"])
     assert "Sub" in _allowed(st)  # a ratio and its return: a return is not a shift here
-    _write(st, ["$close", "$open", "0.01", "Add"])  # shifts of different expressions
+    _write(st, ["$volume", "$volume", "10", "Ref", "1", "Add"])  # shifts of different ones
     assert {"Add", "Sub", "Div", "Greater", "Less"} <= _allowed(st)
-    _write(st, ["$high", "0.01", "Add", "$close", "Div"])  # the shifted high over the close
+    _write(st, ["$high", "0.01"])  # a price is scaled by a constant, never shifted by one:
+    assert not {"Add", "Sub"} & _allowed(st)  # the shift would weigh with the share price
+    _write(st, ["$close", "$open", "2", "Mul", "Sub", "$high", "Div"])  # a weighted difference
+    _write(st, ["$volume", "1"])  # ... but one share may guard a volume against 0
+    assert "Add" in _allowed(st) and "Sub" not in _allowed(st)
+    _write(st, ["$volume", "2"])
+    assert "Add" not in _allowed(st)
+    _write(st, ["$close", "$open", "Div", "0.01"])  # a ratio may be shifted
+    assert {"Add", "Sub"} <= _allowed(st)
+    _write(st, ["$close", "-1", "Mul"])  # a negative quantity
+    assert "Abs" not in _allowed(st)  # its Abs is its negation
+    _write(st, ["$close", "-1", "Mul", "$open"])
+    assert not {"Greater", "Less"} & _allowed(st)  # always below a price
     _write(st, ["$close", "$close", "10"])
     assert not {"Corr", "Cov"} & _allowed(st)
     _write(st, ["$close", "10", "Delta"])  # a signed price change
@@ -315,13 +344,14 @@ def test_mask_rules_by_hand() -> None:
     assert "Corr" not in _allowed(st)  # a scaled ratio inside Corr: the factor changes a sign
     _write(st, ["$high", "$low", "Div", "$close", "$open", "Div", "5", "Mul"])
     assert "Sub" in _allowed(st)  # a weighted difference of two ratios
-    _write(st, ["$close", "$open", "Div", "-10"])
-    assert "Mul" not in _allowed(st)  # alone, a multiple of a ratio could only be rescaled,
-    # or pass through Max or Min (-10 * Max(x) is Min(-10 * x)): its ranks stay the ratio's
+    _write(st, ["$close", "$open", "Div", "-10", "Mul"])
+    assert "SEP" not in _allowed(st)  # alone, a multiple of a ratio has the ratio's ranks
+    _write(st, ["$close", "$open", "Div", "-10", "Mul", "$close", "Mul", "$open", "Sub", "$high"])
+    assert "Div" in _allowed(st)  # ... in a weighted difference it counts
     _write(st, ["$close", "$open", "Div", "1", "Sub"])
     assert "SEP" in _allowed(st)  # a ratio minus 1 is a return...
-    _write(st, ["$close", "$open", "1", "Sub"])
-    assert "SEP" not in _allowed(st)  # ... a price minus 1 a shifted price
+    _write(st, ["$close", "$open"])
+    assert "1" not in _allowed(st)  # ... a price minus 1 a shifted price, 1 times it itself
     _write(st, ["$high", "$low"])
     assert not {"Greater", "Less"} & _allowed(st)  # a high is never below its low
     _write(st, ["$close", "$open"])
@@ -335,10 +365,10 @@ def test_mask_rules_by_hand() -> None:
     _write(st, ["$open", "$close", "10", "Max"])  # another operand's maximum: informative
     assert {"Greater", "Less"} <= _allowed(st)
     _write(st, ["$close", "$close", "$open", "Sub", "Greater"])  # not an extremum: no relation
-    _write(st, ["$low", "-10"])  # a negative constant is added, not subtracted
+    _write(st, ["$close", "$open", "Div", "-10"])  # a negative constant is added, not subtracted
     allowed = _allowed(st)
     assert "Add" in allowed and "Sub" not in allowed
-    _write(st, ["$high", "-10", "$low"])  # -10 - $low is not a sum
+    _write(st, ["$high", "$low", "Div", "-10", "$close", "$open", "Div"])  # -10 - x is no sum
     assert "Sub" in _allowed(st)
     _write(st, ["$close", "10", "Ref", "20"])  # two lags are one lag
     allowed = _allowed(st)
@@ -346,7 +376,8 @@ def test_mask_rules_by_hand() -> None:
     _write(st, ["$close", "10", "Max", "20"])  # the maximum of maxima is one maximum
     allowed = _allowed(st)
     assert "Max" not in allowed and {"Min", "Ref"} <= allowed
-    _write(st, ["$close", "1", "Add", "10", "Ref", "10"])  # a shift passes through Ref
+    _write(st, ["$close", "$open", "Div", "1", "Add", "10", "Ref", "10"])  # a shift passes
+    # through Ref
     allowed = _allowed(st)
     assert "Std" not in allowed and "Mean" in allowed
 
