@@ -47,6 +47,7 @@ __all__ = [
     "is_one",
     "node_findings",
     "operator_name",
+    "reciprocal_field",
     "rule_name",
 ]
 #: Operators whose two operands being the same expression make the result trivial.
@@ -235,7 +236,9 @@ def node_findings(
     ``Abs(Log($low))``), ``"domain"`` (Log of a quantity that is not always positive, see
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
-    comparison that a constant decides by sign, ``Greater($volume, -1)``, ``Gt($close, 0)``, or
+    comparison that signs decide, ``Greater($volume, -1)``, ``Gt($close, 0)``,
+    ``Less(Mul($close, -1), $open)``, or a field times a constant over it,
+    ``Mul($high, Div(-10, $high))``, or
     by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
     ``Greater($high, $close)``, or a raw level compared with or folded at a fixed threshold,
     ``Less($high, 2)``, ``Abs(Sub($close, 5))``, or an operand compared with an extremum
@@ -244,15 +247,19 @@ def node_findings(
     ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
     comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
     ``Sub($high, Add($high, 0.01))``, a negative constant subtracted, ``Sub($low, -10)`` (an
-    Add whose sign the units can read), a Ref of a Ref or a Max of a Max (one with the windows
+    Add), a Ref of a Ref or a Max of a Max (one with the windows
     combined, ``Ref(Ref($close, 10), 20)`` is ``Ref($close, 30)``),
-    an idempotent operator applied twice, Abs of a non-negative quantity, a constant shift inside an operator it does not change,
+    an idempotent operator applied twice, Abs of a non-negative or non-positive quantity, a
+    constant shift inside an operator it does not change,
     ``Std(Add($close, 5), 10)``, a constant factor inside one it changes only in sign,
     ``Corr(Mul($close, 0.5), $open, 10)``, two constant shifts or two constant factors where
     one would do, ``Add(Add($close, 2), 5)``, ``Mul(Div($close, 0.5), -2)``,
     ``Div(-10, Mul($high, 2))``, a multiplication by 1; shifts and factors pass through the
-    operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``) and ``"window"`` (a
-    window of 1 that makes a rolling operator trivial). The judge scores these per node; the
+    operators that keep them, ``Std(Ref(Add($close, 1), 5), 10)``), ``"window"`` (a
+    window of 1 that makes a rolling operator trivial) and ``"scale"`` (a raw level shifted by
+    a constant, ``Div($close, Add($open, 5))``: the shift weighs with each symbol's share price;
+    an epsilon, ``Add(Sub($high, $low), 1e-12)``, or at most one share added to a volume,
+    ``Log(Add($volume, 1))``, is a guard against 0). The judge scores these per node; the
     miner's grammar refuses every operator with a finding.
     ``text`` (the node's canonical string) only goes into the messages.
     """
@@ -322,6 +329,8 @@ def node_findings(
                 f"function of {core} alone",
             )
         )
+    if name == "Mul" and len(children) == 2 and _cancels(children[0][3], children[1][3]):
+        out.append(("degenerate", f"{text} is a constant: a field times a constant over it"))
     if name in _COMPOSING and children and children[0][3].startswith(name + "("):
         out.append(("redundant", f"{text} {_COMPOSING[name]}"))
     if name in _IDEMPOTENT and children and children[0][0] == name:
@@ -388,6 +397,25 @@ def affine_core(text: str) -> str:
 def is_field_text(text: str) -> bool:
     """Whether a canonical text is a bare feature (``$close``)."""
     return text.startswith("$") and "(" not in text
+
+
+def reciprocal_field(text: str) -> str | None:
+    """The field a canonical text is a constant over (``Div(-10,$high)`` gives ``$high``), else
+    None."""
+    if not text.startswith("Div("):
+        return None
+    args = argument_texts(text)
+    if len(args) == 2 and _is_literal(args[0]) and is_field_text(args[1]):
+        return args[1]
+    return None
+
+
+def _cancels(t0: str, t1: str) -> bool:
+    """Whether one of two operand texts is a field and the other a constant over that field:
+    their product, ``Mul($high, Div(-10, $high))``, is the constant."""
+    return (is_field_text(t0) and reciprocal_field(t1) == t0) or (
+        is_field_text(t1) and reciprocal_field(t0) == t1
+    )
 
 
 def _shared_core(name: str, children: Sequence[Operand]) -> str | None:

@@ -19,7 +19,9 @@ consults so that no partial formula is ever a dead end:
 
 * finish one entry: 0 if it may end; 1 with a unary operator (Log of a positive quantity); 2
   with a rolling operator, or a binary one against a fresh feature (``x $close Div``); 3 with a
-  pair-rolling one against a fresh feature (``x $close 10 Corr``);
+  pair-rolling one against a fresh feature (``x $close 10 Corr``); else 2 more than finishing
+  a binary node against a fresh feature (a multiple of a price, ``x = Mul($close, 2)``,
+  finishes as ``Div(Sub(x, $high), $low)``; depth bounds the recursion);
 * finish a stack of k + 1 entries: fold it top-down with Mul (k tokens, the product's unit and
   sign follow from the stack's running aggregates), then finish the product; or first combine
   the top two with any admissible binary (1 token) or pair-rolling (2 tokens) operator, then
@@ -82,6 +84,7 @@ def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
 
 
 _ANY = "*"  # the core of an abstract's possible shift or multiple, when it may be any field
+_RECIPROCAL = "1/"  # the wrapped slot of a constant over a field: "1/close" for Div(5, $close)
 
 
 def _core_field(abstract: tuple) -> str | None:
@@ -90,7 +93,7 @@ def _core_field(abstract: tuple) -> str | None:
     if abstract[0] != F:
         return None
     if abstract[5] is not None:
-        return abstract[5]
+        return "" if abstract[5].startswith(_RECIPROCAL) else abstract[5]
     return abstract[1] if abstract[4] == 1 else ""
 
 
@@ -98,14 +101,36 @@ def _wraps(spec_name: str, name: str | None, abstracts: Sequence[tuple]) -> str 
     """``_core_field`` of the operand when an operator node is a constant shift or multiple of
     it that ``affine_core`` may strip (an Add, Sub, Mul or a Div by a literal with one literal
     operand, named SHIFT or SCALE: a return, ``Sub(Div(x, y), 1)``, is named Sub), else None."""
+    kinds = [a[0] for a in abstracts]
+    if spec_name == "Div" and kinds == [C, F] and _bare_field(abstracts[1]):
+        return _RECIPROCAL + abstracts[1][1]  # a constant over a field (see ``_cancel_pair``)
     if spec_name not in ("Add", "Sub", "Mul", "Div") or name not in (SHIFT, SCALE):
         return None
-    kinds = [a[0] for a in abstracts]
     if len(kinds) != 2 or kinds.count(C) != 1 or W in kinds:
         return None
     if spec_name == "Div" and kinds[0] == C:
         return None
     return _core_field(abstracts[1] if kinds[0] == C else abstracts[0])
+
+
+def _bare_field(abstract: tuple) -> bool:
+    """Whether an abstract is a bare feature (its name is the field)."""
+    return abstract[0] == F and abstract[4] == 1
+
+
+def _is_reciprocal(abstract: tuple) -> bool:
+    """Whether an abstract is a constant over a field (``Div(-10, $high)``)."""
+    wrapped = abstract[5] if abstract[0] == F else None
+    return wrapped is not None and wrapped.startswith(_RECIPROCAL)
+
+
+def _cancel_pair(a: tuple, b: tuple) -> bool:
+    """Whether two abstracts are a field and a constant over it, in either order: their product
+    is a constant (``Mul($high, Div(-10, $high))``), so Mul refuses them."""
+    for x, y in ((a, b), (b, a)):
+        if _bare_field(x) and y[0] == F and y[5] == _RECIPROCAL + x[1]:
+            return True
+    return False
 
 
 def _may_share_core(below: tuple, top: tuple) -> bool:
@@ -119,6 +144,22 @@ def _may_share_core(below: tuple, top: tuple) -> bool:
     if not a or not b:
         return False
     return a == b or _ANY in (a, b)
+
+
+def _core_key(abstract: tuple) -> tuple:
+    """What node rules read of an abstract: kind, name, unit and sign, and whether it is a
+    constant over a field (which field)."""
+    return (*abstract[:4], abstract[5]) if _is_reciprocal(abstract) else abstract[:4]
+
+
+def _stand_in(abstract: tuple, i: int) -> str:
+    """A text for operand ``i`` that node rules read as the abstract's: a bare feature's own,
+    a constant over a field as one (``Div(1,$close)``), else a placeholder ``$x{i}``."""
+    if _bare_field(abstract):
+        return f"${abstract[1]}"
+    if _is_reciprocal(abstract):
+        return f"Div({i + 1},${abstract[5][len(_RECIPROCAL) :]})"
+    return f"$x{i}"
 
 
 _MEMO_LIMIT = 500_000
@@ -384,7 +425,7 @@ class UnitGrammar:
         depth = 1 + max(a[4] for a in abstracts)
         if depth > self.max_depth:
             return None
-        key = (spec.name, params, tuple(a[:4] for a in abstracts), rel)
+        key = (spec.name, params, tuple(_core_key(a) for a in abstracts), rel)
         try:
             core = self._cores[key]
         except KeyError:
@@ -409,7 +450,7 @@ class UnitGrammar:
             return None
         if spec.category == "pair_rolling" and C in kinds:
             return None
-        texts = [f"$x{i}" for i in range(len(abstracts))]
+        texts = [_stand_in(a, i) for i, a in enumerate(abstracts)]
         if isinstance(rel, str):  # the operand's head, one of COMPOSING
             texts[0] = f"{rel}($x0,1)"
         elif rel == SAME:
@@ -486,12 +527,17 @@ class UnitGrammar:
                     best = min(best, 2.0 + self.single(r))
         return best
 
-    def chain(self, agg: Agg, aid: int) -> float:
-        """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""
+    def chain(self, agg: Agg, aid: int, below_known: bool = False) -> float:
+        """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish.
+
+        A constant over a field on top may cancel with that field under it, so without
+        ``below_known`` (the caller checked the pair, ``_cancel_pair``) it does not fold."""
         k, _, _, m, _, _ = agg
         if k == 0:
             return self.single(aid)
         if self.mul is None:
+            return math.inf
+        if not below_known and _is_reciprocal(self._abs[aid]):
             return math.inf
         key = (agg, aid)
         cost = self._chain.get(key)
@@ -529,7 +575,9 @@ class UnitGrammar:
         return cost
 
     def _finish_cost(self, agg: Agg, below: int, top: int, rel: int) -> float:
-        best = self.chain(self._extend_aid(agg, below), top)
+        best = math.inf  # fold the top two with Mul first, unless they cancel to a constant
+        if not _cancel_pair(self._abs[below], self._abs[top]):
+            best = self.chain(self._extend_aid(agg, below), top, below_known=True)
         for extra, r in self._combine(below, top, rel):
             best = min(best, extra + self.chain(agg, r))
         return best

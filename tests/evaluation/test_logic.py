@@ -525,6 +525,28 @@ def test_negative_quantities_on_real_prices(text: str, equals: str) -> None:
     assert JUDGE.judge(f"Div({text}, $close)").score < 1.0
 
 
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Mul($high, Div(-10, $high))", True),  # -10
+        ("Mul(Div(0.5, $volume), $volume)", True),  # 0.5
+        ("Mul($high, Div(-10, $low))", False),
+        ("Mul($high, Mean(Div(-10, $high), 5))", False),  # a mean of reciprocals
+        ("Mul($high, Div($close, $high))", False),
+    ],
+)
+def test_a_field_times_a_constant_over_it(text: str, flagged: bool) -> None:
+    verdict = JUDGE.judge(f"Corr({text}, $close, 10)")
+    assert any("a field times a constant over it" in r for r in verdict.reasons) == flagged
+    if flagged:  # on real prices the product is the constant (to rounding)
+        panel = load_market("dow30")
+        values = evaluate(text, panel)
+        constant = float(text.split("Div(")[1].split(",")[0])
+        ok = np.isfinite(values)
+        assert ok.mean() > 0.9
+        np.testing.assert_allclose(values[ok], constant, rtol=1e-12)
+
+
 def test_sign_classes_hold_on_real_data() -> None:
     """Every node of 300 random formulas (units off, so every operator mix) keeps the sign
     class ``expr_sign`` gives it, on every cell of real prices where it and its operands are

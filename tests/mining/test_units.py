@@ -356,6 +356,10 @@ def test_mask_rules_by_hand() -> None:
     assert not {"Greater", "Less"} & _allowed(st)  # a high is never below its low
     _write(st, ["$close", "$open"])
     assert {"Greater", "Less"} <= _allowed(st)
+    _write(st, ["$high", "5", "$low", "Div"])  # the high times 5 / low: a ratio
+    assert "Mul" in _allowed(st)
+    _write(st, ["$high", "5", "$high", "Div"])  # but 5 / high times the high is 5
+    assert "Mul" not in _allowed(st) and "Div" in _allowed(st)
     _write(st, ["$close", "$close", "10", "Max"])
     assert not {"Greater", "Less"} & _allowed(st)  # Max(x, 10) already takes x; Less gives x
     _write(st, ["$close", "10", "Min", "$close"])
@@ -395,7 +399,9 @@ def test_mask_rules_by_hand() -> None:
     ],
 )
 def test_no_dead_ends_for_small_vocabularies(max_len: int, operators: tuple[str, ...]) -> None:
-    vocab = Vocabulary(operators=operators, windows=(5, 10), constants=(-1.0, 2.0), max_len=max_len)
+    vocab = Vocabulary(
+        operators=operators, windows=(5, 10), constants=(-1.0, 0.5, 2.0), max_len=max_len
+    )
     try:
         state = GrammarState(vocab)
     except quantrl.ConfigError:
