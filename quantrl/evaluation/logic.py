@@ -81,10 +81,10 @@ class RuleBasedJudge:
     ``depth_penalty`` per nesting level beyond ``max_depth``, ``size_penalty`` per 10 nodes
     beyond ``max_size`` and ``scale_penalty`` when the factor is a raw level (price, volume,
     ...) that is not comparable across symbols, and per raw level shifted by a constant
-    (``Div($close, Add($open, 5))``; guards against 0 aside). A formula that does not parse (constants-only
-    subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
-    scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
-    formulas without any finding.
+    (``Div($close, Add($open, 5))``; guards against 0 aside). A formula that does not parse
+    (constants-only subtrees, Ref of a constant, bad windows), depends on no market data or
+    reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on)
+    writes only formulas without any finding.
     """
 
     def __init__(

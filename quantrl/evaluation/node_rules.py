@@ -47,7 +47,6 @@ __all__ = [
     "is_one",
     "node_findings",
     "operator_name",
-    "reciprocal_field",
     "rule_name",
 ]
 #: Operators whose two operands being the same expression make the result trivial.
@@ -399,7 +398,7 @@ def is_field_text(text: str) -> bool:
     return text.startswith("$") and "(" not in text
 
 
-def reciprocal_field(text: str) -> str | None:
+def _reciprocal_field(text: str) -> str | None:
     """The field a canonical text is a constant over (``Div(-10,$high)`` gives ``$high``), else
     None."""
     if not text.startswith("Div("):
@@ -413,8 +412,8 @@ def reciprocal_field(text: str) -> str | None:
 def _cancels(t0: str, t1: str) -> bool:
     """Whether one of two operand texts is a field and the other a constant over that field:
     their product, ``Mul($high, Div(-10, $high))``, is the constant."""
-    return (is_field_text(t0) and reciprocal_field(t1) == t0) or (
-        is_field_text(t1) and reciprocal_field(t0) == t1
+    return (is_field_text(t0) and _reciprocal_field(t1) == t0) or (
+        is_field_text(t1) and _reciprocal_field(t0) == t1
     )
 
 

@@ -368,7 +368,7 @@ def test_redundant_constants(text: str, needle: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "Mul(Mean(Add(Div($close, $open), 5), 10), Div($high, $low))",  # a mean moves with the shift
+        "Mul(Mean(Add(Div($close, $open), 5), 10), Div($high, $low))",  # the mean moves too
         "Greater(Std(Mul($close, 2), 10), $open) / $close",  # a std scales with the factor
         "Std($close / Ref($close, 1) - 1, 20)",  # a return, written as quants write it
         "Std(Add(-1, $close / Ref($close, 5)), 20)",
