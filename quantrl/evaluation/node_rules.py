@@ -246,7 +246,7 @@ def node_findings(
     ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
     comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
     ``Sub($high, Add($high, 0.01))``, a negative constant subtracted, ``Sub($low, -10)`` (an
-    Add), a Ref of a Ref or a Max of a Max (one with the windows
+    Add), a division by -1 (a Mul by -1), a Ref of a Ref or a Max of a Max (one with the windows
     combined, ``Ref(Ref($close, 10), 20)`` is ``Ref($close, 30)``),
     an idempotent operator applied twice, Abs of a non-negative or non-positive quantity, a
     constant shift inside an operator it does not change,
@@ -305,6 +305,8 @@ def node_findings(
         out.append(("redundant", f"{text} multiplies by 1"))
     if name == "Sub" and len(children) == 2 and _negative_literal(children[1]):
         out.append(("redundant", f"{text} subtracts a negative constant: it is an Add"))
+    if name == "Div" and len(children) == 2 and _is_minus_one(children[1]):
+        out.append(("redundant", f"{text} divides by -1: it is a Mul by -1"))
     if name in ("Add", "Sub") and len(children) == 2 and all(_carries(c, SHIFT) for c in children):
         out.append(("redundant", f"{text} shifts by a constant twice"))
     if name in ("Mul", "Div") and len(children) == 2 and all(_carries(c, SCALE) for c in children):
@@ -485,6 +487,11 @@ def _shifts_level(name: str, children: Sequence[Operand]) -> bool:
         return False
     guard = name == "Add" and const[2] == POSITIVE and const[0] != "|c|>1"
     return not (guard and other[1] == VOLUME and other[2] in (POSITIVE, NONNEGATIVE))
+
+
+def _is_minus_one(operand: Operand) -> bool:
+    """Whether an operand is the literal -1."""
+    return operand[1].kind == "const" and operand[:3:2] == ("|c|=1", NEGATIVE)
 
 
 def _negative_literal(operand: Operand) -> bool:

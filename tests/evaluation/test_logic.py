@@ -357,6 +357,7 @@ def test_comparisons_decided_by_ranges(text: str, decided: bool) -> None:
         ),  # through Sub
         ("Corr(Sub(Corr($close, $volume, 5), 1), $close, 10)", "constant shift"),  # not a return
         ("Std(Add(-1, Corr($close, $volume, 10)), 10)", "constant shift"),
+        ("Div(Sub(Div($high, -1), $low), $close)", "divides by -1"),  # Mul($high, -1)
     ],
 )
 def test_redundant_constants(text: str, needle: str) -> None:
@@ -602,6 +603,7 @@ def test_redundant_constants_really_are_redundant() -> None:
     same("Corr($open, Mul($close, 0.5), 10)", "Corr($open, $close, 10)")
     same("Corr(Div($close, -5), $open, 10)", "Corr($close, $open, 10)", sign=-1.0)
     same("Std(Ref(Add($close, 1), 5), 10)", "Std(Ref($close, 5), 10)")
+    same("Div($high, -1)", "Mul($high, -1)")
     same("Corr(Log(Mul($close, 5)), $volume, 10)", "Corr(Log($close), $volume, 10)")
     same(
         "Corr(Cov($close, Mul($open, 2), 10), $volume, 10)",

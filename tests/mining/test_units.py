@@ -344,6 +344,8 @@ def test_mask_rules_by_hand() -> None:
     assert "Corr" not in _allowed(st)  # a scaled ratio inside Corr: the factor changes a sign
     _write(st, ["$high", "$low", "Div", "$close", "$open", "Div", "5", "Mul"])
     assert "Sub" in _allowed(st)  # a weighted difference of two ratios
+    _write(st, ["$close", "$open", "Div", "-1"])  # a negation is a Mul by -1, not a Div
+    assert "Mul" in _allowed(st) and "Div" not in _allowed(st)
     _write(st, ["$close", "$open", "Div", "-10", "Mul"])
     assert "SEP" not in _allowed(st)  # alone, a multiple of a ratio has the ratio's ranks
     _write(st, ["$close", "$open", "Div", "-10", "Mul", "$close", "Mul", "$open", "Sub", "$high"])
