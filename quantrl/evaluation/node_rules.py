@@ -491,7 +491,12 @@ def _shifts_level(name: str, children: Sequence[Operand]) -> bool:
 
 def _is_minus_one(operand: Operand) -> bool:
     """Whether an operand is the literal -1."""
-    return operand[1].kind == "const" and operand[:3:2] == ("|c|=1", NEGATIVE)
+    return _negative_literal(operand) and operand[0] == "|c|=1"
+
+
+def _is_zero(operand: Operand) -> bool:
+    """Whether an operand is the literal 0 (the one literal of sign class non-negative)."""
+    return operand[1].kind == "const" and operand[2] == NONNEGATIVE
 
 
 def _negative_literal(operand: Operand) -> bool:
@@ -542,9 +547,7 @@ def _decided_by_sign(children: Sequence[Operand]) -> bool:
 
 def _operand_signs(operand: Operand) -> frozenset[int]:
     """The signs an operand may take: its class's, or exactly 0 for the literal 0."""
-    if operand[1].kind == "const" and operand[2] == NONNEGATIVE:
-        return frozenset({0})
-    return sign_set(operand[2])
+    return frozenset({0}) if _is_zero(operand) else sign_set(operand[2])
 
 
 _MIRRORED = {"Gt": "Lt", "Lt": "Gt", "Ge": "Le", "Le": "Ge"}
@@ -582,7 +585,7 @@ def _level_threshold(children: Sequence[Operand]) -> bool:
     price, a volume, a price change...): ``Less($high, 2)`` splits stocks by their share
     price, while ``Greater(Delta($close, 1), 0)`` (the gain of an up day) splits by sign."""
     split = _literal_and_other(children)
-    if split is None or split[0][2] == NONNEGATIVE:  # the literal 0
+    if split is None or _is_zero(split[0]):
         return False
     return not scale_free(split[1][1])
 

@@ -96,8 +96,10 @@ def _core_field(abstract: tuple) -> str | None:
     operator node, ``_ANY`` when it may be either (None for constants and windows)."""
     if abstract[0] != F:
         return None
+    if _is_reciprocal(abstract):
+        return ""
     if abstract[5] is not None:
-        return "" if abstract[5].startswith(_RECIPROCAL) else abstract[5]
+        return abstract[5]
     return abstract[1] if abstract[4] == 1 else ""
 
 
@@ -107,7 +109,7 @@ def _wraps(spec_name: str, name: str | None, abstracts: Sequence[tuple]) -> str 
     operand, named SHIFT or SCALE: a return, ``Sub(Div(x, y), 1)``, is named Sub), else None."""
     kinds = [a[0] for a in abstracts]
     if spec_name == "Div" and kinds == [C, F] and _bare_field(abstracts[1]):
-        return _RECIPROCAL + abstracts[1][1]  # a constant over a field (see ``_cancel_pair``)
+        return _RECIPROCAL + abstracts[1][1]  # a constant over a field (``_stand_in``)
     if spec_name not in ("Add", "Sub", "Mul", "Div") or name not in (SHIFT, SCALE):
         return None
     if len(kinds) != 2 or kinds.count(C) != 1 or W in kinds:
@@ -126,15 +128,6 @@ def _is_reciprocal(abstract: tuple) -> bool:
     """Whether an abstract is a constant over a field (``Div(-10, $high)``)."""
     wrapped = abstract[5] if abstract[0] == F else None
     return wrapped is not None and wrapped.startswith(_RECIPROCAL)
-
-
-def _cancel_pair(a: tuple, b: tuple) -> bool:
-    """Whether two abstracts are a field and a constant over it, in either order: their product
-    is a constant (``Mul($high, Div(-10, $high))``), so Mul refuses them."""
-    for x, y in ((a, b), (b, a)):
-        if _bare_field(x) and y[0] == F and y[5] == _RECIPROCAL + x[1]:
-            return True
-    return False
 
 
 def _may_share_core(below: tuple, top: tuple) -> bool:
@@ -534,8 +527,9 @@ class UnitGrammar:
     def chain(self, agg: Agg, aid: int, below_known: bool = False) -> float:
         """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish.
 
-        A constant over a field on top may cancel with that field under it, so without
-        ``below_known`` (the caller checked the pair, ``_cancel_pair``) it does not fold."""
+        A constant over a field on top may cancel with that field under it
+        (``Mul($high, Div(-10, $high))``), so without ``below_known`` (the caller checked that
+        Mul admits the pair) it does not fold."""
         k, _, _, m, _, _ = agg
         if k == 0:
             return self.single(aid)
@@ -579,8 +573,8 @@ class UnitGrammar:
         return cost
 
     def _finish_cost(self, agg: Agg, below: int, top: int, rel: int) -> float:
-        best = math.inf  # fold the top two with Mul first, unless they cancel to a constant
-        if not _cancel_pair(self._abs[below], self._abs[top]):
+        best = math.inf  # fold the top two with Mul first, when Mul admits them
+        if self.mul is not None and self.step(self.mul, (), (below, top), rel) is not None:
             best = self.chain(self._extend_aid(agg, below), top, below_known=True)
         for extra, r in self._combine(below, top, rel):
             best = min(best, extra + self.chain(agg, r))
