@@ -2,14 +2,17 @@
 
 Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a formula by these
 findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
-with one. An operand is seen through four things only: its rule name (``rule_name``: a field,
+with one but a factor that cancels between the operands of a product or quotient (the miner's
+pool refuses those formulas, ``cancelling_node``). An operand is seen through four things only: its rule name (``rule_name``: a field,
 a constant's magnitude class, an operator's name, or a constant shift or factor), its unit, its
 sign class and its canonical text.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from quantrl.alpha import Constant, Expr, Feature
@@ -40,9 +43,12 @@ __all__ = [
     "Operand",
     "affine_core",
     "argument_texts",
+    "cancelled_factor",
+    "cancelling_node",
     "constant_name",
     "contains_operand",
     "expr_sign",
+    "factor_texts",
     "is_field_text",
     "is_one",
     "node_findings",
@@ -236,12 +242,14 @@ def node_findings(
     ``quantrl.alpha.dimensions.result_sign``), ``"degenerate"`` (identical operands that make the node
     constant or its operand: ``Sub(x, x)``, ``Corr(x, x, w)``, equal If branches; a
     comparison that signs decide, ``Greater($volume, -1)``, ``Gt($close, 0)``,
-    ``Less(Mul($close, -1), $open)``, or a field times a constant over it,
-    ``Mul($high, Div(-10, $high))``, or
-    by the other side's range, ``Greater(30, Corr(x, y, 10))``, or by the bar's definition,
-    ``Greater($high, $close)``, or a raw level compared with or folded at a fixed threshold,
-    ``Less($high, 2)``, ``Abs(Sub($close, 5))``, or an operand compared with an extremum
-    that never passes it, ``Greater(x, Min(x, 10))``), ``"redundant"`` (``Cov(x, x)``, an
+    ``Less(Mul($close, -1), $open)``, or by the other side's range,
+    ``Greater(30, Corr(x, y, 10))``, or by the bar's definition, ``Greater($high, $close)``,
+    or a raw level compared with or folded at a fixed threshold, ``Less($high, 2)``,
+    ``Abs(Sub($close, 5))``, or an operand compared with an extremum that never passes it,
+    ``Greater(x, Min(x, 10))``; a product or quotient whose factors cancel to a constant,
+    ``Mul($high, Div(-10, $high))``), ``"redundant"`` (``Cov(x, x)``, a product or quotient
+    with a factor in both its numerator and its denominator (``factor_texts``),
+    ``Div(Mul($close, $volume), $volume)``, an
     extremum of an operand and an extremum that already takes it, ``Greater(x, Max(x, 10))``,
     ``Less(x, Less(x, y))``, a sum of an expression and itself, a sum, difference, quotient or
     comparison of two constant shifts or multiples of one field, ``Add($volume, $volume)``,
@@ -259,7 +267,8 @@ def node_findings(
     a constant, ``Div($close, Add($open, 5))``: the shift weighs with each symbol's share price;
     an epsilon, ``Add(Sub($high, $low), 1e-12)``, or at most one share added to a volume,
     ``Log(Add($volume, 1))``, is a guard against 0). The judge scores these per node; the
-    miner's grammar refuses every operator with a finding.
+    miner's grammar refuses every operator with a finding but a factor that cancels: it reads
+    operands through abstracts that do not list a product's factors.
     ``text`` (the node's canonical string) only goes into the messages.
     """
     name = spec.name
@@ -330,8 +339,14 @@ def node_findings(
                 f"function of {core} alone",
             )
         )
-    if name == "Mul" and len(children) == 2 and _cancels(children[0][3], children[1][3]):
-        out.append(("degenerate", f"{text} is a constant: a field times a constant over it"))
+    if name in ("Mul", "Div") and len(children) == 2 and core is None:
+        cancelled = cancelled_factor(name, children[0][3], children[1][3])
+        if cancelled is not None:
+            shared, constant = cancelled
+            if constant:
+                out.append(("degenerate", f"{text} is a constant: {shared} cancels"))
+            else:
+                out.append(("redundant", f"{text} cancels {shared}: write it without"))
     if name in _COMPOSING and children and children[0][3].startswith(name + "("):
         out.append(("redundant", f"{text} {_COMPOSING[name]}"))
     if name in _IDEMPOTENT and children and children[0][0] == name:
@@ -400,23 +415,49 @@ def is_field_text(text: str) -> bool:
     return text.startswith("$") and "(" not in text
 
 
-def _reciprocal_field(text: str) -> str | None:
-    """The field a canonical text is a constant over (``Div(-10,$high)`` gives ``$high``), else
-    None."""
-    if not text.startswith("Div("):
-        return None
+@functools.lru_cache(maxsize=1 << 16)
+def factor_texts(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Numerator and denominator factors of a canonical text, sorted: a Mul's factors are its
+    operands' and a Div's its numerator's with its denominator's swapped; literals are left
+    out and any other text is one factor (``Div(Mul($close,-2),Mean($volume,5))`` gives
+    ``(("$close",), ("Mean($volume,5)",))``)."""
+    if text[:4] not in ("Mul(", "Div("):
+        return ((), ()) if _is_literal(text) else ((text,), ())
     args = argument_texts(text)
-    if len(args) == 2 and _is_literal(args[0]) and is_field_text(args[1]):
-        return args[1]
+    if len(args) != 2:
+        return ((text,), ())
+    (n0, d0), (n1, d1) = factor_texts(args[0]), factor_texts(args[1])
+    if text[:3] == "Div":
+        n1, d1 = d1, n1
+    return tuple(sorted(n0 + n1)), tuple(sorted(d0 + d1))
+
+
+def cancelled_factor(name: str, t0: str, t1: str) -> tuple[str, bool] | None:
+    """(a factor that cancels, whether nothing but a constant is left) when the product or
+    quotient ``name`` of two operand texts has a factor in both its numerator and its
+    denominator (``Div(Mul($close,$volume),$volume)`` is ``$close``, ``Mul($high,Div(-10,
+    $high))`` is -10), else None. Two equal operands of a Div are another rule's."""
+    if name == "Div" and t0 == t1:
+        return None
+    (n0, d0), (n1, d1) = factor_texts(t0), factor_texts(t1)
+    if name == "Div":
+        n1, d1 = d1, n1
+    num, den = Counter(n0 + n1), Counter(d0 + d1)
+    shared = num & den
+    if not shared:
+        return None
+    return min(shared), not (num - shared) and not (den - shared)
+
+
+def cancelling_node(expr: Expr) -> tuple[str, str] | None:
+    """(node text, factor) of the first product or quotient in ``expr`` with a factor in both
+    its numerator and its denominator (``cancelled_factor``), else None."""
+    for node in expr.walk():
+        if node.kind == "op" and node.name in ("Mul", "Div") and len(node.children) == 2:
+            found = cancelled_factor(node.name, str(node.children[0]), str(node.children[1]))
+            if found is not None:
+                return str(node), found[0]
     return None
-
-
-def _cancels(t0: str, t1: str) -> bool:
-    """Whether one of two operand texts is a field and the other a constant over that field:
-    their product, ``Mul($high, Div(-10, $high))``, is the constant."""
-    return (is_field_text(t0) and _reciprocal_field(t1) == t0) or (
-        is_field_text(t1) and _reciprocal_field(t0) == t1
-    )
 
 
 def _shared_core(name: str, children: Sequence[Operand]) -> str | None:

@@ -246,6 +246,7 @@ class MiningTask:
             "near-duplicate",
             "degenerate",
             "sparse",
+            "cancels",
         ) or result.reason.startswith("error"):
             return 0.0
         repeat = result.formula in self.seen

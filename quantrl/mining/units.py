@@ -11,7 +11,11 @@ of an expression, the field that expression is (``_core_field``; for a constant 
 a Log of a positive quantity, no identical operands that make it trivial, no comparison that
 a constant or the signs decide, no raw level shifted by a constant, no redundant Abs or
 constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge
-scores exactly those findings, so a formula written under these rules has none. Node rules
+scores exactly those findings, so a formula written under these rules has none but one: a
+factor that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``)
+is refused here only for a field and a constant over it, as abstracts do not list a product's
+factors (listing them multiplied the time a formula takes to sample by 2.4); the pool refuses
+the rest unevaluated (``quantrl.mining.pool``). Node rules
 read an operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's
 own, a constant over a field as one, else a placeholder.
 

@@ -23,7 +23,7 @@ from quantrl.evaluation.logic import (
     RuleBasedJudge,
     parse_judge_reply,
 )
-from quantrl.evaluation.node_rules import expr_sign
+from quantrl.evaluation.node_rules import cancelling_node, expr_sign
 
 JUDGE = RuleBasedJudge()
 
@@ -528,25 +528,41 @@ def test_negative_quantities_on_real_prices(text: str, equals: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "flagged"),
+    ("text", "simpler"),
     [
-        ("Mul($high, Div(-10, $high))", True),  # -10
-        ("Mul(Div(0.5, $volume), $volume)", True),  # 0.5
-        ("Mul($high, Div(-10, $low))", False),
-        ("Mul($high, Mean(Div(-10, $high), 5))", False),  # a mean of reciprocals
-        ("Mul($high, Div($close, $high))", False),
+        ("Mul($high, Div(-10, $high))", "-10"),
+        ("Mul(Div(0.5, $volume), $volume)", "0.5"),
+        ("Mul($high, Div($close, $high))", "$close"),
+        ("Div(Mul($close, $volume), $volume)", "$close"),
+        ("Div(Mul($open, Div($volume, -5)), $volume)", "Div($open, -5)"),
+        ("Div(Div($low, $volume), Div(0.01, $volume))", "Div($low, 0.01)"),
+        ("Mul(Div($close, $open), Div($open, $high))", "Div($close, $high)"),
+        ("Div($volume, Mul(Mean($close, 5), $volume))", "Div(1, Mean($close, 5))"),
+        ("Mul($high, Div(-10, $low))", None),
+        ("Mul($high, Mean(Div(-10, $high), 5))", None),  # a mean of reciprocals
+        ("Div(Mul($close, $close), $open)", None),
+        ("Div($high, Div($high, $low))", "$low"),
+        ("Div($high, Div($low, $high))", None),  # a square over the low
     ],
 )
-def test_a_field_times_a_constant_over_it(text: str, flagged: bool) -> None:
+def test_factors_that_cancel(text: str, simpler: str | None) -> None:
+    """A product or quotient with a factor in its numerator and its denominator is flagged
+    (degenerate when only a constant is left); on real prices it is the simpler formula."""
     verdict = JUDGE.judge(f"Corr({text}, $close, 10)")
-    assert any("a field times a constant over it" in r for r in verdict.reasons) == flagged
-    if flagged:  # on real prices the product is the constant (to rounding)
-        panel = load_market("dow30")
-        values = evaluate(text, panel)
-        constant = float(text.split("Div(")[1].split(",")[0])
-        ok = np.isfinite(values)
-        assert ok.mean() > 0.9
-        np.testing.assert_allclose(values[ok], constant, rtol=1e-12)
+    cancels = [r for r in verdict.reasons if "cancel" in r]
+    assert bool(cancels) == (simpler is not None), verdict.reasons
+    found = cancelling_node(parse(text))
+    assert (found is not None) == (simpler is not None)
+    if simpler is None:
+        return
+    constant = simpler.lstrip("-").replace(".", "").isdigit()
+    assert cancels[0].startswith("degenerate" if constant else "redundant")
+    panel = load_market("dow30")
+    values = evaluate(text, panel)
+    same = np.full_like(values, float(simpler)) if constant else evaluate(simpler, panel)
+    ok = np.isfinite(values) & np.isfinite(same)
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(values[ok], same[ok], rtol=1e-12)
 
 
 def test_sign_classes_hold_on_real_data() -> None:

@@ -13,6 +13,7 @@ import quantrl
 from quantrl.alpha import evaluate
 from quantrl.data.folds import purged_kfold_rows
 from quantrl.errors import ConfigError
+from quantrl.mining.env import MiningTask
 from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES
 from quantrl.mining.pool import AlphaPool
 
@@ -99,6 +100,20 @@ def test_duplicates_and_near_duplicates_rejected(panel):
     assert not near.accepted and near.reason == "near-duplicate" and near.max_mutual > 0.99
     assert pool.formulas == before[0] and pool.objective == before[2]
     np.testing.assert_array_equal(pool.weights, before[1])
+
+
+def test_formulas_whose_factors_cancel_are_refused_unevaluated(panel):
+    """``Div(Mul(x, $volume), $volume)`` is x in disguise: refused before evaluation (reward 0),
+    while x itself joins."""
+    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
+    pool = task.pool
+    spent = pool.timings["evaluate"]
+    reward, res = task.offer("Div(Mul(Div(Mean($close,20),$close),$volume),$volume)")
+    assert (reward, res.accepted, res.reason, res.gain) == (0.0, False, "cancels", 0.0)
+    assert pool.timings["evaluate"] == spent and len(pool) == 0
+    assert pool.try_add("Mul(Div(Mean($close,20),$volume),Div($volume,$close))").reason == "cancels"
+    assert pool.try_add("Mean($close,20)/$close").accepted
+    assert pool.timings["evaluate"] > spent
 
 
 def test_full_pool_drops_smallest_abs_weight(panel):
