@@ -12,8 +12,10 @@ steps, the end token included), so runs with equal step or time budgets compare 
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),
   point mutation (a feature, constant, window or operator swapped for one of the same kind) or
   reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
-  would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) are
-  retried, so GP offers only formulas random search could sample. Fitness is the
+  would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) or that
+  the pool refuses unevaluated (a factor that cancels, ``cancelling_node``) are retried, so GP
+  offers only formulas random search could sample and the pool evaluates (its seeds and its
+  fallback after 8 failed tries are such samples too). Fitness is the
   absolute training IC of the formula alone; the offspring replaces the loser of an inverse
   tournament. All randomness comes from one seeded ``numpy.random.Generator``.
 """
@@ -31,6 +33,7 @@ import numpy as np
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 from quantrl.errors import ConfigError, FormulaError, JobError
+from quantrl.evaluation.node_rules import cancelling_node
 from quantrl.mining.env import MiningTask
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
@@ -284,13 +287,22 @@ class GeneticSearch(_Searcher):
                 and self._fits_budget(child)
                 and str(child) not in self.fitness
                 and self._grammar.admits(child)
+                and cancelling_node(child) is None  # the pool would refuse it unevaluated
             ):
                 return child
-        return sample_formula(self.vocab, self.rng, self._grammar)
+        return self._sample()
+
+    def _sample(self) -> Expr:
+        """A formula of the random sampler that the pool would evaluate (no factor cancels)."""
+        for _ in range(100):
+            expr = sample_formula(self.vocab, self.rng, self._grammar)
+            if cancelling_node(expr) is None:
+                break
+        return expr
 
     def _next(self) -> None:
         if len(self.population) < self.population_size:
-            expr = sample_formula(self.vocab, self.rng, self._grammar)
+            expr = self._sample()
             self.population.append((expr, self._evaluate(expr)))
             return
         child = self._offspring()
