@@ -447,3 +447,8 @@ def test_gp_offers_only_grammar_formulas() -> None:
         assert state.admits(expr), formula
         assert JUDGE.judge(expr).score == 1.0, formula  # no factor cancels: the pool would
         # refuse such a formula unevaluated, so GP retries it
+    products = Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12)  # 29 % of samples cancel
+    gp = GeneticSearch(task, products, seed=2, population=10)
+    gp.run_chunk(1500)
+    assert len(gp.fitness) > gp.population_size
+    assert all(cancelling_node(parse(f)) is None for f in gp.fitness)
