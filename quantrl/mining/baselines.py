@@ -6,16 +6,17 @@ steps, the end token included), so runs with equal step or time budgets compare 
 
 * ``RandomSearch`` samples formulas from the token grammar of ``quantrl.mining.tokens``:
   at each step it picks a token kind (operator, feature, window, constant, end) uniformly among
-  the kinds the mask admits, then a token of that kind uniformly. Every sample is valid.
+  the kinds the mask admits, then a token of that kind uniformly. Every sample is valid; one
+  the pool would refuse unevaluated (a factor that cancels, ``cancelling_node``) is drawn
+  again without spending tokens.
 * ``GeneticSearch`` is a steady-state genetic program on the same expression trees (no gplearn):
   a population seeded by the random sampler; each offspring comes from tournament-selected
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),
   point mutation (a feature, constant, window or operator swapped for one of the same kind) or
   reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
   would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) or that
-  the pool refuses unevaluated (a factor that cancels, ``cancelling_node``) are retried, so GP
-  offers only formulas random search could sample and the pool evaluates (its seeds and its
-  fallback after 8 failed tries are such samples too). Fitness is the
+  the pool refuses unevaluated (a factor that cancels) are retried, so GP offers only formulas
+  random search could sample (its seeds and its fallback after 8 failed tries are such samples). Fitness is the
   absolute training IC of the formula alone; the offspring replaces the loser of an inverse
   tournament. All randomness comes from one seeded ``numpy.random.Generator``.
 """
@@ -77,6 +78,15 @@ class _Searcher:
         """Tokens spent so far (formula length + 1 per formula)."""
         return self._steps
 
+    def _sample(self) -> Expr:
+        """A formula of the masked sampler that the pool evaluates: one whose factors cancel
+        (the pool refuses it unevaluated) is drawn again, at no cost in tokens."""
+        for _ in range(100):
+            expr = sample_formula(self.vocab, self.rng, self._grammar)
+            if cancelling_node(expr) is None:
+                break
+        return expr
+
     def _offer(self, expr: Expr) -> float:
         self._steps += rpn_length(expr) + 1
         _, result = self.task.offer(expr)
@@ -132,7 +142,7 @@ class RandomSearch(_Searcher):
     method = "random"
 
     def _next(self) -> None:
-        self._offer(sample_formula(self.vocab, self.rng, self._grammar))
+        self._offer(self._sample())
 
 
 def _nodes(expr: Expr) -> list[Expr]:
@@ -291,14 +301,6 @@ class GeneticSearch(_Searcher):
             ):
                 return child
         return self._sample()
-
-    def _sample(self) -> Expr:
-        """A formula of the random sampler that the pool would evaluate (no factor cancels)."""
-        for _ in range(100):
-            expr = sample_formula(self.vocab, self.rng, self._grammar)
-            if cancelling_node(expr) is None:
-                break
-        return expr
 
     def _next(self) -> None:
         if len(self.population) < self.population_size:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import quantrl
-from quantrl.alpha import Constant, evaluate, parse, parse_rpn, unit_issues
+from quantrl.alpha import Constant, evaluate, parse, parse_rpn, to_rpn, unit_issues
 from quantrl.alpha.dimensions import scale_free
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.evaluation.node_rules import cancelling_node, expr_sign
 from quantrl.mining import GrammarState, MiningTask, Vocabulary
-from quantrl.mining.baselines import GeneticSearch, sample_formula
+from quantrl.mining.baselines import GeneticSearch, RandomSearch, sample_formula
 from quantrl.mining.pool import AlphaPool
 
 VOCAB = Vocabulary(features=("open", "high", "low", "close", "volume"))
@@ -452,3 +452,17 @@ def test_gp_offers_only_grammar_formulas() -> None:
     gp.run_chunk(1500)
     assert len(gp.fitness) > gp.population_size
     assert all(cancelling_node(parse(f)) is None for f in gp.fitness)
+
+
+def test_random_search_draws_again_what_the_pool_would_refuse() -> None:
+    """A sample whose factors cancel is drawn again, and costs no tokens."""
+    panel = quantrl.load_market("sp500", start="2015-01-01", end="2016-03-31")
+    panel = panel.select(list(panel.symbols[:30]))
+    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(4))
+    offered: list = []
+    offer = task.offer
+    task.offer = lambda expr: (offered.append(expr), offer(expr))[1]  # type: ignore[method-assign]
+    search = RandomSearch(task, Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12), seed=3)
+    spent = search.run_chunk(600)
+    assert len(offered) > 20 and all(cancelling_node(e) is None for e in offered)
+    assert spent == sum(len(to_rpn(e)) + 1 for e in offered)
