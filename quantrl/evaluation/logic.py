@@ -84,7 +84,8 @@ class RuleBasedJudge:
     (``Div($close, Add($open, 5))``; guards against 0 aside). A formula that does not parse
     (constants-only subtrees, Ref of a constant, bad windows), depends on no market data or
     reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on)
-    writes only formulas without any finding.
+    writes only formulas without any finding but a factor that cancels in a product or
+    quotient, which the miner's pool refuses unevaluated.
     """
 
     def __init__(

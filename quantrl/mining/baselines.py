@@ -16,8 +16,8 @@ steps, the end token included), so runs with equal step or time budgets compare 
   reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
   would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) or that
   the pool refuses unevaluated (a factor that cancels) are retried, so GP offers only formulas
-  random search could sample (its seeds and its fallback after 8 failed tries are such samples). Fitness is the
-  absolute training IC of the formula alone; the offspring replaces the loser of an inverse
+  random search could sample (its seeds and its fallback after 8 failed tries are such
+  samples). Fitness is the absolute training IC of the formula alone; the offspring replaces the loser of an inverse
   tournament. All randomness comes from one seeded ``numpy.random.Generator``.
 """
 
@@ -80,7 +80,8 @@ class _Searcher:
 
     def _sample(self) -> Expr:
         """A formula of the masked sampler that the pool evaluates: one whose factors cancel
-        (the pool refuses it unevaluated) is drawn again, at no cost in tokens."""
+        (the pool refuses it unevaluated) is drawn again, at no cost in tokens, up to 100
+        draws (the last is kept)."""
         for _ in range(100):
             expr = sample_formula(self.vocab, self.rng, self._grammar)
             if cancelling_node(expr) is None:

@@ -4,20 +4,20 @@ An RPN stack entry is described by its *abstract*: kind (market-data expression,
 window), name (``quantrl.evaluation.node_rules.rule_name`` where a node rule reads it: a bare
 feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
 constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
-(``quantrl.alpha.dimensions.result_sign``), tree depth and, for a constant shift or multiple
-of an expression, the field that expression is (``_core_field``; for a constant over a field,
+(``quantrl.alpha.dimensions.result_sign``), tree depth and, for a constant shift or multiple of
+an expression, the field that expression is (``_core_field``; for a constant over a field,
 ``Div(-10, $high)``, that field marked ``1/``). An operator is admissible on its operands when
 ``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node (units agree,
-a Log of a positive quantity, no identical operands that make it trivial, no comparison that
-a constant or the signs decide, no raw level shifted by a constant, no redundant Abs or
-constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge
-scores exactly those findings, so a formula written under these rules has none but one: a
-factor that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``)
-is refused here only for a field and a constant over it, as abstracts do not list a product's
-factors (listing them multiplied the time a formula takes to sample by 2.4); the pool refuses
-the rest unevaluated (``quantrl.mining.pool``). Node rules
-read an operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's
-own, a constant over a field as one, else a placeholder.
+a Log of a positive quantity, no identical operands that make it trivial, no comparison that a
+constant or the signs decide, no raw level shifted by a constant, no redundant Abs or constant,
+no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores
+exactly those findings, so a formula written under these rules has none but one: a factor that
+cancels between products and quotients (``Div(Mul($close, $volume), $volume)``) is refused here
+only for a field and a constant over it, as abstracts do not list a product's factors (listing
+them multiplied the time a formula takes to sample by 2.4); the pool refuses the rest
+unevaluated (``quantrl.mining.pool``). Node rules read an operand through its abstract, with a
+stand-in text (``_stand_in``): a bare feature's own, a constant over a field as one, else a
+placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
 that is not a constant shift or multiple of another (``Mul(Div($close, $open), -5)`` has the

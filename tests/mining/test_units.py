@@ -206,7 +206,7 @@ def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
         else:
             assert verdict.score == 1.0, (str(expr), verdict.reasons)
         assert state.admits(expr)
-    assert cancelling <= 30  # about 1 %: the pool refuses them
+    assert cancelling <= 30  # about 2 %: the pool refuses them
 
 
 def _rescaled(panel, rng: np.random.Generator):
@@ -433,10 +433,19 @@ def test_too_short_for_any_sound_formula() -> None:
         Vocabulary(units="maybe")
 
 
-def test_gp_offers_only_grammar_formulas() -> None:
+#: Products and quotients of fields: 29 % of its masked samples hold a factor that cancels.
+PRODUCTS = Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12)
+
+
+def _small_task() -> MiningTask:
+    """A mining task on 30 S&P 500 stocks over 15 months, a pool of 4."""
     panel = quantrl.load_market("sp500", start="2015-01-01", end="2016-03-31")
     panel = panel.select(list(panel.symbols[:30]))
-    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(4))
+    return MiningTask(panel, panel.forward_returns(20), AlphaPool(4))
+
+
+def test_gp_offers_only_grammar_formulas() -> None:
+    task = _small_task()
     vocab = Vocabulary(max_len=12)
     gp = GeneticSearch(task, vocab, seed=1, population=10)
     gp.run_chunk(1500)
@@ -447,8 +456,7 @@ def test_gp_offers_only_grammar_formulas() -> None:
         assert state.admits(expr), formula
         assert JUDGE.judge(expr).score == 1.0, formula  # no factor cancels: the pool would
         # refuse such a formula unevaluated, so GP retries it
-    products = Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12)  # 29 % of samples cancel
-    gp = GeneticSearch(task, products, seed=2, population=10)
+    gp = GeneticSearch(task, PRODUCTS, seed=2, population=10)
     gp.run_chunk(1500)
     assert len(gp.fitness) > gp.population_size
     assert all(cancelling_node(parse(f)) is None for f in gp.fitness)
@@ -456,13 +464,11 @@ def test_gp_offers_only_grammar_formulas() -> None:
 
 def test_random_search_draws_again_what_the_pool_would_refuse() -> None:
     """A sample whose factors cancel is drawn again, and costs no tokens."""
-    panel = quantrl.load_market("sp500", start="2015-01-01", end="2016-03-31")
-    panel = panel.select(list(panel.symbols[:30]))
-    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(4))
+    task = _small_task()
     offered: list = []
     offer = task.offer
     task.offer = lambda expr: (offered.append(expr), offer(expr))[1]  # type: ignore[method-assign]
-    search = RandomSearch(task, Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12), seed=3)
+    search = RandomSearch(task, PRODUCTS, seed=3)
     spent = search.run_chunk(600)
     assert len(offered) > 20 and all(cancelling_node(e) is None for e in offered)
     assert spent == sum(len(to_rpn(e)) + 1 for e in offered)
