@@ -5,18 +5,16 @@ window), name (``quantrl.evaluation.node_rules.rule_name`` where a node rule rea
 feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
 constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
 (``quantrl.alpha.dimensions.result_sign``), tree depth and, for a constant shift or multiple of
-an expression, the field that expression is (``_core_field``; for a constant over a field,
-``Div(-10, $high)``, that field marked ``1/``). An operator is admissible on its operands when
+an expression, the field that expression is (``_core_field``). An operator is admissible on its operands when
 ``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node (units agree,
 a Log of a positive quantity, no identical operands that make it trivial, no comparison that a
 constant or the signs decide, no raw level shifted by a constant, no redundant Abs or constant,
 no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores
 exactly those findings, so a formula written under these rules has none but one: a factor that
-cancels between products and quotients (``Div(Mul($close, $volume), $volume)``) is refused here
-only for a field and a constant over it, as abstracts do not list a product's factors (listing
-them multiplied the time a formula takes to sample by 2.4); the pool refuses the rest
-unevaluated (``quantrl.mining.pool``). Node rules read an operand through its abstract, with a
-stand-in text (``_stand_in``): a bare feature's own, a constant over a field as one, else a
+cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), which the
+pool refuses unevaluated (``quantrl.mining.pool``): abstracts do not list a product's factors
+(listing them multiplied the time a formula takes to sample by 2.4). Node rules read an operand
+through its abstract, with a stand-in text (``_stand_in``): a bare feature's own, else a
 placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
@@ -92,7 +90,6 @@ def _rule_name(spec_name: str, abstracts: Sequence[tuple]) -> str | None:
 
 
 _ANY = "*"  # the core of an abstract's possible shift or multiple, when it may be any field
-_RECIPROCAL = "1/"  # the wrapped slot of a constant over a field: "1/close" for Div(5, $close)
 
 
 def _core_field(abstract: tuple) -> str | None:
@@ -100,8 +97,6 @@ def _core_field(abstract: tuple) -> str | None:
     operator node, ``_ANY`` when it may be either (None for constants and windows)."""
     if abstract[0] != F:
         return None
-    if _is_reciprocal(abstract):
-        return ""
     if abstract[5] is not None:
         return abstract[5]
     return abstract[1] if abstract[4] == 1 else ""
@@ -112,8 +107,6 @@ def _wraps(spec_name: str, name: str | None, abstracts: Sequence[tuple]) -> str 
     it that ``affine_core`` may strip (an Add, Sub, Mul or a Div by a literal with one literal
     operand, named SHIFT or SCALE: a return, ``Sub(Div(x, y), 1)``, is named Sub), else None."""
     kinds = [a[0] for a in abstracts]
-    if spec_name == "Div" and kinds == [C, F] and _bare_field(abstracts[1]):
-        return _RECIPROCAL + abstracts[1][1]  # a constant over a field (``_stand_in``)
     if spec_name not in ("Add", "Sub", "Mul", "Div") or name not in (SHIFT, SCALE):
         return None
     if len(kinds) != 2 or kinds.count(C) != 1 or W in kinds:
@@ -126,12 +119,6 @@ def _wraps(spec_name: str, name: str | None, abstracts: Sequence[tuple]) -> str 
 def _bare_field(abstract: tuple) -> bool:
     """Whether an abstract is a bare feature (its name is the field)."""
     return abstract[0] == F and abstract[4] == 1
-
-
-def _is_reciprocal(abstract: tuple) -> bool:
-    """Whether an abstract is a constant over a field (``Div(-10, $high)``)."""
-    wrapped = abstract[5] if abstract[0] == F else None
-    return wrapped is not None and wrapped.startswith(_RECIPROCAL)
 
 
 def _may_share_core(below: tuple, top: tuple) -> bool:
@@ -147,20 +134,10 @@ def _may_share_core(below: tuple, top: tuple) -> bool:
     return a == b or _ANY in (a, b)
 
 
-def _core_key(abstract: tuple) -> tuple:
-    """What node rules read of an abstract: kind, name, unit and sign, and whether it is a
-    constant over a field (which field)."""
-    return (*abstract[:4], abstract[5]) if _is_reciprocal(abstract) else abstract[:4]
-
-
 def _stand_in(abstract: tuple, i: int) -> str:
     """A text for operand ``i`` that node rules read as the abstract's: a bare feature's own,
-    a constant over a field as one (``Div(1,$close)``), else a placeholder ``$x{i}``."""
-    if _bare_field(abstract):
-        return f"${abstract[1]}"
-    if _is_reciprocal(abstract):
-        return f"Div({i + 1},${abstract[5][len(_RECIPROCAL) :]})"
-    return f"$x{i}"
+    else a placeholder ``$x{i}``."""
+    return f"${abstract[1]}" if _bare_field(abstract) else f"$x{i}"
 
 
 _MEMO_LIMIT = 500_000
@@ -426,7 +403,7 @@ class UnitGrammar:
         depth = 1 + max(a[4] for a in abstracts)
         if depth > self.max_depth:
             return None
-        key = (spec.name, params, tuple(_core_key(a) for a in abstracts), rel)
+        key = (spec.name, params, tuple(a[:4] for a in abstracts), rel)
         try:
             core = self._cores[key]
         except KeyError:
@@ -528,18 +505,12 @@ class UnitGrammar:
                     best = min(best, 2.0 + self.single(r))
         return best
 
-    def chain(self, agg: Agg, aid: int, below_known: bool = False) -> float:
-        """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish.
-
-        A constant over a field on top may cancel with that field under it
-        (``Mul($high, Div(-10, $high))``), so without ``below_known`` (the caller checked that
-        Mul admits the pair) it does not fold."""
+    def chain(self, agg: Agg, aid: int) -> float:
+        """Fold ``agg``'s entries and entry ``aid`` (on top) with Mul, then finish."""
         k, _, _, m, _, _ = agg
         if k == 0:
             return self.single(aid)
         if self.mul is None:
-            return math.inf
-        if not below_known and _is_reciprocal(self._abs[aid]):
             return math.inf
         key = (agg, aid)
         cost = self._chain.get(key)
@@ -579,7 +550,7 @@ class UnitGrammar:
     def _finish_cost(self, agg: Agg, below: int, top: int, rel: int) -> float:
         best = math.inf  # fold the top two with Mul first, when Mul admits them
         if self.mul is not None and self.step(self.mul, (), (below, top), rel) is not None:
-            best = self.chain(self._extend_aid(agg, below), top, below_known=True)
+            best = self.chain(self._extend_aid(agg, below), top)
         for extra, r in self._combine(below, top, rel):
             best = min(best, extra + self.chain(agg, r))
         return best
