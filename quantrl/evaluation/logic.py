@@ -19,7 +19,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
-from quantrl.evaluation.node_rules import SCALE, SHIFT, expr_sign, node_findings, rule_name
+from quantrl.evaluation.node_rules import (
+    SCALE,
+    SHIFT,
+    idle_guards,
+    node_findings,
+    operand,
+    rule_name,
+)
 
 __all__ = [
     "MAX_REPLY_BYTES",
@@ -81,11 +88,14 @@ class RuleBasedJudge:
     ``depth_penalty`` per nesting level beyond ``max_depth``, ``size_penalty`` per 10 nodes
     beyond ``max_size`` and ``scale_penalty`` when the factor is a raw level (price, volume,
     ...) that is not comparable across symbols, and per raw level shifted by a constant
-    (``Div($close, Add($open, 5))``; guards against 0 aside). A formula that does not parse
-    (constants-only subtrees, Ref of a constant, bad windows), depends on no market data or
-    reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on)
-    writes only formulas without any finding but a factor that cancels in a product or
-    quotient, which the miner's pool refuses unevaluated.
+    (``Div($close, Add($open, 5))``; guards against 0 aside), and ``redundant_penalty`` per
+    guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1),
+    40)``, ``node_rules.idle_guards``). A formula that does not parse (constants-only
+    subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
+    scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
+    formulas without any finding but two that need more of the formula than a node's
+    operands: a factor that cancels in a product or quotient and an idle guard, which the
+    miner's pool refuses unevaluated (``node_rules.formula_refusal``).
     """
 
     def __init__(
@@ -149,13 +159,18 @@ class RuleBasedJudge:
             if node.kind != "op" or text in seen:
                 continue
             seen.add(text)
-            kids = [
-                (rule_name(c, names), c.unit_info, expr_sign(c, signs), str(c))
-                for c in node.children
-            ]
+            kids = [operand(c, names, signs) for c in node.children]
             for category, message in node_findings(node.spec, kids, node.params, text):
                 value, label = penalty[category]
                 (units if category == "unit" else others).append((value, f"{label}: {message}"))
+        for guard in idle_guards(expr):
+            others.append(
+                (
+                    self.redundant_penalty,
+                    f"redundant: {guard} guards against 0, but nothing above it divides by it "
+                    "or takes its log: the constant only blurs the level",
+                )
+            )
         return units + others
 
     def judge(self, formula: Any) -> JudgeVerdict:

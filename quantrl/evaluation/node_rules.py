@@ -2,8 +2,9 @@
 
 Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a formula by these
 findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
-with one but a factor that cancels between the operands of a product or quotient (the miner's
-pool refuses those formulas, ``cancelling_node``). An operand is seen through four things only:
+with one but a factor that cancels between the operands of a product or quotient. That one,
+and a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
+than a node's operands; the miner's pool refuses those formulas (``formula_refusal``). An operand is seen through four things only:
 its rule name (``rule_name``: a field, a constant's magnitude class, an operator's name, or a
 constant shift or factor), its unit, its sign class and its canonical text.
 """
@@ -49,9 +50,12 @@ __all__ = [
     "contains_operand",
     "expr_sign",
     "factor_texts",
+    "formula_refusal",
+    "idle_guards",
     "is_field_text",
     "is_one",
     "node_findings",
+    "operand",
     "operator_name",
     "rule_name",
 ]
@@ -515,19 +519,75 @@ def _decided_comparison(name: str, children: Sequence[Operand]) -> str | None:
     return None
 
 
-def _shifts_level(name: str, children: Sequence[Operand]) -> bool:
-    """True when an Add or Sub shifts a raw level (a price, a volume, a price change: a unit
-    that is neither scale-free nor a log-level) by a literal that is not a guard against 0: an
-    epsilon (``Add(Sub($high, $low), 1e-12)``) or at most one share added to a non-negative
-    volume (``Log(Add($volume, 1))``)."""
+def _shifted_level(children: Sequence[Operand]) -> tuple[Operand, Operand] | None:
+    """(literal, other operand) when a two-operand node combines a raw level (a price, a
+    volume, a price change: a unit that is neither scale-free nor a log-level) with a
+    literal, else None."""
     split = _literal_and_other(children)
-    if split is None:
-        return False
-    const, other, _ = split
-    if other[1].kind != "dim" or scale_free(other[1]) or const[0] == _EPS:
-        return False
+    if split is None or split[1][1].kind != "dim" or scale_free(split[1][1]):
+        return None
+    return split[0], split[1]
+
+
+def _guards_zero(name: str, const: Operand, level: Operand) -> bool:
+    """Whether shifting the raw level ``level`` by the literal ``const`` (an Add or Sub) is a
+    guard against 0: an epsilon (``Add(Sub($high, $low), 1e-12)``) or at most one share added
+    to a non-negative volume (``Log(Add($volume, 1))``)."""
+    if const[0] == _EPS:
+        return True
     guard = name == "Add" and const[2] == POSITIVE and const[0] != "|c|>1"
-    return not (guard and other[1] == VOLUME and other[2] in (POSITIVE, NONNEGATIVE))
+    return guard and level[1] == VOLUME and level[2] in (POSITIVE, NONNEGATIVE)
+
+
+def _shifts_level(name: str, children: Sequence[Operand]) -> bool:
+    """True when an Add or Sub shifts a raw level by a literal that is not a guard against 0
+    (``_guards_zero``)."""
+    split = _shifted_level(children)
+    return split is not None and not _guards_zero(name, *split)
+
+
+def operand(expr: Expr, names: dict[str, str], signs: dict[str, str]) -> Operand:
+    """How node rules see ``expr`` as an operand: rule name, unit, sign class and canonical
+    text (``names`` and ``signs`` cache ``rule_name`` and ``expr_sign`` by text)."""
+    return (rule_name(expr, names), expr.unit_info, expr_sign(expr, signs), str(expr))
+
+
+#: Operators whose operand (Log's; a Div's denominator, a Power's base) a guard keeps off 0.
+_GUARDED_SLOT: dict[str, int] = {"Log": 0, "Div": 1, "Power": 0}
+
+
+def idle_guards(expr: Expr) -> list[str]:
+    """Texts of the guards against 0 in ``expr`` (``_guards_zero``: ``Add($volume, 1)``) that
+    guard nothing: no Log, denominator or Power lies above them, so the constant only blurs
+    the level it shifts (``Mean(Add($volume, 1), 40)``, ``Div(Add($volume, 1), $close)``)."""
+    names: dict[str, str] = {}
+    signs: dict[str, str] = {}
+    found: list[str] = []
+    todo = [(expr, False)]
+    while todo:
+        node, guarded = todo.pop()
+        if node.kind != "op":
+            continue
+        if not guarded and node.name in ("Add", "Sub") and len(node.children) == 2:
+            split = _shifted_level([operand(c, names, signs) for c in node.children])
+            if split is not None and _guards_zero(node.name, *split) and str(node) not in found:
+                found.append(str(node))
+        slot = _GUARDED_SLOT.get(node.name)
+        todo.extend((c, guarded or i == slot) for i, c in reversed(list(enumerate(node.children))))
+    return found
+
+
+def formula_refusal(expr: Expr) -> tuple[str, str] | None:
+    """(reason, node text) when ``expr`` has a finding that needs more of the formula than a
+    node's operands, which the miner's grammar leaves to its pool: ``"cancels"`` (a factor in
+    both the numerator and the denominator of a product or quotient, ``cancelling_node``) or
+    ``"idle guard"`` (a guard against 0 that nothing divides by or takes the log of,
+    ``idle_guards``); else None."""
+    cancelling = cancelling_node(expr)
+    if cancelling is not None:
+        return "cancels", cancelling[0]
+    idle = idle_guards(expr)
+    return ("idle guard", idle[0]) if idle else None
 
 
 def _is_minus_one(operand: Operand) -> bool:

@@ -7,15 +7,15 @@ steps, the end token included), so runs with equal step or time budgets compare 
 * ``RandomSearch`` samples formulas from the token grammar of ``quantrl.mining.tokens``:
   at each step it picks a token kind (operator, feature, window, constant, end) uniformly among
   the kinds the mask admits, then a token of that kind uniformly. Every sample is valid; one
-  the pool would refuse unevaluated (a factor that cancels, ``cancelling_node``) is drawn
-  again without spending tokens.
+  the pool would refuse unevaluated (a factor that cancels, an idle guard:
+  ``formula_refusal``) is drawn again without spending tokens.
 * ``GeneticSearch`` is a steady-state genetic program on the same expression trees (no gplearn):
   a population seeded by the random sampler; each offspring comes from tournament-selected
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),
   point mutation (a feature, constant, window or operator swapped for one of the same kind) or
   reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
   would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) or that
-  the pool refuses unevaluated (a factor that cancels) are retried, so GP offers only formulas
+  the pool refuses unevaluated (``formula_refusal``) are retried, so GP offers only formulas
   random search could sample (its seeds and its fallback after 8 failed tries are such
   samples). Fitness is the absolute training IC of the formula alone; the offspring replaces the loser of an inverse
   tournament. All randomness comes from one seeded ``numpy.random.Generator``.
@@ -34,7 +34,7 @@ import numpy as np
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 from quantrl.errors import ConfigError, FormulaError, JobError
-from quantrl.evaluation.node_rules import cancelling_node
+from quantrl.evaluation.node_rules import formula_refusal
 from quantrl.mining.env import MiningTask
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
@@ -79,12 +79,12 @@ class _Searcher:
         return self._steps
 
     def _sample(self) -> Expr:
-        """A formula of the masked sampler that the pool evaluates: one whose factors cancel
-        (the pool refuses it unevaluated) is drawn again, at no cost in tokens, up to 100
+        """A formula of the masked sampler that the pool evaluates: one it refuses unevaluated
+        (``formula_refusal``) is drawn again, at no cost in tokens, up to 100
         draws (the last is kept)."""
         for _ in range(100):
             expr = sample_formula(self.vocab, self.rng, self._grammar)
-            if cancelling_node(expr) is None:
+            if formula_refusal(expr) is None:
                 break
         return expr
 
@@ -298,7 +298,7 @@ class GeneticSearch(_Searcher):
                 and self._fits_budget(child)
                 and str(child) not in self.fitness
                 and self._grammar.admits(child)
-                and cancelling_node(child) is None  # the pool would refuse it unevaluated
+                and formula_refusal(child) is None  # the pool would refuse it unevaluated
             ):
                 return child
         return self._sample()

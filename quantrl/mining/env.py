@@ -247,6 +247,7 @@ class MiningTask:
             "degenerate",
             "sparse",
             "cancels",
+            "idle guard",
         ) or result.reason.startswith("error"):
             return 0.0
         repeat = result.formula in self.seen

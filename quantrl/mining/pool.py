@@ -29,8 +29,9 @@ is kept only when the objective improves by more than ``min_gain``; otherwise th
 it was. The reported gain is the objective after minus before (it may be negative for a rejected
 candidate). Before any of this, a formula with a factor in both the numerator and the
 denominator of a product or quotient (``Div(Mul($close, $volume), $volume)``, which is
-``$close``: ``quantrl.evaluation.node_rules.cancelling_node``) is refused unevaluated as
-``"cancels"``, a simpler formula in disguise; and a candidate whose values are finite on fewer than
+``$close``) is refused unevaluated as ``"cancels"``, a simpler formula in disguise, and one with
+a guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1), 40)``) as
+``"idle guard"`` (``quantrl.evaluation.node_rules.formula_refusal``); and a candidate whose values are finite on fewer than
 ``min_coverage`` (default half) of the label's cells is refused as ``"sparse"``: a factor defined
 for a handful of stocks a day (a rolling correlation that is NaN wherever a window's spread is
 below its epsilon, a log of a mostly negative quantity) ranks those few stocks among themselves
@@ -93,7 +94,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
-from quantrl.evaluation.node_rules import cancelling_node
+from quantrl.evaluation.node_rules import formula_refusal
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import (
     combination_ic_nb,
@@ -579,8 +580,9 @@ class AlphaPool:
         if key in self.formulas:
             ic = self._members[self.formulas.index(key)].single_ic
             return AddResult(key, False, 0.0, before, "duplicate", ic, 1.0)
-        if cancelling_node(expr) is not None:
-            return AddResult(key, False, 0.0, before, "cancels")
+        refusal = formula_refusal(expr)
+        if refusal is not None:
+            return AddResult(key, False, 0.0, before, refusal[0])
         t0 = time.process_time()
         values = self._train_values(expr)
         self.timings["evaluate"] += time.process_time() - t0

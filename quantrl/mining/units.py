@@ -10,10 +10,12 @@ an expression, the field that expression is (``_core_field``). An operator is ad
 a Log of a positive quantity, no identical operands that make it trivial, no comparison that a
 constant or the signs decide, no raw level shifted by a constant, no redundant Abs or constant,
 no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores
-exactly those findings, so a formula written under these rules has none but one: a factor that
-cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), which the
-pool refuses unevaluated (``quantrl.mining.pool``): abstracts do not list a product's factors
-(listing them multiplied the time a formula takes to sample by 2.4). Node rules read an operand
+exactly those findings, so a formula written under these rules has none but two, which the pool
+refuses unevaluated (``quantrl.evaluation.node_rules.formula_refusal``): a factor that cancels
+between products and quotients (``Div(Mul($close, $volume), $volume)``), as abstracts do not
+list a product's factors (listing them multiplied the time a formula takes to sample by 2.4),
+and a guard against 0 that nothing above it divides by or takes the log of
+(``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it. Node rules read an operand
 through its abstract, with a stand-in text (``_stand_in``): a bare feature's own, else a
 placeholder.
 

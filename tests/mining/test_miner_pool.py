@@ -116,6 +116,19 @@ def test_formulas_whose_factors_cancel_are_refused_unevaluated(panel):
     assert pool.timings["evaluate"] > spent
 
 
+def test_formulas_with_an_idle_guard_are_refused_unevaluated(panel):
+    """One share added to a volume that nothing divides by or takes the log of only blurs
+    it: refused before evaluation (reward 0), while the same guard in a denominator joins."""
+    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
+    pool = task.pool
+    spent = pool.timings["evaluate"]
+    reward, res = task.offer("Div(Mean(Add($volume,1),20),$volume)")
+    assert (reward, res.accepted, res.reason, res.gain) == (0.0, False, "idle guard", 0.0)
+    assert pool.timings["evaluate"] == spent and len(pool) == 0
+    assert pool.try_add("Div(Mean($volume,20),Add($volume,1))").accepted
+    assert pool.timings["evaluate"] > spent
+
+
 def test_full_pool_drops_smallest_abs_weight(panel):
     label = panel.forward_returns(20)
     pool = AlphaPool(3, min_gain=-1.0).bind(panel, label)
