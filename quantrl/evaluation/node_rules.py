@@ -2,11 +2,12 @@
 
 Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a formula by these
 findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
-with one but a factor that cancels between the operands of a product or quotient. That one,
-and a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
-than a node's operands; the miner's pool refuses those formulas (``formula_refusal``). An operand is seen through four things only:
-its rule name (``rule_name``: a field, a constant's magnitude class, an operator's name, or a
-constant shift or factor), its unit, its sign class and its canonical text.
+with one but a factor that cancels between the operands of a product or quotient. That one, and
+a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
+than a node's operands; the miner's pool refuses those formulas (``formula_refusal``). An
+operand is seen through four things only: its rule name (``rule_name``: a field, a constant's
+magnitude class, an operator's name, or a constant shift or factor), its unit, its sign class
+and its canonical text.
 """
 
 from __future__ import annotations

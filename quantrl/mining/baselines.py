@@ -16,9 +16,9 @@ steps, the end token included), so runs with equal step or time budgets compare 
   reproduction; offspring longer than ``max_len`` tokens, invalid, or that the token grammar
   would not write (``GrammarState.admits``: with units on, dimensionally unsound ones) or that
   the pool refuses unevaluated (``formula_refusal``) are retried, so GP offers only formulas
-  random search could sample (its seeds and its fallback after 8 failed tries are such
-  samples). Fitness is the absolute training IC of the formula alone; the offspring replaces the loser of an inverse
-  tournament. All randomness comes from one seeded ``numpy.random.Generator``.
+  random search could sample (its seeds and its fallback after 8 failed tries are such samples).
+  Fitness is the absolute training IC of the formula alone; the offspring replaces the loser of
+  an inverse tournament. All randomness comes from one seeded ``numpy.random.Generator``.
 """
 
 from __future__ import annotations

@@ -23,19 +23,20 @@ CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``, ``neutr
 
 Adding a candidate (``try_add``): an identical formula, or one whose mean per-date correlation
 with a member exceeds ``mutual_threshold`` in absolute value, is rejected; otherwise it joins,
-the weights are refitted, and while the pool holds more than ``capacity`` members the member with
-the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted again. The change
-is kept only when the objective improves by more than ``min_gain``; otherwise the pool is left as
-it was. The reported gain is the objective after minus before (it may be negative for a rejected
-candidate). Before any of this, a formula with a factor in both the numerator and the
+the weights are refitted, and while the pool holds more than ``capacity`` members the member
+with the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted again. The
+change is kept only when the objective improves by more than ``min_gain``; otherwise the pool is
+left as it was. The reported gain is the objective after minus before (it may be negative for a
+rejected candidate). Before any of this, a formula with a factor in both the numerator and the
 denominator of a product or quotient (``Div(Mul($close, $volume), $volume)``, which is
 ``$close``) is refused unevaluated as ``"cancels"``, a simpler formula in disguise, and one with
 a guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1), 40)``) as
-``"idle guard"`` (``quantrl.evaluation.node_rules.formula_refusal``); and a candidate whose values are finite on fewer than
-``min_coverage`` (default half) of the label's cells is refused as ``"sparse"``: a factor defined
-for a handful of stocks a day (a rolling correlation that is NaN wherever a window's spread is
-below its epsilon, a log of a mostly negative quantity) ranks those few stocks among themselves
-and reads as 0 elsewhere, so its training fit is noise that the pool would otherwise weight.
+``"idle guard"`` (``quantrl.evaluation.node_rules.formula_refusal``); and a candidate whose
+values are finite on fewer than ``min_coverage`` (default half) of the label's cells is refused
+as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling correlation that is
+NaN wherever a window's spread is below its epsilon, a log of a mostly negative quantity) ranks
+those few stocks among themselves and reads as 0 elsewhere, so its training fit is noise that
+the pool would otherwise weight.
 
 Four options aim at pools that generalise out of sample:
 

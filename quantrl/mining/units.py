@@ -5,18 +5,18 @@ window), name (``quantrl.evaluation.node_rules.rule_name`` where a node rule rea
 feature's field, a constant's magnitude class, a bounded or idempotent operator's name, or a
 constant shift or factor; else None), unit (``quantrl.alpha.dimensions.Unit``), sign class
 (``quantrl.alpha.dimensions.result_sign``), tree depth and, for a constant shift or multiple of
-an expression, the field that expression is (``_core_field``). An operator is admissible on its operands when
-``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node (units agree,
-a Log of a positive quantity, no identical operands that make it trivial, no comparison that a
-constant or the signs decide, no raw level shifted by a constant, no redundant Abs or constant,
-no window of 1) and the result is at most ``max_depth`` deep; the rule-based judge scores
-exactly those findings, so a formula written under these rules has none but two, which the pool
-refuses unevaluated (``quantrl.evaluation.node_rules.formula_refusal``): a factor that cancels
-between products and quotients (``Div(Mul($close, $volume), $volume)``), as abstracts do not
-list a product's factors (listing them multiplied the time a formula takes to sample by 2.4),
-and a guard against 0 that nothing above it divides by or takes the log of
-(``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it. Node rules read an operand
-through its abstract, with a stand-in text (``_stand_in``): a bare feature's own, else a
+an expression, the field that expression is (``_core_field``). An operator is admissible on its
+operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say about the node
+(units agree, a Log of a positive quantity, no identical operands that make it trivial, no
+comparison that a constant or the signs decide, no raw level shifted by a constant, no redundant
+Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based
+judge scores exactly those findings, so a formula written under these rules has none but two,
+which the pool refuses unevaluated (``quantrl.evaluation.node_rules.formula_refusal``): a factor
+that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), as
+abstracts do not list a product's factors (listing them multiplied the time a formula takes to
+sample by 2.4), and a guard against 0 that nothing above it divides by or takes the log of
+(``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it. Node rules read an
+operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's own, else a
 placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
