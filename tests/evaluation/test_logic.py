@@ -581,6 +581,7 @@ def test_factors_that_cancel(text: str, simpler: str | None) -> None:
         ("Div($close, Mul(Add($volume, 1), $open))", None),  # in a denominator's product
         ("Div(Sub($close, $open), Add(Sub($high, $low), 1e-12))", None),  # Alpha158's KMID
         ("Div($volume, Mean(Add($volume, 1), 10))", None),  # a mean in a denominator
+        ("Mul($close, Power(Add($volume, 1), -1))", None),  # a Power's base
         ("Div(Add($volume, 5), Mean($volume, 10))", None),  # 5 shares: a shifted level
     ],
 )
