@@ -102,30 +102,34 @@ def test_duplicates_and_near_duplicates_rejected(panel):
     np.testing.assert_array_equal(pool.weights, before[1])
 
 
-def test_formulas_whose_factors_cancel_are_refused_unevaluated(panel):
-    """``Div(Mul(x, $volume), $volume)`` is x in disguise: refused before evaluation (reward 0),
-    while x itself joins."""
+@pytest.mark.parametrize(
+    ("refused", "reason", "also_refused", "joins"),
+    [
+        (  # Div(Mul(x, $volume), $volume) is x in disguise
+            "Div(Mul(Div(Mean($close,20),$close),$volume),$volume)",
+            "cancels",
+            "Mul(Div(Mean($close,20),$volume),Div($volume,$close))",
+            "Mean($close,20)/$close",
+        ),
+        (  # one share added to a volume that nothing divides by or takes the log of blurs it
+            "Div(Mean(Add($volume,1),20),$volume)",
+            "idle guard",
+            "Div(Mean(Add($volume,1),20),Mean($volume,5))",
+            "Div(Mean($volume,20),Add($volume,1))",  # the same guard in a denominator
+        ),
+    ],
+)
+def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
+    """A formula with a finding that needs more of it than a node's operands (a factor that
+    cancels, an idle guard) is refused before evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool
     spent = pool.timings["evaluate"]
-    reward, res = task.offer("Div(Mul(Div(Mean($close,20),$close),$volume),$volume)")
-    assert (reward, res.accepted, res.reason, res.gain) == (0.0, False, "cancels", 0.0)
+    reward, res = task.offer(refused)
+    assert (reward, res.accepted, res.reason, res.gain) == (0.0, False, reason, 0.0)
     assert pool.timings["evaluate"] == spent and len(pool) == 0
-    assert pool.try_add("Mul(Div(Mean($close,20),$volume),Div($volume,$close))").reason == "cancels"
-    assert pool.try_add("Mean($close,20)/$close").accepted
-    assert pool.timings["evaluate"] > spent
-
-
-def test_formulas_with_an_idle_guard_are_refused_unevaluated(panel):
-    """One share added to a volume that nothing divides by or takes the log of only blurs
-    it: refused before evaluation (reward 0), while the same guard in a denominator joins."""
-    task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
-    pool = task.pool
-    spent = pool.timings["evaluate"]
-    reward, res = task.offer("Div(Mean(Add($volume,1),20),$volume)")
-    assert (reward, res.accepted, res.reason, res.gain) == (0.0, False, "idle guard", 0.0)
-    assert pool.timings["evaluate"] == spent and len(pool) == 0
-    assert pool.try_add("Div(Mean($volume,20),Add($volume,1))").accepted
+    assert pool.try_add(also_refused).reason == reason
+    assert pool.try_add(joins).accepted
     assert pool.timings["evaluate"] > spent
 
 
