@@ -39,6 +39,7 @@ __all__ = [
     "AFFINE_OPS",
     "COMPOSING",
     "EXTREMA",
+    "REFUSAL_REASONS",
     "RULE_NAMES",
     "SCALE",
     "SHIFT",
@@ -578,6 +579,10 @@ def idle_guards(expr: Expr) -> list[str]:
     return found
 
 
+#: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
+REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard")
+
+
 def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     """(reason, node text) when ``expr`` has a finding that needs more of the formula than a
     node's operands, which the miner's grammar leaves to its pool: ``"cancels"`` (a factor in
@@ -586,9 +591,9 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     ``idle_guards``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
-        return "cancels", cancelling[0]
+        return REFUSAL_REASONS[0], cancelling[0]
     idle = idle_guards(expr)
-    return ("idle guard", idle[0]) if idle else None
+    return (REFUSAL_REASONS[1], idle[0]) if idle else None
 
 
 def _is_minus_one(operand: Operand) -> bool:

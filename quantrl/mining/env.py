@@ -32,6 +32,7 @@ from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, FormulaError
 from quantrl.evaluation.alpha import pfs, rre
+from quantrl.evaluation.node_rules import REFUSAL_REASONS
 from quantrl.mining.pool import AddResult, AlphaPool
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
@@ -246,8 +247,7 @@ class MiningTask:
             "near-duplicate",
             "degenerate",
             "sparse",
-            "cancels",
-            "idle guard",
+            *REFUSAL_REASONS,
         ) or result.reason.startswith("error"):
             return 0.0
         repeat = result.formula in self.seen
