@@ -217,9 +217,7 @@ SIGNED = "any"
 FIELD_SIGNS: dict[str, str] = {name: POSITIVE for name in FIELD_UNITS}
 
 #: Operators whose result has the sign class of their (first) operand.
-_SIGN_KEEPING = frozenset(
-    {"Ref", "Mean", "Sum", "Med", "Max", "Min", "WMA", "EMA", "Quantile", "CSDemean"}
-)
+_SIGN_KEEPING = frozenset({"Ref", "Mean", "Sum", "Med", "Max", "Min", "WMA", "EMA", "Quantile"})
 _SIGN_NONNEG = frozenset(
     {"Abs", "Std", "Var", "Mad", "Count", "Rsquare", "Not", "And", "Or"}
     | {"Gt", "Ge", "Lt", "Le", "Eq", "Ne"}

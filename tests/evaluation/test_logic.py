@@ -598,14 +598,19 @@ def test_guards_that_guard_nothing(text: str, idle: str | None) -> None:
 
 
 def test_sign_classes_hold_on_real_data() -> None:
-    """Every node of 300 random formulas (units off, so every operator mix) keeps the sign
-    class ``expr_sign`` gives it, on every cell of real prices where it and its operands are
-    finite."""
+    """Every node of 300 random formulas over every operator the miner takes (units off, so
+    every operator mix) keeps the sign class ``expr_sign`` gives it, on every cell of real
+    prices where it and its operands are finite."""
+    from quantrl.alpha import ops
     from quantrl.mining import Vocabulary
     from quantrl.mining.baselines import sample_formula
 
     panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
-    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"), units="off")
+    vocab = Vocabulary(
+        features=("open", "high", "low", "close", "volume"),
+        operators=tuple(name for name, spec in ops.OPERATORS.items() if len(spec.params) < 2),
+        units="off",
+    )
     rng = np.random.default_rng(11)
     allowed = {
         "pos": lambda v: v > 0,
