@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
+from quantrl.evaluation.formula_rules import decided_comparisons
 from quantrl.evaluation.node_rules import (
     SCALE,
     SHIFT,
@@ -90,12 +91,15 @@ class RuleBasedJudge:
     ...) that is not comparable across symbols, and per raw level shifted by a constant
     (``Div($close, Add($open, 5))``; guards against 0 aside), and ``redundant_penalty`` per
     guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1),
-    40)``, ``node_rules.idle_guards``). A formula that does not parse (constants-only
+    40)``, ``node_rules.idle_guards``), and ``degenerate_penalty`` per comparison that the
+    ranges of its operands decide (``Greater(2, Med(Corr($close, $volume, 20), 20))``,
+    ``formula_rules.decided_comparisons``). A formula that does not parse (constants-only
     subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
     scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
-    formulas without any finding but two that need more of the formula than a node's
-    operands: a factor that cancels in a product or quotient and an idle guard, which the
-    miner's pool refuses unevaluated (``node_rules.formula_refusal``).
+    formulas without any finding but three that need more of the formula than a node's
+    operands: a factor that cancels in a product or quotient, an idle guard and a comparison
+    decided by ranges, which the miner's pool refuses unevaluated
+    (``formula_rules.formula_refusal``).
     """
 
     def __init__(
@@ -163,6 +167,15 @@ class RuleBasedJudge:
             for category, message in node_findings(node.spec, kids, node.params, text):
                 value, label = penalty[category]
                 (units if category == "unit" else others).append((value, f"{label}: {message}"))
+        for text in decided_comparisons(expr):
+            finding = f"degenerate: {text} is decided"
+            if not any(message.startswith(finding) for _, message in others):
+                others.append(
+                    (
+                        self.degenerate_penalty,
+                        f"{finding} by the ranges of its operands: its outcome never changes",
+                    )
+                )
         for guard in idle_guards(expr):
             others.append(
                 (

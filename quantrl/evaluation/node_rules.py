@@ -4,7 +4,8 @@ Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a fo
 findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
 with one but a factor that cancels between the operands of a product or quotient. That one, and
 a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
-than a node's operands; the miner's pool refuses those formulas (``formula_refusal``). An
+than a node's operands; the miner's pool refuses those formulas
+(``quantrl.evaluation.formula_rules.formula_refusal``). An
 operand is seen through four things only: its rule name (``rule_name``: a field, a constant's
 magnitude class, an operator's name, or a constant shift or factor), its unit, its sign class
 and its canonical text.
@@ -37,9 +38,9 @@ from quantrl.alpha.ops import OpSpec
 
 __all__ = [
     "AFFINE_OPS",
+    "BOUNDED_RANGES",
     "COMPOSING",
     "EXTREMA",
-    "REFUSAL_REASONS",
     "RULE_NAMES",
     "SCALE",
     "SHIFT",
@@ -48,11 +49,11 @@ __all__ = [
     "argument_texts",
     "cancelled_factor",
     "cancelling_node",
+    "comparison_decided",
     "constant_name",
     "contains_operand",
     "expr_sign",
     "factor_texts",
-    "formula_refusal",
     "idle_guards",
     "is_field_text",
     "is_one",
@@ -82,7 +83,7 @@ _SELF_DEGENERATE: dict[str, str] = {
 _SIGN_DECIDED = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 #: Ranges of bounded operators: a comparison with a constant beyond the range is decided
 #: (``Greater(30, Corr(x, y, 10))`` is 30).
-_BOUNDED: dict[str, tuple[float, float]] = {
+BOUNDED_RANGES: dict[str, tuple[float, float]] = {
     "Corr": (-1.0, 1.0),
     "Sign": (-1.0, 1.0),
     "Rank": (0.0, 1.0),
@@ -228,7 +229,7 @@ _IDEMPOTENT = frozenset({"Abs", "Sign", "CSRank", "CSZScore", "CSDemean"})
 _EXTREMA: dict[str, str] = {"Greater": "max", "Max": "max", "Less": "min", "Min": "min"}
 EXTREMA = frozenset(_EXTREMA)
 """Node-rule names of extrema whose operands Greater and Less must not be compared with."""
-RULE_NAMES = frozenset(_IDEMPOTENT | set(_BOUNDED) | {SHIFT, SCALE, "Div"})
+RULE_NAMES = frozenset(_IDEMPOTENT | set(BOUNDED_RANGES) | {SHIFT, SCALE, "Div"})
 """Operator-node names (``operator_name``) that some node rule reads in an operand alone (an
 extremum's name matters only with the other operand's text, see ``contains_operand``)."""
 
@@ -579,23 +580,6 @@ def idle_guards(expr: Expr) -> list[str]:
     return found
 
 
-#: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
-REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard")
-
-
-def formula_refusal(expr: Expr) -> tuple[str, str] | None:
-    """(reason, node text) when ``expr`` has a finding that needs more of the formula than a
-    node's operands, which the miner's grammar leaves to its pool: ``"cancels"`` (a factor in
-    both the numerator and the denominator of a product or quotient, ``cancelling_node``) or
-    ``"idle guard"`` (a guard against 0 that nothing divides by or takes the log of,
-    ``idle_guards``); else None."""
-    cancelling = cancelling_node(expr)
-    if cancelling is not None:
-        return REFUSAL_REASONS[0], cancelling[0]
-    idle = idle_guards(expr)
-    return (REFUSAL_REASONS[1], idle[0]) if idle else None
-
-
 def _is_minus_one(operand: Operand) -> bool:
     """Whether an operand is the literal -1."""
     return _negative_literal(operand) and operand[0] == "|c|=1"
@@ -667,24 +651,30 @@ def _decided_by_range(name: str, children: Sequence[Operand]) -> bool:
     if split is None:
         return False
     const, other, literal_first = split
-    bounds = _BOUNDED.get(other[0])
+    bounds = BOUNDED_RANGES.get(other[0])
     interval = _CONSTANT_INTERVAL.get((const[2], const[0]))
     if bounds is None or interval is None:
         return False
-    (lo, hi), (c_lo, c_hi) = bounds, interval
-    if literal_first:
-        name = _MIRRORED.get(name, name)  # read as: other <relation> constant
+    return comparison_decided(name, *((interval, bounds) if literal_first else (bounds, interval)))
+
+
+def comparison_decided(name: str, first: tuple[float, float], second: tuple[float, float]) -> bool:
+    """Whether comparison ``name`` of operands whose values lie in the closed intervals
+    ``first`` and ``second`` (bounds reachable) always has the same outcome: Greater or Less
+    always picks one side (ties give the same value), Gt .. Ne are always 1 or always 0."""
+    (a_lo, a_hi), (b_lo, b_hi) = first, second
     if name in ("Greater", "Less"):
-        return c_lo >= hi or c_hi <= lo
+        return a_hi <= b_lo or b_hi <= a_lo
+    if name in ("Lt", "Le"):  # a < b is b > a
+        name = "Gt" if name == "Lt" else "Ge"
+        (a_lo, a_hi), (b_lo, b_hi) = (b_lo, b_hi), (a_lo, a_hi)
     if name == "Gt":
-        return c_lo >= hi or c_hi < lo
+        return a_lo > b_hi or a_hi <= b_lo
     if name == "Ge":
-        return c_lo > hi or c_hi <= lo
-    if name == "Lt":
-        return c_hi <= lo or c_lo > hi
-    if name == "Le":
-        return c_hi < lo or c_lo >= hi
-    return c_lo > hi or c_hi < lo  # Eq, Ne
+        return a_lo >= b_hi or a_hi < b_lo
+    if name in ("Eq", "Ne"):
+        return a_hi < b_lo or b_hi < a_lo or a_lo == a_hi == b_lo == b_hi
+    return False
 
 
 def _level_threshold(children: Sequence[Operand]) -> bool:

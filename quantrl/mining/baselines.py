@@ -34,7 +34,7 @@ import numpy as np
 from quantrl.alpha.expr import Constant, Expr, Feature, Op
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 from quantrl.errors import ConfigError, FormulaError, JobError
-from quantrl.evaluation.node_rules import formula_refusal
+from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.mining.env import MiningTask
 from quantrl.mining.tokens import GrammarState, Vocabulary
 

@@ -32,7 +32,7 @@ from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, FormulaError
 from quantrl.evaluation.alpha import pfs, rre
-from quantrl.evaluation.node_rules import REFUSAL_REASONS
+from quantrl.evaluation.formula_rules import REFUSAL_REASONS
 from quantrl.mining.pool import AddResult, AlphaPool
 from quantrl.mining.tokens import GrammarState, Vocabulary
 

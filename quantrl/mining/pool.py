@@ -31,7 +31,9 @@ rejected candidate). Before any of this, a formula with a factor in both the num
 denominator of a product or quotient (``Div(Mul($close, $volume), $volume)``, which is
 ``$close``) is refused unevaluated as ``"cancels"``, a simpler formula in disguise, and one with
 a guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1), 40)``) as
-``"idle guard"`` (``quantrl.evaluation.node_rules.formula_refusal``); and a candidate whose
+``"idle guard"``, and one with a comparison that the ranges of its operands decide
+(``Greater(2, Med(Corr($close, $volume, 20), 20))``, always 2) as ``"decided"``
+(``quantrl.evaluation.formula_rules.formula_refusal``); and a candidate whose
 values are finite on fewer than ``min_coverage`` (default half) of the label's cells is refused
 as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling correlation that is
 NaN wherever a window's spread is below its epsilon, a log of a mostly negative quantity) ranks
@@ -95,7 +97,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
-from quantrl.evaluation.node_rules import formula_refusal
+from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import (
     combination_ic_nb,

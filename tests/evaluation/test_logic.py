@@ -16,6 +16,7 @@ from quantrl.alpha import evaluate, parse
 from quantrl.data import load_market
 from quantrl.errors import ConfigError, QuantRLError
 from quantrl.evaluation.alpha import alphaeval
+from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.evaluation.logic import (
     Judge,
     JudgeVerdict,
@@ -26,7 +27,6 @@ from quantrl.evaluation.logic import (
 from quantrl.evaluation.node_rules import (
     cancelling_node,
     expr_sign,
-    formula_refusal,
     idle_guards,
 )
 

@@ -117,11 +117,18 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Div(Mean(Add($volume,1),20),Mean($volume,5))",
             "Div(Mean($volume,20),Add($volume,1))",  # the same guard in a denominator
         ),
+        (  # a mean of correlations never reaches 2: the Greater is always 2, the pool constant
+            "Mul(Greater(2,Mean(Corr($close,$volume,10),5)),Div($close,$open))",
+            "decided",
+            "Mul(Less(Add(Corr($close,$volume,10),-5),1),Div($close,$open))",
+            "Mul(Greater(0.5,Mean(Corr($close,$volume,10),5)),Div($close,$open))",
+        ),
     ],
 )
 def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
     """A formula with a finding that needs more of it than a node's operands (a factor that
-    cancels, an idle guard) is refused before evaluation (reward 0), while its sound form joins."""
+    cancels, an idle guard, a comparison its operands' ranges decide) is refused before
+    evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool
     spent = pool.timings["evaluate"]

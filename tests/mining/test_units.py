@@ -8,8 +8,9 @@ import pytest
 import quantrl
 from quantrl.alpha import Constant, evaluate, parse, parse_rpn, to_rpn, unit_issues
 from quantrl.alpha.dimensions import scale_free
+from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.evaluation.logic import RuleBasedJudge
-from quantrl.evaluation.node_rules import expr_sign, formula_refusal
+from quantrl.evaluation.node_rules import expr_sign
 from quantrl.mining import GrammarState, MiningTask, Vocabulary
 from quantrl.mining.baselines import GeneticSearch, RandomSearch, sample_formula
 from quantrl.mining.pool import AlphaPool
@@ -188,10 +189,10 @@ def test_masked_rollouts_are_unit_consistent() -> None:
 
 
 def _findings(expr) -> list[str]:
-    """The judge's findings on a formula but the two the grammar leaves to the pool (a factor
-    that cancels in a product or quotient, an idle guard: ``AlphaPool.try_add`` refuses them
-    unevaluated)."""
-    left = ("cancels", "guards against 0, but nothing above it")
+    """The judge's findings on a formula but the three the grammar leaves to the pool (a
+    factor that cancels in a product or quotient, an idle guard, a comparison decided by its
+    operands' ranges: ``AlphaPool.try_add`` refuses them unevaluated)."""
+    left = ("cancels", "guards against 0, but nothing above it", "by the ranges of its operands")
     return [r for r in JUDGE.judge(expr).reasons if not any(s in r for s in left)]
 
 
@@ -208,7 +209,7 @@ def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
         else:
             assert verdict.score == 1.0, (str(expr), verdict.reasons)
         assert state.admits(expr)
-    assert refused <= 80  # about 6 %: the pool refuses them
+    assert refused <= 100  # about 8 %: the pool refuses them
 
 
 def _rescaled(panel, rng: np.random.Generator):

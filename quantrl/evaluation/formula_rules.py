@@ -1,0 +1,170 @@
+"""Formula rules: findings that need more of a formula than a node's operands.
+
+The node rules (``quantrl.evaluation.node_rules``) see an operand through its rule name, unit,
+sign class and text, which is all the miner's grammar knows when it masks a token. Three
+findings need more: a factor that cancels between the numerator and denominator of a product
+or quotient (``node_rules.cancelling_node``), a guard against 0 that nothing above it guards
+(``node_rules.idle_guards``), and a comparison that the exact constants and the ranges carried
+through the operators below it decide (``decided_comparisons``: ``Greater(2, Med(Corr($close,
+$volume, 20), 20))`` is always 2, ``Less(Add(Corr($high, $open, 30), -5), 1)`` always its first
+operand). The rule-based judge reports them and the miner's pool refuses formulas holding one
+unevaluated (``formula_refusal``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from quantrl.alpha import Constant, Expr
+from quantrl.alpha.dimensions import NEGATIVE, NONNEGATIVE, NONPOSITIVE, POSITIVE
+from quantrl.evaluation.node_rules import (
+    BOUNDED_RANGES,
+    cancelling_node,
+    comparison_decided,
+    expr_sign,
+    idle_guards,
+)
+
+__all__ = ["REFUSAL_REASONS", "decided_comparisons", "formula_refusal", "value_bounds"]
+
+Interval = tuple[float, float]
+_ANY: Interval = (-math.inf, math.inf)
+#: The closed hull of each sign class (bounds count as reachable).
+_SIGN_INTERVAL: dict[str, Interval] = {
+    POSITIVE: (0.0, math.inf),
+    NONNEGATIVE: (0.0, math.inf),
+    NEGATIVE: (-math.inf, 0.0),
+    NONPOSITIVE: (-math.inf, 0.0),
+}
+#: Operators whose values lie within their operand's range: averages, order statistics, lags.
+_RANGE_KEEPING = frozenset({"Mean", "Med", "Min", "Max", "Quantile", "EMA", "Ref"})
+#: Comparisons whose outcome ``comparison_decided`` can fix.
+_COMPARISONS = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
+
+
+def _hull(*points: float) -> Interval:
+    """The closed interval spanning ``points``; anything undefined (inf - inf) spans all."""
+    if any(math.isnan(p) for p in points):
+        return _ANY
+    return min(points), max(points)
+
+
+def _scaled(interval: Interval, factor: float) -> Interval:
+    """``factor`` times every value of ``interval``."""
+    if factor == 0.0:
+        return 0.0, 0.0
+    return _hull(interval[0] * factor, interval[1] * factor)
+
+
+def _product(a: Interval, b: Interval) -> Interval:
+    """The products of a value of ``a`` and one of ``b`` (finite intervals only)."""
+    if not all(math.isfinite(x) for x in (*a, *b)):
+        return _ANY
+    return _hull(a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+
+
+def _abs(interval: Interval) -> Interval:
+    lo, hi = interval
+    if lo >= 0.0:
+        return lo, hi
+    if hi <= 0.0:
+        return -hi, -lo
+    return 0.0, max(-lo, hi)
+
+
+def _operator_bounds(expr: Expr, kids: list[Interval]) -> Interval:
+    """The range of an operator node's values from its operands' ranges (before the sign
+    class's, which ``value_bounds`` intersects it with)."""
+    name, params = expr.name, expr.params
+    if name in BOUNDED_RANGES:
+        return BOUNDED_RANGES[name]
+    if name in _RANGE_KEEPING:
+        return kids[0]
+    if name == "Add":
+        return _hull(kids[0][0] + kids[1][0], kids[0][1] + kids[1][1])
+    if name == "Sub":
+        return _hull(kids[0][0] - kids[1][1], kids[0][1] - kids[1][0])
+    if name == "Greater":
+        return max(kids[0][0], kids[1][0]), max(kids[0][1], kids[1][1])
+    if name == "Less":
+        return min(kids[0][0], kids[1][0]), min(kids[0][1], kids[1][1])
+    if name == "If":
+        return min(kids[1][0], kids[2][0]), max(kids[1][1], kids[2][1])
+    if name == "Abs":
+        return _abs(kids[0])
+    if name == "Delta":  # x - Ref(x, d): two values of one range
+        return _hull(kids[0][0] - kids[0][1], kids[0][1] - kids[0][0])
+    if name == "Sum":  # a full window of w values
+        return _scaled(kids[0], float(params[0]))
+    if name == "WMA":  # Qlib's WMA: a weighted average divided by the window
+        return _scaled(kids[0], 1.0 / float(params[0]))
+    if name == "Count":
+        return 0.0, float(params[0])
+    if name == "Mul":
+        return _product(kids[0], kids[1])
+    if name == "Div" and isinstance(expr.children[1], Constant) and expr.children[1].value:
+        return _scaled(kids[0], 1.0 / expr.children[1].value)
+    if name == "Log" and kids[0][0] > 0.0:
+        return math.log(kids[0][0]), math.log(kids[0][1]) if math.isfinite(kids[0][1]) else math.inf
+    return _ANY
+
+
+def _bounds(expr: Expr, memo: dict[str, Interval], signs: dict[str, str]) -> Interval:
+    key = str(expr)
+    if key in memo:
+        return memo[key]
+    if isinstance(expr, Constant):
+        bounds = (expr.value, expr.value)
+    else:
+        lo, hi = _SIGN_INTERVAL.get(expr_sign(expr, signs), _ANY)
+        if expr.kind == "op":
+            kids = [_bounds(c, memo, signs) for c in expr.children]
+            op_lo, op_hi = _operator_bounds(expr, kids)
+            lo, hi = max(lo, op_lo), min(hi, op_hi)
+        bounds = (lo, hi) if lo <= hi else _ANY
+    memo[key] = bounds
+    return bounds
+
+
+def value_bounds(expr: Expr) -> Interval:
+    """A closed interval holding every finite value of ``expr``: literals are exact, fields and
+    unknown operators give their sign class's range, bounded operators theirs (``Corr`` -1..1),
+    and averages, lags, sums, shifts, factors, Greater/Less, Abs and Log carry ranges up."""
+    return _bounds(expr, {}, {})
+
+
+def decided_comparisons(expr: Expr) -> list[str]:
+    """Texts of the comparisons in ``expr`` whose outcome the operands' ``value_bounds`` fix:
+    ``Greater(2, Med(Corr($close, $volume, 20), 20))`` is always 2, ``Gt(Add(Rank($close, 10),
+    3), 2)`` always 1."""
+    memo: dict[str, Interval] = {}
+    signs: dict[str, str] = {}
+    found: list[str] = []
+    for node in expr.walk():
+        if node.kind != "op" or node.name not in _COMPARISONS or str(node) in found:
+            continue
+        first, second = (_bounds(c, memo, signs) for c in node.children)
+        if comparison_decided(node.name, first, second):
+            found.append(str(node))
+    return found
+
+
+#: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
+REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard", "decided")
+
+
+def formula_refusal(expr: Expr) -> tuple[str, str] | None:
+    """(reason, node text) when ``expr`` has a finding that needs more of the formula than a
+    node's operands, which the miner's grammar leaves to its pool: ``"cancels"`` (a factor in
+    both the numerator and the denominator of a product or quotient, ``cancelling_node``),
+    ``"idle guard"`` (a guard against 0 that nothing divides by or takes the log of,
+    ``idle_guards``) or ``"decided"`` (a comparison the operands' ranges decide,
+    ``decided_comparisons``); else None."""
+    cancelling = cancelling_node(expr)
+    if cancelling is not None:
+        return REFUSAL_REASONS[0], cancelling[0]
+    idle = idle_guards(expr)
+    if idle:
+        return REFUSAL_REASONS[1], idle[0]
+    decided = decided_comparisons(expr)
+    return (REFUSAL_REASONS[2], decided[0]) if decided else None

@@ -1,0 +1,135 @@
+"""Formula rules: value ranges carried through operators, and the comparisons they decide."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from quantrl.alpha import evaluate, ops, parse
+from quantrl.data import load_market
+from quantrl.evaluation.formula_rules import decided_comparisons, formula_refusal, value_bounds
+from quantrl.evaluation.logic import RuleBasedJudge
+from quantrl.mining import Vocabulary
+from quantrl.mining.baselines import sample_formula
+
+JUDGE = RuleBasedJudge()
+INF = math.inf
+#: Every operator the miner's vocabulary takes (Quantile's two parameters aside), units off.
+ALL_OPERATORS = Vocabulary(
+    features=("open", "high", "low", "close", "volume"),
+    operators=tuple(name for name, spec in ops.OPERATORS.items() if len(spec.params) < 2),
+    units="off",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "bounds"),
+    [
+        ("$close", (0.0, INF)),  # a field: its sign class
+        ("Corr($close, $open, 10)", (-1.0, 1.0)),  # a bounded operator
+        ("Med(Corr($close, $volume, 20), 20)", (-1.0, 1.0)),  # averages keep the range
+        ("Ref(Min(Rank($close, 5), 10), 3)", (0.0, 1.0)),
+        ("Add(Corr($close, $open, 10), -30)", (-31.0, -29.0)),  # shifts move it
+        ("Sub(2, Rank($close, 5))", (1.0, 2.0)),
+        ("Mul(Corr($close, $open, 10), -2)", (-2.0, 2.0)),  # factors scale it
+        ("Div(Rank($close, 5), -4)", (-0.25, 0.0)),
+        ("Mul(Rank($close, 5), Corr($close, $open, 10))", (-1.0, 1.0)),
+        ("Sum(Rank($close, 5), 4)", (0.0, 4.0)),  # a full window of 4
+        ("WMA(Corr($close, $open, 10), 10)", (-0.1, 0.1)),  # Qlib's WMA divides by w
+        ("Delta(Corr($close, $open, 10), 5)", (-2.0, 2.0)),
+        ("Abs(Add(Corr($close, $open, 10), 0.5))", (0.0, 1.5)),
+        ("Greater(Rank($close, 5), 0.5)", (0.5, 1.0)),
+        ("Less(Corr($close, $open, 10), -2)", (-2.0, -2.0)),
+        ("Log(Add(Rank($close, 5), 1))", (0.0, math.log(2.0))),
+        ("Add($close, Corr($close, $open, 10))", (-1.0, INF)),
+        ("Div($close, $open)", (0.0, INF)),  # only the sign class is known
+        ("Sub($close, $open)", (-INF, INF)),
+    ],
+)
+def test_value_bounds_by_hand(text: str, bounds: tuple[float, float]) -> None:
+    assert value_bounds(parse(text)) == pytest.approx(bounds)
+
+
+def test_value_bounds_hold_on_real_data() -> None:
+    """Every node of 300 random formulas over every operator (units off) stays within the
+    bounds ``value_bounds`` gives it, on every finite cell of real prices; and every comparison
+    ``decided_comparisons`` finds there really always picks one side or gives one value."""
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    rng = np.random.default_rng(12)
+    seen: set[str] = set()
+    bounded = decided = 0
+    for _ in range(300):
+        expr = sample_formula(ALL_OPERATORS, rng)
+        found = set(decided_comparisons(expr))
+        for node in expr.walk():
+            key = str(node)
+            if node.kind == "constant" or key in seen:
+                continue
+            seen.add(key)
+            lo, hi = value_bounds(node)
+            values = evaluate(node, panel)
+            finite = values[np.isfinite(values)]
+            if math.isfinite(lo) or math.isfinite(hi):
+                bounded += 1
+                slack = 1e-9 * max(1.0, abs(lo) if math.isfinite(lo) else 0.0)
+                assert (finite >= lo - slack).all(), (key, lo, finite.min())
+                slack = 1e-9 * max(1.0, abs(hi) if math.isfinite(hi) else 0.0)
+                assert (finite <= hi + slack).all(), (key, hi, finite.max())
+            if key in found:
+                decided += 1
+                _assert_decided(node, values, panel)
+    assert bounded > 300 and decided >= 5, (bounded, decided)
+
+
+def _assert_decided(node, values: np.ndarray, panel) -> None:
+    """A decided Greater or Less equals one operand wherever both are finite; a decided Gt ..
+    Ne takes one value."""
+    ok = np.isfinite(values)
+    if node.name in ("Greater", "Less"):
+        sides = [np.broadcast_to(evaluate(c, panel), values.shape) for c in node.children]
+        ok &= np.isfinite(sides[0]) & np.isfinite(sides[1])
+        assert any(np.array_equal(values[ok], side[ok]) for side in sides), str(node)
+    else:
+        assert np.unique(values[ok]).size <= 1, str(node)
+
+
+@pytest.mark.parametrize(
+    ("text", "decided"),
+    [
+        (
+            "Greater(2, Med(Corr($close, $volume, 20), 20))",
+            "Greater(2,Med(Corr($close,$volume,20),20))",
+        ),
+        ("Less(Add(Corr($high, $open, 30), -5), 1)", "Less(Add(Corr($high,$open,30),-5),1)"),
+        ("Greater(Add(30, Div($low, $close)), 10)", "Greater(Add(30,Div($low,$close)),10)"),
+        ("Mul(Gt(Add(Rank($close, 10), 3), 2), $close)", "Gt(Add(Rank($close,10),3),2)"),
+        (
+            "Less(Mul(Std($open, 40), -5), Mad($close, 30))",
+            "Less(Mul(Std($open,40),-5),Mad($close,30))",
+        ),
+        ("Greater(0.5, Med(Corr($close, $volume, 20), 20))", None),  # inside the range
+        ("Less(Add(Corr($high, $open, 30), 0.5), 1)", None),
+        ("Greater(Div($low, $close), 0.9)", None),  # a ratio's range is unknown above 0
+        ("Ge(Rank($close, 10), 1)", None),  # the bound is reachable: 1 on a window top
+    ],
+)
+def test_comparisons_decided_by_ranges(text: str, decided: str | None) -> None:
+    """A comparison the operands' ranges decide is degenerate for the judge, and the miner's
+    pool refuses it unevaluated; one the ranges leave open is silent."""
+    expr = parse(text)
+    assert decided_comparisons(expr) == ([] if decided is None else [decided])
+    found = [r for r in JUDGE.judge(expr).reasons if "by the ranges of its operands" in r]
+    assert len(found) == (decided is not None), JUDGE.judge(expr).reasons
+    assert formula_refusal(expr) == (None if decided is None else ("decided", decided))
+    if decided is not None:
+        assert found[0].startswith(f"degenerate: {decided} is decided")
+
+
+def test_judge_reports_a_decided_comparison_once() -> None:
+    """A comparison the node rules already decide (a constant beyond a bounded operator's
+    range) is not reported a second time by the formula rule."""
+    reasons = JUDGE.judge("Greater(-1, Corr($close, $open, 10))").reasons
+    assert len(reasons) == 1 and "decided by ranges: its constant" in reasons[0], reasons
+    assert formula_refusal(parse("Greater(-1, Corr($close, $open, 10))"))[0] == "decided"
