@@ -4,9 +4,10 @@ The node rules (``quantrl.evaluation.node_rules``) see an operand through its ru
 sign class and text, which is all the miner's grammar knows when it masks a token. Three
 findings need more: a factor that cancels between the numerator and denominator of a product
 or quotient (``node_rules.cancelling_node``), a guard against 0 that nothing above it guards
-(``node_rules.idle_guards``), and a comparison that the exact constants and the ranges carried
-through the operators below it decide (``decided_comparisons``: ``Greater(2, Med(Corr($close,
-$volume, 20), 20))`` is always 2, ``Less(Add(Corr($high, $open, 30), -5), 1)`` always its first
+(``node_rules.idle_guards``), and a comparison, Abs or Sign that the exact constants and the
+ranges carried through the operators below it decide (``decided_comparisons``: ``Greater(2,
+Med(Corr($close, $volume, 20), 20))`` is always 2, ``Less(Add(Corr($high, $open, 30), -5), 1)``
+always its first operand; ``decided_folds``: ``Abs(Add(Corr($close, $open, 10), 30))`` is its
 operand). The rule-based judge reports them and the miner's pool refuses formulas holding one
 unevaluated (``formula_refusal``).
 """
@@ -25,7 +26,13 @@ from quantrl.evaluation.node_rules import (
     idle_guards,
 )
 
-__all__ = ["REFUSAL_REASONS", "decided_comparisons", "formula_refusal", "value_bounds"]
+__all__ = [
+    "REFUSAL_REASONS",
+    "decided_comparisons",
+    "decided_folds",
+    "formula_refusal",
+    "value_bounds",
+]
 
 Interval = tuple[float, float]
 _ANY: Interval = (-math.inf, math.inf)
@@ -149,6 +156,31 @@ def decided_comparisons(expr: Expr) -> list[str]:
     return found
 
 
+def decided_folds(expr: Expr) -> list[tuple[str, str]]:
+    """(text, what it is) of each Abs or Sign in ``expr`` whose operand's ``value_bounds`` lie
+    on one side of 0 though its sign class does not say so (the node rules report those):
+    ``Abs(Add(Corr($close, $open, 10), 30))`` is its operand, ``Sign(Add(Corr(...), 30))`` 1."""
+    memo: dict[str, Interval] = {}
+    signs: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for node in expr.walk():
+        if node.kind != "op" or node.name not in ("Abs", "Sign") or len(node.children) != 1:
+            continue
+        inner = node.children[0]
+        if expr_sign(inner, signs) in _SIGN_INTERVAL:
+            continue
+        lo, hi = _bounds(inner, memo, signs)
+        if node.name == "Abs" and (lo >= 0.0 or hi <= 0.0):
+            what = "its operand" if lo >= 0.0 else "its operand's negation"
+        elif node.name == "Sign" and (lo > 0.0 or hi < 0.0):
+            what = "the constant 1" if lo > 0.0 else "the constant -1"
+        else:
+            continue
+        if all(text != str(node) for text, _ in found):
+            found.append((str(node), what))
+    return found
+
+
 #: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
 REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard", "decided")
 
@@ -158,13 +190,13 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     node's operands, which the miner's grammar leaves to its pool: ``"cancels"`` (a factor in
     both the numerator and the denominator of a product or quotient, ``cancelling_node``),
     ``"idle guard"`` (a guard against 0 that nothing divides by or takes the log of,
-    ``idle_guards``) or ``"decided"`` (a comparison the operands' ranges decide,
-    ``decided_comparisons``); else None."""
+    ``idle_guards``) or ``"decided"`` (a comparison, Abs or Sign the operands' ranges decide,
+    ``decided_comparisons`` and ``decided_folds``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
         return REFUSAL_REASONS[0], cancelling[0]
     idle = idle_guards(expr)
     if idle:
         return REFUSAL_REASONS[1], idle[0]
-    decided = decided_comparisons(expr)
+    decided = decided_comparisons(expr) + [text for text, _ in decided_folds(expr)]
     return (REFUSAL_REASONS[2], decided[0]) if decided else None

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
-from quantrl.evaluation.formula_rules import decided_comparisons
+from quantrl.evaluation.formula_rules import decided_comparisons, decided_folds
 from quantrl.evaluation.node_rules import (
     SCALE,
     SHIFT,
@@ -93,7 +93,9 @@ class RuleBasedJudge:
     guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1),
     40)``, ``node_rules.idle_guards``), and ``degenerate_penalty`` per comparison that the
     ranges of its operands decide (``Greater(2, Med(Corr($close, $volume, 20), 20))``,
-    ``formula_rules.decided_comparisons``). A formula that does not parse (constants-only
+    ``formula_rules.decided_comparisons``), ``redundant_penalty`` per Abs and
+    ``degenerate_penalty`` per Sign of a quantity whose range never changes sign
+    (``Abs(Add(Corr($close, $open, 10), 30))``, ``formula_rules.decided_folds``). A formula that does not parse (constants-only
     subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
     scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
     formulas without any finding but three that need more of the formula than a node's
@@ -176,6 +178,12 @@ class RuleBasedJudge:
                         f"{finding} by the ranges of its operands: its outcome never changes",
                     )
                 )
+        for text, what in decided_folds(expr):
+            category = "redundant" if text.startswith("Abs") else "degenerate"
+            value, label = penalty[category]
+            others.append(
+                (value, f"{label}: {text} is {what}: the range of its operand never changes sign")
+            )
         for guard in idle_guards(expr):
             others.append(
                 (

@@ -9,7 +9,12 @@ import pytest
 
 from quantrl.alpha import evaluate, ops, parse
 from quantrl.data import load_market
-from quantrl.evaluation.formula_rules import decided_comparisons, formula_refusal, value_bounds
+from quantrl.evaluation.formula_rules import (
+    decided_comparisons,
+    decided_folds,
+    formula_refusal,
+    value_bounds,
+)
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.mining import Vocabulary
 from quantrl.mining.baselines import sample_formula
@@ -54,15 +59,16 @@ def test_value_bounds_by_hand(text: str, bounds: tuple[float, float]) -> None:
 
 def test_value_bounds_hold_on_real_data() -> None:
     """Every node of 300 random formulas over every operator (units off) stays within the
-    bounds ``value_bounds`` gives it, on every finite cell of real prices; and every comparison
-    ``decided_comparisons`` finds there really always picks one side or gives one value."""
+    bounds ``value_bounds`` gives it, on every finite cell of real prices; and every comparison,
+    Abs or Sign the rules call decided there really always picks one side, keeps or negates its
+    operand, or gives one value."""
     panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
     rng = np.random.default_rng(12)
     seen: set[str] = set()
     bounded = decided = 0
     for _ in range(300):
         expr = sample_formula(ALL_OPERATORS, rng)
-        found = set(decided_comparisons(expr))
+        found = set(decided_comparisons(expr)) | {text for text, _ in decided_folds(expr)}
         for node in expr.walk():
             key = str(node)
             if node.kind == "constant" or key in seen:
@@ -84,10 +90,13 @@ def test_value_bounds_hold_on_real_data() -> None:
 
 
 def _assert_decided(node, values: np.ndarray, panel) -> None:
-    """A decided Greater or Less equals one operand wherever both are finite; a decided Gt ..
-    Ne takes one value."""
+    """A decided Greater or Less equals one operand wherever both are finite, a decided Abs its
+    operand or its negation; a decided Gt .. Ne or Sign takes one value."""
     ok = np.isfinite(values)
-    if node.name in ("Greater", "Less"):
+    if node.name == "Abs":
+        inner = evaluate(node.children[0], panel)[ok]
+        assert np.array_equal(values[ok], inner) or np.array_equal(values[ok], -inner), str(node)
+    elif node.name in ("Greater", "Less"):
         sides = [np.broadcast_to(evaluate(c, panel), values.shape) for c in node.children]
         ok &= np.isfinite(sides[0]) & np.isfinite(sides[1])
         assert any(np.array_equal(values[ok], side[ok]) for side in sides), str(node)
@@ -133,3 +142,37 @@ def test_judge_reports_a_decided_comparison_once() -> None:
     reasons = JUDGE.judge("Greater(-1, Corr($close, $open, 10))").reasons
     assert len(reasons) == 1 and "decided by ranges: its constant" in reasons[0], reasons
     assert formula_refusal(parse("Greater(-1, Corr($close, $open, 10))"))[0] == "decided"
+
+
+@pytest.mark.parametrize(
+    ("text", "fold"),
+    [
+        (
+            "Abs(Add(Corr($close, $open, 10), 30))",
+            ("Abs(Add(Corr($close,$open,10),30))", "its operand"),
+        ),
+        (
+            "Abs(Sub(-10, Min(Corr($close, $open, 30), 40)))",
+            ("Abs(Sub(-10,Min(Corr($close,$open,30),40)))", "its operand's negation"),
+        ),
+        (
+            "Sign(Add(Corr($close, $open, 10), 30))",
+            ("Sign(Add(Corr($close,$open,10),30))", "the constant 1"),
+        ),
+        ("Abs(Add(Corr($close, $open, 10), 0.5))", None),  # changes sign
+        ("Sign(Add(Rank($close, 10), -1))", None),  # -1 or 0: the bound is reachable
+        ("Abs($volume)", None),  # the node rules' (sign class): reported once, by them
+    ],
+)
+def test_abs_and_sign_decided_by_ranges(text: str, fold: tuple[str, str] | None) -> None:
+    """Abs of a quantity whose range never changes sign is that quantity or its negation (a
+    redundant Abs); Sign of one is a constant (degenerate). The pool refuses both."""
+    expr = parse(text)
+    assert decided_folds(expr) == ([] if fold is None else [fold])
+    found = [r for r in JUDGE.judge(expr).reasons if "never changes sign" in r]
+    assert len(found) == (fold is not None), JUDGE.judge(expr).reasons
+    assert formula_refusal(expr) == (None if fold is None else ("decided", fold[0]))
+    if fold is not None:
+        assert found[0].startswith("redundant" if text.startswith("Abs") else "degenerate")
+        panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+        _assert_decided(expr, evaluate(expr, panel), panel)

@@ -117,10 +117,10 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Div(Mean(Add($volume,1),20),Mean($volume,5))",
             "Div(Mean($volume,20),Add($volume,1))",  # the same guard in a denominator
         ),
-        (  # a mean of correlations never reaches 2: the Greater is always 2, the pool constant
+        (  # a mean of correlations never reaches 2: the Greater is always 2
             "Mul(Greater(2,Mean(Corr($close,$volume,10),5)),Div($close,$open))",
             "decided",
-            "Mul(Less(Add(Corr($close,$volume,10),-5),1),Div($close,$open))",
+            "Mul(Abs(Add(Corr($close,$volume,10),-5)),Div($close,$open))",  # 5 - Corr
             "Mul(Greater(0.5,Mean(Corr($close,$volume,10),5)),Div($close,$open))",
         ),
     ],

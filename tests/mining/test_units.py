@@ -190,9 +190,14 @@ def test_masked_rollouts_are_unit_consistent() -> None:
 
 def _findings(expr) -> list[str]:
     """The judge's findings on a formula but the three the grammar leaves to the pool (a
-    factor that cancels in a product or quotient, an idle guard, a comparison decided by its
-    operands' ranges: ``AlphaPool.try_add`` refuses them unevaluated)."""
-    left = ("cancels", "guards against 0, but nothing above it", "by the ranges of its operands")
+    factor that cancels in a product or quotient, an idle guard, a comparison, Abs or Sign
+    decided by its operands' ranges: ``AlphaPool.try_add`` refuses them unevaluated)."""
+    left = (
+        "cancels",
+        "guards against 0, but nothing above it",
+        "by the ranges of its operands",
+        "the range of its operand never changes sign",
+    )
     return [r for r in JUDGE.judge(expr).reasons if not any(s in r for s in left)]
 
 
