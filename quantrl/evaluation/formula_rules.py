@@ -157,23 +157,24 @@ def decided_comparisons(expr: Expr) -> list[str]:
 
 
 def decided_folds(expr: Expr) -> list[tuple[str, str]]:
-    """(text, what it is) of each Abs or Sign in ``expr`` whose operand's ``value_bounds`` lie
-    on one side of 0 though its sign class does not say so (the node rules report those):
-    ``Abs(Add(Corr($close, $open, 10), 30))`` is its operand, ``Sign(Add(Corr(...), 30))`` 1."""
+    """(text, what it is) of each Abs in ``expr`` whose operand's ``value_bounds`` lie on one
+    side of 0 though its sign class does not say so (the node rules report those), and of each
+    Sign whose operand is always positive or always negative: ``Abs(Add(Corr($close, $open, 10),
+    30))`` is its operand, ``Sign(Add(Corr($close, $open, 10), 30))`` and ``Sign($close)`` 1."""
     memo: dict[str, Interval] = {}
     signs: dict[str, str] = {}
     found: list[tuple[str, str]] = []
     for node in expr.walk():
         if node.kind != "op" or node.name not in ("Abs", "Sign") or len(node.children) != 1:
             continue
-        inner = node.children[0]
-        if expr_sign(inner, signs) in _SIGN_INTERVAL:
-            continue
-        lo, hi = _bounds(inner, memo, signs)
-        if node.name == "Abs" and (lo >= 0.0 or hi <= 0.0):
+        sign = expr_sign(node.children[0], signs)
+        lo, hi = _bounds(node.children[0], memo, signs)
+        if node.name == "Abs" and sign not in _SIGN_INTERVAL and (lo >= 0.0 or hi <= 0.0):
             what = "its operand" if lo >= 0.0 else "its operand's negation"
-        elif node.name == "Sign" and (lo > 0.0 or hi < 0.0):
-            what = "the constant 1" if lo > 0.0 else "the constant -1"
+        elif node.name == "Sign" and (sign == POSITIVE or lo > 0.0):
+            what = "the constant 1"
+        elif node.name == "Sign" and (sign == NEGATIVE or hi < 0.0):
+            what = "the constant -1"
         else:
             continue
         if all(text != str(node) for text, _ in found):

@@ -159,14 +159,18 @@ def test_judge_reports_a_decided_comparison_once() -> None:
             "Sign(Add(Corr($close, $open, 10), 30))",
             ("Sign(Add(Corr($close,$open,10),30))", "the constant 1"),
         ),
+        ("Sign(Div($close, $open))", ("Sign(Div($close,$open))", "the constant 1")),  # positive
+        ("Sign(Mul($volume, -2))", ("Sign(Mul($volume,-2))", "the constant -1")),
         ("Abs(Add(Corr($close, $open, 10), 0.5))", None),  # changes sign
         ("Sign(Add(Rank($close, 10), -1))", None),  # -1 or 0: the bound is reachable
         ("Abs($volume)", None),  # the node rules' (sign class): reported once, by them
+        ("Sign(Std($close, 10))", None),  # 0 on a flat window
     ],
 )
 def test_abs_and_sign_decided_by_ranges(text: str, fold: tuple[str, str] | None) -> None:
     """Abs of a quantity whose range never changes sign is that quantity or its negation (a
-    redundant Abs); Sign of one is a constant (degenerate). The pool refuses both."""
+    redundant Abs); Sign of an always positive or always negative one is a constant
+    (degenerate). The pool refuses both."""
     expr = parse(text)
     assert decided_folds(expr) == ([] if fold is None else [fold])
     found = [r for r in JUDGE.judge(expr).reasons if "never changes sign" in r]
