@@ -95,13 +95,13 @@ class RuleBasedJudge:
     ranges of its operands decide (``Greater(2, Med(Corr($close, $volume, 20), 20))``,
     ``formula_rules.decided_comparisons``), ``redundant_penalty`` per Abs and
     ``degenerate_penalty`` per Sign of a quantity whose range never changes sign
-    (``Abs(Add(Corr($close, $open, 10), 30))``, ``formula_rules.decided_folds``). A formula that does not parse (constants-only
-    subtrees, Ref of a constant, bad windows), depends on no market data or reads future rows
-    scores 0. The miner's grammar (``quantrl.mining.tokens`` with units on) writes only
-    formulas without any finding but three that need more of the formula than a node's
-    operands: a factor that cancels in a product or quotient, an idle guard and a comparison
-    decided by ranges, which the miner's pool refuses unevaluated
-    (``formula_rules.formula_refusal``).
+    (``Abs(Add(Corr($close, $open, 10), 30))``, ``formula_rules.decided_folds``). A formula
+    that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
+    no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
+    with units on) writes only formulas without any finding but three that need more of the
+    formula than a node's operands: a factor that cancels in a product or quotient, an idle
+    guard and a comparison, Abs or Sign decided by ranges, which the miner's pool refuses
+    unevaluated (``formula_rules.formula_refusal``).
     """
 
     def __init__(

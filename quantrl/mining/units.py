@@ -15,12 +15,11 @@ which the pool refuses unevaluated (``quantrl.evaluation.formula_rules.formula_r
 that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), as
 abstracts do not list a product's factors (listing them multiplied the time a formula takes to
 sample by 2.4), and a guard against 0 that nothing above it divides by or takes the log of
-(``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it, and a comparison that
-exact constants and the ranges carried through the operators below it decide (``Greater(2,
-Med(Corr($close, $volume, 20), 20))``), as abstracts keep only a constant's magnitude class and
-an operator's name. Node rules read an
-operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's own, else a
-placeholder.
+(``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it, and a comparison or
+Abs that exact constants and the ranges carried through the operators below it decide
+(``Greater(2, Med(Corr($close, $volume, 20), 20))``), as abstracts keep only a constant's
+magnitude class and an operator's name. Node rules read an operand through its abstract, with a
+stand-in text (``_stand_in``): a bare feature's own, else a placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
 that is not a constant shift or multiple of another (``Mul(Div($close, $open), -5)`` has the
