@@ -1,4 +1,4 @@
-"""Formula rules: value ranges carried through operators, and the comparisons they decide."""
+"""Formula rules: value ranges carried through operators, what they decide, idle guards."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from quantrl.evaluation.formula_rules import (
     value_bounds,
 )
 from quantrl.evaluation.logic import RuleBasedJudge
+from quantrl.evaluation.node_rules import idle_guards
 from quantrl.mining import Vocabulary
 from quantrl.mining.baselines import sample_formula
 
@@ -104,6 +105,41 @@ def _assert_decided(node, values: np.ndarray, panel) -> None:
         assert np.unique(values[ok]).size <= 1, str(node)
 
 
+def _assert_refused(expr, marker: str, reason: str, node: str | None, prefix: str) -> None:
+    """With ``node``, the judge reports it once (the one reason holding ``marker``, starting
+    with ``prefix``) and the pool refuses the formula for ``reason`` naming it; without, the
+    judge is silent on ``marker`` and the pool does not refuse the formula."""
+    reasons = JUDGE.judge(expr).reasons
+    found = [r for r in reasons if marker in r]
+    assert len(found) == (node is not None), reasons
+    assert formula_refusal(expr) == (None if node is None else (reason, node))
+    if node is not None:
+        assert found[0].startswith(prefix), found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "idle"),
+    [
+        ("Div(Mean(Add($volume, 1), 10), $volume)", "Add($volume,1)"),  # in a numerator
+        ("Greater(Add($volume, 0.5), Mean($volume, 10))", "Add($volume,0.5)"),
+        ("Div(Mul(Add($volume, 1), $close), Mul($volume, $open))", "Add($volume,1)"),
+        ("Div(Sub(Add(Sub($high, $low), 1e-12), $open), $close)", "Add(Sub($high,$low),1e-12)"),
+        ("Div(Log(Add($volume, 1)), Log(Mean($volume, 10)))", None),  # under a Log
+        ("Div($close, Mul(Add($volume, 1), $open))", None),  # in a denominator's product
+        ("Div(Sub($close, $open), Add(Sub($high, $low), 1e-12))", None),  # Alpha158's KMID
+        ("Div($volume, Mean(Add($volume, 1), 10))", None),  # a mean in a denominator
+        ("Mul($close, Power(Add($volume, 1), -1))", None),  # a Power's base
+        ("Div(Add($volume, 5), Mean($volume, 10))", None),  # 5 shares: a shifted level
+    ],
+)
+def test_guards_that_guard_nothing(text: str, idle: str | None) -> None:
+    """A guard against 0 (an epsilon, at most one share added to a volume) is redundant where
+    no Log, denominator or Power lies above it; it stays silent where one does."""
+    expr = parse(text)
+    assert idle_guards(expr) == ([] if idle is None else [idle])
+    _assert_refused(expr, "guards against 0", "idle guard", idle, "redundant")
+
+
 @pytest.mark.parametrize(
     ("text", "decided"),
     [
@@ -129,11 +165,8 @@ def test_comparisons_decided_by_ranges(text: str, decided: str | None) -> None:
     pool refuses it unevaluated; one the ranges leave open is silent."""
     expr = parse(text)
     assert decided_comparisons(expr) == ([] if decided is None else [decided])
-    found = [r for r in JUDGE.judge(expr).reasons if "by the ranges of its operands" in r]
-    assert len(found) == (decided is not None), JUDGE.judge(expr).reasons
-    assert formula_refusal(expr) == (None if decided is None else ("decided", decided))
-    if decided is not None:
-        assert found[0].startswith(f"degenerate: {decided} is decided")
+    marker = "by the ranges of its operands"
+    _assert_refused(expr, marker, "decided", decided, f"degenerate: {decided} is decided")
 
 
 def test_judge_reports_a_decided_comparison_once() -> None:
@@ -173,10 +206,8 @@ def test_abs_and_sign_decided_by_ranges(text: str, fold: tuple[str, str] | None)
     (degenerate). The pool refuses both."""
     expr = parse(text)
     assert decided_folds(expr) == ([] if fold is None else [fold])
-    found = [r for r in JUDGE.judge(expr).reasons if "never changes sign" in r]
-    assert len(found) == (fold is not None), JUDGE.judge(expr).reasons
-    assert formula_refusal(expr) == (None if fold is None else ("decided", fold[0]))
+    prefix = "redundant" if text.startswith("Abs") else "degenerate"
+    _assert_refused(expr, "never changes sign", "decided", fold and fold[0], prefix)
     if fold is not None:
-        assert found[0].startswith("redundant" if text.startswith("Abs") else "degenerate")
         panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
         _assert_decided(expr, evaluate(expr, panel), panel)

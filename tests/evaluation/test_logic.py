@@ -16,7 +16,6 @@ from quantrl.alpha import evaluate, parse
 from quantrl.data import load_market
 from quantrl.errors import ConfigError, QuantRLError
 from quantrl.evaluation.alpha import alphaeval
-from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.evaluation.logic import (
     Judge,
     JudgeVerdict,
@@ -24,11 +23,7 @@ from quantrl.evaluation.logic import (
     RuleBasedJudge,
     parse_judge_reply,
 )
-from quantrl.evaluation.node_rules import (
-    cancelling_node,
-    expr_sign,
-    idle_guards,
-)
+from quantrl.evaluation.node_rules import cancelling_node, expr_sign
 
 JUDGE = RuleBasedJudge()
 
@@ -568,33 +563,6 @@ def test_factors_that_cancel(text: str, simpler: str | None) -> None:
     ok = np.isfinite(values) & np.isfinite(same)
     assert ok.mean() > 0.9
     np.testing.assert_allclose(values[ok], same[ok], rtol=1e-12)
-
-
-@pytest.mark.parametrize(
-    ("text", "idle"),
-    [
-        ("Div(Mean(Add($volume, 1), 10), $volume)", "Add($volume,1)"),  # in a numerator
-        ("Greater(Add($volume, 0.5), Mean($volume, 10))", "Add($volume,0.5)"),
-        ("Div(Mul(Add($volume, 1), $close), Mul($volume, $open))", "Add($volume,1)"),
-        ("Div(Sub(Add(Sub($high, $low), 1e-12), $open), $close)", "Add(Sub($high,$low),1e-12)"),
-        ("Div(Log(Add($volume, 1)), Log(Mean($volume, 10)))", None),  # under a Log
-        ("Div($close, Mul(Add($volume, 1), $open))", None),  # in a denominator's product
-        ("Div(Sub($close, $open), Add(Sub($high, $low), 1e-12))", None),  # Alpha158's KMID
-        ("Div($volume, Mean(Add($volume, 1), 10))", None),  # a mean in a denominator
-        ("Mul($close, Power(Add($volume, 1), -1))", None),  # a Power's base
-        ("Div(Add($volume, 5), Mean($volume, 10))", None),  # 5 shares: a shifted level
-    ],
-)
-def test_guards_that_guard_nothing(text: str, idle: str | None) -> None:
-    """A guard against 0 (an epsilon, at most one share added to a volume) is redundant where
-    no Log, denominator or Power lies above it; it stays silent where one does."""
-    expr = parse(text)
-    assert idle_guards(expr) == ([] if idle is None else [idle])
-    guards = [r for r in JUDGE.judge(expr).reasons if "guards against 0" in r]
-    assert len(guards) == (idle is not None), JUDGE.judge(expr).reasons
-    assert formula_refusal(expr) == (None if idle is None else ("idle guard", idle))
-    if idle is not None:
-        assert guards[0].startswith("redundant")
 
 
 def test_sign_classes_hold_on_real_data() -> None:
