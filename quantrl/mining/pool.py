@@ -27,18 +27,14 @@ the weights are refitted, and while the pool holds more than ``capacity`` member
 with the smallest ``|weight|`` is dropped (as AlphaGen does) and the weights refitted again. The
 change is kept only when the objective improves by more than ``min_gain``; otherwise the pool is
 left as it was. The reported gain is the objective after minus before (it may be negative for a
-rejected candidate). Before any of this, a formula with a factor in both the numerator and the
-denominator of a product or quotient (``Div(Mul($close, $volume), $volume)``, which is
-``$close``) is refused unevaluated as ``"cancels"``, a simpler formula in disguise, and one with
-a guard against 0 that nothing divides by or takes the log of (``Mean(Add($volume, 1), 40)``) as
-``"idle guard"``, and one with a comparison, Abs or Sign that the ranges of its operands
-decide (``Greater(2, Med(Corr($close, $volume, 20), 20))``, always 2) as ``"decided"``
-(``quantrl.evaluation.formula_rules.formula_refusal``); and a candidate whose values are finite
-on fewer than ``min_coverage`` (default half) of the label's cells is refused
-as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling correlation that is
-NaN wherever a window's spread is below its epsilon, a log of a mostly negative quantity) ranks
-those few stocks among themselves and reads as 0 elsewhere, so its training fit is noise that
-the pool would otherwise weight.
+rejected candidate). Before any of this, a simpler formula in disguise is refused unevaluated
+for the reason ``quantrl.evaluation.formula_rules.formula_refusal`` gives (``"cancels"``,
+``"idle guard"``, ``"decided"``: ``Div(Mul($close, $volume), $volume)`` is ``$close``); and a
+candidate whose values are finite on fewer than ``min_coverage`` (default half) of the label's
+cells is refused as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling
+correlation that is NaN wherever a window's spread is below its epsilon, a log of a mostly
+negative quantity) ranks those few stocks among themselves and reads as 0 elsewhere, so its
+training fit is noise that the pool would otherwise weight.
 
 Four options aim at pools that generalise out of sample:
 
