@@ -6,10 +6,9 @@ with one but a factor that cancels between the operands of a product or quotient
 a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
 than a node's operands; the miner's pool refuses those formulas, and those with a comparison,
 Abs or Sign that the ranges carried through operators decide
-(``quantrl.evaluation.formula_rules.formula_refusal``). An
-operand is seen through four things only: its rule name (``rule_name``: a field, a constant's
-magnitude class, an operator's name, or a constant shift or factor), its unit, its sign class
-and its canonical text.
+(``quantrl.evaluation.formula_rules.formula_refusal``). An operand is seen through four things
+only: its rule name (``rule_name``: a field, a constant's magnitude class, an operator's name,
+or a constant shift or factor), its unit, its sign class and its canonical text.
 """
 
 from __future__ import annotations
