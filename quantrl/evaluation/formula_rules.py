@@ -1,15 +1,17 @@
 """Formula rules: findings that need more of a formula than a node's operands.
 
 The node rules (``quantrl.evaluation.node_rules``) see an operand through its rule name, unit,
-sign class and text, which is all the miner's grammar knows when it masks a token. Three
+sign class and text, which is all the miner's grammar knows when it masks a token. Four
 findings need more: a factor that cancels between the numerator and denominator of a product
 or quotient (``node_rules.cancelling_node``), a guard against 0 that nothing above it guards
 (``node_rules.idle_guards``), and a comparison, Abs or Sign that the exact constants and the
 ranges carried through the operators below it decide (``decided_comparisons``: ``Greater(2,
 Med(Corr($close, $volume, 20), 20))`` is always 2, ``Less(Add(Corr($high, $open, 30), -5), 1)``
 always its first operand; ``decided_folds``: ``Abs(Add(Corr($close, $open, 10), 30))`` is its
-operand). The rule-based judge reports them and the miner's pool refuses formulas holding one
-unevaluated (``formula_refusal``).
+operand), and two constant shifts or multiples of one operator expression, which the grammar
+follows for fields only (``shared_cores``: ``Sub(Corr($close, $open, 10), Mul(Corr($close,
+$open, 10), 2))`` is a function of the Corr alone). The rule-based judge reports them and the
+miner's pool refuses formulas holding one unevaluated (``formula_refusal``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 from quantrl.alpha import Constant, Expr
 from quantrl.alpha.dimensions import NEGATIVE, NONNEGATIVE, NONPOSITIVE, POSITIVE
 from quantrl.evaluation.node_rules import (
+    AFFINE_OPS,
     BOUNDED_RANGES,
     cancelling_node,
     comparison_decided,
@@ -31,6 +34,7 @@ __all__ = [
     "decided_comparisons",
     "decided_folds",
     "formula_refusal",
+    "shared_cores",
     "value_bounds",
 ]
 
@@ -45,6 +49,8 @@ _SIGN_INTERVAL: dict[str, Interval] = {
 }
 #: Operators whose values lie within their operand's range: averages, order statistics, lags.
 _RANGE_KEEPING = frozenset({"Mean", "Med", "Min", "Max", "Quantile", "EMA", "Ref"})
+#: Rolling spreads whose range ``_spread_bounds`` finds from a finite operand range.
+_SPREADS = frozenset({"Std", "Var", "Mad", "Cov"})
 #: Comparisons whose outcome ``comparison_decided`` can fix.
 _COMPARISONS = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 
@@ -79,6 +85,25 @@ def _abs(interval: Interval) -> Interval:
     return 0.0, max(-lo, hi)
 
 
+def _spread_bounds(name: str, kids: list[Interval], window: int) -> Interval:
+    """The range of a rolling spread over a full window of ``window`` values of finite ranges.
+
+    Values in an interval of half-width h have a mean absolute deviation of at most h and a
+    population variance of at most h**2 (half of them at each end), so a sample variance
+    (ddof 1) of at most h**2 * w / (w - 1); a sample covariance is at most the product of the
+    two sample standard deviations (Cauchy-Schwarz)."""
+    halves = [(hi - lo) / 2.0 for lo, hi in kids]
+    if name == "Mad":
+        return 0.0, halves[0]
+    ratio = window / (window - 1.0) if window > 1 else 0.0
+    if name == "Std":
+        return 0.0, halves[0] * math.sqrt(ratio)
+    if name == "Var":
+        return 0.0, halves[0] * halves[0] * ratio
+    bound = halves[0] * halves[1] * ratio  # Cov
+    return -bound, bound
+
+
 def _operator_bounds(expr: Expr, kids: list[Interval]) -> Interval:
     """The range of an operator node's values from its operands' ranges (before the sign
     class's, which ``value_bounds`` intersects it with)."""
@@ -107,6 +132,8 @@ def _operator_bounds(expr: Expr, kids: list[Interval]) -> Interval:
         return _scaled(kids[0], 1.0 / float(params[0]))
     if name == "Count":
         return 0.0, float(params[0])
+    if name in _SPREADS and all(math.isfinite(x) for kid in kids for x in kid):
+        return _spread_bounds(name, kids, int(params[0]))
     if name == "Mul":
         return _product(kids[0], kids[1])
     if name == "Div" and isinstance(expr.children[1], Constant) and expr.children[1].value:
@@ -136,7 +163,8 @@ def _bounds(expr: Expr, memo: dict[str, Interval], signs: dict[str, str]) -> Int
 def value_bounds(expr: Expr) -> Interval:
     """A closed interval holding every finite value of ``expr``: literals are exact, fields and
     unknown operators give their sign class's range, bounded operators theirs (``Corr`` -1..1),
-    and averages, lags, sums, shifts, factors, Greater/Less, Abs and Log carry ranges up."""
+    averages, lags, sums, shifts, factors, Greater/Less, Abs and Log carry ranges up, and a
+    rolling Std, Var, Mad or Cov of finite ranges is bounded by their widths."""
     return _bounds(expr, {}, {})
 
 
@@ -182,8 +210,76 @@ def decided_folds(expr: Expr) -> list[tuple[str, str]]:
     return found
 
 
+def _affine_form(expr: Expr) -> tuple[Expr, float, float]:
+    """(core, a, b) with ``expr`` equal to ``a * core + b``, the core being ``expr`` less its
+    outer Adds, Subs and Muls with one literal operand and Divs by a nonzero literal."""
+    a, b = 1.0, 0.0
+    node = expr
+    while node.kind == "op" and node.name in ("Add", "Sub", "Mul", "Div"):
+        if len(node.children) != 2:
+            break
+        first, second = node.children
+        literal_first = isinstance(first, Constant)
+        if literal_first == isinstance(second, Constant) or (node.name == "Div" and literal_first):
+            break
+        literal, other = (first, second) if literal_first else (second, first)
+        value = literal.value
+        if node.name == "Add":
+            scale, shift = 1.0, value
+        elif node.name == "Sub":
+            scale, shift = (-1.0, value) if literal_first else (1.0, -value)
+        elif node.name == "Mul":
+            scale, shift = value, 0.0
+        elif value != 0.0:
+            scale, shift = 1.0 / value, 0.0
+        else:
+            break
+        a, b = a * scale, a * shift + b
+        node = other
+    return node, a, b
+
+
+def shared_cores(expr: Expr) -> list[tuple[str, str, str]]:
+    """(text, core, what it is) of each sum, difference, quotient or comparison in ``expr``
+    whose two operands are different constant shifts or multiples of one operator expression
+    (the node rules report those of one field): ``Sub(Corr($close, $open, 10), Mul(Corr($close,
+    $open, 10), 2))`` is a function of the Corr alone, ``Sub(Div($close, $open), Add(Div($close,
+    $open), 0.5))`` the constant -0.5. What it is: ``"constant"`` for a
+    sum or difference whose terms in the core cancel and a Gt .. Ne the core's ``value_bounds``
+    decide, ``"operand"`` for a Greater or Less they decide, else ``"function"``."""
+    memo: dict[str, Interval] = {}
+    signs: dict[str, str] = {}
+    found: list[tuple[str, str, str]] = []
+    for node in expr.walk():
+        if node.kind != "op" or len(node.children) != 2:
+            continue
+        if node.name not in AFFINE_OPS and node.name not in _COMPARISONS:
+            continue
+        first, second = node.children
+        if not first.features or not second.features or str(first) == str(second):
+            continue
+        (core, a0, b0), (other, a1, b1) = _affine_form(first), _affine_form(second)
+        if core.kind != "op" or str(core) != str(other):
+            continue
+        text = str(node)
+        if any(t == text for t, _, _ in found):
+            continue
+        what = "function"
+        if node.name in ("Add", "Sub"):
+            slope = a0 + a1 if node.name == "Add" else a0 - a1
+            if math.isclose(slope, 0.0, abs_tol=1e-12 * max(abs(a0), abs(a1))):
+                what = "constant"
+        elif node.name in _COMPARISONS:
+            gap = _scaled(_bounds(core, memo, signs), a0 - a1)
+            gap = (gap[0] + b0 - b1, gap[1] + b0 - b1)
+            if comparison_decided(node.name, gap, (0.0, 0.0)):
+                what = "operand" if node.name in ("Greater", "Less") else "constant"
+        found.append((text, str(core), what))
+    return found
+
+
 #: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
-REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard", "decided")
+REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard", "decided", "shared core")
 
 
 def formula_refusal(expr: Expr) -> tuple[str, str] | None:
@@ -192,7 +288,9 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     both the numerator and the denominator of a product or quotient, ``cancelling_node``),
     ``"idle guard"`` (a guard against 0 that nothing divides by or takes the log of,
     ``idle_guards``) or ``"decided"`` (a comparison, Abs or Sign the operands' ranges decide,
-    ``decided_comparisons`` and ``decided_folds``); else None."""
+    ``decided_comparisons`` and ``decided_folds``) or ``"shared core"`` (a sum, difference,
+    quotient or comparison of two constant shifts or multiples of one operator expression,
+    ``shared_cores``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
         return REFUSAL_REASONS[0], cancelling[0]
@@ -200,4 +298,7 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     if idle:
         return REFUSAL_REASONS[1], idle[0]
     decided = decided_comparisons(expr) + [text for text, _ in decided_folds(expr)]
-    return (REFUSAL_REASONS[2], decided[0]) if decided else None
+    if decided:
+        return REFUSAL_REASONS[2], decided[0]
+    shared = shared_cores(expr)
+    return (REFUSAL_REASONS[3], shared[0][0]) if shared else None

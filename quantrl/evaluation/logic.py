@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
-from quantrl.evaluation.formula_rules import decided_comparisons, decided_folds
+from quantrl.evaluation.formula_rules import decided_comparisons, decided_folds, shared_cores
 from quantrl.evaluation.node_rules import (
     SCALE,
     SHIFT,
@@ -95,13 +95,18 @@ class RuleBasedJudge:
     ranges of its operands decide (``Greater(2, Med(Corr($close, $volume, 20), 20))``,
     ``formula_rules.decided_comparisons``), ``redundant_penalty`` per Abs and
     ``degenerate_penalty`` per Sign of a quantity whose range never changes sign
-    (``Abs(Add(Corr($close, $open, 10), 30))``, ``formula_rules.decided_folds``). A formula
+    (``Abs(Add(Corr($close, $open, 10), 30))``, ``formula_rules.decided_folds``), and
+    ``redundant_penalty`` per sum, difference, quotient or comparison of two constant shifts or
+    multiples of one operator expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``),
+    ``degenerate_penalty`` where its terms cancel or the expression's range decides it
+    (``formula_rules.shared_cores``; the node rules report those of one field). A formula
     that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
     no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
-    with units on) writes only formulas without any finding but three that need more of the
+    with units on) writes only formulas without any finding but four that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
-    guard and a comparison, Abs or Sign decided by ranges, which the miner's pool refuses
-    unevaluated (``formula_rules.formula_refusal``).
+    guard, a comparison, Abs or Sign decided by ranges and two shifts or multiples of one
+    operator expression, which the miner's pool refuses unevaluated
+    (``formula_rules.formula_refusal``).
     """
 
     def __init__(
@@ -184,6 +189,21 @@ class RuleBasedJudge:
             others.append(
                 (value, f"{label}: {text} is {what}: the range of its operand never changes sign")
             )
+        reported = {message.split(": ", 1)[1] for _, message in others}
+        for text, core, what in shared_cores(expr):
+            if any(message.startswith(text) for message in reported):
+                continue
+            both = f"both operands are constant shifts or multiples of {core}"
+            if what == "function":
+                message = f"redundant: {text}: {both}, so it is a function of {core} alone"
+                others.append((self.redundant_penalty, message))
+                continue
+            if text.startswith(("Add(", "Sub(")):
+                why = f"is a constant: {both}, and its terms in {core} cancel"
+            else:
+                outcome = "a constant" if what == "constant" else "always one of its operands"
+                why = f"is {outcome}: {both}, and the range of {core} decides it"
+            others.append((self.degenerate_penalty, f"degenerate: {text} {why}"))
         for guard in idle_guards(expr):
             others.append(
                 (

@@ -4,9 +4,9 @@ Shared by the rule-based judge (``quantrl.evaluation.logic``), which scores a fo
 findings, and the miner's units grammar (``quantrl.mining.units``), which refuses every node
 with one but a factor that cancels between the operands of a product or quotient. That one, and
 a guard against 0 with nothing above it to guard (``idle_guards``), need more of the formula
-than a node's operands; the miner's pool refuses those formulas, and those with a comparison,
-Abs or Sign that the ranges carried through operators decide
-(``quantrl.evaluation.formula_rules.formula_refusal``). An operand is seen through four things
+than a node's operands; the miner's pool refuses those formulas, those with a comparison, Abs
+or Sign that the ranges carried through operators decide, and those with two constant shifts
+or multiples of one operator expression (``quantrl.evaluation.formula_rules.formula_refusal``). An operand is seen through four things
 only: its rule name (``rule_name``: a field, a constant's magnitude class, an operator's name,
 or a constant shift or factor), its unit, its sign class and its canonical text.
 """

@@ -10,7 +10,7 @@ operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say
 (units agree, a Log of a positive quantity, no identical operands that make it trivial, no
 comparison that a constant or the signs decide, no raw level shifted by a constant, no redundant
 Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based
-judge scores exactly those findings, so a formula written under these rules has none but three,
+judge scores exactly those findings, so a formula written under these rules has none but four,
 which the pool refuses unevaluated (``quantrl.evaluation.formula_rules.formula_refusal``): a factor
 that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), as
 abstracts do not list a product's factors (listing them multiplied the time a formula takes to
@@ -18,7 +18,9 @@ sample by 2.4), and a guard against 0 that nothing above it divides by or takes 
 (``Mean(Add($volume, 1), 40)``), as RPN writes a node's parent after it, and a comparison or
 Abs that exact constants and the ranges carried through the operators below it decide
 (``Greater(2, Med(Corr($close, $volume, 20), 20))``), as abstracts keep only a constant's
-magnitude class and an operator's name. Node rules read an operand through its abstract, with a
+magnitude class and an operator's name, and two constant shifts or multiples of one operator
+expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``), as abstracts follow only the
+field a shift or multiple wraps. Node rules read an operand through its abstract, with a
 stand-in text (``_stand_in``): a bare feature's own, else a placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)

@@ -13,6 +13,7 @@ from quantrl.evaluation.formula_rules import (
     decided_comparisons,
     decided_folds,
     formula_refusal,
+    shared_cores,
     value_bounds,
 )
 from quantrl.evaluation.logic import RuleBasedJudge
@@ -49,6 +50,11 @@ ALL_OPERATORS = Vocabulary(
         ("Greater(Rank($close, 5), 0.5)", (0.5, 1.0)),
         ("Less(Corr($close, $open, 10), -2)", (-2.0, -2.0)),
         ("Log(Add(Rank($close, 5), 1))", (0.0, math.log(2.0))),
+        ("Std(Corr($close, $open, 10), 20)", (0.0, math.sqrt(20 / 19))),  # sample std, ddof 1
+        ("Var(Rank($close, 5), 2)", (0.0, 0.5)),  # 0 and 1: a sample variance of 0.5
+        ("Mad(Sub(Corr($close, $open, 10), 3), 10)", (0.0, 1.0)),
+        ("Cov(Rank($close, 5), Corr($close, $open, 5), 4)", (-2 / 3, 2 / 3)),
+        ("Std($close, 10)", (0.0, INF)),
         ("Add($close, Corr($close, $open, 10))", (-1.0, INF)),
         ("Div($close, $open)", (0.0, INF)),  # only the sign class is known
         ("Sub($close, $open)", (-INF, INF)),
@@ -88,6 +94,18 @@ def test_value_bounds_hold_on_real_data() -> None:
                 decided += 1
                 _assert_decided(node, values, panel)
     assert bounded > 300 and decided >= 5, (bounded, decided)
+
+
+def test_spread_bounds_are_reached_on_real_data() -> None:
+    """A window of 2 of a 0/1 series reaches the bounds of a sample std (ddof 1), variance and
+    mean absolute deviation of values in [0, 1]: half of them at each end."""
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    for text in ("Std(Gt($close, Ref($close, 1)), 2)", "Var(Gt($close, Ref($close, 1)), 2)"):
+        values = evaluate(parse(text), panel)
+        assert np.nanmax(values) == pytest.approx(value_bounds(parse(text))[1], rel=1e-12)
+    mad = "Mad(Gt($close, Ref($close, 1)), 2)"
+    assert np.nanmax(evaluate(parse(mad), panel)) == pytest.approx(0.5, rel=1e-12)
+    assert value_bounds(parse(mad)) == (0.0, 0.5)
 
 
 def _assert_decided(node, values: np.ndarray, panel) -> None:
@@ -154,6 +172,11 @@ def test_guards_that_guard_nothing(text: str, idle: str | None) -> None:
             "Less(Mul(Std($open, 40), -5), Mad($close, 30))",
             "Less(Mul(Std($open,40),-5),Mad($close,30))",
         ),
+        (  # a std of correlations over 20 days stays below sqrt(20/19)
+            "Greater(2, Std(Corr($close, $volume, 10), 20))",
+            "Greater(2,Std(Corr($close,$volume,10),20))",
+        ),
+        ("Greater(0.5, Std(Corr($close, $volume, 10), 20))", None),
         ("Greater(0.5, Med(Corr($close, $volume, 20), 20))", None),  # inside the range
         ("Less(Add(Corr($high, $open, 30), 0.5), 1)", None),
         ("Greater(Div($low, $close), 0.9)", None),  # a ratio's range is unknown above 0
@@ -211,3 +234,69 @@ def test_abs_and_sign_decided_by_ranges(text: str, fold: tuple[str, str] | None)
     if fold is not None:
         panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
         _assert_decided(expr, evaluate(expr, panel), panel)
+
+
+_RATIO = "Div($close, $open)"
+_CORR = "Corr($close, $open, 10)"
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        (f"Sub({_CORR}, Mul({_CORR}, 2))", "function"),  # minus the Corr
+        (f"Less({_CORR}, Mul({_CORR}, 2))", "function"),  # the Corr changes sign: undecided
+        (f"Div(Add({_CORR}, 2), {_CORR})", "function"),
+        (f"Sub({_RATIO}, Add({_RATIO}, 0.5))", "constant"),  # -0.5
+        (f"Sub({_RATIO}, Sub({_RATIO}, 1))", "constant"),  # a ratio less its return: 1
+        (f"Add(Mul({_RATIO}, -2), Mul({_RATIO}, 2))", "constant"),  # 0
+        (f"Greater({_RATIO}, Mul({_RATIO}, 2))", "operand"),  # a ratio is >= 0: twice it
+        (f"Gt({_CORR}, Add({_CORR}, 1))", "constant"),  # 0
+        (f"Mul({_CORR}, Mul({_CORR}, 2))", None),  # a square: not a shift or multiple
+        (f"Sub(Mean({_CORR}, 5), {_CORR})", None),  # a deviation from the mean
+        ("Sub(Div($close, $open), Div($close, $low))", None),  # two different ratios
+    ],
+)
+def test_two_shifts_or_multiples_of_one_expression(text: str, what: str | None) -> None:
+    """A sum, difference, quotient or comparison of two constant shifts or multiples of one
+    operator expression is a function of it alone (redundant), or a constant or one operand
+    when the terms cancel or its range decides the comparison (degenerate); the judge reports
+    it once and the pool refuses it; on real prices the values bear it out."""
+    expr = parse(text)
+    found = shared_cores(expr)
+    assert [w for _, _, w in found] == ([] if what is None else [what])
+    prefix = "redundant" if what == "function" else "degenerate"
+    node = str(expr) if what is not None else None
+    _assert_refused(expr, "constant shifts or multiples of", "shared core", node, prefix)
+    if what is None:
+        return
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    values = evaluate(expr, panel)
+    core = evaluate(parse(found[0][1]), panel)
+    ok = np.isfinite(values) & np.isfinite(core)
+    if what == "constant":
+        assert np.allclose(values[ok], values[ok][0], rtol=0.0, atol=1e-12), text
+    elif what == "operand":
+        _assert_decided(expr, values, panel)
+    else:  # one value of the core gives one value of the node
+        order = np.argsort(core[ok], kind="stable")
+        steps = np.diff(core[ok][order]) == 0.0
+        assert np.array_equal(np.diff(values[ok][order])[steps], np.zeros(steps.sum())), text
+
+
+def test_shifts_of_one_field_are_the_node_rules_alone() -> None:
+    """Two shifts or multiples of one field are the node rules' finding: the judge reports them
+    once and the grammar refuses them, so the formula rule leaves them out."""
+    expr = parse("Sub($high, Add($high, 0.01))")
+    assert shared_cores(expr) == []
+    found = [r for r in JUDGE.judge(expr).reasons if "multiples of $high" in r]
+    assert len(found) == 1, JUDGE.judge(expr).reasons
+    assert formula_refusal(expr) is None
+
+
+def test_judge_reports_a_cancelling_quotient_of_one_expression_once() -> None:
+    """A quotient whose factors cancel is reported once, by the node rules, though its operands
+    are also multiples of one expression; the pool gives the first reason."""
+    expr = parse(f"Div(Mul({_CORR}, 2), {_CORR})")
+    reasons = JUDGE.judge(expr).reasons
+    assert len([r for r in reasons if "Div(Mul(Corr" in r]) == 1, reasons
+    assert formula_refusal(expr)[0] == "cancels"

@@ -203,8 +203,8 @@ def _assert_redundant_once(text: str, marker: str, flagged: bool) -> None:
         ("Add(Std($close, 10), Std($close, 10)) / $close", True),  # any expression plus itself
         ("Mul($close, $close) / Mul($open, $open)", False),  # a square stays
         ("Add($close, Mul($open, 2)) / $low", False),  # two fields
-        ("Sub(Div($close, $open), Add(Div($close, $open), -1))", False),  # a return: not a shift
-        ("Div(Add(Mean($close, 5), 1), Mean($close, 5))", False),  # fields only
+        ("Sub(Div($close, $open), Div($open, $close))", False),  # a ratio and its inverse
+        ("Div(Add(Mean($close, 5), 1), Mean($close, 5))", True),  # 1 + 1 / Mean($close, 5)
     ],
 )
 def test_shifts_and_multiples_of_one_field(text: str, flagged: bool) -> None:

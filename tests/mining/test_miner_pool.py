@@ -123,11 +123,18 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Mul(Abs(Add(Corr($close,$volume,10),-5)),Div($close,$open))",  # 5 - Corr
             "Mul(Greater(0.5,Mean(Corr($close,$volume,10),5)),Div($close,$open))",
         ),
+        (  # twice a ratio less the ratio is the ratio: a function of one expression alone
+            "Sub(Mul(Div(Mean($close,20),$close),2),Div(Mean($close,20),$close))",
+            "shared core",
+            "Greater(Div(Mean($close,20),$close),Add(Div(Mean($close,20),$close),0.1))",
+            "Sub(Div(Mean($close,20),$close),Div(Mean($close,10),$close))",
+        ),
     ],
 )
 def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
     """A formula with a finding that needs more of it than a node's operands (a factor that
-    cancels, an idle guard, a comparison its operands' ranges decide) is refused before
+    cancels, an idle guard, a comparison its operands' ranges decide, two shifts or multiples of
+    one expression) is refused before
     evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool
