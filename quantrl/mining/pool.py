@@ -14,9 +14,9 @@ Definitions (train split, one row per date t, one column per symbol):
   Spearman correlation (``"rank_ic"``) between the combined factor ``sum_i w_i z_i`` and the raw
   label, over S_t.
 
-The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``) so that the IC of any
-weight vector, and the mutual correlation of a candidate with every member, cost O(T k^2) after
-one pass over the candidate's values. The candidate is written in place into one scratch array
+The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``;
+``quantrl.mining.pool_stats``) so that the IC of any weight vector, and the mutual correlation
+of a candidate with every member, cost O(T k^2) after one pass over the candidate's values. The candidate is written in place into one scratch array
 by the transform kernels, members live in a (dates, capacity, symbols) buffer (a date's members
 side by side, read in one stream); ``timings`` holds the
 CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``, ``neutralize``, ``fit``).
@@ -82,7 +82,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +96,10 @@ from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
-from quantrl.kernels.projection import (
-    combination_ic_nb,
-    cross_sums,
-    factor_sums,
-    neutralize_rows_into,
-)
+from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
 from quantrl.mining.blocks import PoolFolds, pool_folds
 from quantrl.mining.neutral import Exposures, neutralize_rows
+from quantrl.mining.pool_stats import LabelSums, PoolStats, cv_objectives, finite_mean, fit_weights
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
 
@@ -113,12 +109,6 @@ __all__ = [
 ]
 
 OBJECTIVES = ("ic", "rank_ic")
-
-
-def _finite_mean(values: np.ndarray, empty: float = 0.0) -> float:
-    """Mean of the finite entries; ``empty`` when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else empty
 
 
 @dataclass(frozen=True)
@@ -150,17 +140,6 @@ class _Member:
 
 #: Stages of ``try_add`` whose CPU seconds ``AlphaPool.timings`` accumulates.
 STAGES = ("evaluate", "transform", "neutralize", "fit")
-
-
-@dataclass
-class _Stats:
-    """Per-date sufficient statistics of the members over the label universe."""
-
-    s: np.ndarray  # (T, k)   sum_n z_i
-    g: np.ndarray  # (T, k, k) sum_n z_i z_j
-    b: np.ndarray  # (T, k)   sum_n z_i y_std
-    c: np.ndarray  # (T, k)   sum_n z_i y_raw (centred later)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AlphaPool:
@@ -260,6 +239,7 @@ class AlphaPool:
         self._y_c = np.where(self._universe, y - mean[:, None], 0.0)  # centred raw label
         self._y_ss = (self._y_c * self._y_c).sum(axis=1)  # (T,)
         self._dates_ok = (self._n >= 2) & (self._y_ss > 0)
+        self._label_sums = LabelSums(self._n, self._y_ss, self._dates_ok)
         try:
             self._folds = pool_folds(self._dates_ok, self.blocks, self._purge_rows)
         except ConfigError:
@@ -268,7 +248,7 @@ class AlphaPool:
         self._members = []
         self._zbuf = np.zeros((shape[0], self.capacity, shape[1]))
         self._zcand = np.zeros(shape)
-        self._stats = self._empty_stats()
+        self._stats = PoolStats.empty(self._label.shape[0])
         self.weights = np.zeros(0)
         self.objective = 0.0
         self._current = np.full(self._n.shape, np.nan)  # per-date objective of the members
@@ -333,7 +313,7 @@ class AlphaPool:
             ic = ic_series(combo, v["target"])
         else:
             ic = rank_ic_series(combo, v["label"], order=v["order"])
-        return _finite_mean(ic)
+        return finite_mean(ic)
 
     @property
     def _purge_rows(self) -> int:
@@ -351,10 +331,6 @@ class AlphaPool:
     def _require_bound(self) -> None:
         if self._label is None:
             raise ConfigError("AlphaPool is not bound to a panel: call pool.bind(panel, label)")
-
-    def _empty_stats(self) -> _Stats:
-        t = self._label.shape[0] if self._label is not None else 0
-        return _Stats(np.zeros((t, 0)), np.zeros((t, 0, 0)), np.zeros((t, 0)), np.zeros((t, 0)))
 
     # ------------------------------------------------------------------ members
     @property
@@ -438,64 +414,12 @@ class AlphaPool:
         members = np.asarray([m.slot for m in self._members], dtype=np.int64)
         return cross_sums(self._zbuf, self._zcand, members)
 
-    @staticmethod
-    def _grow(st: _Stats, s: np.ndarray, zz: np.ndarray, cross: np.ndarray, b, c) -> _Stats:
-        t, k = st.s.shape
-        g = np.empty((t, k + 1, k + 1))  # every cell is written below
-        g[:, :k, :k] = st.g
-        g[:, :k, k] = cross
-        g[:, k, :k] = cross
-        g[:, k, k] = zz
-        return _Stats(
-            np.concatenate([st.s, s[:, None]], axis=1),
-            g,
-            np.concatenate([st.b, b[:, None]], axis=1),
-            np.concatenate([st.c, c[:, None]], axis=1),
-        )
-
-    @staticmethod
-    def _take(st: _Stats, keep: list[int]) -> _Stats:
-        idx = np.asarray(keep, dtype=np.int64)
-        return _Stats(st.s[:, idx], st.g[:, idx[:, None], idx], st.b[:, idx], st.c[:, idx])
-
-    # ------------------------------------------------------------------ fitting
-    def _fit(self, st: _Stats, rows: np.ndarray | None = None) -> np.ndarray:
-        k = st.s.shape[1]
-        if k == 0:
-            return np.zeros(0)
-        g, b = (st.g, st.b) if rows is None else (st.g[rows], st.b[rows])
-        return self._solve(g.sum(axis=0), b.sum(axis=0))
-
-    def _solve(self, a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        """Weights from summed normal equations, with the ridge ``ridge * trace / k``."""
-        k = a.shape[0]
-        lam = max(self.ridge, 1e-12) * max(float(np.trace(a)) / k, 1e-300)
-        try:
-            return np.linalg.solve(a + lam * np.eye(k), rhs)
-        except np.linalg.LinAlgError:
-            return np.linalg.lstsq(a, rhs, rcond=None)[0]
-
-    def _ic_from_stats(self, st: _Stats, w: np.ndarray) -> np.ndarray:
-        """Per-date Pearson IC of the combination ``w`` from the sufficient statistics (the
-        label is centred, so ``sum combo * y_c`` is the covariance's numerator)."""
-        return combination_ic_nb(
-            st.s, st.g, st.c, np.ascontiguousarray(w, dtype=np.float64), self._n, self._y_ss,
-            self._dates_ok,
-        )  # fmt: skip
-
-    def _single_ic_series(
-        self, s: np.ndarray, zz: np.ndarray, b: np.ndarray, c: np.ndarray
-    ) -> np.ndarray:
-        """Per-date IC of one factor alone, from its ``_candidate_stats``."""
-        single = _Stats(s[:, None], zz[:, None, None], b[:, None], c[:, None])
-        return self._ic_from_stats(single, np.ones(1))
-
-    def _series(self, st: _Stats, w: np.ndarray, zs: Sequence[np.ndarray]) -> np.ndarray:
+    def _series(self, st: PoolStats, w: np.ndarray, zs: Sequence[np.ndarray]) -> np.ndarray:
         """Per-date objective (IC or RankIC) of the combination ``w``; NaN where undefined."""
         if w.size == 0:
             return np.full(self._n.shape, np.nan)
         if self.objective_name == "ic":
-            return self._ic_from_stats(st, w)
+            return self._label_sums.ic(st, w)
         combo = np.zeros_like(zs[0])
         for z, wi in zip(zs, w, strict=True):
             combo += wi * z
@@ -519,9 +443,9 @@ class AlphaPool:
     def _block_means(self, series: np.ndarray) -> np.ndarray:
         """Mean of a per-date series over ``blocks`` consecutive, equally long runs of dates."""
         assert self._folds is not None
-        return np.array([_finite_mean(series[idx]) for idx in self._folds.parts])
+        return np.array([finite_mean(series[idx]) for idx in self._folds.parts])
 
-    def _cv_gain(self, joined: _Stats, current: _Stats) -> float:
+    def _cv_gain(self, joined: PoolStats, current: PoolStats) -> float:
         """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks
         (less the ``purge`` rows on each side of the held-out block).
 
@@ -531,43 +455,16 @@ class AlphaPool:
         """
         if self.blocks < 2 or self.objective_name != "ic":
             return math.nan
-        after = self._cv_objectives(joined)
-        cached = self._cv_cache
-        if cached is None or cached[0] != self.version:
-            before = self._cv_objectives(current) if current.s.shape[1] else [0.0] * self.blocks
-            cached = self._cv_cache = (self.version, before)
-        return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
-
-    def _cv_objectives(self, st: _Stats) -> list[float]:
-        """Per block, the block's mean IC with weights fitted on the other, purged, blocks."""
         folds = self._folds
         assert folds is not None
-        t, k = st.s.shape
-        g = st.g.reshape(t, k * k)
-        g_blocks = (folds.held @ g).reshape(len(folds.parts), k, k)
-        b_blocks = folds.held @ st.b
-        g_all, b_all = g_blocks.sum(axis=0), b_blocks.sum(axis=0)
-        g_fit, b_fit = g_all - g_blocks, b_all - b_blocks
-        if folds.purged is not None:
-            g_fit -= (folds.purged @ g).reshape(g_fit.shape)
-            b_fit -= folds.purged @ st.b
-        out = []
-        for i, idx in enumerate(folds.parts):
-            w = self._solve(g_fit[i], b_fit[i])
-            out.append(_finite_mean(self._ic_from_stats(st, w)[idx]))
-        return out
-
-    def _mutual(self, st: _Stats, k: int) -> np.ndarray:
-        """Mean per-date correlation of member ``k`` with every other member."""
-        n = np.where(self._n > 0, self._n, 1.0)
-        cov = st.g[:, k, :] - st.s[:, k : k + 1] * st.s / n[:, None]
-        var = np.einsum("tii->ti", st.g) - st.s * st.s / n[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = cov / np.sqrt(var[:, k : k + 1] * var)
-        corr = np.where(np.isfinite(corr) & (var > 1e-12) & (var[:, k : k + 1] > 1e-12), corr, 0)
-        valid = ((var > 1e-12) & (var[:, k : k + 1] > 1e-12)).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(valid > 0, corr.sum(axis=0) / np.maximum(valid, 1), 0.0)
+        after = cv_objectives(joined, folds, self._label_sums, self.ridge)
+        cached = self._cv_cache
+        if cached is None or cached[0] != self.version:
+            before = [0.0] * self.blocks  # no member: every block's objective is 0
+            if current.size:
+                before = cv_objectives(current, folds, self._label_sums, self.ridge)
+            cached = self._cv_cache = (self.version, before)
+        return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
 
     # ------------------------------------------------------------------ adding
     def try_add(self, formula: str | Expr) -> AddResult:
@@ -597,22 +494,22 @@ class AlphaPool:
 
     def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
         s, zz, b, c = self._candidate_stats()
-        single = self._single_ic_series(s, zz, b, c)
-        single_ic = _finite_mean(single, math.nan)
+        single = self._label_sums.ic(PoolStats.single(s, zz, b, c), np.ones(1))
+        single_ic = finite_mean(single, math.nan)
         if np.isfinite(single).sum() < max(2, int(0.1 * self._dates_ok.sum())):
             return AddResult(key, False, 0.0, before, "degenerate", single_ic)
         cross = self._candidate_cross()  # the members are read only for a real candidate
-        st = self._grow(self._stats, s, zz, cross, b, c)
-        k = st.s.shape[1] - 1
-        mutual = self._mutual(st, k)[:k]
+        st = self._stats.grow(s, zz, cross, b, c)
+        k = st.size - 1
+        mutual = st.mutual(k, self._n)[:k]
         max_mutual = float(np.max(np.abs(mutual))) if k else 0.0
         if k and max_mutual > self.mutual_threshold:
             return AddResult(key, False, 0.0, before, "near-duplicate", single_ic, max_mutual)
         members = [*self._members, _Member(expr, z, single_ic)]
-        w = self._fit(st)
+        w = fit_weights(st, self.ridge)
         # the candidate's marginal value: the objective with it joined, before any member drops
         joined = self._series(st, w, [m.z for m in members])
-        marginal = _finite_mean(joined) - before
+        marginal = finite_mean(joined) - before
         marginal_cv = self._cv_gain(st, self._stats)
         dropped: list[str] = []
         while len(members) > self.capacity:
@@ -620,10 +517,10 @@ class AlphaPool:
             dropped.append(str(members[worst].expr))
             keep = [i for i in range(len(members)) if i != worst]
             members = [members[i] for i in keep]
-            st = self._take(st, keep)
-            w = self._fit(st)
+            st = st.take(keep)
+            w = fit_weights(st, self.ridge)
         series = self._series(st, w, [m.z for m in members]) if dropped else joined
-        after = _finite_mean(series)
+        after = finite_mean(series)
         gain = after - before
         if key in dropped or not gain > self.min_gain:
             reason = "dropped" if key in dropped else "no gain"
@@ -669,25 +566,29 @@ class AlphaPool:
         if len(formulas) > self.capacity:
             raise ConfigError(f"{len(formulas)} formulas exceed the pool capacity {self.capacity}")
         self._members = []
-        self._stats = self._empty_stats()
+        self._stats = PoolStats.empty(self._label.shape[0])
         for f in formulas:
             expr = parse(f)
             z = self._candidate_z(self._train_values(expr))
             s, zz, b, c = self._candidate_stats()
             cross = self._candidate_cross()
-            single = self._single_ic_series(s, zz, b, c)
-            self._stats = self._grow(self._stats, s, zz, cross, b, c)
+            single = self._label_sums.ic(PoolStats.single(s, zz, b, c), np.ones(1))
+            self._stats = self._stats.grow(s, zz, cross, b, c)
             vz = self._valid_z(expr) if self._valid is not None else None
-            single_ic = _finite_mean(single, math.nan)
+            single_ic = finite_mean(single, math.nan)
             self._members.append(_Member(expr, z, single_ic, vz))
             self._keep(self._members)
-        w = self._fit(self._stats) if weights is None else np.asarray(weights, dtype=np.float64)
+        w = (
+            fit_weights(self._stats, self.ridge)
+            if weights is None
+            else np.asarray(weights, dtype=np.float64)
+        )
         if w.shape != (len(self._members),):
             raise ConfigError(f"{len(self._members)} formulas but {w.size} weights")
         self.weights = w
         self.version += 1
         self._current = self._series(self._stats, w, [m.z for m in self._members])
-        self.objective = _finite_mean(self._current)
+        self.objective = finite_mean(self._current)
         if self._valid is not None:
             vzs = [m.vz for m in self._members]
             self.valid_objective = self._valid_objective(vzs, w)  # type: ignore[arg-type]
