@@ -34,7 +34,9 @@ candidate's own training IC).
 Factors are neutralised per date against log price, log dollar volume and 60-day volatility
 (``--neutralize styles``, the default; ``none`` turns it off): on this panel those style premia
 flip sign between the training years and 2017, so unneutralised training ICs predict test ICs
-negatively. ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
+negatively. A candidate holding a comparison that takes one outcome on at least 99.9 % of the
+training cells where it is defined, an operand in disguise, is refused as ``"one-sided"``
+(``--one-sided``, 0 keeps them). ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
 can run in separate processes, each pinned to its own core.
 
     .venv/bin/python benchmarks/bench_mining.py --formulas 2000 --methods random,gp,ppo
@@ -291,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the label's cells a candidate must be finite on (0: any)",
     )
     ap.add_argument(
+        "--one-sided",
+        type=float,
+        default=0.999,
+        help="refuse a comparison taking one outcome on this share of the training cells (0: off)",
+    )
+    ap.add_argument(
         "--date-step", type=int, default=1,
         help="score candidates on every k-th training date (the pool's date_step)",
     )  # fmt: skip
@@ -380,6 +388,7 @@ def mine(
         neutralize=inputs.exposures,
         min_coverage=args.min_coverage,
         date_step=args.date_step,
+        one_sided=args.one_sided,
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(
@@ -440,7 +449,8 @@ def main() -> None:
     )
     print(
         f"pool: objective {args.objective}, transform {args.transform}, blocks {args.blocks} "
-        f"(purge {args.purge}), coverage >= {args.min_coverage:g}, scored on "
+        f"(purge {args.purge}), coverage >= {args.min_coverage:g}, one-sided comparisons "
+        f"{f'refused at {args.one_sided:g}' if args.one_sided else 'kept'}, scored on "
         f"{'every date' if args.date_step == 1 else f'every {args.date_step}th date'}, "
         f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
         f"{', '.join(inputs.exposures) or 'nothing'}; PPO reward {args.reward}, "

@@ -173,6 +173,7 @@ def make_pool(
         neutralize=spec.neutralize,
         min_coverage=spec.min_coverage,
         date_step=spec.date_step,
+        one_sided=spec.one_sided,
     )
     pool.bind(
         train, labels["train"], cache if cache is not None else EvalCache(max_bytes=128 << 20)

@@ -45,6 +45,8 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
                                     # volume, volatility): factors are neutralised per date
     min_coverage = 0.5              # share of the label's cells a formula must be finite on
     date_step = 1                   # score candidates on every k-th training date (faster)
+    one_sided = 0.999               # refuse a comparison taking one outcome on this share of
+                                    # the training cells (an operand in disguise); 0 = off
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -328,6 +330,13 @@ class PoolTable(Table):
     neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
     min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
     date_step: Annotated[Int, int_range(1, MAX_HORIZON)] = 1
+    one_sided: Annotated[Float, finite(ge=0, le=1)] = 0.999
+
+    @model_validator(mode="after")
+    def _one_sided_off_or_above_half(self) -> PoolTable:
+        if self.one_sided != 0.0 and not self.one_sided > 0.5:
+            raise ValueError(f"one_sided must be 0 (off) or lie in (0.5, 1], got {self.one_sided}")
+        return self
 
 
 _NO_LIMIT = " (0 = no limit)"
@@ -472,6 +481,7 @@ class JobSpec:
     neutralize: tuple[str, ...]
     min_coverage: float
     date_step: int
+    one_sided: float
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -537,8 +547,10 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
     registry = Path(job.registry) if job.registry else out_dir.parent / "registry.sqlite"
     registry = registry if registry.is_absolute() else base / registry
     excludes = DIGEST_EXCLUDES
-    if pool.date_step == 1:  # the default digests as it did before the key existed
-        excludes = {**DIGEST_EXCLUDES, "pool": ("date_step",)}
+    # a key at the value that behaves as before it existed digests as it did then
+    before = (("date_step", pool.date_step == 1), ("one_sided", pool.one_sided == 0.0))
+    if any(same for _, same in before):
+        excludes = {**DIGEST_EXCLUDES, "pool": tuple(key for key, same in before if same)}
     canonical = canonical_json(m, excludes)
     return JobSpec(
         name=job.name,
@@ -573,6 +585,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         neutralize=pool.neutralize,
         min_coverage=pool.min_coverage,
         date_step=pool.date_step,
+        one_sided=pool.one_sided,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

@@ -247,6 +247,7 @@ class MiningTask:
             "near-duplicate",
             "degenerate",
             "sparse",
+            "one-sided",
             *REFUSAL_REASONS,
         ) or result.reason.startswith("error"):
             return 0.0

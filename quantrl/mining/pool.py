@@ -35,7 +35,11 @@ candidate whose values are finite on fewer than ``min_coverage`` (default half) 
 cells is refused as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling
 correlation that is NaN wherever a window's spread is below its epsilon, a log of a mostly
 negative quantity) ranks those few stocks among themselves and reads as 0 elsewhere, so its
-training fit is noise that the pool would otherwise weight.
+training fit is noise that the pool would otherwise weight. A candidate with a comparison that
+takes one outcome on at least ``one_sided`` (default 0.999) of the training cells where it is
+defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($close, 40), 50), 30), $high)`` is
+its first operand on every cell, an operand in disguise
+(``quantrl.evaluation.comparison_shares``; 0 turns the check off).
 
 Four options aim at pools that generalise out of sample:
 
@@ -94,6 +98,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
+from quantrl.evaluation.comparison_shares import COMPARISONS, comparison_shares
 from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
@@ -160,6 +165,7 @@ class AlphaPool:
         neutralize: Sequence[str] = (),
         min_coverage: float = 0.5,
         date_step: int = 1,
+        one_sided: float = 0.999,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -175,6 +181,8 @@ class AlphaPool:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
         if not 0.0 <= min_coverage <= 1.0:
             raise ConfigError(f"min_coverage must lie in [0, 1], got {min_coverage}")
+        if one_sided != 0.0 and not 0.5 < one_sided <= 1.0:
+            raise ConfigError(f"one_sided must be 0 (off) or lie in (0.5, 1], got {one_sided}")
         if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
             raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
         if isinstance(date_step, bool) or not isinstance(date_step, int | np.integer):
@@ -193,6 +201,7 @@ class AlphaPool:
         self.neutralize = tuple(str(parse(f)) for f in neutralize)
         self.min_coverage = float(min_coverage)
         self.date_step = int(date_step)
+        self.one_sided = float(one_sided)
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -485,12 +494,24 @@ class AlphaPool:
         self.timings["evaluate"] += time.process_time() - t0
         if count_finite_in_nb(values, self._universe) < self.min_coverage * self._cells:
             return AddResult(key, False, 0.0, before, "sparse")
+        if self.one_sided and self._one_sided(expr):
+            return AddResult(key, False, 0.0, before, "one-sided")
         z = self._candidate_z(values)
         start = time.process_time()
         try:
             return self._judge_candidate(expr, key, before, z)
         finally:
             self.timings["fit"] += time.process_time() - start
+
+    def _one_sided(self, expr: Expr) -> bool:
+        """Whether a comparison in ``expr`` takes one outcome on at least ``one_sided`` of the
+        training cells where it is defined (its operands come from the evaluation cache)."""
+        if not any(node.name in COMPARISONS for node in expr.walk() if node.kind == "op"):
+            return False
+        start = time.process_time()
+        shares = comparison_shares(expr, self._panel, cache=self._cache)
+        self.timings["evaluate"] += time.process_time() - start
+        return any(item.share >= self.one_sided for item in shares)
 
     def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
         s, zz, b, c = self._candidate_stats()
@@ -639,6 +660,7 @@ class AlphaPool:
             "neutralize": list(self.neutralize),
             "min_coverage": self.min_coverage,
             "date_step": self.date_step,
+            "one_sided": self.one_sided,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -683,6 +705,7 @@ class AlphaPool:
             neutralize=[str(f) for f in data.get("neutralize", [])],
             min_coverage=float(data.get("min_coverage", 0.0)),  # files saved before the rule
             date_step=int(data.get("date_step", 1)),
+            one_sided=float(data.get("one_sided", 0.0)),  # files saved before the rule: off
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

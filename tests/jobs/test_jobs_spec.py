@@ -144,6 +144,9 @@ def test_pool_keys_reach_the_job_pool():
         {"job": {"name": "s"}, "pool": {"date_step": 5}, "budget": {"steps": 10}}
     )
     assert make_pool(stepped, train, valid, labels).date_step == 5
+    assert pool.one_sided == spec.one_sided == 0.999
+    off = spec_from_dict({"job": {"name": "o"}, "pool": {"one_sided": 0}, "budget": {"steps": 10}})
+    assert make_pool(off, train, valid, labels).one_sided == 0.0
     for formula in ("Mean($close, 5)", "Std($volume, 10)", "Delta($close, 20)"):
         result = pool.try_add(formula)
         if result.accepted:  # accepted by a gated pool: it raised the validation objective
@@ -162,6 +165,8 @@ def test_pool_keys_reach_the_job_pool():
         ({"min_coverage": -0.1}, r"\[pool\] min_coverage: "),
         ({"date_step": 0}, r"\[pool\] date_step: must be an integer in \[1, "),
         ({"date_step": 2.5}, r"\[pool\] date_step: "),
+        ({"one_sided": 0.5}, r"one_sided must be 0 \(off\) or lie in \(0.5, 1\], got 0.5"),
+        ({"one_sided": 1.5}, r"\[pool\] one_sided: "),
     ],
 )
 def test_bad_pool_keys(pool, match):
@@ -206,6 +211,23 @@ def test_pool_date_step_key_digests_as_before_when_left_at_one():
     assert spec({"date_step": 5}).digest != spec().digest
     assert changed_keys(spec().canonical, spec({"date_step": 5}).canonical) == [
         "[pool] date_step: (absent) -> 5"
+    ]
+
+
+def test_pool_one_sided_key_digests_as_before_only_when_off():
+    """With the check off (0) a spec digests as before the key existed, so its checkpoints
+    resume; the default (on) changes what is mined, and so the digest."""
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(pool=None):
+        return spec_from_dict({"job": {"name": "d"}, "pool": pool or {}, "budget": {"steps": 1}})
+
+    old = json.loads(spec({"one_sided": 0}).canonical)
+    assert "one_sided" not in old["pool"]
+    assert spec({"one_sided": 0.999}).digest == spec().digest != spec({"one_sided": 0}).digest
+    assert changed_keys(json.dumps(old), spec().canonical) == [
+        "[pool] one_sided: (absent) -> 0.999"
     ]
 
 

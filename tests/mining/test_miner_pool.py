@@ -669,3 +669,39 @@ def test_min_coverage_is_checked_saved_and_old_files_load_without_it(panel, tmp_
     del data["min_coverage"]  # a pool saved before the rule existed keeps accepting as it did
     path.write_text(json.dumps(data))
     assert AlphaPool.load(path).min_coverage == 0.0
+
+
+def test_one_sided_comparisons_are_refused_before_they_are_transformed(panel, tmp_path):
+    """A candidate with a comparison that takes one outcome on at least ``one_sided`` of the
+    training cells is refused (reward 0) before its rank transform; below the threshold, or
+    with the check off, it is judged as any other."""
+    from quantrl.evaluation.comparison_shares import comparison_shares
+    from quantrl.mining import MiningTask
+
+    label = panel.forward_returns(20)
+    disguised = "Div(Greater(Mul(Mean($close,20),30),$high),$close)"  # 30 * Mean / close
+    assert comparison_shares(disguised, panel)[0].share == 1.0
+    pool = AlphaPool(3).bind(panel, label)
+    res = pool.try_add(disguised)
+    assert (res.accepted, res.reason, pool.size) == (False, "one-sided", 0)
+    assert pool.timings["transform"] == 0.0 and pool.timings["fit"] == 0.0
+    assert AlphaPool(3, one_sided=0.0).bind(panel, label).try_add(disguised).reason != "one-sided"
+    switching = "Greater(Div($close,Ref($close,5)),Div($open,Ref($open,5)))"
+    share = comparison_shares(switching, panel)[0].share
+    assert 0.5 < share < 0.9
+    assert AlphaPool(3, one_sided=share).bind(panel, label).try_add(switching).reason == "one-sided"
+    above = AlphaPool(3, one_sided=min(1.0, share + 1e-9)).bind(panel, label)
+    assert above.try_add(switching).reason != "one-sided"
+    task = MiningTask(panel, label, AlphaPool(3).bind(panel, label), reward_basis="marginal")
+    reward, res = task.offer(disguised)
+    assert res.reason == "one-sided" and reward == 0.0
+    for bad in (0.5, 1.5, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="one_sided"):
+            AlphaPool(3, one_sided=bad)
+    path = tmp_path / "pool.json"
+    AlphaPool(3, one_sided=0.99).bind(panel, label).save(path)
+    assert AlphaPool.load(path).one_sided == 0.99
+    data = AlphaPool.read(path)
+    del data["one_sided"]  # a pool saved before the rule existed keeps accepting as it did
+    path.write_text(json.dumps(data))
+    assert AlphaPool.load(path).one_sided == 0.0
