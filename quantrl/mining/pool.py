@@ -16,10 +16,11 @@ Definitions (train split, one row per date t, one column per symbol):
 
 The pool keeps per-date sums (``sum z_i``, ``sum z_i z_j``, ``sum z_i y``;
 ``quantrl.mining.pool_stats``) so that the IC of any weight vector, and the mutual correlation
-of a candidate with every member, cost O(T k^2) after one pass over the candidate's values. The candidate is written in place into one scratch array
-by the transform kernels, members live in a (dates, capacity, symbols) buffer (a date's members
-side by side, read in one stream); ``timings`` holds the
-CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``, ``neutralize``, ``fit``).
+of a candidate with every member, cost O(T k^2) after one pass over the candidate's values. The
+candidate is written in place into one scratch array by the transform kernels, members live in
+a (dates, capacity, symbols) buffer (a date's members side by side, read in one stream);
+``timings`` holds the CPU seconds spent per stage of ``try_add`` (``evaluate``, ``transform``,
+``neutralize``, ``fit``).
 
 Adding a candidate (``try_add``): an identical formula, or one whose mean per-date correlation
 with a member exceeds ``mutual_threshold`` in absolute value, is rejected; otherwise it joins,
@@ -30,15 +31,14 @@ left as it was. The reported gain is the objective after minus before (it may be
 rejected candidate). Before any of this, a simpler formula in disguise is refused unevaluated
 for the reason ``quantrl.evaluation.formula_rules.formula_refusal`` gives (``"cancels"``,
 ``"idle guard"``, ``"decided"``, ``"shared core"``: ``Div(Mul($close, $volume), $volume)`` is
-``$close``); and a
-candidate whose values are finite on fewer than ``min_coverage`` (default half) of the label's
-cells is refused as ``"sparse"``: a factor defined for a handful of stocks a day (a rolling
-correlation that is NaN wherever a window's spread is below its epsilon, a log of a mostly
-negative quantity) ranks those few stocks among themselves and reads as 0 elsewhere, so its
-training fit is noise that the pool would otherwise weight. A candidate with a comparison that
-takes one outcome on at least ``one_sided`` (default 0.999) of the training cells where it is
-defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($close, 40), 50), 30), $high)`` is
-its first operand on every cell, an operand in disguise
+``$close``); and a candidate whose values are finite on fewer than ``min_coverage`` (default
+half) of the label's cells is refused as ``"sparse"``: a factor defined for a handful of stocks
+a day (a rolling correlation that is NaN wherever a window's spread is below its epsilon, a log
+of a mostly negative quantity) ranks those few stocks among themselves and reads as 0
+elsewhere, so its training fit is noise that the pool would otherwise weight. A candidate with
+a comparison that takes one outcome on at least ``one_sided`` (default 0.999) of the training
+cells where it is defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($close, 40),
+50), 30), $high)`` is its first operand on every cell, an operand in disguise
 (``quantrl.evaluation.comparison_shares``; 0 turns the check off).
 
 Four options aim at pools that generalise out of sample:
