@@ -6,8 +6,8 @@ expects, and every masked rollout ends in a valid formula. Intermediate steps ea
 token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` and earns the gain of
 the pool objective on the training split when the formula joins the pool, by default
 cross-validated over blocks of training dates (see ``MiningTask``; 0 for an identical formula,
-a near-duplicate, a degenerate or sparse one or one tried before), minus an optional frequent-subtree
-penalty. A masked action (only possible
+a near-duplicate, a degenerate, sparse or one-sided one, one the pool refuses unevaluated or one
+tried before), minus an optional frequent-subtree penalty. A masked action (only possible
 without masking) ends the episode with ``invalid_reward`` (default -1, as AlphaGen), or raises
 ``ConfigError`` with ``invalid_action="raise"``.
 
