@@ -41,6 +41,7 @@ from quantrl.data.panel import Panel, to_datetime64
 from quantrl.data.splits import market_split, split_dates
 from quantrl.errors import ConfigError, DataError
 from quantrl.evaluation.alpha import AlphaReport, evaluate_formulas, split_segment
+from quantrl.evaluation.comparison_shares import one_sided_notes
 from quantrl.evaluation.logic import Judge
 from quantrl.evaluation.report import stats_table, write_report
 from quantrl.jobs.store import Registry
@@ -503,7 +504,8 @@ def evaluate_alphas(
 
     The split carries the formulas' largest lookback of history (at least ``warmup`` rows), as
     ``quantrl.evaluation.alpha.evaluate_split`` does; a market without default split dates needs
-    ``valid_start`` and ``test_start``.
+    ``valid_start`` and ``test_start``. A note names each comparison that takes one outcome on
+    the split's cells (``comparison_shares.one_sided_notes``).
     """
     _check_split(split)
     exprs = [parse(f) for f in formulas]
@@ -547,6 +549,7 @@ def evaluate_alphas(
         )
     tests = reg.count_trials(study_name, "test")
     notes = _notes(segment, split, study_name, tests, ALPHA_HISTORY)
+    notes += one_sided_notes(exprs, segment, first_row=segment.warmup)
     return AlphaEvaluation(
         reports, diversity, study_name, split, segment.warmup, tests, reg.path, notes
     )

@@ -98,7 +98,7 @@ from quantrl.alpha.parser import parse
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
-from quantrl.evaluation.comparison_shares import COMPARISONS, comparison_shares
+from quantrl.evaluation.comparison_shares import COMPARISONS, ONE_SIDED, comparison_shares
 from quantrl.evaluation.formula_rules import formula_refusal
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
@@ -165,7 +165,7 @@ class AlphaPool:
         neutralize: Sequence[str] = (),
         min_coverage: float = 0.5,
         date_step: int = 1,
-        one_sided: float = 0.999,
+        one_sided: float = ONE_SIDED,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")

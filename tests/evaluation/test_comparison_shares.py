@@ -7,7 +7,7 @@ import pytest
 
 from quantrl.alpha import EvalCache, evaluate, parse
 from quantrl.data import load_market
-from quantrl.evaluation.comparison_shares import comparison_shares
+from quantrl.evaluation.comparison_shares import comparison_shares, one_sided_notes
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,28 @@ def test_cells_where_an_operand_is_missing_are_left_out(panel) -> None:
         evaluate("$close", panel)
     )
     assert item.cells == int(finite.sum()) < panel.n_dates * panel.n_symbols
+
+
+def test_rows_before_first_row_are_history_and_left_out(panel) -> None:
+    """From ``first_row`` on only: the rows before count for neither outcome."""
+    text = "Gt(Delta($close, 1), 0)"
+    (whole,) = comparison_shares(text, panel)
+    (later,) = comparison_shares(text, panel, first_row=100)
+    delta = evaluate("Delta($close, 1)", panel)[100:]
+    assert later.cells == int(np.isfinite(delta).sum()) < whole.cells
+    ups = np.count_nonzero(delta[np.isfinite(delta)] > 0)
+    assert later.share == pytest.approx(max(ups, later.cells - ups) / later.cells, abs=1e-15)
+
+
+def test_one_sided_notes_name_the_disguised_comparisons_only(panel) -> None:
+    formulas = [
+        "Div(Greater(Mul(Mean($close, 20), 30), $high), $close)",  # always its first operand
+        "Ge($high, $close)",  # a high is never below the close: always 1
+        "Gt(Delta($close, 1), 0)",  # an up day: switches
+    ]
+    notes = one_sided_notes(formulas, panel)
+    assert len(notes) == 2, notes
+    assert notes[0].startswith("Div(Greater(Mul(Mean($close,20),30),$high),$close): ")
+    assert "Greater(Mul(Mean($close,20),30),$high) is its first operand on 100.0% of" in notes[0]
+    assert notes[1].startswith("Ge($high,$close): Ge($high,$close) is 1 on 100.0% of")
+    assert one_sided_notes(formulas[2:], panel, share=0.5) != []  # any comparison at 0.5

@@ -226,6 +226,11 @@ def test_alpha_evaluations_are_recorded_as_ic_trials(dow30, tmp_path: Path) -> N
     (row,) = reg.trials("dow30")
     assert row["kind"] == "alpha" and row["ic"] == pytest.approx(ev.reports[0].metrics.ic)
     assert reg.trial_set("dow30") == TrialSet()  # IC trials never enter a Sharpe trial set
+    assert not any("in disguise" in note for note in ev.notes)
+    disguised = evaluate_alphas(["Div(Less(Mul($close, 30), $high), $close)"], panel,
+                                split="valid", registry=reg)  # fmt: skip
+    (note,) = [n for n in disguised.notes if "in disguise" in n]
+    assert "Less(Mul($close,30),$high) is its second operand on 100.0% of" in note
 
 
 class _Study:
