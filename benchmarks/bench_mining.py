@@ -57,6 +57,7 @@ from quantrl.alpha import OPERATORS, EvalCache, evaluate
 from quantrl.data import load_market
 from quantrl.data.panel import Panel
 from quantrl.data.splits import split_dates
+from quantrl.evaluation.comparison_shares import ONE_SIDED
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.jobs.harness import make_searcher
 from quantrl.mining import MiningTask, Vocabulary
@@ -295,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--one-sided",
         type=float,
-        default=0.999,
+        default=ONE_SIDED,
         help="refuse a comparison taking one outcome on this share of the training cells (0: off)",
     )
     ap.add_argument(

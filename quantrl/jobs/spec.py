@@ -99,6 +99,7 @@ from pydantic import AfterValidator, model_validator
 
 from quantrl.alpha.ops import ALPHAGEN_OPERATORS
 from quantrl.errors import ConfigError
+from quantrl.evaluation.comparison_shares import ONE_SIDED
 from quantrl.executors.executor import EXECUTORS
 from quantrl.jobs.schema import (
     Bool,
@@ -330,7 +331,7 @@ class PoolTable(Table):
     neutralize: Annotated[Any, AfterValidator(_neutralize)] = ()
     min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
     date_step: Annotated[Int, int_range(1, MAX_HORIZON)] = 1
-    one_sided: Annotated[Float, finite(ge=0, le=1)] = 0.999
+    one_sided: Annotated[Float, finite(ge=0, le=1)] = ONE_SIDED
 
     @model_validator(mode="after")
     def _one_sided_off_or_above_half(self) -> PoolTable:
