@@ -269,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ap.add_argument("--units", default="on", choices=("on", "off"), help="the grammar's units")
     ap.add_argument(
+        "--max-depth", type=int, default=Vocabulary.max_depth,
+        help="deepest formula tree the grammar writes (a bare feature is 1 deep)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--max-len", type=int, default=Vocabulary.max_len,
+        help="longest formula the grammar writes, in tokens (the end token not counted)",
+    )  # fmt: skip
+    ap.add_argument(
         "--cache-mb", type=int, default=128, help="evaluation cache shared within a run (0: none)"
     )
     ap.add_argument(
@@ -349,7 +357,12 @@ def load_inputs(args: argparse.Namespace, panel: Panel | None = None) -> MiningI
         n: p.forward_returns(HORIZON)
         for n, p in (("train", train), ("valid", valid), ("test", test))
     }
-    vocab = Vocabulary(features=("open", "high", "low", "close", "volume"), units=args.units)
+    vocab = Vocabulary(
+        features=("open", "high", "low", "close", "volume"),
+        units=args.units,
+        max_len=args.max_len,
+        max_depth=args.max_depth,
+    )
     weights = RewardWeights.from_value(
         {k: float(v) for k, v in (x.split("=") for x in args.reward_weights.split(",") if x)}
     )

@@ -503,6 +503,10 @@ def main() -> None:
         help="score candidates on every k-th training date (the pool's date_step)",
     )  # fmt: skip
     ap.add_argument(
+        "--max-depth", type=int, default=0,
+        help="deepest formula tree the grammar writes (0: the bench's default)",
+    )  # fmt: skip
+    ap.add_argument(
         "--versus", type=Path, default=None,
         help="another study's --out evaluated on the same split: pair its pools with these",
     )  # fmt: skip
@@ -514,6 +518,8 @@ def main() -> None:
         bench_args += ("--reward-weights", args.reward_weights)
     if args.date_step != 1:
         bench_args += ("--date-step", str(args.date_step))
+    if args.max_depth:
+        bench_args += ("--max-depth", str(args.max_depth))
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

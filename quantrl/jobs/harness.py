@@ -200,9 +200,8 @@ def build_harness(
         windows=spec.windows,
         constants=spec.constants,
         max_len=spec.max_len,
-        # [search] units / max_depth: specs that predate them get the grammar's defaults
-        units=getattr(spec, "units", "on"),
-        max_depth=getattr(spec, "max_depth", 6),
+        units=spec.units,
+        max_depth=spec.max_depth,
     )
     cache = EvalCache(max_bytes=128 << 20)
     pool = make_pool(spec, train, valid, labels, cache)

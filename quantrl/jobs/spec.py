@@ -29,6 +29,8 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     windows = [10, 20, 30, 40, 50]  # distinct, 1 .. 10000
     constants = [-30, -10, ..., 30] # distinct finite numbers, |c| <= 1e6
     max_len = 20                    # 1 .. 128 tokens
+    units = "on"                    # on: dimensionally sound formulas; off: any valid formula
+    max_depth = 6                   # units on: deepest formula tree, 2 .. 64 (a feature is 1)
     subtree_penalty = 0.0           # frequent-subtree avoidance (0 = off)
     reward = "cv"                   # cv | marginal | net: the pool gain the PPO miner is paid
 
@@ -309,12 +311,17 @@ class SearchTable(Table):
         DEFAULT_CONSTANTS
     )
     max_len: Annotated[Int, int_range(1, 128)] = 20
+    max_depth: Annotated[Int, int_range(2, 64)] = Vocabulary.max_depth
+    units: Annotated[Str, choice(("on", "off"))] = "on"
     subtree_penalty: Annotated[Float, finite(ge=0, le=1e6)] = 0.0
     reward: Annotated[Str, choice(REWARD_BASES)] = "cv"
 
     @model_validator(mode="after")
     def _vocabulary(self) -> SearchTable:
-        Vocabulary(self.operators, self.features, self.windows, self.constants, self.max_len)
+        Vocabulary(
+            self.operators, self.features, self.windows, self.constants, self.max_len,
+            units=self.units, max_depth=self.max_depth,
+        )  # fmt: skip
         return self
 
 
@@ -470,6 +477,8 @@ class JobSpec:
     windows: tuple[int, ...]
     constants: tuple[float, ...]
     max_len: int
+    max_depth: int
+    units: str
     subtree_penalty: float
     reward: str
     capacity: int
@@ -549,9 +558,14 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
     registry = registry if registry.is_absolute() else base / registry
     excludes = DIGEST_EXCLUDES
     # a key at the value that behaves as before it existed digests as it did then
-    before = (("date_step", pool.date_step == 1), ("one_sided", pool.one_sided == 0.0))
-    if any(same for _, same in before):
-        excludes = {**DIGEST_EXCLUDES, "pool": tuple(key for key, same in before if same)}
+    before = {
+        "pool": (("date_step", pool.date_step == 1), ("one_sided", pool.one_sided == 0.0)),
+        "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
+    }
+    for table, keys in before.items():
+        same = tuple(key for key, unchanged in keys if unchanged)
+        if same:
+            excludes = {**excludes, table: (*excludes.get(table, ()), *same)}
     canonical = canonical_json(m, excludes)
     return JobSpec(
         name=job.name,
@@ -574,6 +588,8 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         windows=search.windows,
         constants=search.constants,
         max_len=search.max_len,
+        max_depth=search.max_depth,
+        units=search.units,
         subtree_penalty=search.subtree_penalty,
         reward=search.reward,
         capacity=pool.capacity,

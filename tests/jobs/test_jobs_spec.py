@@ -275,3 +275,67 @@ def test_search_reward_key_reaches_the_mining_task():
     assert build_setup(spec(reward="net")).task.reward_basis == "net"
     with pytest.raises(ConfigError, match=r"\[search\] reward: must be one of"):
         spec(reward="gross")
+
+
+def test_search_units_and_max_depth_keys_reach_the_grammar():
+    """``units`` and ``max_depth`` set the searcher's grammar: off, a formula the units forbid
+    can be written; a smaller depth stops the masks from nesting deeper."""
+    from quantrl.jobs.harness import build_setup
+    from quantrl.jobs.spec import spec_from_dict
+    from quantrl.mining.tokens import GrammarState, Vocabulary
+
+    def spec(**search):
+        return spec_from_dict(
+            {
+                "job": {"name": "u"},
+                "data": {"market": "sp500", "max_symbols": 12},
+                "search": {"method": "random", **search},
+                "budget": {"steps": 10},
+            }
+        )
+
+    assert (spec().units, spec().max_depth) == ("on", Vocabulary.max_depth)
+    rpn = ["$close", "$volume", "Add"]  # a price plus a volume: unsound
+    for units, admitted in (("on", False), ("off", True)):
+        vocab = build_setup(spec(units=units)).vocab
+        assert vocab.units == units
+        state = GrammarState(vocab)
+        for token in rpn[:-1]:
+            state.push(vocab.tokens.index(token))
+        assert bool(state.mask()[vocab.tokens.index("Add")]) is admitted
+    deep = ["$close", "Log", "10", "Mean", "20", "Std"]  # Std(Mean(Log($close),10),20): 4 deep
+    for depth, admitted in ((4, True), (3, False)):
+        vocab = build_setup(spec(max_depth=depth)).vocab
+        state = GrammarState(vocab)
+        for token in deep[:-1]:
+            state.push(vocab.tokens.index(token))
+        assert bool(state.mask()[vocab.tokens.index("Std")]) is admitted
+    for bad, match in (
+        ({"units": "maybe"}, r"\[search\] units: must be one of"),
+        ({"max_depth": 1}, r"\[search\] max_depth: "),
+        ({"max_depth": 2.5}, r"\[search\] max_depth: "),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            spec(**bad)
+
+
+def test_search_grammar_keys_digest_as_before_only_at_the_old_behaviour():
+    """Units on and a depth of 6 mined before the keys existed, so specs with them digest as
+    then and resume their checkpoints; any other value changes the digest."""
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(search=None):
+        return spec_from_dict(
+            {"job": {"name": "d"}, "search": search or {}, "budget": {"steps": 1}}
+        )
+
+    old = json.loads(spec({"units": "on", "max_depth": 6}).canonical)
+    assert "units" not in old["search"] and "max_depth" not in old["search"]
+    assert spec({"units": "off"}).digest != spec({"units": "on", "max_depth": 6}).digest
+    assert changed_keys(json.dumps(old), spec({"max_depth": 3}).canonical) == [
+        "[search] max_depth: (absent) -> 3"
+    ]
+    assert changed_keys(json.dumps(old), spec({"units": "off", "max_depth": 6}).canonical) == [
+        "[search] units: (absent) -> 'off'"
+    ]
