@@ -26,8 +26,11 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    and Wilcoxon p-values) of each method against random search, on RankIC and on the traded
    Sharpe ratio; ``--markdown FILE`` writes the table and the conclusion the interval supports.
    Each row also holds the combined factor's AlphaEval stability (RRE) and robustness (PFS).
+   ``--plot FILE`` draws each method's per-seed RankIC and Sharpe, every seed joined across
+   the methods (the pairing the tests use), beside each mean's 95% t-interval.
 4. Design comparisons: ``--reward-weights gain=1,stability=0.5,...`` mines with the PPO miner's
-   AlphaEval-aware reward, ``--date-step k`` scores candidates on every k-th training date; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
+   AlphaEval-aware reward, ``--date-step k`` scores candidates on every k-th training date,
+   ``--max-depth d`` caps the grammar's tree depth; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
    study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
    comparisons belong on the validation split (``--split valid``).
 
@@ -38,8 +41,10 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -47,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from benchmarks.bench_mining import MiningInputs, build_parser, load_inputs, mine
@@ -394,6 +400,53 @@ def report(
     return text
 
 
+PLOTTED = (("rank_ic", "RankIC"), ("sharpe", "long-short Sharpe"))
+"""The metrics ``study_figure`` draws, one panel each, where the rows hold them."""
+
+
+def study_figure(
+    rows: Sequence[dict], methods: Sequence[str], seeds: Sequence[int], split: str
+) -> Figure:
+    """Per-seed values of each method (grey, one line per seed across the methods: the pairs
+    the paired tests compare) and each method's mean with its 95% t-interval (black)."""
+    metrics = [(m, name) for m, name in PLOTTED if any(m in r for r in rows)]
+    if not metrics or not methods or not seeds:
+        raise SystemExit("nothing to plot: no RankIC or Sharpe rows")
+    fig = Figure(figsize=(5.0 * len(metrics), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    x = np.arange(len(methods), dtype=np.float64)
+    for ax, (metric, name) in zip(axes, metrics, strict=True):
+        values = np.array([per_seed(rows, m, metric, seeds) for m in methods])
+        for k, seed in enumerate(seeds):
+            ax.plot(x, values[:, k], color="0.7", marker="o", markersize=3, linewidth=0.8,
+                    label=f"seed {seed}", gid="seed")  # fmt: skip
+        for i in range(len(methods)):
+            c = mean_ci(values[i])
+            ax.errorbar(i + 0.15, c.mean, yerr=[[c.mean - c.low], [c.high - c.mean]], fmt="D",
+                        color="black", capsize=4, label=f"mean {methods[i]}")  # fmt: skip
+        ax.axhline(0.0, color="grey", linewidth=0.6, linestyle="--")
+        ax.set_xticks(
+            x, [textwrap.fill(LABELS.get(m, m), 12, break_long_words=False) for m in methods]
+        )
+        ax.set_xlim(-0.5, len(methods) - 0.5)
+        ax.set_title(f"{split} {name}")
+    fig.suptitle(
+        f"{len(seeds)} seeds (grey, each joined across methods); black: mean and 95% t-interval",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_study(
+    rows: Sequence[dict], methods: Sequence[str], seeds: Sequence[int], split: str, path: Path
+) -> None:
+    """Write ``study_figure`` as a PNG (atomically)."""
+    buf = io.BytesIO()
+    study_figure(rows, methods, seeds, split).savefig(buf, format="png", dpi=100)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def _row(rows: Sequence[dict], method: str, seed: int) -> dict | None:
     """The row of one (method, seed), or None."""
     return next((r for r in rows if r["method"] == method and r["seed"] == seed), None)
@@ -449,11 +502,6 @@ def versus(
     return text
 
 
-def _row(rows: Sequence[dict], method: str, seed: int) -> dict | None:
-    """The row of one (method, seed), or None."""
-    return next((r for r in rows if r["method"] == method and r["seed"] == seed), None)
-
-
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -507,6 +555,10 @@ def main() -> None:
         help="deepest formula tree the grammar writes (0: the bench's default)",
     )  # fmt: skip
     ap.add_argument(
+        "--plot", type=Path, default=None,
+        help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
+    )  # fmt: skip
+    ap.add_argument(
         "--versus", type=Path, default=None,
         help="another study's --out evaluated on the same split: pair its pools with these",
     )  # fmt: skip
@@ -551,6 +603,8 @@ def main() -> None:
         text += "\n" + versus(rows, other, seeds, args.split, label)
     if args.markdown:
         args.markdown.write_text(text)
+    if args.plot:
+        plot_study(rows, design.methods, seeds, args.split, args.plot)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from benchmarks.mining_study import (
     long_short_weights,
     mean_ci,
     mine_all,
+    plot_study,
+    study_figure,
     versus,
 )
 from quantrl.alpha import EvalCache
@@ -210,3 +212,38 @@ def test_versus_reports_the_blended_rewards_quality_factors() -> None:
         "per seed by a median of 0.9750 (per-seed 5 % quantiles 0.900-0.930, smallest 0.500)."
     ) in text
     assert "the other design: the blended" not in text  # its rows hold no quality factors
+
+
+def test_study_figure_draws_each_seed_and_each_mean_with_its_t_interval(tmp_path) -> None:
+    """Each panel holds one grey line per seed through the methods' values (the pairs) and,
+    per method, the mean with scipy's 95% t-interval; the PNG is written whole."""
+    rows = _synthetic_rows(8)
+    rng = np.random.default_rng(3)
+    for r in rows:
+        r["sharpe"] = float(rng.normal(0.2, 0.8))
+    methods, seeds = ("ppo", "random", "gp"), list(range(1000, 1008))
+    fig = study_figure(rows, methods, seeds, "test")
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["test RankIC", "test long-short Sharpe"]
+    for ax, metric in zip(axes, ("rank_ic", "sharpe"), strict=True):
+        lines = [ln for ln in ax.get_lines() if ln.get_gid() == "seed"]
+        assert [ln.get_label() for ln in lines] == [f"seed {s}" for s in seeds]
+        for line, seed in zip(lines, seeds, strict=True):
+            want = [next(r[metric] for r in rows if r["method"] == m and r["seed"] == seed)
+                    for m in methods]  # fmt: skip
+            assert np.array_equal(line.get_ydata(), want)
+        means = [c for c in ax.containers if c.get_label().startswith("mean ")]
+        assert [c.get_label() for c in means] == [f"mean {m}" for m in methods]
+        for bars, m in zip(means, methods, strict=True):
+            a = _values(rows, m, metric)
+            ci = sps.ttest_1samp(a, 0.0).confidence_interval(0.95)
+            marker, caps, _ = bars.lines
+            assert marker.get_ydata()[0] == pytest.approx(np.mean(a))
+            assert sorted(c.get_ydata()[0] for c in caps) == pytest.approx([ci.low, ci.high])
+    only_ic = [{k: v for k, v in r.items() if k != "sharpe"} for r in rows]
+    assert len(study_figure(only_ic, methods, seeds, "valid").get_axes()) == 1
+    path = tmp_path / "study.png"
+    plot_study(rows, methods, seeds, "test", path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="nothing to plot"):
+        study_figure([{"method": "ppo", "seed": 1}], methods, seeds, "test")
