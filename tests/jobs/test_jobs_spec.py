@@ -257,20 +257,24 @@ def test_pool_neutralize_key():
             spec(bad)
 
 
-def test_search_reward_key_reaches_the_mining_task():
-    from quantrl.jobs.harness import build_setup
+def _search_spec(**search):
+    """A small random-search job on 12 S&P 500 symbols with these ``[search]`` keys."""
     from quantrl.jobs.spec import spec_from_dict
 
-    def spec(**search):
-        return spec_from_dict(
-            {
-                "job": {"name": "r"},
-                "data": {"market": "sp500", "max_symbols": 12},
-                "search": {"method": "random", **search},
-                "budget": {"steps": 10},
-            }
-        )
+    return spec_from_dict(
+        {
+            "job": {"name": "s"},
+            "data": {"market": "sp500", "max_symbols": 12},
+            "search": {"method": "random", **search},
+            "budget": {"steps": 10},
+        }
+    )
 
+
+def test_search_reward_key_reaches_the_mining_task():
+    from quantrl.jobs.harness import build_setup
+
+    spec = _search_spec
     assert spec().reward == "cv"
     assert build_setup(spec(reward="net")).task.reward_basis == "net"
     with pytest.raises(ConfigError, match=r"\[search\] reward: must be one of"):
@@ -281,35 +285,25 @@ def test_search_units_and_max_depth_keys_reach_the_grammar():
     """``units`` and ``max_depth`` set the searcher's grammar: off, a formula the units forbid
     can be written; a smaller depth stops the masks from nesting deeper."""
     from quantrl.jobs.harness import build_setup
-    from quantrl.jobs.spec import spec_from_dict
     from quantrl.mining.tokens import GrammarState, Vocabulary
 
-    def spec(**search):
-        return spec_from_dict(
-            {
-                "job": {"name": "u"},
-                "data": {"market": "sp500", "max_symbols": 12},
-                "search": {"method": "random", **search},
-                "budget": {"steps": 10},
-            }
-        )
+    spec = _search_spec
+
+    def admits_last(vocab, rpn):  # whether the masks admit rpn's last token after the others
+        state = GrammarState(vocab)
+        for token in rpn[:-1]:
+            state.push(vocab.tokens.index(token))
+        return bool(state.mask()[vocab.tokens.index(rpn[-1])])
 
     assert (spec().units, spec().max_depth) == ("on", Vocabulary.max_depth)
     rpn = ["$close", "$volume", "Add"]  # a price plus a volume: unsound
     for units, admitted in (("on", False), ("off", True)):
         vocab = build_setup(spec(units=units)).vocab
         assert vocab.units == units
-        state = GrammarState(vocab)
-        for token in rpn[:-1]:
-            state.push(vocab.tokens.index(token))
-        assert bool(state.mask()[vocab.tokens.index("Add")]) is admitted
+        assert admits_last(vocab, rpn) is admitted
     deep = ["$close", "Log", "10", "Mean", "20", "Std"]  # Std(Mean(Log($close),10),20): 4 deep
     for depth, admitted in ((4, True), (3, False)):
-        vocab = build_setup(spec(max_depth=depth)).vocab
-        state = GrammarState(vocab)
-        for token in deep[:-1]:
-            state.push(vocab.tokens.index(token))
-        assert bool(state.mask()[vocab.tokens.index("Std")]) is admitted
+        assert admits_last(build_setup(spec(max_depth=depth)).vocab, deep) is admitted
     for bad, match in (
         ({"units": "maybe"}, r"\[search\] units: must be one of"),
         ({"max_depth": 1}, r"\[search\] max_depth: "),
