@@ -15,7 +15,7 @@ from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, DataError
-from quantrl.jobs.spec import JobSpec
+from quantrl.jobs.spec import JobSpec, search_vocabulary
 from quantrl.jobs.store import METRICS, SPLITS
 from quantrl.mining.baselines import GeneticSearch, RandomSearch
 from quantrl.mining.env import MiningTask, RewardWeights
@@ -194,15 +194,7 @@ def build_harness(
     operators: tuple[str, ...] | None = None,
 ) -> tuple[Vocabulary, MiningTask, Searcher]:
     """Vocabulary, pool, harness and searcher of a job (seed, method, operators overridable)."""
-    vocab = Vocabulary(
-        operators=operators or spec.operators,
-        features=spec.features,
-        windows=spec.windows,
-        constants=spec.constants,
-        max_len=spec.max_len,
-        units=spec.units,
-        max_depth=spec.max_depth,
-    )
+    vocab = search_vocabulary(spec, operators)
     cache = EvalCache(max_bytes=128 << 20)
     pool = make_pool(spec, train, valid, labels, cache)
     task = MiningTask(

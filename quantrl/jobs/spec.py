@@ -140,6 +140,7 @@ __all__ = [
     "load_spec",
     "parse_schedule",
     "spec_from_dict",
+    "search_vocabulary",
 ]
 
 METHODS = ("ppo", "random", "gp")
@@ -318,11 +319,17 @@ class SearchTable(Table):
 
     @model_validator(mode="after")
     def _vocabulary(self) -> SearchTable:
-        Vocabulary(
-            self.operators, self.features, self.windows, self.constants, self.max_len,
-            units=self.units, max_depth=self.max_depth,
-        )  # fmt: skip
+        search_vocabulary(self)
         return self
+
+
+def search_vocabulary(search: Any, operators: tuple[str, ...] | None = None) -> Vocabulary:
+    """The miner's vocabulary of a ``[search]`` table or a ``JobSpec`` (same field names),
+    ``operators`` replacing the spec's when given."""
+    return Vocabulary(
+        operators or search.operators, search.features, search.windows, search.constants,
+        search.max_len, units=search.units, max_depth=search.max_depth,
+    )  # fmt: skip
 
 
 class PoolTable(Table):
