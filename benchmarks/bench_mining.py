@@ -63,7 +63,7 @@ from quantrl.jobs.harness import make_searcher
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.env import REWARD_BASES, RewardWeights
 from quantrl.mining.neutral import exposure_formulas
-from quantrl.mining.pool import AlphaPool
+from quantrl.mining.pool import CV_GATES, AlphaPool
 from quantrl.mining.train import PPOConfig, PPOMiner
 
 HORIZON = 20  # label: the 20-day forward return
@@ -319,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--valid-gate", action="store_true", help="accept only gains on the validation split"
     )
     ap.add_argument(
+        "--cv-gate", default="off", choices=CV_GATES,
+        help="also accept only changes whose cross-validated gain is positive: on average over "
+        "the held-out blocks (mean) or in every held-out block (every)",
+    )  # fmt: skip
+    ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
         help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
@@ -403,6 +408,7 @@ def mine(
         min_coverage=args.min_coverage,
         date_step=args.date_step,
         one_sided=args.one_sided,
+        cv_gate=args.cv_gate,
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(

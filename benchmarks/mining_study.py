@@ -30,7 +30,8 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    the methods (the pairing the tests use), beside each mean's 95% t-interval.
 4. Design comparisons: ``--reward-weights gain=1,stability=0.5,...`` mines with the PPO miner's
    AlphaEval-aware reward, ``--date-step k`` scores candidates on every k-th training date,
-   ``--max-depth d`` caps the grammar's tree depth; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
+   ``--max-depth d`` caps the grammar's tree depth, ``--cv-gate mean|every`` accepts only changes
+   whose cross-validated gain is positive; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
    study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
    comparisons belong on the validation split (``--split valid``).
 
@@ -63,7 +64,7 @@ from quantrl.data.panel import Panel
 from quantrl.evaluation.alpha import pfs, rre
 from quantrl.jobs.ledger import note_test_use, open_registry, record_backtests, record_pool
 from quantrl.jobs.store import Registry
-from quantrl.mining.pool import AlphaPool
+from quantrl.mining.pool import CV_GATES, AlphaPool
 from quantrl.stats.ic import ic_summary
 from quantrl.stats.inference import PairedComparison, ci_verdict, paired_comparison, sharpe_ci
 from quantrl.stats.performance import deflated_sharpe_ratio
@@ -555,6 +556,10 @@ def main() -> None:
         help="deepest formula tree the grammar writes (0: the bench's default)",
     )  # fmt: skip
     ap.add_argument(
+        "--cv-gate", default="off", choices=CV_GATES,
+        help="the pool's cross-validated acceptance test (bench_mining --cv-gate)",
+    )  # fmt: skip
+    ap.add_argument(
         "--plot", type=Path, default=None,
         help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
     )  # fmt: skip
@@ -572,6 +577,8 @@ def main() -> None:
         bench_args += ("--date-step", str(args.date_step))
     if args.max_depth:
         bench_args += ("--max-depth", str(args.max_depth))
+    if args.cv_gate != "off":
+        bench_args += ("--cv-gate", args.cv_gate)
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

@@ -174,6 +174,7 @@ def make_pool(
         min_coverage=spec.min_coverage,
         date_step=spec.date_step,
         one_sided=spec.one_sided,
+        cv_gate=spec.cv_gate,
     )
     pool.bind(
         train, labels["train"], cache if cache is not None else EvalCache(max_bytes=128 << 20)

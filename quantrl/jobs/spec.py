@@ -49,6 +49,9 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     date_step = 1                   # score candidates on every k-th training date (faster)
     one_sided = 0.999               # refuse a comparison taking one outcome on this share of
                                     # the training cells (an operand in disguise); 0 = off
+    cv_gate = "off"                 # off | mean | every: also require a cross-validated gain
+                                    # (blocks > 1, objective "ic"): on average over the held-out
+                                    # blocks, or in every held-out block
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -128,6 +131,7 @@ from quantrl.jobs.schema import (
 from quantrl.mining.baselines import GeneticSearch
 from quantrl.mining.env import REWARD_BASES
 from quantrl.mining.neutral import exposure_formulas
+from quantrl.mining.pool import CV_GATES
 from quantrl.mining.tokens import DEFAULT_CONSTANTS, DEFAULT_WINDOWS, Vocabulary
 from quantrl.mining.train import PPOConfig
 
@@ -346,11 +350,21 @@ class PoolTable(Table):
     min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
     date_step: Annotated[Int, int_range(1, MAX_HORIZON)] = 1
     one_sided: Annotated[Float, finite(ge=0, le=1)] = ONE_SIDED
+    cv_gate: Annotated[Str, choice(CV_GATES)] = "off"
 
     @model_validator(mode="after")
     def _one_sided_off_or_above_half(self) -> PoolTable:
         if self.one_sided != 0.0 and not self.one_sided > 0.5:
             raise ValueError(f"one_sided must be 0 (off) or lie in (0.5, 1], got {self.one_sided}")
+        return self
+
+    @model_validator(mode="after")
+    def _cv_gate_needs_cross_validation(self) -> PoolTable:
+        if self.cv_gate != "off" and (self.blocks < 2 or self.objective != "ic"):
+            raise ValueError(
+                f'cv_gate = "{self.cv_gate}" needs blocks >= 2 and objective = "ic", got '
+                f'blocks = {self.blocks}, objective = "{self.objective}"'
+            )
         return self
 
 
@@ -499,6 +513,7 @@ class JobSpec:
     min_coverage: float
     date_step: int
     one_sided: float
+    cv_gate: str
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -566,7 +581,11 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
     excludes = DIGEST_EXCLUDES
     # a key at the value that behaves as before it existed digests as it did then
     before = {
-        "pool": (("date_step", pool.date_step == 1), ("one_sided", pool.one_sided == 0.0)),
+        "pool": (
+            ("date_step", pool.date_step == 1),
+            ("one_sided", pool.one_sided == 0.0),
+            ("cv_gate", pool.cv_gate == "off"),
+        ),
         "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
     }
     for table, keys in before.items():
@@ -610,6 +629,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         min_coverage=pool.min_coverage,
         date_step=pool.date_step,
         one_sided=pool.one_sided,
+        cv_gate=pool.cv_gate,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

@@ -41,7 +41,7 @@ cells where it is defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($
 50), 30), $high)`` is its first operand on every cell, an operand in disguise
 (``quantrl.evaluation.comparison_shares``; 0 turns the check off).
 
-Four options aim at pools that generalise out of sample:
+Five options aim at pools that generalise out of sample:
 
 * ``transform="rank"`` replaces every factor, and the label the weights are fitted to, by its
   per-date percentile rank before standardising; monotone re-expressions of one factor
@@ -66,6 +66,12 @@ Four options aim at pools that generalise out of sample:
   as ``quantrl.data.folds.purged_kfold_rows`` does with ``horizon=p``; ``purge`` equal to the
   label horizon removes every overlap, 0 (the default) purges nothing. ``cv_folds()`` returns
   the fitted and held-out rows of each fold;
+* ``cv_gate="mean"`` or ``"every"`` (with ``blocks >= 2`` and the ``"ic"`` objective) also
+  requires the cross-validated gain of the change, members dropped included, to exceed
+  ``min_gain``: its mean over the held-out blocks, or its gain in every held-out block (the
+  out-of-sample analogue of the block test); refused as ``"no cv gain"``, ``AddResult.cv_gain``
+  holds the mean or the worst block's gain. A candidate whose in-sample gain comes from weights
+  that do not carry over to a block left out of their fit is refused;
 * ``neutralize=formulas`` regresses every factor, per date, on an intercept and those exposures
   (``quantrl.mining.neutral.DEFAULT_STYLE_EXPOSURES``: log price, log dollar volume, volatility)
   and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
@@ -114,6 +120,8 @@ __all__ = [
 ]
 
 OBJECTIVES = ("ic", "rank_ic")
+#: ``cv_gate`` settings: no gate, the mean over held-out blocks, or the worst block.
+CV_GATES = ("off", "mean", "every")
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class AddResult:
     worst_block_gain: float = math.nan
     marginal_gain: float = math.nan
     marginal_cv_gain: float = math.nan
+    cv_gain: float = math.nan
 
 
 @dataclass
@@ -166,6 +175,7 @@ class AlphaPool:
         min_coverage: float = 0.5,
         date_step: int = 1,
         one_sided: float = ONE_SIDED,
+        cv_gate: str = "off",
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -183,6 +193,13 @@ class AlphaPool:
             raise ConfigError(f"min_coverage must lie in [0, 1], got {min_coverage}")
         if one_sided != 0.0 and not 0.5 < one_sided <= 1.0:
             raise ConfigError(f"one_sided must be 0 (off) or lie in (0.5, 1], got {one_sided}")
+        if cv_gate not in CV_GATES:
+            raise ConfigError(f"cv_gate must be one of {CV_GATES}, got {cv_gate!r}")
+        if cv_gate != "off" and (blocks < 2 or objective != "ic"):
+            raise ConfigError(
+                "cv_gate needs blocks >= 2 and the 'ic' objective (the cross-validated gain is "
+                f"defined for those), got blocks={blocks}, objective={objective!r}"
+            )
         if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
             raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
         if isinstance(date_step, bool) or not isinstance(date_step, int | np.integer):
@@ -202,6 +219,7 @@ class AlphaPool:
         self.min_coverage = float(min_coverage)
         self.date_step = int(date_step)
         self.one_sided = float(one_sided)
+        self.cv_gate = cv_gate
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -454,16 +472,16 @@ class AlphaPool:
         assert self._folds is not None
         return np.array([finite_mean(series[idx]) for idx in self._folds.parts])
 
-    def _cv_gain(self, joined: PoolStats, current: PoolStats) -> float:
-        """Mean over blocks of the out-of-block IC gain, weights fitted on the other blocks
-        (less the ``purge`` rows on each side of the held-out block).
+    def _cv_block_gains(self, joined: PoolStats, current: PoolStats) -> np.ndarray | None:
+        """Per block, the out-of-block IC gain, weights fitted on the other blocks (less the
+        ``purge`` rows on each side of the held-out block); None without cross-validation.
 
         Normal equations of "every block but b" are the sums over all usable dates minus the
         block's own and minus its purged neighbours'; the members' side (``current``) is
         computed once per pool version.
         """
         if self.blocks < 2 or self.objective_name != "ic":
-            return math.nan
+            return None
         folds = self._folds
         assert folds is not None
         after = cv_objectives(joined, folds, self._label_sums, self.ridge)
@@ -473,7 +491,7 @@ class AlphaPool:
             if current.size:
                 before = cv_objectives(current, folds, self._label_sums, self.ridge)
             cached = self._cv_cache = (self.version, before)
-        return float(np.mean([a - b for a, b in zip(after, cached[1], strict=True)]))
+        return np.array([a - b for a, b in zip(after, cached[1], strict=True)])
 
     # ------------------------------------------------------------------ adding
     def try_add(self, formula: str | Expr) -> AddResult:
@@ -531,7 +549,8 @@ class AlphaPool:
         # the candidate's marginal value: the objective with it joined, before any member drops
         joined = self._series(st, w, [m.z for m in members])
         marginal = finite_mean(joined) - before
-        marginal_cv = self._cv_gain(st, self._stats)
+        cv_gains = self._cv_block_gains(st, self._stats)
+        marginal_cv = math.nan if cv_gains is None else float(np.mean(cv_gains))
         dropped: list[str] = []
         while len(members) > self.capacity:
             worst = int(np.argmin(np.abs(w)))
@@ -558,6 +577,18 @@ class AlphaPool:
                     key, False, gain, before, "unstable", single_ic, max_mutual,
                     worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
+        cv_change = math.nan
+        if self.cv_gate != "off":  # the change as it would stand, members dropped included
+            if dropped:
+                cv_gains = self._cv_block_gains(st, self._stats)
+            assert cv_gains is not None
+            cv_change = float(cv_gains.mean() if self.cv_gate == "mean" else cv_gains.min())
+            if not cv_change > self.min_gain:
+                return AddResult(
+                    key, False, gain, before, "no cv gain", single_ic, max_mutual,
+                    worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
+                    cv_gain=cv_change,
+                )  # fmt: skip
         valid_after = math.nan
         if self._valid is not None:
             members[-1].vz = self._valid_z(expr)
@@ -567,7 +598,7 @@ class AlphaPool:
                 return AddResult(
                     key, False, gain, before, "no valid gain", single_ic, max_mutual,
                     valid_gain=valid_gain, worst_block_gain=worst, marginal_gain=marginal,
-                    marginal_cv_gain=marginal_cv,
+                    marginal_cv_gain=marginal_cv, cv_gain=cv_change,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
         self._keep(members)
@@ -578,7 +609,7 @@ class AlphaPool:
         self.version += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
-            worst, marginal, marginal_cv,
+            worst, marginal, marginal_cv, cv_change,
         )  # fmt: skip
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
@@ -661,6 +692,7 @@ class AlphaPool:
             "min_coverage": self.min_coverage,
             "date_step": self.date_step,
             "one_sided": self.one_sided,
+            "cv_gate": self.cv_gate,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -706,6 +738,7 @@ class AlphaPool:
             min_coverage=float(data.get("min_coverage", 0.0)),  # files saved before the rule
             date_step=int(data.get("date_step", 1)),
             one_sided=float(data.get("one_sided", 0.0)),  # files saved before the rule: off
+            cv_gate=str(data.get("cv_gate", "off")),
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

@@ -147,6 +147,11 @@ def test_pool_keys_reach_the_job_pool():
     assert pool.one_sided == spec.one_sided == 0.999
     off = spec_from_dict({"job": {"name": "o"}, "pool": {"one_sided": 0}, "budget": {"steps": 10}})
     assert make_pool(off, train, valid, labels).one_sided == 0.0
+    assert pool.cv_gate == spec.cv_gate == "off"
+    gated = spec_from_dict(
+        {"job": {"name": "c"}, "pool": {"blocks": 3, "cv_gate": "every"}, "budget": {"steps": 10}}
+    )
+    assert make_pool(gated, train, valid, labels).cv_gate == "every"
     for formula in ("Mean($close, 5)", "Std($volume, 10)", "Delta($close, 20)"):
         result = pool.try_add(formula)
         if result.accepted:  # accepted by a gated pool: it raised the validation objective
@@ -167,6 +172,12 @@ def test_pool_keys_reach_the_job_pool():
         ({"date_step": 2.5}, r"\[pool\] date_step: "),
         ({"one_sided": 0.5}, r"one_sided must be 0 \(off\) or lie in \(0.5, 1\], got 0.5"),
         ({"one_sided": 1.5}, r"\[pool\] one_sided: "),
+        ({"cv_gate": "on"}, r"\[pool\] cv_gate: must be one of 'off', 'mean', 'every', got 'on'"),
+        ({"cv_gate": "mean"}, r'cv_gate = "mean" needs blocks >= 2 and objective = "ic"'),
+        (
+            {"cv_gate": "every", "blocks": 3, "objective": "rank_ic"},
+            r'needs blocks >= 2 and objective = "ic", got blocks = 3, objective = "rank_ic"',
+        ),
     ],
 )
 def test_bad_pool_keys(pool, match):
@@ -228,6 +239,22 @@ def test_pool_one_sided_key_digests_as_before_only_when_off():
     assert spec({"one_sided": 0.999}).digest == spec().digest != spec({"one_sided": 0}).digest
     assert changed_keys(json.dumps(old), spec().canonical) == [
         "[pool] one_sided: (absent) -> 0.999"
+    ]
+
+
+def test_pool_cv_gate_key_digests_as_before_only_when_off():
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(pool=None):
+        pool = {"blocks": 3, **(pool or {})}
+        return spec_from_dict({"job": {"name": "d"}, "pool": pool, "budget": {"steps": 1}})
+
+    assert "cv_gate" not in json.loads(spec().canonical)["pool"]  # old checkpoints resume
+    assert spec({"cv_gate": "off"}).digest == spec().digest
+    assert spec({"cv_gate": "mean"}).digest != spec().digest != spec({"cv_gate": "every"}).digest
+    assert changed_keys(spec().canonical, spec({"cv_gate": "every"}).canonical) == [
+        "[pool] cv_gate: (absent) -> 'every'"
     ]
 
 

@@ -381,16 +381,68 @@ def _joined_reference(panel, label, members, candidate, fit_dates=None):
 def _cv_gain_reference(panel, label, members, candidate, dates_ok, blocks, purge=0):
     """Mean over blocks of the block's IC gain with weights fitted on the other blocks, less the
     usable dates within ``purge`` rows before the block's first date or after its last."""
+    new = [*members, candidate]
+    return float(_cv_change_reference(panel, label, members, new, dates_ok, blocks, purge).mean())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("gate", ["mean", "every"])
+def test_cv_gate_accepts_only_changes_whose_cross_validated_gain_is_positive(panel, tmp_path, gate):
+    label = panel.forward_returns(20)
+    universe = np.isfinite(label)
+    dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
+    pool = AlphaPool(2, blocks=2, purge=20, cv_gate=gate).bind(panel, label)
+    reasons, drops = [], 0
+    for f in VALID_FORMULAS:
+        members = pool.formulas
+        res = pool.try_add(f)
+        reasons.append(res.reason)
+        if res.reason not in ("accepted", "no cv gain"):
+            assert np.isnan(res.cv_gain)  # refused before the gate
+            continue
+        kept = _kept_reference(panel, label, [*members, res.formula], pool.capacity)
+        drops += len(kept) <= len(members)
+        gains = _cv_change_reference(panel, label, members, kept, dates_ok, 2, 20)
+        ref = gains.mean() if gate == "mean" else gains.min()
+        assert res.cv_gain == pytest.approx(ref, abs=1e-8)
+        assert res.accepted == (ref > pool.min_gain)
+        assert pool.formulas == (kept if res.accepted else members)
+    assert "accepted" in reasons and "no cv gain" in reasons and drops >= 1
+    pool.save(tmp_path / "pool.json")
+    assert AlphaPool.load(tmp_path / "pool.json").cv_gate == gate
+    for bad in ({"blocks": 1}, {"blocks": 3, "objective": "rank_ic"}):
+        with pytest.raises(ConfigError, match="cv_gate needs blocks >= 2"):
+            AlphaPool(3, cv_gate=gate, **bad)
+    with pytest.raises(ConfigError, match="cv_gate must be one of"):
+        AlphaPool(3, blocks=3, cv_gate="on")
+
+
+def _kept_reference(panel, label, names, capacity):
+    """The members left after dropping the smallest |lstsq weight| until ``capacity`` remain."""
+    universe = np.isfinite(label)
+    y = _zscore_ref(np.where(universe, label, np.nan))
+    names = list(names)
+    while len(names) > capacity:
+        zs = [np.where(universe, _zscore_cached(panel, g), 0.0) for g in names]
+        w, *_ = np.linalg.lstsq(
+            np.stack([z[universe] for z in zs], axis=1), y[universe], rcond=None
+        )
+        del names[int(np.argmin(np.abs(w)))]
+    return names
+
+
+def _cv_change_reference(panel, label, old, new, dates_ok, blocks, purge):
+    """Per block, the block's IC of ``new`` minus that of ``old``, each fitted on the other
+    blocks less ``purge`` rows either side."""
     gains = []
     rows = np.arange(dates_ok.size)
     for idx in np.array_split(np.flatnonzero(dates_ok), blocks):
         other = dates_ok.copy()
-        other[idx] = False
         other[(rows >= idx[0] - purge) & (rows <= idx[-1] + purge)] = False
-        _, after = _joined_reference(panel, label, members, candidate, other)
-        _, before = _joined_reference(panel, label, members, None, other)
+        _, after = _joined_reference(panel, label, new, None, other)
+        _, before = _joined_reference(panel, label, old, None, other)
         gains.append(np.nan_to_num(np.nanmean(after[idx])) - np.nan_to_num(np.nanmean(before[idx])))
-    return float(np.mean(gains))
+    return np.asarray(gains)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
