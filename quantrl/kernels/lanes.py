@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["cross3_nb", "dot4_nb", "dot_nb", "sum_nb"]
+__all__ = ["dot4_nb", "dot_nb", "sum_nb"]
 
 
 @njit(cache=True, inline="always")
@@ -118,56 +118,4 @@ def dot4_nb(x, a, b, c, d):
         ((b0 + b4) + (b1 + b5)) + ((b2 + b6) + (b3 + b7)),
         ((c0 + c4) + (c1 + c5)) + ((c2 + c6) + (c3 + c7)),
         ((d0 + d4) + (d1 + d5)) + ((d2 + d6) + (d3 + d7)),
-    )
-
-
-@njit(cache=True, inline="always")
-def cross3_nb(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Sums of ``x * y``, ``x * x`` and ``y * y`` in one pass, each in ``dot_nb``'s order."""
-    n = x.shape[0]
-    m = n - n % 8
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0.0
-    for j in range(0, m, 8):
-        x0, y0 = x[j], y[j]
-        a0 += x0 * y0
-        b0 += x0 * x0
-        c0 += y0 * y0
-        x1, y1 = x[j + 1], y[j + 1]
-        a1 += x1 * y1
-        b1 += x1 * x1
-        c1 += y1 * y1
-        x2, y2 = x[j + 2], y[j + 2]
-        a2 += x2 * y2
-        b2 += x2 * x2
-        c2 += y2 * y2
-        x3, y3 = x[j + 3], y[j + 3]
-        a3 += x3 * y3
-        b3 += x3 * x3
-        c3 += y3 * y3
-        x4, y4 = x[j + 4], y[j + 4]
-        a4 += x4 * y4
-        b4 += x4 * x4
-        c4 += y4 * y4
-        x5, y5 = x[j + 5], y[j + 5]
-        a5 += x5 * y5
-        b5 += x5 * x5
-        c5 += y5 * y5
-        x6, y6 = x[j + 6], y[j + 6]
-        a6 += x6 * y6
-        b6 += x6 * x6
-        c6 += y6 * y6
-        x7, y7 = x[j + 7], y[j + 7]
-        a7 += x7 * y7
-        b7 += x7 * x7
-        c7 += y7 * y7
-    for j in range(m, n):
-        a0 += x[j] * y[j]
-        b0 += x[j] * x[j]
-        c0 += y[j] * y[j]
-    return (
-        ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)),
-        ((b0 + b4) + (b1 + b5)) + ((b2 + b6) + (b3 + b7)),
-        ((c0 + c4) + (c1 + c5)) + ((c2 + c6) + (c3 + c7)),
     )

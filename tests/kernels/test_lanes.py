@@ -1,4 +1,4 @@
-"""Fixed-order sums: the fused four-way and three-way dots equal separate dots bit for bit."""
+"""Fixed-order sums: the fused four-way dot equals four separate dots bit for bit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from quantrl.kernels.lanes import cross3_nb, dot4_nb, dot_nb, sum_nb
+from quantrl.kernels.lanes import dot4_nb, dot_nb, sum_nb
 
 
 @njit(cache=False)
@@ -17,11 +17,6 @@ def _dot4(x, a, b, c, d):
 @njit(cache=False)
 def _dot(x, y):
     return dot_nb(x, y)
-
-
-@njit(cache=False)
-def _cross3(x, y):
-    return cross3_nb(x, y)
 
 
 @njit(cache=False)
@@ -53,12 +48,3 @@ def test_sum_is_a_dot_with_ones() -> None:
     x = np.random.default_rng(3).standard_normal(333) * 1e6
     assert _sum(x) == _dot4(x, np.ones(333), x, x, x)[0]
     assert _sum(x) == pytest.approx(float(np.sum(x)), rel=1e-12)
-
-
-@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 505, 1001])
-def test_cross3_equals_three_dots_bit_for_bit(n: int) -> None:
-    rng = np.random.default_rng(100 + n)
-    x, y = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n) for _ in range(2))
-    assert _cross3(x, y) == (_dot(x, y), _dot(x, x), _dot(y, y))
-    if n:
-        assert _cross3(x, y)[1] == pytest.approx(float(np.dot(x, x)), rel=1e-12)
