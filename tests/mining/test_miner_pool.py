@@ -361,18 +361,25 @@ def _zscore_cached(panel, formula: str) -> np.ndarray:
     return _Z_MEMO[key]
 
 
+def _lstsq_reference(panel, label, names, fit_dates=None):
+    """lstsq weights of the named members' z-scores against the z-scored label (on ``fit_dates``
+    rows, default all), and the z-scores (0 outside the label's universe)."""
+    universe = np.isfinite(label)
+    y = _zscore_ref(np.where(universe, label, np.nan))
+    zs = [np.where(universe, _zscore_cached(panel, g), 0.0) for g in names]
+    rows = universe if fit_dates is None else universe & fit_dates[:, None]
+    w, *_ = np.linalg.lstsq(np.stack([z[rows] for z in zs], axis=1), y[rows], rcond=None)
+    return w, zs
+
+
 def _joined_reference(panel, label, members, candidate, fit_dates=None):
     """lstsq fit of members + candidate (on ``fit_dates`` rows, default all): (mean daily IC,
     daily IC series) before any drop."""
     universe = np.isfinite(label)
-    y = _zscore_ref(np.where(universe, label, np.nan))
     names = [*members, candidate] if candidate else list(members)
     if not names:
         return 0.0, np.full(label.shape[0], np.nan)
-    zs = [np.where(universe, _zscore_cached(panel, g), 0.0) for g in names]
-    rows = universe if fit_dates is None else universe & fit_dates[:, None]
-    x = np.stack([z[rows] for z in zs], axis=1)
-    w, *_ = np.linalg.lstsq(x, y[rows], rcond=None)
+    w, zs = _lstsq_reference(panel, label, names, fit_dates)
     combo = np.where(universe, sum(wi * z for wi, z in zip(w, zs, strict=True)), np.nan)
     series = _ic_by_date(combo, label)
     return float(np.nanmean(series)), series
@@ -383,6 +390,29 @@ def _cv_gain_reference(panel, label, members, candidate, dates_ok, blocks, purge
     usable dates within ``purge`` rows before the block's first date or after its last."""
     new = [*members, candidate]
     return float(_cv_change_reference(panel, label, members, new, dates_ok, blocks, purge).mean())
+
+
+def _kept_reference(panel, label, names, capacity):
+    """The members left after dropping the smallest |lstsq weight| until ``capacity`` remain."""
+    names = list(names)
+    while len(names) > capacity:
+        w, _ = _lstsq_reference(panel, label, names)
+        del names[int(np.argmin(np.abs(w)))]
+    return names
+
+
+def _cv_change_reference(panel, label, old, new, dates_ok, blocks, purge):
+    """Per block, the block's IC of ``new`` minus that of ``old``, each fitted on the other
+    blocks less ``purge`` rows either side."""
+    gains = []
+    rows = np.arange(dates_ok.size)
+    for idx in np.array_split(np.flatnonzero(dates_ok), blocks):
+        other = dates_ok.copy()
+        other[(rows >= idx[0] - purge) & (rows <= idx[-1] + purge)] = False
+        _, after = _joined_reference(panel, label, new, None, other)
+        _, before = _joined_reference(panel, label, old, None, other)
+        gains.append(np.nan_to_num(np.nanmean(after[idx])) - np.nan_to_num(np.nanmean(before[idx])))
+    return np.asarray(gains)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -415,34 +445,6 @@ def test_cv_gate_accepts_only_changes_whose_cross_validated_gain_is_positive(pan
             AlphaPool(3, cv_gate=gate, **bad)
     with pytest.raises(ConfigError, match="cv_gate must be one of"):
         AlphaPool(3, blocks=3, cv_gate="on")
-
-
-def _kept_reference(panel, label, names, capacity):
-    """The members left after dropping the smallest |lstsq weight| until ``capacity`` remain."""
-    universe = np.isfinite(label)
-    y = _zscore_ref(np.where(universe, label, np.nan))
-    names = list(names)
-    while len(names) > capacity:
-        zs = [np.where(universe, _zscore_cached(panel, g), 0.0) for g in names]
-        w, *_ = np.linalg.lstsq(
-            np.stack([z[universe] for z in zs], axis=1), y[universe], rcond=None
-        )
-        del names[int(np.argmin(np.abs(w)))]
-    return names
-
-
-def _cv_change_reference(panel, label, old, new, dates_ok, blocks, purge):
-    """Per block, the block's IC of ``new`` minus that of ``old``, each fitted on the other
-    blocks less ``purge`` rows either side."""
-    gains = []
-    rows = np.arange(dates_ok.size)
-    for idx in np.array_split(np.flatnonzero(dates_ok), blocks):
-        other = dates_ok.copy()
-        other[(rows >= idx[0] - purge) & (rows <= idx[-1] + purge)] = False
-        _, after = _joined_reference(panel, label, new, None, other)
-        _, before = _joined_reference(panel, label, old, None, other)
-        gains.append(np.nan_to_num(np.nanmean(after[idx])) - np.nan_to_num(np.nanmean(before[idx])))
-    return np.asarray(gains)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
