@@ -9,9 +9,10 @@ Steps, all seeded and on bundled data:
 3. train a PPO agent on ``quantrl/Portfolio-v0`` (train split) with ``quantrl.agents.train_agent``
    on the batched env, roll its deterministic policy through the test split with
    ``quantrl.agents.rollout`` and backtest the weights it chose with the same costs and timing;
-4. mine a small alpha pool with the miner's masked random search on an S&P 500 slice (train
-   split, token budget) and evaluate every member and the pool's combined factor with the
-   AlphaEval dimensions on the test split;
+4. mine small alpha pools with the miner's masked random search on an S&P 500 slice (train
+   split, token budget, five seeds), evaluate the first seed's members and combined factor with
+   the AlphaEval dimensions on the test split, and state the combined test RankIC over the seeds
+   (CI over seeds, Newey-West t over dates) and against the 20-day reversal factor;
 5. write ``report.html`` (tear sheet of the strategies and PPO, the alpha table and figure) and
    ``alpha_pool.json``.
 
@@ -36,7 +37,7 @@ from quantrl.demo.steps import (
     alpha_figure,
     alpha_tables,
     backtest_strategies,
-    mine_pool,
+    mine_pools,
     summary_table,
     train_demo_agent,
 )
@@ -52,7 +53,7 @@ __all__ = [
     "alpha_figure",
     "alpha_tables",
     "backtest_strategies",
-    "mine_pool",
+    "mine_pools",
     "run_demo",
     "summary_table",
     "train_demo_agent",

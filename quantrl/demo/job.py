@@ -27,12 +27,15 @@ from quantrl.demo.steps import (
     alpha_figure,
     alpha_tables,
     backtest_strategies,
-    mine_pool,
+    combined_on_test,
+    mine_pools,
     pool_verdict,
+    reference_on_test,
     summary_table,
     train_demo_agent,
 )
 from quantrl.evaluation.report import write_report
+from quantrl.stats.ic import nanmean, rank_ic_series
 
 Progress = Callable[[str], None]
 
@@ -97,12 +100,20 @@ def run_demo(
     results[PPO_NAME] = run_weights(test, weights, fees=fees, benchmark=benchmark)
     lap("ppo_eval")
 
-    say(f"mining an alpha pool on S&P 500 ({budget.mine_tokens} formula tokens)")
-    pool, sp = mine_pool(budget, seed)
+    say(
+        f"mining {budget.mine_seeds} alpha pools on S&P 500 ({budget.mine_tokens} formula tokens "
+        "each)"
+    )
+    pools, sp = mine_pools(budget, seed)
+    pool = pools[0]
     lap("mining")
-    say("evaluating the pool with AlphaEval on the test split")
+    say("evaluating the pools with AlphaEval on the test split")
     alpha_table, (reports, combo, label, dates) = alpha_tables(pool, sp, budget.horizon, seed)
-    verdict = pool_verdict(combo, label, budget.horizon)
+    series = {seed: rank_ic_series(combo, label)}
+    for k, other in enumerate(pools[1:], start=1):
+        series[seed + k] = rank_ic_series(*combined_on_test(other, sp, budget.horizon)[:2])
+    reference = rank_ic_series(reference_on_test(sp), label)
+    verdict = pool_verdict(series, reference, budget.horizon)
     pool_file = out / "alpha_pool.json"
     pool.save(
         pool_file, metrics={"test": alpha_table.loc[POOL_NAME, list(ALPHA_COLUMNS[:3])].to_dict()}
@@ -111,7 +122,8 @@ def run_demo(
 
     say("writing the report")
     table = summary_table(results)
-    figures = {"alpha_ic": alpha_figure(reports, combo, label, dates)}
+    others = [series[s] for s in list(series)[1:]]
+    figures = {"alpha_ic": alpha_figure(reports, combo, label, dates, others, reference)}
     report = write_report(
         results,
         out / "report.html",
@@ -119,7 +131,8 @@ def run_demo(
         subtitle=(
             f"DOW30 test split {str(test.dates[test.warmup])[:10]} .. {str(test.dates[-1])[:10]}, "
             f"fees {fees:g}, seed {seed}{' (fast budgets)' if fast else ''}; "
-            f"alpha pool mined on {sp.n_symbols} S&P 500 stocks"
+            f"alpha pools mined on {sp.n_symbols} S&P 500 stocks, seeds {seed}.."
+            f"{seed + budget.mine_seeds - 1} (tables: seed {seed})"
         ),
         extra_tables={"Alpha pool (AlphaEval, S&P 500 test split)": alpha_table},
         extra_figures=figures,
@@ -137,6 +150,7 @@ def run_demo(
         formulas=list(pool.formulas),
         pool_weights=[float(w) for w in pool.weights],
         pool_verdict=verdict,
+        seed_rank_ics={s: nanmean(x) for s, x in series.items()},
         figures=tuple(names),
         seed=seed,
         fast=fast,

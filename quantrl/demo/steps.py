@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 from matplotlib.figure import Figure
 
 from quantrl.agents.evaluate import rollout, trajectory_weights
 from quantrl.agents.training import train_agent
-from quantrl.alpha import parse
+from quantrl.alpha import evaluate, parse
 from quantrl.backtest.compare import compare
 from quantrl.data import load_market
 from quantrl.data.splits import market_split
-from quantrl.demo.config import ALPHA_COLUMNS, POOL_NAME, SUMMARY_COLUMNS, TEMPERATURE, DemoBudget
+from quantrl.demo.config import (
+    ALPHA_COLUMNS,
+    POOL_NAME,
+    REFERENCE_FORMULA,
+    REFERENCE_NAME,
+    SUMMARY_COLUMNS,
+    TEMPERATURE,
+    DemoBudget,
+)
 from quantrl.envs.portfolio import PortfolioEnv
 from quantrl.errors import ConfigError
 from quantrl.evaluation.alpha import alphaeval, diversity, evaluate_split, quantile_returns
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.baselines import RandomSearch
 from quantrl.mining.pool import AlphaPool
-from quantrl.stats.ic import ic_summary, rank_ic_series
+from quantrl.stats.ic import nanmean, rank_ic_series
+from quantrl.stats.inference import ic_lags, newey_west_t
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -76,19 +87,42 @@ def agent_test_weights(model: Any, test: Any, fees: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- alpha mining
-def mine_pool(budget: DemoBudget, seed: int) -> tuple[Any, Any]:
-    """Masked random search on an S&P 500 slice (train split) -> (pool, full sp500 slice)."""
+def mine_pools(budget: DemoBudget, seed: int) -> tuple[list[Any], Any]:
+    """Masked random search on an S&P 500 slice (train split), one pool per seed ``seed`` ..
+    ``seed + budget.mine_seeds - 1`` -> (pools, full sp500 slice)."""
 
+    if budget.mine_seeds < 1:
+        raise ConfigError(f"mine_seeds must be >= 1, got {budget.mine_seeds}")
     sp = load_market("sp500", start=budget.mine_start)
     sp = sp.select(list(sp.symbols[: budget.mine_symbols]))
     train = market_split(sp, "train", market="sp500")
-    pool = AlphaPool(budget.pool_capacity, purge=budget.horizon)
-    task = MiningTask(train, train.forward_returns(budget.horizon), pool)
-    searcher = RandomSearch(task, Vocabulary(max_len=12), seed=seed)
-    searcher.run_chunk(budget.mine_tokens)
-    if len(task.pool) == 0:  # pragma: no cover - a pool always accepts its first valid factor
-        task.pool.try_add("Mean($close, 20) / $close - 1")
-    return task.pool, sp
+    label = train.forward_returns(budget.horizon)
+    pools = []
+    for s in range(seed, seed + budget.mine_seeds):
+        pool = AlphaPool(budget.pool_capacity, purge=budget.horizon)
+        task = MiningTask(train, label, pool)
+        RandomSearch(task, Vocabulary(max_len=12), seed=s).run_chunk(budget.mine_tokens)
+        if len(pool) == 0:  # pragma: no cover - a pool always accepts its first valid factor
+            pool.try_add(REFERENCE_FORMULA)
+        pools.append(pool)
+    return pools, sp
+
+
+def combined_on_test(pool: Any, sp: Any, horizon: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A pool's combined factor on the test split (warm-up rows from before it read, not
+    scored) -> (factor, forward-return label, dates), one row per test date."""
+    warmup = max(int(parse(f).lookback) for f in pool.formulas)
+    seg = market_split(sp, "test", market="sp500", warmup=warmup)
+    combo = pool.combined(seg)[seg.warmup :]
+    label = seg.forward_returns(horizon)[seg.warmup :]
+    return combo, label, seg.dates[seg.warmup :]
+
+
+def reference_on_test(sp: Any) -> np.ndarray:
+    """``REFERENCE_FORMULA`` on the test split (warm-up rows read, not scored)."""
+    warmup = int(parse(REFERENCE_FORMULA).lookback)
+    seg = market_split(sp, "test", market="sp500", warmup=warmup)
+    return evaluate(REFERENCE_FORMULA, seg)[seg.warmup :]
 
 
 def alpha_tables(pool: Any, sp: Any, horizon: int, seed: int) -> tuple[pd.DataFrame, Any]:
@@ -108,10 +142,7 @@ def alpha_tables(pool: Any, sp: Any, horizon: int, seed: int) -> tuple[pd.DataFr
             **{c: float(getattr(m, c)) for c in ALPHA_COLUMNS if c != "diversity"},
             "diversity": div,
         }
-    warmup = max(int(parse(f).lookback) for f in formulas)
-    seg = market_split(sp, "test", market="sp500", warmup=warmup)
-    combo = pool.combined(seg)[seg.warmup :]
-    label = seg.forward_returns(horizon)[seg.warmup :]
+    combo, label, dates = combined_on_test(pool, sp, horizon)
     m = alphaeval(combo, label, seed=seed)
     rows[POOL_NAME] = {
         "formula": f"{len(formulas)} members, fitted weights",
@@ -122,16 +153,40 @@ def alpha_tables(pool: Any, sp: Any, horizon: int, seed: int) -> tuple[pd.DataFr
     }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "factor"
-    return table, (reports, combo, label, seg.dates[seg.warmup :])
+    return table, (reports, combo, label, dates)
 
 
-def alpha_figure(reports: list[Any], combo: np.ndarray, label: np.ndarray, dates: Any) -> Any:
-    """Cumulative RankIC of every member and the combined factor, and its quantile returns."""
+_TAB10 = tuple(matplotlib.colormaps["tab10"].colors)  # type: ignore[attr-defined]
+
+
+def alpha_figure(
+    reports: list[Any],
+    combo: np.ndarray,
+    label: np.ndarray,
+    dates: Any,
+    others: Sequence[np.ndarray] = (),
+    reference: np.ndarray | None = None,
+) -> Any:
+    """Cumulative RankIC of every member and the combined factor (with ``others``, the other
+    seeds' combined RankIC series, in grey, and the ``reference`` factor's, dashed), and the
+    combined factor's quantile returns."""
 
     fig = Figure(figsize=(11, 4.2))
     ax_ic, ax_q = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    colours = [c for i, c in enumerate(_TAB10) if i != 7]  # grey is the other seeds' colour
     for k, rep in enumerate(reports):
-        ax_ic.plot(rep.dates, np.cumsum(np.nan_to_num(rep.rank_ic)), lw=1.0, label=f"alpha {k + 1}")
+        ax_ic.plot(
+            rep.dates, np.cumsum(np.nan_to_num(rep.rank_ic)), lw=1.0, label=f"alpha {k + 1}",
+            color=colours[k % len(colours)],
+        )  # fmt: skip
+    for k, series in enumerate(others):
+        name = f"{POOL_NAME}, other seeds" if k == 0 else None
+        ax_ic.plot(dates, np.cumsum(np.nan_to_num(series)), color="0.55", lw=1.0, label=name)
+    if reference is not None:
+        ax_ic.plot(
+            dates, np.cumsum(np.nan_to_num(reference)), color="black", lw=1.2, ls="--",
+            label=REFERENCE_NAME,
+        )  # fmt: skip
     combined_ric = rank_ic_series(combo, label)
     ax_ic.plot(
         dates, np.cumsum(np.nan_to_num(combined_ric)), color="black", lw=2.0, label=POOL_NAME
@@ -154,24 +209,88 @@ def alpha_figure(reports: list[Any], combo: np.ndarray, label: np.ndarray, dates
     return fig
 
 
-def pool_verdict(combo: np.ndarray, label: np.ndarray, horizon: int) -> str:
-    """One plain sentence on the mined pool's combined test RankIC and its Newey-West t."""
-    summary = ic_summary(combo, label, horizon)
-    ric, t = summary.rank_ic, summary.rank_ic_t
+def _date_mean(series: Sequence[np.ndarray]) -> np.ndarray:
+    """Per date, the mean of the finite values across series (NaN where none is finite)."""
+    stack = np.vstack([np.asarray(x, dtype=np.float64) for x in series])
+    finite = np.isfinite(stack)
+    count = finite.sum(axis=0)
+    total = np.where(finite, stack, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _signed(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:+.4f}" for v in values)
+
+
+def pool_verdict(
+    series: Mapping[int, np.ndarray], reference: np.ndarray, horizon: int, level: float = 0.95
+) -> str:
+    """Plain sentences on the mined pools' combined test RankIC over seeds and against the
+    reference factor.
+
+    ``series`` maps each seed to its pool's per-date combined test RankIC, ``reference`` is the
+    reference factor's on the same dates. The pools hold up only when the seed mean is > 0, the
+    lower end of its t-interval over seeds is > 0 and the Newey-West t of the seeds' per-date
+    average is >= 2 (``ic_lags`` for ``horizon``-bar labels); one seed is never a claim. The
+    comparison is the per-date difference (seed average - reference) with a Newey-West interval.
+    """
+    seeds = list(series)
+    if not seeds:
+        raise ConfigError("pool_verdict needs the RankIC series of at least one seed")
+    per_seed = np.array([nanmean(series[s]) for s in seeds])
+    mean = float(per_seed.mean())
+    average = _date_mean([series[s] for s in seeds])
+    n_dates = int(np.isfinite(average).sum())
+    lags = ic_lags(max(n_dates, 1), horizon)
+    nw = newey_west_t(average, lags=lags)
+    listed = ", ".join(f"seed {s} {v:+.4f}" for s, v in zip(seeds, per_seed, strict=True))
+    if len(seeds) > 1:
+        ci = sps.ttest_1samp(per_seed, 0.0).confidence_interval(confidence_level=level)
+        low, high = (mean, mean) if np.ptp(per_seed) == 0.0 else (float(ci.low), float(ci.high))
+        spread = f"[{low:+.4f}, {high:+.4f}] ({level:.0%} CI over {len(seeds)} seeds: {listed})"
+        subject = f"over {len(seeds)} seeds the pools' combined test RankIC averages"
+    else:
+        low = high = math.nan
+        spread = f"({listed}; one seed is no claim)"
+        subject = "the pool's combined test RankIC is"
     figures = (
-        f"combined test RankIC {ric:+.4f} (Newey-West t {t:.2f}, {summary.lags} lags, "
-        f"{summary.n_dates} dates)"
+        f"{subject} {mean:+.4f} {spread}; the seeds' per-date average has Newey-West t "
+        f"{nw.t:.2f} ({nw.lags} lags, {n_dates} dates)"
     )
-    if not math.isfinite(ric) or not math.isfinite(t):
-        return f"The mined pool could not be scored on the test split: {figures}."
-    if ric > 0 and t >= 2.0:
-        return f"The mined pool holds up on the test split: {figures}."
-    if ric > 0:
-        return (
-            f"The mined pool's {figures} is positive but not significant: this budget found "
-            "no reliable edge."
-        )
-    return f"This budget found nothing: the mined pool's {figures} is not positive."
+    if not math.isfinite(mean) or not math.isfinite(nw.t):
+        head = f"The mined pools could not be scored on the test split: {figures}."
+    elif mean > 0 and low > 0 and nw.t >= 2.0:
+        head = f"The mined pools hold up on the test split: {figures}."
+    elif mean > 0:
+        head = f"No reliable edge at this budget: {figures}; positive, not significant."
+    else:
+        head = f"This budget found nothing: {figures}; not positive."
+    ref = _reference_sentence(average, reference, lags, level)
+    return f"{head} {ref}"
+
+
+def _reference_sentence(average: np.ndarray, reference: np.ndarray, lags: int, level: float) -> str:
+    """The per-date difference (pools' seed average - reference) and its Newey-West interval."""
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.shape != average.shape:
+        raise ConfigError(f"reference series {ref.shape} and pool series {average.shape} differ")
+    diff = np.where(np.isfinite(average) & np.isfinite(ref), average - ref, np.nan)
+    nw = newey_west_t(diff, lags=lags)
+    z = float(sps.norm.ppf(0.5 + level / 2.0))
+    low, high = nw.mean - z * nw.se, nw.mean + z * nw.se
+    if not (math.isfinite(low) and math.isfinite(high)):
+        outcome = "not measurable"
+    elif low > 0:
+        outcome = "the pools are above it"
+    elif high < 0:
+        outcome = "the pools are below it"
+    else:
+        outcome = "no difference shown"
+    return (
+        f"Against the {REFERENCE_NAME} factor {REFERENCE_FORMULA} (test RankIC "
+        f"{nanmean(ref):+.4f}) on the same dates: {nw.mean:+.4f} "
+        f"[{low:+.4f}, {high:+.4f}] (Newey-West {level:.0%} CI, {nw.n} dates), {outcome}."
+    )
 
 
 # ---------------------------------------------------------------------------- tables
@@ -191,8 +310,10 @@ __all__ = [
     "alpha_figure",
     "alpha_tables",
     "backtest_strategies",
-    "mine_pool",
+    "combined_on_test",
+    "mine_pools",
     "pool_verdict",
+    "reference_on_test",
     "summary_table",
     "train_demo_agent",
 ]

@@ -127,27 +127,102 @@ def _planted(strength: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return factor, label
 
 
-def test_pool_verdict_says_plainly_what_the_pool_found():
+def _series(strength: float, seeds: range, label_seed: int = 0) -> dict[int, np.ndarray]:
+    """Per seed, the per-date RankIC (scipy) of a factor planted with ``strength`` on one label."""
     import scipy.stats as sps
+
+    _, label = _planted(0.0, label_seed)
+    out = {}
+    for s in seeds:
+        noise = np.random.default_rng(100 + s).normal(size=label.shape)
+        factor = strength * label + noise
+        out[s] = np.array(
+            [sps.spearmanr(f, y).statistic for f, y in zip(factor, label, strict=True)]
+        )
+    return out
+
+
+def _hac(series: np.ndarray, lags: int = 19) -> tuple[float, float]:
+    """Mean and Newey-West standard error (statsmodels directly)."""
     import statsmodels.api as sm
+
+    fit = sm.OLS(series, np.ones(series.size)).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    return float(series.mean()), float(fit.bse[0])
+
+
+def test_pool_verdict_states_seeds_ci_and_the_reference():
+    import scipy.stats as sps
 
     from quantrl.demo.steps import pool_verdict
 
-    factor, label = _planted(0.5)
-    verdict = pool_verdict(factor, label, horizon=20)
-    assert verdict.startswith("The mined pool holds up")
-    # the RankIC and its Newey-West t, against scipy and statsmodels directly
-    ric = np.array([sps.spearmanr(f, y).statistic for f, y in zip(factor, label, strict=True)])
-    fit = sm.OLS(ric, np.ones(ric.size)).fit(cov_type="HAC", cov_kwds={"maxlags": 19})
-    assert f"{ric.mean():+.4f}" in verdict
-    assert f"Newey-West t {ric.mean() / fit.bse[0]:.2f}, 19 lags" in verdict
-    assert pool_verdict(-factor, label, horizon=20).startswith("This budget found nothing")
-    weak, label = _planted(0.0, seed=3)
-    text = pool_verdict(weak, label, horizon=20)
-    assert "not significant" in text or "found nothing" in text
+    strong = _series(0.5, range(5))
+    reference = _series(0.05, range(99, 100))[99]
+    verdict = pool_verdict(strong, reference, horizon=20)
+    assert verdict.startswith("The mined pools hold up on the test split: over 5 seeds")
+    # seed means and their t-interval, by hand
+    means = np.array([strong[s].mean() for s in range(5)])
+    half = sps.t.ppf(0.975, 4) * means.std(ddof=1) / np.sqrt(5)
+    assert (
+        f"{means.mean():+.4f} [{means.mean() - half:+.4f}, {means.mean() + half:+.4f}]" in verdict
+    )
+    assert all(f"seed {s} {means[s]:+.4f}" in verdict for s in range(5))
+    # the seeds' per-date average and its Newey-West t; the difference to the reference
+    average = np.mean([strong[s] for s in range(5)], axis=0)
+    mean, se = _hac(average)
+    assert f"Newey-West t {mean / se:.2f} (19 lags, 300 dates)" in verdict
+    d_mean, d_se = _hac(average - reference)
+    z = sps.norm.ppf(0.975)
+    assert f"(test RankIC {reference.mean():+.4f})" in verdict
+    assert f"{d_mean:+.4f} [{d_mean - z * d_se:+.4f}, {d_mean + z * d_se:+.4f}]" in verdict
+    assert verdict.endswith("the pools are above it.")
+    # the pools against themselves: no difference; against a stronger reference: below it
+    assert pool_verdict(strong, average, horizon=20).endswith("no difference shown.")
+    stronger = _series(1.0, range(7, 8))[7]
+    assert pool_verdict(strong, stronger, horizon=20).endswith("the pools are below it.")
+
+
+def test_pool_verdict_claims_nothing_from_one_seed_or_a_weak_or_negative_pool():
+    from quantrl.demo.steps import pool_verdict
+
+    strong = _series(0.5, range(1))
+    reference = np.zeros(300)
+    one = pool_verdict(strong, reference, horizon=20)
+    assert one.startswith("No reliable edge at this budget: the pool's combined test RankIC is")
+    assert "one seed is no claim" in one
+    negative = {s: -x for s, x in _series(0.5, range(3)).items()}
+    assert pool_verdict(negative, reference, horizon=20).startswith("This budget found nothing")
+    weak = _series(0.0, range(3), label_seed=3)
+    text = pool_verdict(weak, reference, horizon=20)
+    assert text.startswith(("No reliable edge", "This budget found nothing"))
+    # an edge carried by one lucky seed: the seeds' average is significant over dates, but the
+    # CI over seeds straddles 0
+    lucky = {0: strong[0], 1: 0.02 * strong[0], 2: -0.02 * strong[0]}
+    text = pool_verdict(lucky, reference, horizon=20)
+    assert text.startswith("No reliable edge") and "Newey-West t " in text
+    average = np.mean(list(lucky.values()), axis=0)
+    mean, se = _hac(average)
+    assert mean / se > 2.0 and f"Newey-West t {mean / se:.2f}" in text
+
+
+def test_pool_verdict_and_mining_refuse_bad_input():
+    from quantrl.demo import DemoBudget, mine_pools
+    from quantrl.demo.steps import pool_verdict
+    from quantrl.errors import ConfigError
+
+    series = _series(0.5, range(2))
+    with pytest.raises(ConfigError, match="reference series"):
+        pool_verdict(series, np.zeros(299), horizon=20)
+    with pytest.raises(ConfigError, match="at least one seed"):
+        pool_verdict({}, np.zeros(300), horizon=20)
+    with pytest.raises(ConfigError, match="mine_seeds must be >= 1"):
+        mine_pools(DemoBudget(mine_seeds=0), seed=0)
 
 
 def test_demo_summary_states_the_pool_verdict(summary):
     assert summary.pool_verdict.endswith(".")
     ric = summary.alpha_table.loc[POOL_NAME, "rank_ic"]
-    assert f"{ric:+.4f}" in summary.pool_verdict
+    assert list(summary.seed_rank_ics) == [0, 1]  # the fast budget mines two seeds
+    assert summary.seed_rank_ics[0] == pytest.approx(ric, abs=1e-12)
+    for s, value in summary.seed_rank_ics.items():
+        assert f"seed {s} {value:+.4f}" in summary.pool_verdict
+    assert "20-day reversal" in summary.pool_verdict
