@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantrl.errors import ConfigError
+from quantrl.jobs.curve import CURVE_FILES
 from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.ledger import REGISTRY_ENV
 from quantrl.jobs.runner import run_due, run_job
@@ -125,6 +126,10 @@ def mine_command(
         f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
         + (" (resumed)" if result.resumed else "")
     )
+    if result.curve:
+        console.print(
+            f"learning curve: {(job.output_dir / CURVE_FILES[1]).resolve()}", soft_wrap=True
+        )
 
 
 def _print_pool(console: Console, title: str, metrics: dict[str, Any], result: Any) -> None:

@@ -69,6 +69,7 @@ class MiningSetup:
     task: MiningTask
     searcher: Searcher
     caches: dict[str, EvalCache] = field(default_factory=dict)
+    curve: list[dict[str, float]] = field(default_factory=list)  # quantrl.jobs.curve points
 
     def panel(self, split: str) -> Any:
         """Panel of a split name."""

@@ -7,17 +7,18 @@ on the valid split; at the first chunk boundary after ``checkpoint_minutes`` a c
 written atomically (searcher state, pool, RNG states, step counter, elapsed time, run id). With
 ``resume=True`` the newest good checkpoint is loaded and the run continues exactly where it was:
 with a step budget the final pool equals an uninterrupted run's. At the end the pool is saved to
-``pool.json`` with train/valid/test metrics, and the run and its alphas go to the SQLite registry;
-the pool's validation and test IC are recorded in its trial ledger (kind ``pool``, study = the
-job's market).
+``pool.json`` with train/valid/test metrics, its learning curve (the pool after each chunk, on
+training and validation: ``quantrl.jobs.curve``) to ``curve.csv`` and ``curve.png``, and the run
+and its alphas go to the SQLite registry; the pool's validation and test IC are recorded in its
+trial ledger (kind ``pool``, study = the job's market).
 
 Resuming checks the spec: the checkpoint records the spec's digest and canonical form
 (``quantrl.jobs.spec``), and ``resume=True`` on a checkpoint whose digest differs from the spec's
 is refused with a JobError listing the changed keys. ``restart=True`` starts over instead: the
-old run's files (``checkpoint*`` and ``pool.json``) are first moved to ``<output_dir>/replaced/``
-(which holds only the latest replaced run: an earlier one there is deleted), so a resume can
-never pick up the replaced run's checkpoint. Without either flag an existing checkpoint is an
-error that names both.
+old run's files (``checkpoint*``, ``pool.json`` and the curve) are first moved to
+``<output_dir>/replaced/`` (which holds only the latest replaced run: an earlier one there is
+deleted), so a resume can never pick up the replaced run's checkpoint. Without either flag an
+existing checkpoint is an error that names both.
 
 ``run_due(folder)`` runs every ``*.toml`` spec of a folder whose schedule is due (see
 ``quantrl.jobs.spec``) and resumes unfinished runs. Each spec is isolated: one whose file does
@@ -35,13 +36,14 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from quantrl.errors import ConfigError, JobError, QuantRLError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
+from quantrl.jobs.curve import CURVE_FILES, curve_from_state, curve_point, write_curve
 from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.harness import MiningSetup, build_setup
 from quantrl.jobs.ledger import record_pool
@@ -72,6 +74,7 @@ class JobResult:
     weights: list[float]
     metrics: dict[str, dict[str, float]]
     resumed: bool = False
+    curve: list[dict[str, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -92,6 +95,7 @@ def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict
         "seen": sorted(setup.task.seen),
         "pool": {"formulas": pool.formulas, "weights": [float(w) for w in pool.weights]},
         "searcher": setup.searcher.state_dict(),
+        "curve": [dict(p) for p in setup.curve],
     }
 
 
@@ -140,6 +144,7 @@ def _run_locked(
         setup.searcher.load_state_dict(state["searcher"])
         setup.task.n_offered = int(state.get("n_formulas", 0))
         setup.task.seen = set(state.get("seen", ()))
+        setup.curve = curve_from_state(state.get("curve"))
         run_id = int(state["run_id"])
         elapsed = float(state["elapsed"])
         if state.get("status") == "finished":
@@ -183,7 +188,8 @@ def _check_same_spec(spec: JobSpec, state: dict[str, Any]) -> None:
 
 
 def replace_previous_run(spec: JobSpec) -> Path | None:
-    """Move the job's checkpoint files and pool to ``<output_dir>/replaced/`` (None: nothing to move).
+    """Move the job's checkpoint files, pool and learning curve to ``<output_dir>/replaced/``
+    (None: nothing to move).
 
     The folder keeps only the latest replaced run; its previous content is deleted first.
     """
@@ -191,7 +197,9 @@ def replace_previous_run(spec: JobSpec) -> Path | None:
     stem = spec.checkpoint_path.stem
     names = (
         sorted(
-            p for p in out.glob("*") if p.name.startswith((stem, f".{stem}")) or p == spec.pool_path
+            p
+            for p in out.glob("*")
+            if p.name.startswith((stem, f".{stem}")) or p == spec.pool_path or p.name in CURVE_FILES
         )
         if out.is_dir()
         else []
@@ -230,11 +238,13 @@ def _train(
             valid = setup.pool_metrics(("valid",))["valid"]
             info = {
                 "steps": float(searcher.steps_done),
+                "formulas": float(task.n_offered),
                 "pool": float(len(task.pool)),
                 "train_ic": task.pool.objective,
                 "valid_ic": valid["ic"],
                 "valid_rank_ic": valid["rank_ic"],
             }
+            setup.curve.append(curve_point(info))
             if bar:
                 bar.update(searcher.steps_done, info=_chunk_info(info))
             if on_chunk is not None:
@@ -264,6 +274,7 @@ def _finish(
     spec, pool = setup.spec, setup.task.pool
     metrics = setup.pool_metrics() if len(pool) else {}
     pool.save(spec.pool_path, metrics)
+    write_curve(setup.curve, spec.output_dir, f"mining job {spec.name} ({spec.method})")
     save_checkpoint(spec.checkpoint_path, _state(setup, run_id, elapsed, "finished"))
     registry.record_alphas(run_id, spec.name, setup.member_metrics() if len(pool) else [])
     values: dict[str, Any] = {
@@ -297,6 +308,7 @@ def _finish(
         [float(w) for w in pool.weights],
         metrics,
         resumed,
+        [dict(p) for p in setup.curve],
     )
 
 

@@ -131,6 +131,10 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     assert resumed.resumed and resumed.steps == 320
     assert resumed.formulas == ref.formulas
     assert resumed.weights == ref.weights
+    # the learning curve went through the kill in the checkpoint: one point per chunk, as in the
+    # uninterrupted run
+    assert [p["steps"] for p in ref.curve] == [64.0, 128.0, 192.0, 256.0, 320.0]
+    assert resumed.curve == ref.curve
     saved = json.loads(spec.pool_path.read_text())
     assert [m["formula"] for m in saved["members"]] == ref.formulas
     with JobLock(spec.lock_path) as lock:  # released by the run; the side file is gone
