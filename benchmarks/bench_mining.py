@@ -63,7 +63,7 @@ from quantrl.jobs.harness import make_searcher
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.env import REWARD_BASES, RewardWeights
 from quantrl.mining.neutral import exposure_formulas
-from quantrl.mining.pool import CV_GATES, AlphaPool
+from quantrl.mining.pool import CV_GATES, T_GATES, AlphaPool
 from quantrl.mining.train import PPOConfig, PPOMiner
 
 HORIZON = 20  # label: the 20-day forward return
@@ -324,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the held-out blocks (mean) or in every held-out block (every)",
     )  # fmt: skip
     ap.add_argument(
+        "--t-gate", default="off", choices=T_GATES,
+        help="also accept only changes whose per-date gain has a Newey-West t above the expected "
+        "maximum of as many standard normals as candidates offered (deflated)",
+    )  # fmt: skip
+    ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
         help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
@@ -409,6 +414,7 @@ def mine(
         date_step=args.date_step,
         one_sided=args.one_sided,
         cv_gate=args.cv_gate,
+        t_gate=args.t_gate,
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(

@@ -31,8 +31,10 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
 4. Design comparisons: ``--reward-weights gain=1,stability=0.5,...`` mines with the PPO miner's
    AlphaEval-aware reward, ``--date-step k`` scores candidates on every k-th training date,
    ``--max-depth d`` caps the grammar's tree depth, ``--cv-gate mean|every`` accepts only changes
-   whose cross-validated gain is positive; ``--versus OTHER`` pairs each (method, seed) pool with the pool of
-   study ``OTHER`` (another ``--out``, same split) on RankIC, Sharpe, RRE and PFS. Design
+   whose cross-validated gain is positive, ``--t-gate deflated`` only changes whose per-date
+   gain is significant after deflating for the candidates tried; ``--versus OTHER`` pairs each
+   (method, seed) pool with the pool of study ``OTHER`` (another ``--out``, same split) on
+   RankIC, Sharpe, RRE and PFS. Design
    comparisons belong on the validation split (``--split valid``).
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.mining_study \\
@@ -64,7 +66,7 @@ from quantrl.data.panel import Panel
 from quantrl.evaluation.alpha import pfs, rre
 from quantrl.jobs.ledger import note_test_use, open_registry, record_backtests, record_pool
 from quantrl.jobs.store import Registry
-from quantrl.mining.pool import CV_GATES, AlphaPool
+from quantrl.mining.pool import CV_GATES, T_GATES, AlphaPool
 from quantrl.stats.ic import ic_summary
 from quantrl.stats.inference import PairedComparison, ci_verdict, paired_comparison, sharpe_ci
 from quantrl.stats.performance import deflated_sharpe_ratio
@@ -560,6 +562,10 @@ def main() -> None:
         help="the pool's cross-validated acceptance test (bench_mining --cv-gate)",
     )  # fmt: skip
     ap.add_argument(
+        "--t-gate", default="off", choices=T_GATES,
+        help="the pool's trial-deflated acceptance test (bench_mining --t-gate)",
+    )  # fmt: skip
+    ap.add_argument(
         "--plot", type=Path, default=None,
         help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
     )  # fmt: skip
@@ -579,6 +585,8 @@ def main() -> None:
         bench_args += ("--max-depth", str(args.max_depth))
     if args.cv_gate != "off":
         bench_args += ("--cv-gate", args.cv_gate)
+    if args.t_gate != "off":
+        bench_args += ("--t-gate", args.t_gate)
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

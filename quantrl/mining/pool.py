@@ -77,6 +77,14 @@ Five options aim at pools that generalise out of sample:
   and keeps the re-standardised residual, on every split, so the pool is rewarded only for what a
   formula predicts beyond those styles, whose premia flip sign between regimes.
 
+``t_gate="deflated"`` also requires the change's per-date gain (the per-date objective after it,
+members dropped included, minus before; 0 for an empty pool) to have a Newey-West t (lags
+``quantrl.stats.inference.ic_lags`` of the purge rows) above the expected maximum of n standard
+normals, n the candidates offered so far (``n_tried``, this one included), as the deflated
+Sharpe ratio deflates by its trials (``quantrl.stats.performance.expected_max_sharpe``): the
+best of n noise candidates passes a fixed in-sample test, not this one. Refused as ``"not
+significant"``; ``AddResult.gain_t`` holds the t wherever it was computed.
+
 ``date_step=k`` scores candidates on every k-th training date from the first (rows 0, k, 2k...):
 formulas are still evaluated on every date (their windows need the history), but the rank
 transform, the neutralisation and every sum run on 1/k of the dates. With an h-day label the
@@ -110,9 +118,17 @@ from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
 from quantrl.mining.blocks import PoolFolds, pool_folds
 from quantrl.mining.neutral import Exposures, neutralize_rows
-from quantrl.mining.pool_stats import LabelSums, PoolStats, cv_objectives, finite_mean, fit_weights
+from quantrl.mining.pool_stats import (
+    LabelSums,
+    PoolStats,
+    cv_objectives,
+    finite_mean,
+    fit_weights,
+    gain_t_stat,
+)
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
+from quantrl.stats.performance import expected_max_sharpe
 
 __all__ = [
     "AddResult",
@@ -122,6 +138,8 @@ __all__ = [
 OBJECTIVES = ("ic", "rank_ic")
 #: ``cv_gate`` settings: no gate, the mean over held-out blocks, or the worst block.
 CV_GATES = ("off", "mean", "every")
+#: ``t_gate`` settings: no gate, or the change's gain t above the trials' expected maximum.
+T_GATES = ("off", "deflated")
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,7 @@ class AddResult:
     marginal_gain: float = math.nan
     marginal_cv_gain: float = math.nan
     cv_gain: float = math.nan
+    gain_t: float = math.nan
 
 
 @dataclass
@@ -176,6 +195,7 @@ class AlphaPool:
         date_step: int = 1,
         one_sided: float = ONE_SIDED,
         cv_gate: str = "off",
+        t_gate: str = "off",
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -200,6 +220,8 @@ class AlphaPool:
                 "cv_gate needs blocks >= 2 and the 'ic' objective (the cross-validated gain is "
                 f"defined for those), got blocks={blocks}, objective={objective!r}"
             )
+        if t_gate not in T_GATES:
+            raise ConfigError(f"t_gate must be one of {T_GATES}, got {t_gate!r}")
         if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
             raise ConfigError(f"purge must be an integer >= 0 (rows), got {purge!r}")
         if isinstance(date_step, bool) or not isinstance(date_step, int | np.integer):
@@ -220,6 +242,7 @@ class AlphaPool:
         self.date_step = int(date_step)
         self.one_sided = float(one_sided)
         self.cv_gate = cv_gate
+        self.t_gate = t_gate
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -577,6 +600,16 @@ class AlphaPool:
                     key, False, gain, before, "unstable", single_ic, max_mutual,
                     worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
                 )  # fmt: skip
+        gain_t = math.nan
+        if self.t_gate != "off":  # the change's per-date gain against the trials' best noise
+            before_rows = self._current if self._members else np.zeros_like(series)
+            gain_t = gain_t_stat(series, before_rows, max(1, self._purge_rows))
+            if not gain_t > expected_max_sharpe(max(1, self.n_tried), 1.0):
+                return AddResult(
+                    key, False, gain, before, "not significant", single_ic, max_mutual,
+                    worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
+                    gain_t=gain_t,
+                )  # fmt: skip
         cv_change = math.nan
         if self.cv_gate != "off":  # the change as it would stand, members dropped included
             if dropped:
@@ -587,7 +620,7 @@ class AlphaPool:
                 return AddResult(
                     key, False, gain, before, "no cv gain", single_ic, max_mutual,
                     worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
-                    cv_gain=cv_change,
+                    cv_gain=cv_change, gain_t=gain_t,
                 )  # fmt: skip
         valid_after = math.nan
         if self._valid is not None:
@@ -598,7 +631,7 @@ class AlphaPool:
                 return AddResult(
                     key, False, gain, before, "no valid gain", single_ic, max_mutual,
                     valid_gain=valid_gain, worst_block_gain=worst, marginal_gain=marginal,
-                    marginal_cv_gain=marginal_cv, cv_gain=cv_change,
+                    marginal_cv_gain=marginal_cv, cv_gain=cv_change, gain_t=gain_t,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
         self._keep(members)
@@ -609,7 +642,7 @@ class AlphaPool:
         self.version += 1
         return AddResult(
             key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
-            worst, marginal, marginal_cv, cv_change,
+            worst, marginal, marginal_cv, cv_change, gain_t,
         )  # fmt: skip
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
@@ -693,6 +726,7 @@ class AlphaPool:
             "date_step": self.date_step,
             "one_sided": self.one_sided,
             "cv_gate": self.cv_gate,
+            "t_gate": self.t_gate,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -739,6 +773,7 @@ class AlphaPool:
             date_step=int(data.get("date_step", 1)),
             one_sided=float(data.get("one_sided", 0.0)),  # files saved before the rule: off
             cv_gate=str(data.get("cv_gate", "off")),
+            t_gate=str(data.get("t_gate", "off")),
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

@@ -6,18 +6,29 @@ and ``c[t, i] = sum_n z_i y_c`` (the label standardised, and centred, per date).
 weights, the per-date IC of any weight vector, the mutual correlations of the members and the
 cross-validated ICs all follow from these sums in O(T k^2), without touching the (T, N) factors
 again. ``quantrl.mining.pool.AlphaPool`` keeps one ``PoolStats`` per state of its members.
+``gain_t_stat`` is the Newey-West t of a change's per-date gain (the pool's ``t_gate``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from quantrl.kernels.projection import combination_ic_nb
 from quantrl.mining.blocks import PoolFolds
+from quantrl.stats.inference import ic_lags, newey_west_t
 
-__all__ = ["LabelSums", "PoolStats", "cv_objectives", "finite_mean", "fit_weights", "ridge_solve"]
+__all__ = [
+    "LabelSums",
+    "PoolStats",
+    "cv_objectives",
+    "finite_mean",
+    "fit_weights",
+    "gain_t_stat",
+    "ridge_solve",
+]
 
 
 def finite_mean(values: np.ndarray, empty: float = 0.0) -> float:
@@ -145,3 +156,14 @@ def cv_objectives(
         w = ridge_solve(g_fit[i], b_fit[i], ridge)
         out.append(finite_mean(label.ic(stats, w)[idx]))
     return out
+
+
+def gain_t_stat(after: np.ndarray, before: np.ndarray, horizon: int) -> float:
+    """Newey-West t of the per-date gain ``after - before`` (dates where both are finite), with
+    ``quantrl.stats.inference.ic_lags`` for ``horizon``-row overlapping labels; NaN when
+    undefined (fewer than 2 dates, or a constant gain)."""
+    gain = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
+    gain = gain[np.isfinite(gain)]
+    if gain.size < 2:
+        return math.nan
+    return float(newey_west_t(gain, lags=ic_lags(gain.size, horizon)).t)

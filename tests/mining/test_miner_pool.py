@@ -415,6 +415,55 @@ def _cv_change_reference(panel, label, old, new, dates_ok, blocks, purge):
     return np.asarray(gains)
 
 
+def _deflated_bar_reference(n: int) -> float:
+    """Expected maximum of n standard normals (Bailey and Lopez de Prado), by hand with scipy."""
+    import scipy.stats as sps
+
+    if n == 1:
+        return 0.0
+    g = 0.5772156649015329
+    return (1 - g) * sps.norm.ppf(1 - 1 / n) + g * sps.norm.ppf(1 - 1 / (n * np.e))
+
+
+def _hac_t_reference(gain: np.ndarray, horizon: int) -> float:
+    """Newey-West t of a per-date gain: statsmodels with max(h - 1, 4 (n / 100)^(2/9)) lags."""
+    import statsmodels.api as sm
+
+    gain = gain[np.isfinite(gain)]
+    lags = max(horizon - 1, int(np.floor(4 * (gain.size / 100) ** (2 / 9))))
+    fit = sm.OLS(gain, np.ones(gain.size)).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    return float(gain.mean() / fit.bse[0])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_t_gate_accepts_only_gains_significant_after_the_trials(panel, tmp_path):
+    label = panel.forward_returns(20)
+    pool = AlphaPool(2, purge=20, t_gate="deflated").bind(panel, label)
+    reasons, drops = [], 0
+    for f in [*VALID_FORMULAS, *VALID_FORMULAS[::-1]]:
+        members = pool.formulas
+        res = pool.try_add(f)
+        reasons.append(res.reason)
+        if res.reason not in ("accepted", "not significant"):
+            assert np.isnan(res.gain_t)  # refused before the gate
+            continue
+        kept = _kept_reference(panel, label, [*members, res.formula], pool.capacity)
+        drops += len(kept) <= len(members)
+        _, after = _joined_reference(panel, label, kept, None)
+        _, before = _joined_reference(panel, label, members, None)
+        before = before if members else np.zeros_like(after)
+        ref_t = _hac_t_reference(after - before, 20)
+        assert res.gain_t == pytest.approx(ref_t, rel=1e-6)
+        bar = _deflated_bar_reference(pool.n_tried)  # the candidates so far, this one included
+        assert res.accepted == (ref_t > bar)
+        assert pool.formulas == (kept if res.accepted else members)
+    assert "accepted" in reasons and "not significant" in reasons and drops >= 1
+    pool.save(tmp_path / "pool.json")
+    assert AlphaPool.load(tmp_path / "pool.json").t_gate == "deflated"
+    with pytest.raises(ConfigError, match="t_gate must be one of"):
+        AlphaPool(3, t_gate="on")
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("gate", ["mean", "every"])
 def test_cv_gate_accepts_only_changes_whose_cross_validated_gain_is_positive(panel, tmp_path, gate):
