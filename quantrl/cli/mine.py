@@ -225,6 +225,9 @@ def jobs_show(
             _fmt(a["test_rank_ic"]),
         )
     console.print(table)
+    curve = Path(str(run.get("output_dir") or "")) / CURVE_FILES[1]
+    if run.get("output_dir") and curve.is_file():
+        console.print(f"learning curve: {curve.resolve()}", soft_wrap=True)
 
 
 @jobs_app.command("run-due")

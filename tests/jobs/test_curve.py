@@ -98,6 +98,9 @@ def test_restart_moves_the_curve_aside(tmp_path):
     assert (replaced / "curve.png").exists()
     # same spec and seed: the new run draws the same curve
     assert (spec.output_dir / "curve.csv").read_bytes() == before
+    shown = CliRunner().invoke(app, ["jobs", "show", "2", "--spec", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert f"learning curve: {(spec.output_dir / 'curve.png').resolve()}" in shown.output
 
 
 def test_nan_figures_are_empty_cells_and_the_figure_draws_the_points(tmp_path: Path):
