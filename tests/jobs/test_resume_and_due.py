@@ -1,11 +1,14 @@
 """Resume only under the spec that wrote the checkpoint (--restart starts over, keeping the old
-files aside), and run-due isolates each spec's failure."""
+files aside), the learning curve through a run, a resume and a restart, and run-due isolates
+each spec's failure."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -13,6 +16,7 @@ from quantrl.cli.app import app
 from quantrl.errors import JobError
 from quantrl.jobs import runner
 from quantrl.jobs.checkpoint import read_checkpoint
+from quantrl.jobs.curve import CURVE_KEYS
 from quantrl.jobs.runner import run_due, run_job
 from quantrl.jobs.spec import load_spec
 from quantrl.jobs.store import Registry
@@ -84,6 +88,60 @@ def test_resume_with_a_changed_spec_is_refused_and_restart_starts_over(tmp_path)
     runs = Registry(changed.registry).runs("job")
     assert runs[0]["steps"] >= 96 and 64 <= runs[1]["steps"] < 96  # a formula ends its run
     assert runs[0]["spec_digest"] == changed.digest != runs[1]["spec_digest"]
+
+
+@pytest.fixture(scope="module")
+def curve_job(tmp_path_factory):
+    spec = load_spec(_write(tmp_path_factory.mktemp("jobs"), "curve", steps=96))
+    return spec, run_job(spec)
+
+
+def test_curve_one_point_per_chunk_ending_on_the_final_pool(curve_job):
+    spec, result = curve_job
+    curve = result.curve
+    steps = [p["steps"] for p in curve]  # a formula is never split: chunks end past 32 tokens
+    assert len(steps) == 3 and steps[-1] == result.steps >= 96
+    assert all(b - a >= 32 for a, b in zip([0.0, *steps[:-1]], steps, strict=True))
+    assert all(list(p) == list(CURVE_KEYS) for p in curve)
+    formulas = [p["formulas"] for p in curve]
+    assert formulas == sorted(formulas) and formulas[-1] == result.n_formulas
+    assert curve[-1]["pool"] == len(result.formulas)
+    # the last point is the final pool's validation figures, computed again for pool.json
+    assert curve[-1]["valid_ic"] == pytest.approx(result.metrics["valid"]["ic"], abs=1e-12)
+    assert curve[-1]["valid_rank_ic"] == pytest.approx(
+        result.metrics["valid"]["rank_ic"], abs=1e-12
+    )
+    assert read_checkpoint(spec.checkpoint_path)["curve"] == curve
+
+
+def test_curve_files_hold_the_points(curve_job):
+    spec, result = curve_job
+    table = pd.read_csv(spec.output_dir / "curve.csv")
+    assert list(table.columns) == list(CURVE_KEYS)
+    expected = pd.DataFrame(result.curve, columns=list(CURVE_KEYS))
+    np.testing.assert_allclose(table.to_numpy(float), expected.to_numpy(float), rtol=0, atol=0)
+    assert (spec.output_dir / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    # a resumed finished run writes the same curve again
+    again = run_job(spec, resume=True)
+    assert again.resumed and again.curve == result.curve
+
+
+def test_restart_moves_the_curve_aside(tmp_path):
+    path = _write(tmp_path, "curve", steps=32)
+    spec = load_spec(path)
+    run_job(spec)
+    before = (spec.output_dir / "curve.csv").read_bytes()
+    res = CliRunner().invoke(app, ["mine", str(path), "--restart", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert f"learning curve: {(spec.output_dir / 'curve.png').resolve()}" in res.output
+    replaced = spec.output_dir / "replaced"
+    assert (replaced / "curve.csv").read_bytes() == before
+    assert (replaced / "curve.png").exists()
+    # same spec and seed: the new run draws the same curve
+    assert (spec.output_dir / "curve.csv").read_bytes() == before
+    shown = CliRunner().invoke(app, ["jobs", "show", "2", "--spec", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert f"learning curve: {(spec.output_dir / 'curve.png').resolve()}" in shown.output
 
 
 def test_run_due_isolates_each_specs_failure(tmp_path, monkeypatch):
