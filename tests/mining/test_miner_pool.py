@@ -415,6 +415,29 @@ def _cv_change_reference(panel, label, old, new, dates_ok, blocks, purge):
     return np.asarray(gains)
 
 
+def _offer_to_gated_pool(pool, panel, label, formulas, reason, field, reference) -> None:
+    """Offer ``formulas`` to a gated pool. A candidate refused before the gate leaves
+    ``AddResult.<field>`` NaN; for one that reached it, ``reference(members, kept)`` gives the
+    expected field (a ``pytest.approx``) and verdict, with ``kept`` the members the lstsq drops
+    leave, and the pool then holds ``kept`` if it accepted, else the members before. Both
+    verdicts and a drop must occur."""
+    reasons, drops = [], 0
+    for f in formulas:
+        members = pool.formulas
+        res = pool.try_add(f)
+        reasons.append(res.reason)
+        if res.reason not in ("accepted", reason):
+            assert np.isnan(getattr(res, field))  # refused before the gate
+            continue
+        kept = _kept_reference(panel, label, [*members, res.formula], pool.capacity)
+        drops += len(kept) <= len(members)
+        expected, accept = reference(members, kept)
+        assert getattr(res, field) == expected
+        assert res.accepted == accept
+        assert pool.formulas == (kept if res.accepted else members)
+    assert "accepted" in reasons and reason in reasons and drops >= 1
+
+
 def _deflated_bar_reference(n: int) -> float:
     """Expected maximum of n standard normals (Bailey and Lopez de Prado), by hand with scipy."""
     import scipy.stats as sps
@@ -439,25 +462,17 @@ def _hac_t_reference(gain: np.ndarray, horizon: int) -> float:
 def test_t_gate_accepts_only_gains_significant_after_the_trials(panel, tmp_path):
     label = panel.forward_returns(20)
     pool = AlphaPool(2, purge=20, t_gate="deflated").bind(panel, label)
-    reasons, drops = [], 0
-    for f in [*VALID_FORMULAS, *VALID_FORMULAS[::-1]]:
-        members = pool.formulas
-        res = pool.try_add(f)
-        reasons.append(res.reason)
-        if res.reason not in ("accepted", "not significant"):
-            assert np.isnan(res.gain_t)  # refused before the gate
-            continue
-        kept = _kept_reference(panel, label, [*members, res.formula], pool.capacity)
-        drops += len(kept) <= len(members)
+
+    def reference(members, kept):
         _, after = _joined_reference(panel, label, kept, None)
         _, before = _joined_reference(panel, label, members, None)
         before = before if members else np.zeros_like(after)
         ref_t = _hac_t_reference(after - before, 20)
-        assert res.gain_t == pytest.approx(ref_t, rel=1e-6)
         bar = _deflated_bar_reference(pool.n_tried)  # the candidates so far, this one included
-        assert res.accepted == (ref_t > bar)
-        assert pool.formulas == (kept if res.accepted else members)
-    assert "accepted" in reasons and "not significant" in reasons and drops >= 1
+        return pytest.approx(ref_t, rel=1e-6), ref_t > bar
+
+    formulas = [*VALID_FORMULAS, *VALID_FORMULAS[::-1]]
+    _offer_to_gated_pool(pool, panel, label, formulas, "not significant", "gain_t", reference)
     pool.save(tmp_path / "pool.json")
     assert AlphaPool.load(tmp_path / "pool.json").t_gate == "deflated"
     with pytest.raises(ConfigError, match="t_gate must be one of"):
@@ -471,22 +486,13 @@ def test_cv_gate_accepts_only_changes_whose_cross_validated_gain_is_positive(pan
     universe = np.isfinite(label)
     dates_ok = (universe.sum(axis=1) >= 2) & (np.nanstd(label, axis=1) > 0)
     pool = AlphaPool(2, blocks=2, purge=20, cv_gate=gate).bind(panel, label)
-    reasons, drops = [], 0
-    for f in VALID_FORMULAS:
-        members = pool.formulas
-        res = pool.try_add(f)
-        reasons.append(res.reason)
-        if res.reason not in ("accepted", "no cv gain"):
-            assert np.isnan(res.cv_gain)  # refused before the gate
-            continue
-        kept = _kept_reference(panel, label, [*members, res.formula], pool.capacity)
-        drops += len(kept) <= len(members)
+
+    def reference(members, kept):
         gains = _cv_change_reference(panel, label, members, kept, dates_ok, 2, 20)
         ref = gains.mean() if gate == "mean" else gains.min()
-        assert res.cv_gain == pytest.approx(ref, abs=1e-8)
-        assert res.accepted == (ref > pool.min_gain)
-        assert pool.formulas == (kept if res.accepted else members)
-    assert "accepted" in reasons and "no cv gain" in reasons and drops >= 1
+        return pytest.approx(ref, abs=1e-8), ref > pool.min_gain
+
+    _offer_to_gated_pool(pool, panel, label, VALID_FORMULAS, "no cv gain", "cv_gain", reference)
     pool.save(tmp_path / "pool.json")
     assert AlphaPool.load(tmp_path / "pool.json").cv_gate == gate
     for bad in ({"blocks": 1}, {"blocks": 3, "objective": "rank_ic"}):
