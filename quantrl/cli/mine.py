@@ -126,10 +126,14 @@ def mine_command(
         f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
         + (" (resumed)" if result.resumed else "")
     )
-    if result.curve:
-        console.print(
-            f"learning curve: {(job.output_dir / CURVE_FILES[1]).resolve()}", soft_wrap=True
-        )
+    _print_curve(console, job.output_dir)
+
+
+def _print_curve(console: Console, folder: Path) -> None:
+    """The path of a job folder's learning-curve figure, when the folder holds one."""
+    figure = folder / CURVE_FILES[1]
+    if figure.is_file():
+        console.print(f"learning curve: {figure.resolve()}", soft_wrap=True)
 
 
 def _print_pool(console: Console, title: str, metrics: dict[str, Any], result: Any) -> None:
@@ -225,9 +229,8 @@ def jobs_show(
             _fmt(a["test_rank_ic"]),
         )
     console.print(table)
-    curve = Path(str(run.get("output_dir") or "")) / CURVE_FILES[1]
-    if run.get("output_dir") and curve.is_file():
-        console.print(f"learning curve: {curve.resolve()}", soft_wrap=True)
+    if run.get("output_dir"):
+        _print_curve(console, Path(run["output_dir"]))
 
 
 @jobs_app.command("run-due")

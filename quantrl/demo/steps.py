@@ -218,10 +218,6 @@ def _date_mean(series: Sequence[np.ndarray]) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _signed(values: Sequence[float]) -> str:
-    return ", ".join(f"{v:+.4f}" for v in values)
-
-
 def pool_verdict(
     series: Mapping[int, np.ndarray], reference: np.ndarray, horizon: int, level: float = 0.95
 ) -> str:
@@ -241,7 +237,7 @@ def pool_verdict(
     mean = float(per_seed.mean())
     average = _date_mean([series[s] for s in seeds])
     n_dates = int(np.isfinite(average).sum())
-    lags = ic_lags(max(n_dates, 1), horizon)
+    lags = ic_lags(n_dates, horizon)
     nw = newey_west_t(average, lags=lags)
     listed = ", ".join(f"seed {s} {v:+.4f}" for s, v in zip(seeds, per_seed, strict=True))
     if len(seeds) > 1:

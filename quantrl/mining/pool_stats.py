@@ -11,7 +11,6 @@ again. ``quantrl.mining.pool.AlphaPool`` keeps one ``PoolStats`` per state of it
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,6 +163,4 @@ def gain_t_stat(after: np.ndarray, before: np.ndarray, horizon: int) -> float:
     undefined (fewer than 2 dates, or a constant gain)."""
     gain = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
     gain = gain[np.isfinite(gain)]
-    if gain.size < 2:
-        return math.nan
     return float(newey_west_t(gain, lags=ic_lags(gain.size, horizon)).t)
