@@ -34,8 +34,8 @@ Phases, each checkpointed under ``--out`` so an interrupted study resumes where 
    whose cross-validated gain is positive, ``--t-gate deflated`` only changes whose per-date
    gain is significant after deflating for the candidates tried; ``--versus OTHER`` pairs each
    (method, seed) pool with the pool of study ``OTHER`` (another ``--out``, same split) on
-   RankIC, Sharpe, RRE and PFS. Design
-   comparisons belong on the validation split (``--split valid``).
+   RankIC, Sharpe, RRE and PFS. Design comparisons belong on the validation split
+   (``--split valid``).
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.mining_study \\
         --formulas 800 --seeds 3000-3007 --out runs/mining_study --markdown mining.md
