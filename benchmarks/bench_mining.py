@@ -36,7 +36,9 @@ Factors are neutralised per date against log price, log dollar volume and 60-day
 flip sign between the training years and 2017, so unneutralised training ICs predict test ICs
 negatively. A candidate holding a comparison that takes one outcome on at least 99.9 % of the
 training cells where it is defined, an operand in disguise, is refused as ``"one-sided"``
-(``--one-sided``, 0 keeps them). ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
+(``--one-sided``, 0 keeps them), and one that passed the training tests with a constant whose
+scaling leaves its factor as it was is refused as ``"idle constant"`` (``--idle-constants off``
+keeps them). ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
 can run in separate processes, each pinned to its own core.
 
     .venv/bin/python benchmarks/bench_mining.py --formulas 2000 --methods random,gp,ppo
@@ -329,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
         "maximum of as many standard normals as candidates offered (deflated)",
     )  # fmt: skip
     ap.add_argument(
+        "--idle-constants", default="on", choices=("on", "off"),
+        help="refuse a candidate whose factor a scaled constant leaves as it was (off: keep)",
+    )  # fmt: skip
+    ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
         help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
@@ -415,6 +421,7 @@ def mine(
         one_sided=args.one_sided,
         cv_gate=args.cv_gate,
         t_gate=args.t_gate,
+        idle_constants=args.idle_constants == "on",
     )
     cache = EvalCache(max_bytes=max(args.cache_mb << 20, 1))
     task = MiningTask(
@@ -478,7 +485,8 @@ def main() -> None:
         f"(purge {args.purge}), coverage >= {args.min_coverage:g}, one-sided comparisons "
         f"{f'refused at {args.one_sided:g}' if args.one_sided else 'kept'}, scored on "
         f"{'every date' if args.date_step == 1 else f'every {args.date_step}th date'}, "
-        f"validation gate {'on' if args.valid_gate else 'off'}; neutralised against "
+        f"validation gate {'on' if args.valid_gate else 'off'}, idle constants "
+        f"{'refused' if args.idle_constants == 'on' else 'kept'}; neutralised against "
         f"{', '.join(inputs.exposures) or 'nothing'}; PPO reward {args.reward}, "
         f"{args.ppo or 'defaults'}"
     )

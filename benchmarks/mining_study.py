@@ -566,6 +566,10 @@ def main() -> None:
         help="the pool's trial-deflated acceptance test (bench_mining --t-gate)",
     )  # fmt: skip
     ap.add_argument(
+        "--idle-constants", default="", choices=("", "on", "off"),
+        help="the pool's idle-constant refusal (bench_mining --idle-constants; '': its default)",
+    )  # fmt: skip
+    ap.add_argument(
         "--plot", type=Path, default=None,
         help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
     )  # fmt: skip
@@ -587,6 +591,8 @@ def main() -> None:
         bench_args += ("--cv-gate", args.cv_gate)
     if args.t_gate != "off":
         bench_args += ("--t-gate", args.t_gate)
+    if args.idle_constants:
+        bench_args += ("--idle-constants", args.idle_constants)
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = _seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

@@ -61,6 +61,7 @@ __all__ = [
     "operand",
     "operator_name",
     "rule_name",
+    "working_guards",
 ]
 #: Operators whose two operands being the same expression make the result trivial.
 _SELF_DEGENERATE: dict[str, str] = {
@@ -559,25 +560,38 @@ def operand(expr: Expr, names: dict[str, str], signs: dict[str, str]) -> Operand
 _GUARDED_SLOT: dict[str, int] = {"Log": 0, "Div": 1, "Power": 0}
 
 
-def idle_guards(expr: Expr) -> list[str]:
-    """Texts of the guards against 0 in ``expr`` (``_guards_zero``: ``Add($volume, 1)``) that
-    guard nothing: no Log, denominator or Power lies above them, so the constant only blurs
-    the level it shifts (``Mean(Add($volume, 1), 40)``, ``Div(Add($volume, 1), $close)``)."""
+def _zero_guards(expr: Expr) -> list[tuple[str, bool]]:
+    """Each guard against 0 in ``expr`` (``_guards_zero``) as (text, whether a Log, denominator
+    or Power lies above it), in the order a depth-first walk meets them, each pair once."""
     names: dict[str, str] = {}
     signs: dict[str, str] = {}
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []
     todo = [(expr, False)]
     while todo:
         node, guarded = todo.pop()
         if node.kind != "op":
             continue
-        if not guarded and node.name in ("Add", "Sub") and len(node.children) == 2:
+        if node.name in ("Add", "Sub") and len(node.children) == 2:
             split = _shifted_level([operand(c, names, signs) for c in node.children])
-            if split is not None and _guards_zero(node.name, *split) and str(node) not in found:
-                found.append(str(node))
+            item = (str(node), guarded)
+            if split is not None and _guards_zero(node.name, *split) and item not in found:
+                found.append(item)
         slot = _GUARDED_SLOT.get(node.name)
         todo.extend((c, guarded or i == slot) for i, c in reversed(list(enumerate(node.children))))
     return found
+
+
+def idle_guards(expr: Expr) -> list[str]:
+    """Texts of the guards against 0 in ``expr`` (``_guards_zero``: ``Add($volume, 1)``) that
+    guard nothing: no Log, denominator or Power lies above them, so the constant only blurs
+    the level it shifts (``Mean(Add($volume, 1), 40)``, ``Div(Add($volume, 1), $close)``)."""
+    return [text for text, guarded in _zero_guards(expr) if not guarded]
+
+
+def working_guards(expr: Expr) -> list[str]:
+    """Texts of the guards against 0 in ``expr`` that a Log, denominator or Power lies above
+    (``Log(Add($volume, 1))``): the constant keeps that operand off 0."""
+    return [text for text, guarded in _zero_guards(expr) if guarded]
 
 
 def _is_minus_one(operand: Operand) -> bool:

@@ -175,6 +175,7 @@ def make_pool(
         min_coverage=spec.min_coverage,
         date_step=spec.date_step,
         one_sided=spec.one_sided,
+        idle_constants=spec.idle_constants,
         cv_gate=spec.cv_gate,
     )
     pool.bind(

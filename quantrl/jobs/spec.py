@@ -49,6 +49,8 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     date_step = 1                   # score candidates on every k-th training date (faster)
     one_sided = 0.999               # refuse a comparison taking one outcome on this share of
                                     # the training cells (an operand in disguise); 0 = off
+    idle_constants = true           # refuse a formula whose factor a scaled constant leaves
+                                    # as it was (a simpler formula in disguise)
     cv_gate = "off"                 # off | mean | every: also require a cross-validated gain
                                     # (blocks > 1, objective "ic"): on average over the held-out
                                     # blocks, or in every held-out block
@@ -350,6 +352,7 @@ class PoolTable(Table):
     min_coverage: Annotated[Float, finite(ge=0, le=1)] = 0.5
     date_step: Annotated[Int, int_range(1, MAX_HORIZON)] = 1
     one_sided: Annotated[Float, finite(ge=0, le=1)] = ONE_SIDED
+    idle_constants: Bool = True
     cv_gate: Annotated[Str, choice(CV_GATES)] = "off"
 
     @model_validator(mode="after")
@@ -513,6 +516,7 @@ class JobSpec:
     min_coverage: float
     date_step: int
     one_sided: float
+    idle_constants: bool
     cv_gate: str
     steps: int
     minutes: float
@@ -584,6 +588,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         "pool": (
             ("date_step", pool.date_step == 1),
             ("one_sided", pool.one_sided == 0.0),
+            ("idle_constants", not pool.idle_constants),
             ("cv_gate", pool.cv_gate == "off"),
         ),
         "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
@@ -629,6 +634,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         min_coverage=pool.min_coverage,
         date_step=pool.date_step,
         one_sided=pool.one_sided,
+        idle_constants=pool.idle_constants,
         cv_gate=pool.cv_gate,
         steps=budget.steps,
         minutes=budget.minutes,

@@ -6,10 +6,10 @@ expects, and every masked rollout ends in a valid formula. Intermediate steps ea
 token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` and earns the gain of
 the pool objective on the training split when the formula joins the pool, by default
 cross-validated over blocks of training dates (see ``MiningTask``; 0 for an identical formula,
-a near-duplicate, a degenerate, sparse or one-sided one, one the pool refuses unevaluated or one
-tried before), minus an optional frequent-subtree penalty. A masked action (only possible
-without masking) ends the episode with ``invalid_reward`` (default -1, as AlphaGen), or raises
-``ConfigError`` with ``invalid_action="raise"``.
+a near-duplicate, a degenerate, sparse or one-sided one, one with an idle constant, one the pool
+refuses unevaluated or one tried before), minus an optional frequent-subtree penalty. A masked
+action (only possible without masking) ends the episode with ``invalid_reward`` (default -1, as
+AlphaGen), or raises ``ConfigError`` with ``invalid_action="raise"``.
 
 The observation is the token sequence so far: a float32 vector of length ``max_len + 1`` holding
 a begin marker (``n_actions + 1``), then ``action + 1`` per token, then 0 padding.
@@ -248,6 +248,7 @@ class MiningTask:
             "degenerate",
             "sparse",
             "one-sided",
+            "idle constant",
             *REFUSAL_REASONS,
         ) or result.reason.startswith("error"):
             return 0.0

@@ -39,7 +39,11 @@ elsewhere, so its training fit is noise that the pool would otherwise weight. A 
 a comparison that takes one outcome on at least ``one_sided`` (default 0.999) of the training
 cells where it is defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($close, 40),
 50), 30), $high)`` is its first operand on every cell, an operand in disguise
-(``quantrl.evaluation.comparison_shares``; 0 turns the check off).
+(``quantrl.evaluation.comparison_shares``; 0 turns the check off). A candidate that passes
+the training tests is refused as ``"idle constant"`` (``idle_constants``, default True) when
+scaling one of its constants leaves its transformed training factor as it was:
+``Div(Sub(Min(Max(Mul($low, 30), 20), 10), $high), $high)`` ranks stocks as the same formula
+with 41.1 does, a simpler formula in disguise (``quantrl.evaluation.idle_constants``).
 
 Five options aim at pools that generalise out of sample:
 
@@ -114,6 +118,7 @@ from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 from quantrl.evaluation.comparison_shares import COMPARISONS, ONE_SIDED, comparison_shares
 from quantrl.evaluation.formula_rules import formula_refusal
+from quantrl.evaluation.idle_constants import idle_constants
 from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
 from quantrl.mining.blocks import PoolFolds, pool_folds
@@ -196,6 +201,7 @@ class AlphaPool:
         one_sided: float = ONE_SIDED,
         cv_gate: str = "off",
         t_gate: str = "off",
+        idle_constants: bool = True,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"pool capacity must be >= 1, got {capacity}")
@@ -243,6 +249,7 @@ class AlphaPool:
         self.one_sided = float(one_sided)
         self.cv_gate = cv_gate
         self.t_gate = t_gate
+        self.idle_constants = bool(idle_constants)
         self._expo: Exposures | None = None
         self._panel: Any = None
         self._label: np.ndarray | None = None
@@ -554,6 +561,18 @@ class AlphaPool:
         self.timings["evaluate"] += time.process_time() - start
         return any(item.share >= self.one_sided for item in shares)
 
+    def _has_idle_constant(self, expr: Expr) -> bool:
+        """Whether scaling a constant of ``expr`` leaves its transformed training factor as it
+        was (``quantrl.evaluation.idle_constants``; compared on the label's cells when every date
+        is scored, else on all cells)."""
+        start = time.process_time()
+        universe = self._universe if self.date_step == 1 else None
+        found = idle_constants(
+            expr, self._panel, transform=self.transform, universe=universe, cache=self._cache
+        )
+        self.timings["evaluate"] += time.process_time() - start
+        return bool(found)
+
     def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
         s, zz, b, c = self._candidate_stats()
         single = self._label_sums.ic(PoolStats.single(s, zz, b, c), np.ones(1))
@@ -622,6 +641,12 @@ class AlphaPool:
                     worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
                     cv_gain=cv_change, gain_t=gain_t,
                 )  # fmt: skip
+        if self.idle_constants and self._has_idle_constant(expr):
+            return AddResult(
+                key, False, gain, before, "idle constant", single_ic, max_mutual,
+                worst_block_gain=worst, marginal_gain=marginal, marginal_cv_gain=marginal_cv,
+                cv_gain=cv_change, gain_t=gain_t,
+            )  # fmt: skip
         valid_after = math.nan
         if self._valid is not None:
             members[-1].vz = self._valid_z(expr)
@@ -727,6 +752,7 @@ class AlphaPool:
             "one_sided": self.one_sided,
             "cv_gate": self.cv_gate,
             "t_gate": self.t_gate,
+            "idle_constants": self.idle_constants,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -774,6 +800,7 @@ class AlphaPool:
             one_sided=float(data.get("one_sided", 0.0)),  # files saved before the rule: off
             cv_gate=str(data.get("cv_gate", "off")),
             t_gate=str(data.get("t_gate", "off")),
+            idle_constants=bool(data.get("idle_constants", False)),  # files saved before: off
         )
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]

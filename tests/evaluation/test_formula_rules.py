@@ -17,7 +17,7 @@ from quantrl.evaluation.formula_rules import (
     value_bounds,
 )
 from quantrl.evaluation.logic import RuleBasedJudge
-from quantrl.evaluation.node_rules import idle_guards
+from quantrl.evaluation.node_rules import idle_guards, working_guards
 from quantrl.mining import Vocabulary
 from quantrl.mining.baselines import sample_formula
 
@@ -156,6 +156,27 @@ def test_guards_that_guard_nothing(text: str, idle: str | None) -> None:
     expr = parse(text)
     assert idle_guards(expr) == ([] if idle is None else [idle])
     _assert_refused(expr, "guards against 0", "idle guard", idle, "redundant")
+
+
+@pytest.mark.parametrize(
+    ("text", "working"),
+    [
+        ("Div(Log(Add($volume, 1)), Log(Mean($volume, 10)))", ["Add($volume,1)"]),
+        ("Div($close, Mul(Add($volume, 1), $open))", ["Add($volume,1)"]),
+        ("Div(Sub($close, $open), Add(Sub($high, $low), 1e-12))", ["Add(Sub($high,$low),1e-12)"]),
+        ("Mul($close, Power(Add($volume, 1), -1))", ["Add($volume,1)"]),
+        ("Div(Mean(Add($volume, 1), 10), $volume)", []),  # guards nothing
+        ("Div(Add($volume, 5), Mean($volume, 10))", []),  # 5 shares: not a guard
+        # the same guard twice, once under a Log and once not: listed by each function
+        ("Div(Mean(Add($volume, 1), 10), Log(Add($volume, 1)))", ["Add($volume,1)"]),
+    ],
+)
+def test_guards_that_guard_something(text: str, working: list[str]) -> None:
+    """``working_guards`` lists the guards a Log, denominator or Power lies above."""
+    expr = parse(text)
+    assert working_guards(expr) == working
+    if text.startswith("Div(Mean(Add($volume, 1), 10), Log"):
+        assert idle_guards(expr) == ["Add($volume,1)"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -134,7 +135,7 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     # the learning curve went through the kill in the checkpoint: one point per chunk, as in the
     # uninterrupted run
     assert [p["steps"] for p in ref.curve] == [64.0, 128.0, 192.0, 256.0, 320.0]
-    assert resumed.curve == ref.curve
+    np.testing.assert_equal(resumed.curve, ref.curve)  # NaN while the pool was empty
     saved = json.loads(spec.pool_path.read_text())
     assert [m["formula"] for m in saved["members"]] == ref.formulas
     with JobLock(spec.lock_path) as lock:  # released by the run; the side file is gone
