@@ -10,15 +10,15 @@ Log(Ref($open, 40)), 30), -10))`` is ``10 - Cov(...)``, as that covariance of lo
 swamps the log of a ratio that stays within a few percent of 0, so the factor is the volume over
 its summed deviations. Such a formula is a simpler one in disguise, and only its values tell.
 ``idle_constants`` evaluates the formula once more per constant, with that constant scaled by
-``SCALE``, and calls the constant idle when the transformed factors before and after correlate
-at ``IDLE_CORRELATION`` or more on average over the dates (rounding can break a tie between two
-ranks, so an exactly idle constant scores 1 - 1e-7 rather than 1; a constant that matters, as the
-5 in ``Mul($open, Add(5, Corr($high, $open, 50)))``, scores about 1 - 5e-4). A guard against 0
-under a Log, denominator or Power (``Log(Add($volume, 1))``,
-``quantrl.evaluation.node_rules.working_guards``) is idle on most data by design and is not
-probed, nor is the 1 of a reciprocal (``Div(1, $low)``) or of a return (``Sub(Div($close,
-Ref($close, 5)), 1)``), which is how those are written. The miner's pool refuses a formula with an idle constant
-(``AlphaPool(idle_constants=True)``).
+``SCALE``, and calls the constant idle when the transformed factors before and after correlate at
+``IDLE_CORRELATION`` or more on average over the dates (rounding can break a tie between two ranks,
+so an exactly idle constant scores 1 - 1e-7 rather than 1; a constant that matters, as the 5 in
+``Mul($open, Add(5, Corr($high, $open, 50)))``, scores about 1 - 5e-4). A guard against 0 under a
+Log, denominator or Power (``Log(Add($volume, 1))``,
+``quantrl.evaluation.node_rules.working_guards``) is idle on most data by design and is not probed,
+nor is a 0 (scaling cannot move it), nor the 1 of a reciprocal (``Div(1, $low)``) or of a return
+(``Sub(Div($close, Ref($close, 5)), 1)``), which is how those are written. The miner's pool refuses
+a formula with an idle constant (``AlphaPool(idle_constants=True)``).
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ def idle_constants(
     found: list[IdleConstant] = []
     for path, parent in probes:
         value = _at(node, path).value  # type: ignore[attr-defined]
+        if value == 0.0:  # scaling leaves a 0 as it is: the probe cannot tell
+            continue
         try:
             variant = _replaced(node, path, Constant(value * SCALE))
         except FormulaError:  # the scaled constant is not allowed there: not idle by this probe

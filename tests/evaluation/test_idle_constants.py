@@ -122,5 +122,7 @@ def test_universe_masks_the_cells_compared(panel):
 
 def test_formulas_without_constants_and_bad_transforms(panel):
     assert idle_constants(parse("Corr($close,$volume,10)"), panel) == []
+    # a 0 stays 0 when scaled, so the probe cannot tell whether it matters: not reported
+    assert idle_constants("Greater(Corr($close,$volume,10),0)", panel) == []
     with pytest.raises(ConfigError, match="transform"):
         idle_constants("Mul($close,2)", panel, transform="minmax")

@@ -43,6 +43,9 @@ def test_idle_constant_is_refused_and_the_plain_formula_accepted(panel):
     assert refused.gain == pytest.approx(kept.gain, abs=1e-12)  # judged on the same gain
     assert len(pool) == 0 and pool.objective == 0.0  # the pool is left as it was
     assert pool.try_add(PLAIN).accepted
+    # scoring every 5th date, the probe compares every date's cells and still refuses it
+    stepped = AlphaPool(3, transform="rank", date_step=5).bind(panel, label).try_add(IDLE)
+    assert stepped.reason == "idle constant"
 
 
 def test_an_idle_constant_earns_no_reward(panel):
