@@ -54,27 +54,30 @@ class IdleConstant:
     correlation: float  # mean per-date correlation of the factor before and after the scaling
 
 
-def _written_convention(parent: Expr, index: int) -> bool:
-    """Whether the constant at ``parent.children[index]`` is the 1 of a reciprocal (``Div(1,
-    x)``) or of a return (``Sub(Div(x, y), 1)``, ``Add(Div(x, y), -1)``): how those are written,
-    not a constant that could take another value."""
-    value = parent.children[index].value  # type: ignore[attr-defined]
-    other = parent.children[1 - index] if len(parent.children) == 2 else None  # type: ignore[attr-defined]
-    if parent.name == "Div" and index == 0 and value == 1.0:  # type: ignore[attr-defined]
-        return True
+def _written_convention(parent: Op, index: int, value: float) -> bool:
+    """Whether the constant ``value`` at ``parent.children[index]`` is the 1 of a reciprocal
+    (``Div(1, x)``) or of a return (``Sub(Div(x, y), 1)``, ``Add(Div(x, y), -1)``): how those
+    are written, not a constant that could take another value."""
+    other = parent.children[1 - index] if len(parent.children) == 2 else None
     quotient = isinstance(other, Op) and other.name == "Div"
-    if parent.name == "Sub" and index == 1 and value == 1.0:  # type: ignore[attr-defined]
-        return quotient
-    return parent.name == "Add" and value == -1.0 and quotient  # type: ignore[attr-defined]
+    if parent.name == "Div":
+        return index == 0 and value == 1.0
+    if parent.name == "Sub":
+        return index == 1 and value == 1.0 and quotient
+    return parent.name == "Add" and value == -1.0 and quotient
 
 
-def _constants(node: Expr, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], Expr]]:
-    """(path of child indices, parent) for each constant operand in ``node`` that is not
+def _constants(
+    node: Expr, path: tuple[int, ...] = ()
+) -> Iterator[tuple[tuple[int, ...], Op, float]]:
+    """(path of child indices, parent, value) for each constant operand in ``node`` that is not
     written by convention (``_written_convention``), depth first."""
-    for i, child in enumerate(getattr(node, "children", ())):
+    if not isinstance(node, Op):
+        return
+    for i, child in enumerate(node.children):
         if isinstance(child, Constant):
-            if not _written_convention(node, i):
-                yield (*path, i), node
+            if not _written_convention(node, i, child.value):
+                yield (*path, i), node, child.value
         else:
             yield from _constants(child, (*path, i))
 
@@ -87,12 +90,6 @@ def _replaced(node: Expr, path: tuple[int, ...], new: Expr) -> Expr:
     children = list(node.children)
     children[path[0]] = _replaced(children[path[0]], path[1:], new)
     return Op(node.spec, children, node.params)
-
-
-def _at(node: Expr, path: tuple[int, ...]) -> Expr:
-    for i in path:
-        node = node.children[i]  # type: ignore[attr-defined]
-    return node
 
 
 def _transformed(values: np.ndarray, transform: str, universe: np.ndarray | None) -> np.ndarray:
@@ -133,7 +130,7 @@ def idle_constants(
         raise ConfigError(f"transform must be 'zscore' or 'rank', got {transform!r}")
     node = parse(expr)
     guards = set(working_guards(node))
-    probes = [(path, parent) for path, parent in _constants(node) if str(parent) not in guards]
+    probes = [item for item in _constants(node) if str(item[1]) not in guards]
     if not probes:
         return []
     memo = cache if cache is not None else EvalCache(max_bytes=256 << 20)
@@ -141,8 +138,7 @@ def idle_constants(
         values = evaluate(node, panel, cache=memo)
     base = _transformed(values, transform, universe)
     found: list[IdleConstant] = []
-    for path, parent in probes:
-        value = _at(node, path).value  # type: ignore[attr-defined]
+    for path, parent, value in probes:
         if value == 0.0:  # scaling leaves a 0 as it is: the probe cannot tell
             continue
         try:

@@ -89,6 +89,19 @@ def test_working_guards_are_not_probed_but_idle_guards_are(panel):
     assert (found.node, found.value) == ("Add($volume,1)", 1.0)
 
 
+def test_returns_and_reciprocals_keep_their_1(panel):
+    """The 1 of a return or of a reciprocal is how those are written: not reported, though
+    scaling it leaves the ranks as they were; any other 1 is probed."""
+    for formula, scaled in (
+        ("Sub(Div($close,Ref($close,5)),1)", f"Sub(Div($close,Ref($close,5)),{SCALE!r})"),
+        ("Div(1,$close)", f"Div({SCALE!r},$close)"),
+    ):
+        assert _reference(formula, scaled, panel, "rank") > IDLE_CORRELATION
+        assert idle_constants(formula, panel) == []
+    (found,) = idle_constants("Mul(Div($close,Ref($close,5)),1)", panel)  # a factor of 1
+    assert (found.node, found.value) == ("Mul(Div($close,Ref($close,5)),1)", 1.0)
+
+
 def test_ranks_and_z_scores_differ_on_a_monotone_change(panel):
     """Raising a positive ratio to the power 3 or 4.11 keeps its ranks but not its z-scores."""
     formula = "Power(Div($volume,Mean($volume,20)),3)"
