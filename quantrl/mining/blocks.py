@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 
 __all__ = ["PoolFolds", "pool_folds"]
@@ -18,6 +19,17 @@ class PoolFolds:
     parts: list[np.ndarray]  # usable date indices of each block
     held: np.ndarray  # (blocks, T): 1 on the block's dates
     purged: np.ndarray | None  # (blocks, T): 1 on usable dates within ``purge`` rows of it
+
+    def fold_rows(self, dates_ok: np.ndarray) -> list[Fold]:
+        """Per block: the usable rows its cross-validation fit uses (the other blocks minus the
+        purged rows on each side of it) and the block's rows."""
+        out = []
+        for i, idx in enumerate(self.parts):
+            fit = dates_ok & (self.held[i] == 0)
+            if self.purged is not None:
+                fit &= self.purged[i] == 0
+            out.append(Fold(np.flatnonzero(fit).astype(np.int64), idx.astype(np.int64)))
+        return out
 
 
 def pool_folds(dates_ok: np.ndarray, blocks: int, purge: int) -> PoolFolds:

@@ -132,7 +132,8 @@ from quantrl.mining.pool_stats import (
     gain_t_stat,
 )
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
-from quantrl.stats.ic import ic_series, ic_summary, label_order, rank_ic_series
+from quantrl.mining.validation_split import ValidationSplit, masked_combination
+from quantrl.stats.ic import ic_summary, label_order, rank_ic_series
 from quantrl.stats.performance import expected_max_sharpe
 
 __all__ = [
@@ -145,6 +146,28 @@ OBJECTIVES = ("ic", "rank_ic")
 CV_GATES = ("off", "mean", "every")
 #: ``t_gate`` settings: no gate, or the change's gain t above the trials' expected maximum.
 T_GATES = ("off", "deflated")
+
+
+#: The settings a saved pool records: (JSON key, attribute, cast, value read when a file saved
+#: before the setting existed lacks it: the behaviour it had then).
+_SAVED_SETTINGS: tuple[tuple[str, str, Any, Any], ...] = (
+    ("capacity", "capacity", int, None),
+    ("objective", "objective_name", str, "ic"),
+    ("mutual_threshold", "mutual_threshold", float, 0.99),
+    ("min_gain", "min_gain", float, 0.0),
+    ("ridge", "ridge", float, 1e-8),
+    ("transform", "transform", str, "zscore"),
+    ("valid_min_gain", "valid_min_gain", float, 0.0),
+    ("blocks", "blocks", int, 1),
+    ("purge", "purge", int, 0),
+    ("neutralize", "neutralize", lambda texts: [str(t) for t in texts], []),
+    ("min_coverage", "min_coverage", float, 0.0),
+    ("date_step", "date_step", int, 1),
+    ("one_sided", "one_sided", float, 0.0),
+    ("cv_gate", "cv_gate", str, "off"),
+    ("t_gate", "t_gate", str, "off"),
+    ("idle_constants", "idle_constants", bool, False),
+)
 
 
 @dataclass(frozen=True)
@@ -258,7 +281,7 @@ class AlphaPool:
         self.weights = np.zeros(0)
         self.objective = 0.0
         self.valid_objective = math.nan
-        self._valid: dict[str, Any] | None = None
+        self._valid: ValidationSplit | None = None
         self.n_tried = 0
         self.n_accepted = 0
         self.version = 0  # bumped whenever members, weights or bound data change
@@ -329,18 +352,13 @@ class AlphaPool:
         universe = np.isfinite(y)
         if not universe.any():
             raise ConfigError("the validation label has no finite value")
-        self._valid = {
-            "panel": panel,
-            "label": y,
-            "universe": universe,
-            "order": label_order(y),
-            "cache": cache if cache is not None else EvalCache(max_bytes=128 << 20),
-        }
-        self._valid["expo"] = self._exposures(panel, self._valid["cache"])
+        cache = cache if cache is not None else EvalCache(max_bytes=128 << 20)
+        target = y
         if self.transform == "rank":
-            self._valid["target"] = np.where(universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
-        else:
-            self._valid["target"] = y
+            target = np.where(universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
+        self._valid = ValidationSplit(
+            panel, y, universe, label_order(y), cache, self._exposures(panel, cache), target
+        )
         self.valid_objective = 0.0
         self.version += 1
         return self
@@ -353,24 +371,13 @@ class AlphaPool:
     def _valid_z(self, expr: Expr) -> np.ndarray:
         v = self._valid
         assert v is not None
-        values = evaluate(expr, v["panel"], cache=v["cache"])
-        return np.where(v["universe"], self._factor_rows(values, v["expo"]), 0.0)
+        values = evaluate(expr, v.panel, cache=v.cache)
+        return np.where(v.universe, self._factor_rows(values, v.expo), 0.0)
 
     def _valid_objective(self, vzs: Sequence[np.ndarray], w: np.ndarray) -> float:
         """Validation objective of the combination ``w`` of validation-panel factors."""
-        v = self._valid
-        assert v is not None
-        if w.size == 0:
-            return 0.0
-        combo = np.zeros_like(vzs[0])
-        for z, wi in zip(vzs, w, strict=True):
-            combo += wi * z
-        combo = np.where(v["universe"], combo, np.nan)
-        if self.objective_name == "ic":
-            ic = ic_series(combo, v["target"])
-        else:
-            ic = rank_ic_series(combo, v["label"], order=v["order"])
-        return finite_mean(ic)
+        assert self._valid is not None
+        return self._valid.objective(vzs, w, self.objective_name)
 
     @property
     def _purge_rows(self) -> int:
@@ -477,25 +484,14 @@ class AlphaPool:
             return np.full(self._n.shape, np.nan)
         if self.objective_name == "ic":
             return self._label_sums.ic(st, w)
-        combo = np.zeros_like(zs[0])
-        for z, wi in zip(zs, w, strict=True):
-            combo += wi * z
-        combo = np.where(self._universe, combo, np.nan)
-        return rank_ic_series(combo, self._label)
+        return rank_ic_series(masked_combination(zs, w, self._universe), self._label)
 
     def cv_folds(self) -> list[Fold]:
         """Per block: the usable rows its cross-validation fit uses (the other blocks minus the
         ``purge`` rows on each side of it) and the block's rows."""
         self._require_bound()
-        folds = self._folds
-        assert folds is not None
-        out = []
-        for i, idx in enumerate(folds.parts):
-            fit = self._dates_ok & (folds.held[i] == 0)
-            if folds.purged is not None:
-                fit &= folds.purged[i] == 0
-            out.append(Fold(np.flatnonzero(fit).astype(np.int64), idx.astype(np.int64)))
-        return out
+        assert self._folds is not None
+        return self._folds.fold_rows(self._dates_ok)
 
     def _block_means(self, series: np.ndarray) -> np.ndarray:
         """Mean of a per-date series over ``blocks`` consecutive, equally long runs of dates."""
@@ -736,23 +732,9 @@ class AlphaPool:
     # ------------------------------------------------------------------ persistence
     def to_dict(self, metrics: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
         """JSON-ready description: settings, formulas, weights, single ICs and split metrics."""
+        settings = {key: cast(getattr(self, attr)) for key, attr, cast, _ in _SAVED_SETTINGS}
         return {
-            "capacity": self.capacity,
-            "objective": self.objective_name,
-            "mutual_threshold": self.mutual_threshold,
-            "min_gain": self.min_gain,
-            "ridge": self.ridge,
-            "transform": self.transform,
-            "valid_min_gain": self.valid_min_gain,
-            "blocks": self.blocks,
-            "purge": self.purge,
-            "neutralize": list(self.neutralize),
-            "min_coverage": self.min_coverage,
-            "date_step": self.date_step,
-            "one_sided": self.one_sided,
-            "cv_gate": self.cv_gate,
-            "t_gate": self.t_gate,
-            "idle_constants": self.idle_constants,
+            **settings,
             "train_objective": self.objective,
             "valid_objective": self.valid_objective,
             "members": [
@@ -784,24 +766,10 @@ class AlphaPool:
     ) -> AlphaPool:
         """Load a saved pool; with a panel and label, bind it and restore members and weights."""
         data = cls.read(path)
-        pool = cls(
-            int(data["capacity"]),
-            objective=str(data.get("objective", "ic")),
-            mutual_threshold=float(data.get("mutual_threshold", 0.99)),
-            min_gain=float(data.get("min_gain", 0.0)),
-            ridge=float(data.get("ridge", 1e-8)),
-            transform=str(data.get("transform", "zscore")),
-            valid_min_gain=float(data.get("valid_min_gain", 0.0)),
-            blocks=int(data.get("blocks", 1)),
-            purge=int(data.get("purge", 0)),
-            neutralize=[str(f) for f in data.get("neutralize", [])],
-            min_coverage=float(data.get("min_coverage", 0.0)),  # files saved before the rule
-            date_step=int(data.get("date_step", 1)),
-            one_sided=float(data.get("one_sided", 0.0)),  # files saved before the rule: off
-            cv_gate=str(data.get("cv_gate", "off")),
-            t_gate=str(data.get("t_gate", "off")),
-            idle_constants=bool(data.get("idle_constants", False)),  # files saved before: off
-        )
+        settings = {
+            key: cast(data.get(key, absent)) for key, _, cast, absent in _SAVED_SETTINGS[1:]
+        }
+        pool = cls(int(data["capacity"]), **settings)
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]
         if panel is not None and label is not None:
