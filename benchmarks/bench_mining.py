@@ -50,6 +50,7 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,20 +87,32 @@ def _usage(task: MiningTask) -> dict:
 
 
 def run_budget(
-    searcher, task: MiningTask, *, formulas: int = 0, tokens: int = 0, minutes: float = 0.0
+    searcher,
+    task: MiningTask,
+    *,
+    formulas: int = 0,
+    tokens: int = 0,
+    minutes: float = 0.0,
+    every: int = 0,
+    on_every: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Run a searcher until ``formulas`` formulas or ``tokens`` tokens are spent (or, as a cap
     or the only budget, ``minutes`` of wall clock); returns wall and CPU seconds, whether the
     clock stopped it, and (with a formula budget) the usage after half of the formulas, read
-    between two formulas without changing the run."""
+    between two formulas without changing the run. ``on_every()`` is called each time another
+    ``every`` formulas have been offered (its CPU time counts in the run's)."""
     if formulas <= 0 and tokens <= 0 and minutes <= 0:
         raise SystemExit("give --formulas, --tokens or --minutes")
     deadline = time.monotonic() + minutes * 60.0 if minutes > 0 else None
     half: dict = {}
+    mark = [every]
 
     def done() -> bool:
         if not half and formulas > 0 and task.n_offered >= formulas // 2:
             half.update(_usage(task))
+        while every > 0 and on_every is not None and task.n_offered >= mark[0]:
+            on_every()
+            mark[0] += every
         if formulas > 0 and task.n_offered >= formulas:
             return True
         return tokens > 0 and searcher.steps_done >= tokens
@@ -405,10 +418,17 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 
 
 def mine(
-    method: str, seed: int, inputs: MiningInputs, args: argparse.Namespace
+    method: str,
+    seed: int,
+    inputs: MiningInputs,
+    args: argparse.Namespace,
+    *,
+    every: int = 0,
+    on_every: Callable[[AlphaPool, MiningTask], None] | None = None,
 ) -> tuple[AlphaPool, dict]:
     """Run one method with one seed at the budget of ``args``; returns the final pool and its
-    row of training and validation figures (no test-split figures)."""
+    row of training and validation figures (no test-split figures). ``on_every(pool, task)``
+    sees the pool each time another ``every`` formulas have been offered."""
     pool = AlphaPool(
         args.capacity,
         objective=args.objective,
@@ -432,8 +452,9 @@ def mine(
         pool.bind_validation(inputs.valid, inputs.labels["valid"])
     searcher = make_searcher(method, task, inputs.vocab, seed=seed, ppo=_ppo_config(args.ppo))
     spent = run_budget(
-        searcher, task, formulas=args.formulas, tokens=args.tokens, minutes=args.minutes
-    )
+        searcher, task, formulas=args.formulas, tokens=args.tokens, minutes=args.minutes,
+        every=every, on_every=None if on_every is None else lambda: on_every(pool, task),
+    )  # fmt: skip
     seconds = spent["seconds"]
     valid_m = split_metrics(pool, inputs.valid, inputs.labels["valid"])
     judge = RuleBasedJudge()

@@ -126,7 +126,23 @@ def mine_command(
         f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
         + (" (resumed)" if result.resumed else "")
     )
+    _print_selection(console, result.selection)
     _print_curve(console, job.output_dir)
+
+
+def _print_selection(console: Console, selection: dict[str, Any] | None) -> None:
+    """Which chunk's pool an early-stopping job kept, and why its validation figures are biased."""
+    if selection is None:
+        return
+    if selection["formulas"] is None:
+        console.print("kept the last pool: no chunk had a validation RankIC")
+        return
+    console.print(
+        f"kept the pool after {selection['formulas']} formulas (validation RankIC "
+        f"{selection['valid_rank_ic']:.4f}, the best of {selection['chunks']} chunks); its "
+        "validation figures were chosen on, judge it on the test split",
+        soft_wrap=True,
+    )
 
 
 def _print_curve(console: Console, folder: Path) -> None:

@@ -81,8 +81,11 @@ def _cell(key: str, value: float) -> str:
     return str(int(value)) if key in ("steps", "formulas", "pool") else repr(float(value))
 
 
-def curve_figure(curve: Sequence[Mapping[str, float]], title: str = "") -> Figure:
-    """The pool's training objective and validation IC / RankIC against formulas offered."""
+def curve_figure(
+    curve: Sequence[Mapping[str, float]], title: str = "", *, kept_at: float | None = None
+) -> Figure:
+    """The pool's training objective and validation IC / RankIC against formulas offered
+    (``kept_at``: a dotted line where the pool the job kept was taken)."""
     fig = Figure(figsize=(7.5, 3.8))
     ax = fig.subplots()
     x = [p["formulas"] for p in curve]
@@ -90,6 +93,8 @@ def curve_figure(curve: Sequence[Mapping[str, float]], title: str = "") -> Figur
     ax.plot(x, [p["valid_ic"] for p in curve], color="#1f77b4", lw=1.2, label="valid IC")
     ax.plot(x, [p["valid_rank_ic"] for p in curve], color="#d62728", lw=1.2, label="valid RankIC")
     ax.axhline(0.0, color="grey", lw=0.5)
+    if kept_at is not None:
+        ax.axvline(kept_at, color="#2ca02c", lw=1.0, ls=":", label="pool kept")
     ax.set_xlabel("formulas offered")
     ax.set_ylabel("pool's combined factor")
     ax.set_title(title or "The pool during the search")
@@ -100,15 +105,20 @@ def curve_figure(curve: Sequence[Mapping[str, float]], title: str = "") -> Figur
 
 
 def write_curve(
-    curve: Sequence[Mapping[str, float]], folder: str | Path, title: str = ""
+    curve: Sequence[Mapping[str, float]],
+    folder: str | Path,
+    title: str = "",
+    *,
+    kept_at: float | None = None,
 ) -> tuple[Path, Path | None]:
     """Write ``curve.csv`` (and ``curve.png`` when there are points) into ``folder``, each
-    atomically; returns their paths (None for a figure not drawn)."""
+    atomically; returns their paths (None for a figure not drawn). ``kept_at``: formulas
+    offered when the kept pool was taken (early stopping), marked on the figure."""
     out = Path(folder)
     csv_path = out / CURVE_FILES[0]
     atomic_write_bytes(csv_path, _csv(curve))
     if not curve:
         return csv_path, None
     png_path = out / CURVE_FILES[1]
-    atomic_write_bytes(png_path, figure_png(curve_figure(curve, title)))
+    atomic_write_bytes(png_path, figure_png(curve_figure(curve, title, kept_at=kept_at)))
     return csv_path, png_path

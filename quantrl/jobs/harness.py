@@ -70,6 +70,7 @@ class MiningSetup:
     searcher: Searcher
     caches: dict[str, EvalCache] = field(default_factory=dict)
     curve: list[dict[str, float]] = field(default_factory=list)  # quantrl.jobs.curve points
+    best: dict[str, Any] | None = None  # the best chunk on validation (``[budget] keep``)
 
     def panel(self, split: str) -> Any:
         """Panel of a split name."""

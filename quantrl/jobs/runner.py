@@ -45,6 +45,7 @@ from quantrl.errors import ConfigError, JobError, QuantRLError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.curve import CURVE_FILES, curve_from_state, curve_point, write_curve
 from quantrl.jobs.distributed import mine_distributed
+from quantrl.jobs.early_stopping import best_from_state, keep_best, track_best
 from quantrl.jobs.harness import MiningSetup, build_setup
 from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.lock import JobLock
@@ -75,6 +76,7 @@ class JobResult:
     metrics: dict[str, dict[str, float]]
     resumed: bool = False
     curve: list[dict[str, float]] = field(default_factory=list)
+    selection: dict[str, Any] | None = None  # which chunk's pool was kept (``[budget] keep``)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -96,6 +98,7 @@ def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict
         "pool": {"formulas": pool.formulas, "weights": [float(w) for w in pool.weights]},
         "searcher": setup.searcher.state_dict(),
         "curve": [dict(p) for p in setup.curve],
+        "best": setup.best,
     }
 
 
@@ -145,6 +148,7 @@ def _run_locked(
         setup.task.n_offered = int(state.get("n_formulas", 0))
         setup.task.seen = set(state.get("seen", ()))
         setup.curve = curve_from_state(state.get("curve"))
+        setup.best = best_from_state(state.get("best"))
         run_id = int(state["run_id"])
         elapsed = float(state["elapsed"])
         if state.get("status") == "finished":
@@ -245,6 +249,8 @@ def _train(
                 "valid_rank_ic": valid["rank_ic"],
             }
             setup.curve.append(curve_point(info))
+            if spec.keep == "best_valid":
+                track_best(setup, info)
             if bar:
                 bar.update(searcher.steps_done, info=_chunk_info(info))
             if on_chunk is not None:
@@ -272,9 +278,12 @@ def _finish(
     setup: MiningSetup, registry: Registry, run_id: int, elapsed: float, *, resumed: bool
 ) -> JobResult:
     spec, pool = setup.spec, setup.task.pool
+    selection = keep_best(setup) if spec.keep == "best_valid" else None
     metrics = setup.pool_metrics() if len(pool) else {}
-    pool.save(spec.pool_path, metrics)
-    write_curve(setup.curve, spec.output_dir, f"mining job {spec.name} ({spec.method})")
+    pool.save(spec.pool_path, metrics, selection=selection)
+    kept_at = None if selection is None else selection.get("formulas")
+    title = f"mining job {spec.name} ({spec.method})"
+    write_curve(setup.curve, spec.output_dir, title, kept_at=kept_at)
     save_checkpoint(spec.checkpoint_path, _state(setup, run_id, elapsed, "finished"))
     registry.record_alphas(run_id, spec.name, setup.member_metrics() if len(pool) else [])
     values: dict[str, Any] = {
@@ -309,6 +318,7 @@ def _finish(
         metrics,
         resumed,
         [dict(p) for p in setup.curve],
+        selection,
     )
 
 

@@ -60,6 +60,9 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     minutes = 0.0                   # wall-clock limit; 0 = none (one of the two is required)
     checkpoint_minutes = 5.0        # checkpoint at the first chunk boundary after this long
     chunk_steps = 1024              # steps between chunk boundaries (rounded to PPO rollouts)
+    keep = "last"                   # last | best_valid: the pool the job keeps, the last one
+                                    # or the chunk's with the best validation RankIC (early
+                                    # stopping; its validation figures are then chosen on)
 
     [ppo]                           # quantrl.mining.train.PPOConfig fields
     n_steps = 64                    # per env; n_envs = 8 envs share the pool
@@ -139,6 +142,7 @@ from quantrl.mining.train import PPOConfig
 
 __all__ = [
     "DIGEST_EXCLUDES",
+    "KEEP_RULES",
     "JobFile",
     "JobSpec",
     "Schedule",
@@ -150,6 +154,8 @@ __all__ = [
 ]
 
 METHODS = ("ppo", "random", "gp")
+KEEP_RULES = ("last", "best_valid")
+"""Which pool a job keeps: the last one, or the chunk's with the best validation RankIC."""
 MAX_HORIZON = 10_000
 """Largest label horizon a spec may ask for (the split lengths are checked at load)."""
 MAX_MINUTES = 10_000_000.0
@@ -381,6 +387,7 @@ class BudgetTable(Table):
     minutes: Annotated[Float, finite(ge=0, le=MAX_MINUTES, note=_NO_LIMIT)] = 0.0
     checkpoint_minutes: Annotated[Float, finite(ge=0, le=MAX_MINUTES)] = 5.0
     chunk_steps: Annotated[Int, int_range(1, 10**9)] = 1024
+    keep: Annotated[Str, choice(KEEP_RULES)] = "last"
 
     @model_validator(mode="after")
     def _some_budget(self) -> BudgetTable:
@@ -473,6 +480,15 @@ class JobFile(Table):
     gp: GPTable = GPTable()
     distributed: DistributedTable = DistributedTable()
 
+    @model_validator(mode="after")
+    def _keep_needs_one_miner(self) -> JobFile:
+        if self.budget.keep != "last" and self.distributed.seeds:
+            raise ValueError(
+                f'[budget] keep = "{self.budget.keep}" keeps one miner\'s chunk; [distributed] '
+                'seeds merge several miners\' pools, so use keep = "last" there'
+            )
+        return self
+
 
 # --------------------------------------------------------------------------- the spec
 
@@ -522,6 +538,7 @@ class JobSpec:
     minutes: float
     checkpoint_minutes: float
     chunk_steps: int
+    keep: str
     ppo: PPOConfig
     gp: dict[str, Any]
     executor: str
@@ -592,6 +609,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
             ("cv_gate", pool.cv_gate == "off"),
         ),
         "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
+        "budget": (("keep", budget.keep == "last"),),
     }
     for table, keys in before.items():
         same = tuple(key for key, unchanged in keys if unchanged)
@@ -640,6 +658,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,
         chunk_steps=budget.chunk_steps,
+        keep=budget.keep,
         ppo=m.ppo.config(),
         gp=m.gp.model_dump(),
         executor=dist.executor,

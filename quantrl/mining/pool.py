@@ -744,9 +744,19 @@ class AlphaPool:
             "metrics": metrics or {},
         }
 
-    def save(self, path: str | Path, metrics: dict[str, dict[str, float]] | None = None) -> None:
-        """Write the pool as JSON atomically (temp file + rename)."""
-        text = json.dumps(self.to_dict(metrics), indent=2, allow_nan=True)
+    def save(
+        self,
+        path: str | Path,
+        metrics: dict[str, dict[str, float]] | None = None,
+        *,
+        selection: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the pool as JSON atomically (temp file + rename); ``selection`` (how a job
+        chose this pool among its chunks) is written under that key when given."""
+        data = self.to_dict(metrics)
+        if selection is not None:
+            data["selection"] = selection
+        text = json.dumps(data, indent=2, allow_nan=True)
         atomic_write_bytes(Path(path), text.encode())
 
     @staticmethod
