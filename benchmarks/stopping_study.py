@@ -26,16 +26,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from benchmarks.bench_mining import HORIZON, build_parser, load_inputs, mine
+from benchmarks.mining_study import mean_ci
 from quantrl.alpha import EvalCache
 from quantrl.data.cache import atomic_write_bytes
+from quantrl.evaluation.report import figure_png
 from quantrl.mining import MiningTask
 from quantrl.mining.pool import AlphaPool
 from quantrl.stats.ic import label_order, rank_ic_series
 from quantrl.stats.inference import paired_comparison
 
-__all__ = ["halves", "select", "study_report"]
+__all__ = ["halves", "select", "stopping_figure", "study_report"]
 
 
 def _seeds(text: str) -> list[int]:
@@ -76,6 +79,35 @@ def select(points: list[dict[str, Any]], a: np.ndarray, b: np.ndarray) -> dict[s
         "oracle_b": max((x for x in on_b if math.isfinite(x)), default=math.nan),
         "by_formulas_b": {int(p["formulas"]): x for p, x in zip(points, on_b, strict=True)},
     }
+
+
+def stopping_figure(
+    curves: dict[int, list[dict[str, Any]]], a: np.ndarray, b: np.ndarray, title: str = ""
+) -> Figure:
+    """Seed means (95% t-band over seeds) against formulas offered: the training objective, and
+    the combined factor's mean RankIC on validation halves A and B."""
+    seeds = sorted(curves)
+    x = np.array([p["formulas"] for p in curves[seeds[0]]], dtype=float)
+    fig = Figure(figsize=(9.0, 3.6))
+    left, right = fig.subplots(1, 2)
+    panels = (
+        (left, "train objective", lambda p: p["train_objective"], "black"),
+        (right, "valid RankIC, half A", lambda p: _mean(np.asarray(p["valid_rank_ic"]), a), "#1f77b4"),
+        (right, "valid RankIC, half B", lambda p: _mean(np.asarray(p["valid_rank_ic"]), b), "#d62728"),
+    )  # fmt: skip
+    for ax, label, value, color in panels:
+        cis = [mean_ci([value(curves[s][i]) for s in seeds]) for i in range(x.size)]
+        ax.plot(x, [c.mean for c in cis], color=color, lw=1.5, label=label)
+        ax.fill_between(x, [c.low for c in cis], [c.high for c in cis], color=color, alpha=0.15)
+    right.axhline(0.0, color="grey", lw=0.5)
+    left.set_ylabel(f"seed mean (95% band, {len(seeds)} seeds)")
+    for ax in (left, right):
+        ax.set_xlabel("formulas offered")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    fig.suptitle(title or "The pool during a long search", fontsize="medium")
+    fig.tight_layout()
+    return fig
 
 
 def study_report(rows: dict[int, dict[str, Any]], versus: int) -> str:
@@ -144,6 +176,7 @@ def main() -> None:
     ap.add_argument("--versus-formulas", type=int, default=800)
     ap.add_argument("--out", type=Path, default=Path("runs/stopping"))
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--plot", type=Path, default=None, help="draw the seed-mean curves here")
     own, rest = ap.parse_known_args()
     args = build_parser().parse_args([*rest, "--methods", "random"])
     if args.formulas <= 0 or args.formulas % own.every:
@@ -161,6 +194,7 @@ def main() -> None:
     print(f"validation rows with a label: A {a.size}, B {b.size} (gap {HORIZON})")
     order = label_order(label)
     rows: dict[int, dict[str, Any]] = {}
+    curves: dict[int, list[dict[str, Any]]] = {}
     for seed in _seeds(own.seeds):
         path = own.out / f"seed-{seed}.json"
         if not path.exists():
@@ -172,8 +206,13 @@ def main() -> None:
         for p in points:
             p["valid_rank_ic"] = [math.nan if x is None else x for x in p["valid_rank_ic"]]
         rows[seed] = select(points, a, b)
+        curves[seed] = points
     if len(rows) >= 2:
         print(study_report(rows, own.versus_formulas))
+        if own.plot is not None:
+            title = f"Random search on the S&P 500 training split, seeds {min(rows)}-{max(rows)}"
+            atomic_write_bytes(own.plot, figure_png(stopping_figure(curves, a, b, title)))
+            print(f"figure: {own.plot}")
 
 
 if __name__ == "__main__":

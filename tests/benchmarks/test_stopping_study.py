@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from benchmarks.bench_mining import run_budget
-from benchmarks.stopping_study import halves, select, study_report
+from benchmarks.stopping_study import halves, select, stopping_figure, study_report
 
 
 class _Task:
@@ -84,3 +84,20 @@ def test_the_report_pairs_seeds_as_scipy_does():
     assert f"paired t p {t.pvalue:.3f}" in text
     # chosen = the 800-formula pool on every seed: no spread, so no p-value
     assert "chosen - 800 formulas: +0.0000 [+0.0000, +0.0000] (paired t p nan" in text
+
+
+def test_the_figure_draws_seed_means():
+    a, b = np.array([0, 1]), np.array([2, 3])
+    curves = {
+        s: [
+            _point(400, 0.01 * s, [0.1 * s, 0.0, 0.2, 0.0]),
+            _point(800, 0.02 * s, [0.0, 0.0, 0.4 * s, 0.0]),
+        ]
+        for s in (1, 2, 3)
+    }
+    fig = stopping_figure(curves, a, b)
+    left, right = fig.axes
+    np.testing.assert_allclose(left.lines[0].get_ydata(), [0.02, 0.04])
+    half_a, half_b = right.lines[:2]
+    np.testing.assert_allclose(half_a.get_ydata(), [0.1, 0.0])  # mean over seeds of 0.05 s
+    np.testing.assert_allclose(half_b.get_ydata(), [0.1, 0.4])
