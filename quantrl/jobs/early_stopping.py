@@ -9,7 +9,10 @@ checkpoint, so a resumed run keeps the same pool as an uninterrupted one.
 The kept pool's validation figures are chosen on: the choice looked at every chunk's validation
 RankIC, so they overstate what the pool will do on new dates. ``pool.json`` records the choice
 under ``"selection"`` (the chunk's formulas offered and steps, its validation RankIC, how many
-chunks it was chosen from); the test split is the honest figure.
+chunks it was chosen from) and the registry's run message says it; the test split is the honest
+figure. Every other chunk's validation evaluation the choice looked at is recorded as a ``pool``
+trial on the validation split of the job's study (``record_chunk_trials``), so the ledger's
+deflation counts them.
 """
 
 from __future__ import annotations
@@ -20,8 +23,17 @@ from typing import Any
 
 from quantrl.errors import JobError
 from quantrl.jobs.harness import MiningSetup
+from quantrl.jobs.ledger import record_pool
+from quantrl.jobs.store import Registry
 
-__all__ = ["KEEP_RULE", "best_from_state", "keep_best", "track_best"]
+__all__ = [
+    "KEEP_RULE",
+    "best_from_state",
+    "keep_best",
+    "record_chunk_trials",
+    "selection_message",
+    "track_best",
+]
 
 KEEP_RULE = "best_valid"
 """The ``[budget] keep`` value that turns early stopping on."""
@@ -69,6 +81,50 @@ def keep_best(setup: MiningSetup) -> dict[str, Any]:
         "steps": best["steps"],
         "valid_rank_ic": best["valid_rank_ic"],
     }
+
+
+def selection_message(selection: Mapping[str, Any]) -> str:
+    """One line for the registry's run: which chunk's pool the job kept, and that its validation
+    figures were chosen on."""
+    if selection["formulas"] is None:
+        return "kept the last pool: no chunk had a validation RankIC"
+    return (
+        f"kept the pool after {selection['formulas']} formulas, the best validation RankIC of "
+        f"{selection['chunks']} chunks (its validation figures were chosen on)"
+    )
+
+
+def record_chunk_trials(
+    registry: Registry, setup: MiningSetup, run_id: int, selection: Mapping[str, Any]
+) -> int:
+    """Record each chunk's validation IC / RankIC that the choice compared, other than the kept
+    pool's (recorded with the run) and repeats of one pool's figures, as ``pool`` trials on the
+    validation split; returns how many were recorded."""
+    spec = setup.spec
+    figures: set[tuple[float, float]] = set()
+    if selection["formulas"] is not None:
+        kept = next(p for p in setup.curve if p["formulas"] == selection["formulas"])
+        figures.add((kept["valid_ic"], kept["valid_rank_ic"]))
+    count = 0
+    for point in setup.curve:
+        pair = (point["valid_ic"], point["valid_rank_ic"])
+        if not math.isfinite(pair[1]) or pair in figures:
+            continue
+        figures.add(pair)
+        record_pool(
+            registry,
+            spec.market,
+            spec.name,
+            {"valid": {"ic": pair[0], "rank_ic": pair[1]}},
+            {"valid": setup.valid},
+            setup.labels,
+            {
+                "run_id": run_id, "method": spec.method, "seed": spec.seed,
+                "chunk_formulas": int(point["formulas"]), "keep": KEEP_RULE,
+            },
+        )  # fmt: skip
+        count += 1
+    return count
 
 
 def best_from_state(raw: Any) -> dict[str, Any] | None:

@@ -45,7 +45,13 @@ from quantrl.errors import ConfigError, JobError, QuantRLError
 from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.curve import CURVE_FILES, curve_from_state, curve_point, write_curve
 from quantrl.jobs.distributed import mine_distributed
-from quantrl.jobs.early_stopping import best_from_state, keep_best, track_best
+from quantrl.jobs.early_stopping import (
+    best_from_state,
+    keep_best,
+    record_chunk_trials,
+    selection_message,
+    track_best,
+)
 from quantrl.jobs.harness import MiningSetup, build_setup
 from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.lock import JobLock
@@ -291,7 +297,7 @@ def _finish(
         "finished": time.time(),
         "steps": setup.searcher.steps_done,
         "n_formulas": setup.task.n_offered,
-        "message": "",
+        "message": "" if selection is None else selection_message(selection),
     }
     for split, ms in metrics.items():
         for k, v in ms.items():
@@ -307,6 +313,8 @@ def _finish(
             setup.labels,
             {"run_id": run_id, "method": spec.method, "seed": spec.seed, "formulas": pool.formulas},
         )
+    if selection is not None:
+        record_chunk_trials(registry, setup, run_id, selection)
     return JobResult(
         spec.name,
         run_id,

@@ -16,6 +16,7 @@ from quantrl.errors import ConfigError, JobError
 from quantrl.jobs.early_stopping import best_from_state
 from quantrl.jobs.runner import run_job
 from quantrl.jobs.spec import load_spec, spec_from_dict
+from quantrl.jobs.store import Registry
 
 SPEC = """
 [job]
@@ -171,3 +172,20 @@ def test_the_spec_key():
         spec_from_dict({**base, "budget": {"keep": "best"}})
     with pytest.raises(ConfigError, match="merge several miners"):
         spec_from_dict({**base, "budget": {"keep": "best_valid"}, "distributed": {"seeds": [1, 2]}})
+
+
+def test_every_chunk_the_choice_compared_is_a_validation_trial(runs):
+    spec, (result, _), (last, _) = runs
+    registry = Registry(spec.registry)
+    trials = registry.trials(spec.market, "valid")
+    mine = [t for t in trials if t["name"] == "best"]
+    # one trial per distinct pool the choice looked at (a pool kept over chunks repeats figures)
+    figures = {(p["valid_ic"], p["valid_rank_ic"]) for p in result.curve}
+    distinct = {f for f in figures if np.isfinite(f[1])}
+    assert len(mine) == len(distinct) > 2
+    kept = [t for t in mine if "chunk_formulas" not in t["params"]]
+    assert len(kept) == 1 and kept[0]["rank_ic"] == pytest.approx(result.selection["valid_rank_ic"])
+    # keeping the last pool compares nothing: its run is one validation trial
+    assert len([t for t in trials if t["name"] == "last"]) == 1
+    run = registry.run(result.run_id)
+    assert run["message"].startswith(f"kept the pool after {result.selection['formulas']} formulas")
