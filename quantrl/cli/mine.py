@@ -24,6 +24,7 @@ from rich.table import Table
 from quantrl.errors import ConfigError
 from quantrl.jobs.curve import CURVE_FILES
 from quantrl.jobs.distributed import mine_distributed
+from quantrl.jobs.early_stopping import selection_message
 from quantrl.jobs.ledger import REGISTRY_ENV
 from quantrl.jobs.runner import run_due, run_job
 from quantrl.jobs.spec import load_spec
@@ -131,18 +132,9 @@ def mine_command(
 
 
 def _print_selection(console: Console, selection: dict[str, Any] | None) -> None:
-    """Which chunk's pool an early-stopping job kept, and why its validation figures are biased."""
-    if selection is None:
-        return
-    if selection["formulas"] is None:
-        console.print("kept the last pool: no chunk had a validation RankIC")
-        return
-    console.print(
-        f"kept the pool after {selection['formulas']} formulas (validation RankIC "
-        f"{selection['valid_rank_ic']:.4f}, the best of {selection['chunks']} chunks); its "
-        "validation figures were chosen on, judge it on the test split",
-        soft_wrap=True,
-    )
+    """Which chunk's pool an early-stopping job kept (its validation figures are chosen on)."""
+    if selection is not None:
+        console.print(f"{selection_message(selection)}; judge it on the test split", soft_wrap=True)
 
 
 def _print_curve(console: Console, folder: Path) -> None:

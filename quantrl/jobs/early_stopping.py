@@ -89,8 +89,9 @@ def selection_message(selection: Mapping[str, Any]) -> str:
     if selection["formulas"] is None:
         return "kept the last pool: no chunk had a validation RankIC"
     return (
-        f"kept the pool after {selection['formulas']} formulas, the best validation RankIC of "
-        f"{selection['chunks']} chunks (its validation figures were chosen on)"
+        f"kept the pool after {selection['formulas']} formulas, the best validation RankIC "
+        f"({selection['valid_rank_ic']:.4f}) of {selection['chunks']} chunks; its validation "
+        "figures were chosen on"
     )
 
 
@@ -101,10 +102,11 @@ def record_chunk_trials(
     pool's (recorded with the run) and repeats of one pool's figures, as ``pool`` trials on the
     validation split; returns how many were recorded."""
     spec = setup.spec
-    figures: set[tuple[float, float]] = set()
-    if selection["formulas"] is not None:
-        kept = next(p for p in setup.curve if p["formulas"] == selection["formulas"])
-        figures.add((kept["valid_ic"], kept["valid_rank_ic"]))
+    figures = {  # the kept pool's, recorded with the run
+        (p["valid_ic"], p["valid_rank_ic"])
+        for p in setup.curve
+        if selection["formulas"] is not None and p["formulas"] == selection["formulas"]
+    }
     count = 0
     for point in setup.curve:
         pair = (point["valid_ic"], point["valid_rank_ic"])

@@ -46,6 +46,7 @@ from quantrl.jobs.checkpoint import load_checkpoint, save_checkpoint
 from quantrl.jobs.curve import CURVE_FILES, curve_from_state, curve_point, write_curve
 from quantrl.jobs.distributed import mine_distributed
 from quantrl.jobs.early_stopping import (
+    KEEP_RULE,
     best_from_state,
     keep_best,
     record_chunk_trials,
@@ -255,7 +256,7 @@ def _train(
                 "valid_rank_ic": valid["rank_ic"],
             }
             setup.curve.append(curve_point(info))
-            if spec.keep == "best_valid":
+            if spec.keep == KEEP_RULE:
                 track_best(setup, info)
             if bar:
                 bar.update(searcher.steps_done, info=_chunk_info(info))
@@ -284,7 +285,7 @@ def _finish(
     setup: MiningSetup, registry: Registry, run_id: int, elapsed: float, *, resumed: bool
 ) -> JobResult:
     spec, pool = setup.spec, setup.task.pool
-    selection = keep_best(setup) if spec.keep == "best_valid" else None
+    selection = keep_best(setup) if spec.keep == KEEP_RULE else None
     metrics = setup.pool_metrics() if len(pool) else {}
     pool.save(spec.pool_path, metrics, selection=selection)
     kept_at = None if selection is None else selection.get("formulas")
