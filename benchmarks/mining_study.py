@@ -526,7 +526,7 @@ def _timing(out: Path, seeds: Sequence[int]) -> str:
     )
 
 
-def _seeds(text: str) -> list[int]:
+def parse_seeds(text: str) -> list[int]:
     """'1000-1007' or '1000,1001,...'."""
     if "-" in text and "," not in text:
         lo, hi = (int(x) for x in text.split("-"))
@@ -594,7 +594,7 @@ def main() -> None:
     if args.idle_constants:
         bench_args += ("--idle-constants", args.idle_constants)
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
-    seeds = _seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):
         raise SystemExit(f"design seeds {DESIGN_SEEDS} are for the validation split only")
     start = time.perf_counter()

@@ -29,23 +29,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks.bench_mining import HORIZON, build_parser, load_inputs, mine
-from benchmarks.mining_study import mean_ci
+from benchmarks.mining_study import mean_ci, parse_seeds
 from quantrl.alpha import EvalCache
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.evaluation.report import figure_png
 from quantrl.mining import MiningTask
 from quantrl.mining.pool import AlphaPool
+from quantrl.mining.pool_stats import finite_mean
 from quantrl.stats.ic import label_order, rank_ic_series
 from quantrl.stats.inference import paired_comparison
 
 __all__ = ["halves", "select", "stopping_figure", "study_report"]
-
-
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = (int(x) for x in text.split("-"))
-        return list(range(lo, hi + 1))
-    return [int(x) for x in text.split(",") if x]
 
 
 def halves(labelled: np.ndarray, gap: int = HORIZON) -> tuple[np.ndarray, np.ndarray]:
@@ -56,17 +50,16 @@ def halves(labelled: np.ndarray, gap: int = HORIZON) -> tuple[np.ndarray, np.nda
     return rows[: max(0, mid - gap)], rows[mid:]
 
 
-def _mean(series: np.ndarray, rows: np.ndarray) -> float:
-    part = series[rows]
-    part = part[np.isfinite(part)]
-    return float(part.mean()) if part.size else math.nan
+def _mean_on(point: dict[str, Any], rows: np.ndarray) -> float:
+    """A checkpoint's mean validation RankIC over ``rows`` (NaN dates skipped; NaN if none)."""
+    return finite_mean(np.asarray(point["valid_rank_ic"], dtype=float)[rows], math.nan)
 
 
 def select(points: list[dict[str, Any]], a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Per seed: the checkpoint chosen on A (earliest of equals) and the B RankIC of every
     candidate rule."""
-    on_a = [_mean(np.asarray(p["valid_rank_ic"], dtype=float), a) for p in points]
-    on_b = [_mean(np.asarray(p["valid_rank_ic"], dtype=float), b) for p in points]
+    on_a = [_mean_on(p, a) for p in points]
+    on_b = [_mean_on(p, b) for p in points]
     score = [x if math.isfinite(x) else -math.inf for x in on_a]
     pick = int(np.argmax(score))
     return {
@@ -92,8 +85,8 @@ def stopping_figure(
     left, right = fig.subplots(1, 2)
     panels = (
         (left, "train objective", lambda p: p["train_objective"], "black"),
-        (right, "valid RankIC, half A", lambda p: _mean(np.asarray(p["valid_rank_ic"]), a), "#1f77b4"),
-        (right, "valid RankIC, half B", lambda p: _mean(np.asarray(p["valid_rank_ic"]), b), "#d62728"),
+        (right, "valid RankIC, half A", lambda p: _mean_on(p, a), "#1f77b4"),
+        (right, "valid RankIC, half B", lambda p: _mean_on(p, b), "#d62728"),
     )  # fmt: skip
     for ax, label, value, color in panels:
         cis = [mean_ci([value(curves[s][i]) for s in seeds]) for i in range(x.size)]
@@ -195,7 +188,7 @@ def main() -> None:
     order = label_order(label)
     rows: dict[int, dict[str, Any]] = {}
     curves: dict[int, list[dict[str, Any]]] = {}
-    for seed in _seeds(own.seeds):
+    for seed in parse_seeds(own.seeds):
         path = own.out / f"seed-{seed}.json"
         if not path.exists():
             if own.report_only:
