@@ -10,8 +10,11 @@ Med(Corr($close, $volume, 20), 20))`` is always 2, ``Less(Add(Corr($high, $open,
 always its first operand; ``decided_folds``: ``Abs(Add(Corr($close, $open, 10), 30))`` is its
 operand), and two constant shifts or multiples of one operator expression, which the grammar
 follows for fields only (``shared_cores``: ``Sub(Corr($close, $open, 10), Mul(Corr($close,
-$open, 10), 2))`` is a function of the Corr alone). The rule-based judge reports them and the
-miner's pool refuses formulas holding one unevaluated (``formula_refusal``).
+$open, 10), 2))`` is a function of the Corr alone), and a negative constant factor whose sign
+an operator above it ignores, which the grammar's abstracts cannot see (they hold the sign of a
+node's values, not of a factor inside it; ``idle_signs``: ``Std(Mul($high, -1), 40)`` is
+``Std($high, 40)``). The rule-based judge reports them and the miner's pool refuses formulas
+holding one unevaluated (``formula_refusal``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "decided_comparisons",
     "decided_folds",
     "formula_refusal",
+    "idle_signs",
     "shared_cores",
     "value_bounds",
 ]
@@ -51,6 +55,15 @@ _SIGN_INTERVAL: dict[str, Interval] = {
 _RANGE_KEEPING = frozenset({"Mean", "Med", "Min", "Max", "Quantile", "EMA", "Ref"})
 #: Rolling spreads whose range ``_spread_bounds`` finds from a finite operand range.
 _SPREADS = frozenset({"Std", "Var", "Mad", "Cov"})
+#: Operators blind to the sign of their operand, f(-x) = f(x).
+_SIGN_BLIND = frozenset({"Abs", "Std", "Var", "Mad", "Kurt", "Rsquare"})
+#: Operators through which a sign flip of their one operand passes, f(-x) = -f(x).
+_SIGN_ODD = frozenset(
+    {"Ref", "Mean", "Sum", "Med", "EMA", "WMA", "Delta", "Skew", "Sign", "Slope", "Resi"}
+    | {"CSDemean", "CSZScore"}
+)
+#: Operators of two operands blind to a sign flip of both, f(-x, -y) = f(x, y).
+_PAIR_SIGN_BLIND = frozenset({"Mul", "Div", "Corr", "Cov"})
 #: Comparisons whose outcome ``comparison_decided`` can fix.
 _COMPARISONS = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 
@@ -278,8 +291,77 @@ def shared_cores(expr: Expr) -> list[tuple[str, str, str]]:
     return found
 
 
+def _negative_literal(node: Expr) -> bool:
+    return isinstance(node, Constant) and node.value < 0.0
+
+
+def _negation(node: Expr, memo: dict[str, str | None]) -> str | None:
+    """Text of the product or quotient whose negative literal makes ``node`` the negation of
+    the same formula with that literal positive (passing through sums and differences of two
+    negations and through ``_SIGN_ODD`` operators), else None."""
+    key = str(node)
+    if key in memo:
+        return memo[key]
+    found: str | None = None
+    if node.kind == "op" and len(node.children) == 2 and node.name in ("Mul", "Div"):
+        flips = [
+            key if _negative_literal(c) else _negation(c, memo)
+            for c in node.children
+            if c.features or _negative_literal(c)
+        ]
+        flipped = [f for f in flips if f is not None]
+        found = flipped[0] if len(flipped) == 1 else None
+    elif node.kind == "op" and len(node.children) == 2 and node.name in ("Add", "Sub"):
+        pair = [_negation(c, memo) for c in node.children]
+        found = pair[0] if None not in pair else None
+    elif node.kind == "op" and len(node.children) == 1 and node.name in _SIGN_ODD:
+        found = _negation(node.children[0], memo)
+    memo[key] = found
+    return found
+
+
+def idle_signs(expr: Expr) -> list[tuple[str, str]]:
+    """(text, negated operand) of each node of ``expr`` that ignores the sign a negative
+    constant gives its operand: an operator blind to sign (Abs, Std, Var, Mad, Kurt, Rsquare)
+    of a negation (``Std(Mul($high, -1), 40)`` is ``Std($high, 40)``, ``Mad(Mean(Div($close,
+    -5), 10), 20)`` the Mad of the positive quotient), and a product, quotient, Corr or Cov of
+    two negations (``Corr(Mul($close, -1), Mul($open, -2), 10)`` is ``Corr($close, Mul($open,
+    2), 10)``), the two signs cancelling. A negation is a product or quotient with one negative
+    literal (or one negated operand), a sum or difference of two negations, or a negation
+    through an operator that carries a sign (Ref, Mean, Sum, Med, EMA, WMA, Delta, Skew, Sign,
+    Slope, Resi, CSDemean, CSZScore); the negated operand is the product or quotient holding the
+    literal. The simpler formula writes the literal positive (or drops a factor of -1)."""
+    memo: dict[str, str | None] = {}
+    found: list[tuple[str, str]] = []
+    for node in expr.walk():
+        if node.kind != "op" or any(text == str(node) for text, _ in found):
+            continue
+        if node.name in _SIGN_BLIND and len(node.children) == 1:
+            inner = _negation(node.children[0], memo)
+        elif node.name in _PAIR_SIGN_BLIND and len(node.children) == 2:
+            kids = node.children
+            if node.name in ("Mul", "Div") and any(_negative_literal(c) for c in kids):
+                literal = next(c for c in kids if _negative_literal(c))
+                other = kids[1] if literal is kids[0] else kids[0]
+                inner = _negation(other, memo)
+            else:
+                pair = [_negation(c, memo) for c in kids]
+                inner = pair[0] if None not in pair else None
+        else:
+            continue
+        if inner is not None:
+            found.append((str(node), inner))
+    return found
+
+
 #: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
-REFUSAL_REASONS: tuple[str, ...] = ("cancels", "idle guard", "decided", "shared core")
+REFUSAL_REASONS: tuple[str, ...] = (
+    "cancels",
+    "idle guard",
+    "decided",
+    "shared core",
+    "idle sign",
+)
 
 
 def formula_refusal(expr: Expr) -> tuple[str, str] | None:
@@ -290,7 +372,8 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     ``idle_guards``) or ``"decided"`` (a comparison, Abs or Sign the operands' ranges decide,
     ``decided_comparisons`` and ``decided_folds``) or ``"shared core"`` (a sum, difference,
     quotient or comparison of two constant shifts or multiples of one operator expression,
-    ``shared_cores``); else None."""
+    ``shared_cores``) or ``"idle sign"`` (a negative constant whose sign an operator above it
+    ignores, ``idle_signs``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
         return REFUSAL_REASONS[0], cancelling[0]
@@ -301,4 +384,7 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     if decided:
         return REFUSAL_REASONS[2], decided[0]
     shared = shared_cores(expr)
-    return (REFUSAL_REASONS[3], shared[0][0]) if shared else None
+    if shared:
+        return REFUSAL_REASONS[3], shared[0][0]
+    signs = idle_signs(expr)
+    return (REFUSAL_REASONS[4], signs[0][0]) if signs else None

@@ -19,7 +19,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
-from quantrl.evaluation.formula_rules import decided_comparisons, decided_folds, shared_cores
+from quantrl.evaluation.formula_rules import (
+    decided_comparisons,
+    decided_folds,
+    idle_signs,
+    shared_cores,
+)
 from quantrl.evaluation.node_rules import (
     SCALE,
     SHIFT,
@@ -99,13 +104,16 @@ class RuleBasedJudge:
     ``redundant_penalty`` per sum, difference, quotient or comparison of two constant shifts or
     multiples of one operator expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``),
     ``degenerate_penalty`` where its terms cancel or the expression's range decides it
-    (``formula_rules.shared_cores``; the node rules report those of one field). A formula
+    (``formula_rules.shared_cores``; the node rules report those of one field), and
+    ``redundant_penalty`` per operator that ignores the sign a negative constant gives its
+    operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``). A formula
     that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
     no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
     with units on) writes only formulas without any finding but four that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
-    guard, a comparison, Abs or Sign decided by ranges and two shifts or multiples of one
-    operator expression, which the miner's pool refuses unevaluated
+    guard, a comparison, Abs or Sign decided by ranges, two shifts or multiples of one
+    operator expression and a sign an operator above it ignores, which the miner's pool
+    refuses unevaluated
     (``formula_rules.formula_refusal``).
     """
 
@@ -214,6 +222,30 @@ class RuleBasedJudge:
             )
         return units + others
 
+    def _idle_signs(
+        self, expr: Any, names: dict[str, str], outer: str, findings: list[tuple[float, str]]
+    ) -> list[tuple[float, str]]:
+        """``redundant_penalty`` per node that ignores a negative constant's sign
+        (``formula_rules.idle_signs``), unless a node rule already reported that node, or the
+        node's constant factor passes up to the outermost factor or to an operator a constant
+        factor changes at most in sign, which are reported alone."""
+        reported = [message.split(": ", 1)[1] for _, message in findings]
+        out: list[tuple[float, str]] = []
+        for text, inner in idle_signs(expr):
+            if any(
+                message.startswith(text) or (text in message and "constant factor" in message)
+                for message in reported
+            ):
+                continue
+            if outer == SCALE and names.get(text) == SCALE:
+                continue
+            message = (
+                f"redundant: {text} ignores the sign of {inner}: it is the same with the "
+                "constant written positive"
+            )
+            out.append((self.redundant_penalty, message))
+        return out
+
     def judge(self, formula: Any) -> JudgeVerdict:
         """Score ``formula`` (a string or an Expr) with the reasons for every deduction."""
 
@@ -247,6 +279,7 @@ class RuleBasedJudge:
                 )
             )
         outer = rule_name(expr, names)
+        findings += self._idle_signs(expr, names, outer, findings)
         if outer in (SHIFT, SCALE):
             what = "shift" if outer == SHIFT else "factor"
             findings.append(

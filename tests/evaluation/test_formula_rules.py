@@ -13,6 +13,7 @@ from quantrl.evaluation.formula_rules import (
     decided_comparisons,
     decided_folds,
     formula_refusal,
+    idle_signs,
     shared_cores,
     value_bounds,
 )
@@ -321,3 +322,69 @@ def test_judge_reports_a_cancelling_quotient_of_one_expression_once() -> None:
     reasons = JUDGE.judge(expr).reasons
     assert len([r for r in reasons if "Div(Mul(Corr" in r]) == 1, reasons
     assert formula_refusal(expr)[0] == "cancels"
+
+
+_MINED = "Corr(Log(Add({},WMA(EMA($low,10),40))),EMA(Std(Log($high),50),30),40)"
+
+
+@pytest.mark.parametrize(
+    ("text", "node", "simpler"),
+    [
+        (_MINED.format("Std(Mul($high,-1),40)"), "Std(Mul($high,-1),40)", "Std($high,40)"),
+        (
+            "Div(Sub(Mad(Mean(Div($close,-5),10),20),Std($close,20)),$close)",
+            "Mad(Mean(Div($close,-5),10),20)",
+            "Mad(Mean(Div($close,5),10),20)",
+        ),
+        (
+            "Div(Sub(Abs(Sub(Mul($close,-1),Mul($open,-2))),$high),$low)",
+            "Abs(Sub(Mul($close,-1),Mul($open,-2)))",
+            "Abs(Sub($close,Mul($open,2)))",
+        ),
+        (
+            "Sub(Var(Delta(Div(-5,$close),5),10),Var(Div(1,$close),10))",
+            "Var(Delta(Div(-5,$close),5),10)",
+            "Var(Delta(Div(5,$close),5),10)",
+        ),
+        (  # two negations: the signs cancel
+            "Sub(Cov(Mul($close,-1),Div($open,-2),10),Cov($close,$high,10))",
+            "Cov(Mul($close,-1),Div($open,-2),10)",
+            "Cov($close,Div($open,2),10)",
+        ),
+        (_MINED.format("Std(Mul($high,2),40)"), None, None),  # no negative constant
+        (_MINED.format("Mean(Mul($high,-1),40)"), None, None),  # a Mean keeps the sign
+        (_MINED.format("Std(Sub(Mul($high,-1),$low),40)"), None, None),  # -(high + low)
+    ],
+)
+def test_a_sign_an_operator_ignores(text: str, node: str | None, simpler: str | None) -> None:
+    """A negative constant beneath an operator blind to sign (or two beneath one blind to a
+    flip of both operands) is idle: the judge reports it once and the pool refuses it; on real
+    prices the node equals the form with the constant written positive, bit for bit."""
+    expr = parse(text)
+    _assert_refused(expr, "ignores the sign of", "idle sign", node, "redundant")
+    assert [t for t, _ in idle_signs(expr)] == ([] if node is None else [node])
+    if node is None:
+        return
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    values, plain = evaluate(parse(node), panel), evaluate(parse(simpler), panel)
+    assert np.isfinite(values).mean() > 0.5
+    assert np.array_equal(values, plain, equal_nan=True), text
+
+
+@pytest.mark.parametrize(
+    ("text", "node"),
+    [
+        ("Kurt(Mul($close,-2),20)", "Kurt(Mul($close,-2),20)"),  # a factor only changes sign
+        ("Abs(Mul($close,-2))", "Abs(Mul($close,-2))"),  # Abs of a non-positive quantity
+        ("Div(Std(Mul($high,-1),40),$close)", "Std(Mul($high,-1),40)"),  # the outermost -1
+    ],
+)
+def test_an_idle_sign_the_node_rules_report_is_reported_once(text: str, node: str) -> None:
+    """Where a node rule already reports the constant (a factor a scale-free operator ignores,
+    an Abs of a sign-definite quantity, the outermost constant factor), the judge does not
+    report its sign again; the pool still refuses the formula as ``"idle sign"``."""
+    expr = parse(text)
+    reasons = JUDGE.judge(expr).reasons
+    assert not [r for r in reasons if "ignores the sign of" in r], reasons
+    assert [r for r in reasons if r.startswith("redundant")], reasons
+    assert formula_refusal(expr) == ("idle sign", node)

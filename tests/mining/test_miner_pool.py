@@ -129,12 +129,18 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Greater(Div(Mean($close,20),$close),Add(Div(Mean($close,20),$close),0.1))",
             "Sub(Div(Mean($close,20),$close),Div(Mean($close,10),$close))",
         ),
+        (  # a deviation is blind to sign: the -1 only flips a sign the Std ignores
+            "Div(Std(Mul($close,-1),20),Mean($close,20))",
+            "idle sign",
+            "Div(Mad(Mean(Mul($close,-2),5),20),Mean($close,20))",
+            "Div(Std($close,20),Mean($close,20))",
+        ),
     ],
 )
 def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
     """A formula with a finding that needs more of it than a node's operands (a factor that
     cancels, an idle guard, a comparison its operands' ranges decide, two shifts or multiples of
-    one expression) is refused before
+    one expression, a sign an operator above it ignores) is refused before
     evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool

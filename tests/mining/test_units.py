@@ -189,14 +189,16 @@ def test_masked_rollouts_are_unit_consistent() -> None:
 
 
 def _findings(expr) -> list[str]:
-    """The judge's findings on a formula but the three the grammar leaves to the pool (a
-    factor that cancels in a product or quotient, an idle guard, a comparison, Abs or Sign
-    decided by its operands' ranges: ``AlphaPool.try_add`` refuses them unevaluated)."""
+    """The judge's findings on a formula but those the grammar leaves to the pool (a factor
+    that cancels in a product or quotient, an idle guard, a comparison, Abs or Sign decided by
+    its operands' ranges, a negative constant's sign that an operator above it ignores:
+    ``AlphaPool.try_add`` refuses them unevaluated)."""
     left = (
         "cancels",
         "guards against 0, but nothing above it",
         "by the ranges of its operands",
         "the range of its operand never changes sign",
+        "ignores the sign of",
     )
     return [r for r in JUDGE.judge(expr).reasons if not any(s in r for s in left)]
 
