@@ -262,15 +262,15 @@ def _sum_signs(a: frozenset[int], b: frozenset[int]) -> set[int]:
     return out
 
 
-def result_sign(name: str, signs: Sequence[str]) -> str:
+def result_sign(name: str, signs: Sequence[str], *, same: bool = False) -> str:
     """Sign class of an operator's result from its operands' classes.
 
     ``"pos"`` (always > 0 where finite), ``"nonneg"`` (>= 0), ``"neg"`` (< 0), ``"nonpos"``
     (<= 0) or ``"any"``. Means, sums, extremes, medians and lags keep their operand's class;
     Abs, Std, Var and Mad are non-negative; sums, differences, products and ratios follow the
-    sign rules of arithmetic (a ratio needs a denominator that is never 0); Greater takes the
-    larger sign, Less the smaller; everything else (logs, covariances, correlations...) is
-    signed.
+    sign rules of arithmetic (a ratio needs a denominator that is never 0), and a product of
+    two identical operands (``same``) is a square, never negative; Greater takes the larger
+    sign, Less the smaller; everything else (logs, covariances, correlations...) is signed.
     """
     if name in _SIGN_KEEPING:
         return signs[0]
@@ -283,6 +283,8 @@ def result_sign(name: str, signs: Sequence[str]) -> str:
         b = sets[1] if name == "Add" else frozenset(-y for y in sets[1])
         return _class_of(_sum_signs(sets[0], b))
     if name == "Mul" and len(sets) == 2:
+        if same:
+            return _class_of({x * x for x in sets[0]})
         return _class_of({x * y for x in sets[0] for y in sets[1]})
     if name == "Div" and len(sets) == 2:
         if 0 in sets[1]:

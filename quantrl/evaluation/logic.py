@@ -109,12 +109,11 @@ class RuleBasedJudge:
     operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``). A formula
     that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
     no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
-    with units on) writes only formulas without any finding but four that need more of the
+    with units on) writes only formulas without any finding but five that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
     guard, a comparison, Abs or Sign decided by ranges, two shifts or multiples of one
     operator expression and a sign an operator above it ignores, which the miner's pool
-    refuses unevaluated
-    (``formula_rules.formula_refusal``).
+    refuses unevaluated (``formula_rules.formula_refusal``).
     """
 
     def __init__(

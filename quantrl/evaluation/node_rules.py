@@ -702,7 +702,8 @@ def _level_threshold(children: Sequence[Operand]) -> bool:
 
 
 def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
-    """Sign class (``"pos"``, ``"nonneg"``, ``"any"``) of an expression, bottom up."""
+    """Sign class (``"pos"``, ``"nonneg"``, ``"any"``...) of an expression, bottom up (a product
+    of two identical operands is a square)."""
     memo = {} if memo is None else memo
     key = str(expr)
     if key in memo:
@@ -712,7 +713,9 @@ def expr_sign(expr: Expr, memo: dict[str, str] | None = None) -> str:
     elif isinstance(expr, Constant):
         sign = constant_sign(expr.value)
     else:
-        sign = result_sign(expr.name, [expr_sign(c, memo) for c in expr.children])
+        kids = expr.children
+        same = len(kids) == 2 and str(kids[0]) == str(kids[1])
+        sign = result_sign(expr.name, [expr_sign(c, memo) for c in kids], same=same)
     memo[key] = sign
     return sign
 

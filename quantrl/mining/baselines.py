@@ -8,8 +8,8 @@ steps, the end token included), so runs with equal step or time budgets compare 
   at each step it picks a token kind (operator, feature, window, constant, end) uniformly among
   the kinds the mask admits, then a token of that kind uniformly. Every sample is valid; one
   the pool would refuse unevaluated (``formula_refusal``: a factor that cancels, an idle
-  guard, a comparison or Abs its ranges decide, two shifts or multiples of one expression) is
-  drawn again without spending tokens.
+  guard, a comparison or Abs its ranges decide, two shifts or multiples of one expression, a
+  sign an operator above it ignores) is drawn again without spending tokens.
 * ``GeneticSearch`` is a steady-state genetic program on the same expression trees (no gplearn):
   a population seeded by the random sampler; each offspring comes from tournament-selected
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),

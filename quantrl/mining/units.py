@@ -10,7 +10,7 @@ operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say
 (units agree, a Log of a positive quantity, no identical operands that make it trivial, no
 comparison that a constant or the signs decide, no raw level shifted by a constant, no redundant
 Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based
-judge scores exactly those findings, so a formula written under these rules has none but four,
+judge scores exactly those findings, so a formula written under these rules has none but five,
 which the pool refuses unevaluated (``quantrl.evaluation.formula_rules.formula_refusal``): a factor
 that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), as
 abstracts do not list a product's factors (listing them multiplied the time a formula takes to
@@ -20,7 +20,9 @@ Abs that exact constants and the ranges carried through the operators below it d
 (``Greater(2, Med(Corr($close, $volume, 20), 20))``), as abstracts keep only a constant's
 magnitude class and an operator's name, and two constant shifts or multiples of one operator
 expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``), as abstracts follow only the
-field a shift or multiple wraps. Node rules read an operand through its abstract, with a
+field a shift or multiple wraps, and a negative constant whose sign an operator above it
+ignores (``Std(Mul($high, -1), 40)``), as abstracts hold the sign of a node's values, not of a
+factor inside it. Node rules read an operand through its abstract, with a
 stand-in text (``_stand_in``): a bare feature's own, else a placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
@@ -284,7 +286,8 @@ class UnitGrammar:
             return entry
         abstracts = [self._abs[e.aid] for e in operands]
         unit = spec.unit_rule([self._units[a[2]] for a in abstracts], params)
-        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
+        same = len(operands) == 2 and operands[0].text == operands[1].text
+        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts], same=same)
         depth = 1 + max(a[4] for a in abstracts)
         name = _rule_name(spec.name, abstracts)
         args = [e.text for e in operands] + [_ops.format_number(p) for p in params]
@@ -455,7 +458,7 @@ class UnitGrammar:
         unit = spec.unit_rule(units, params)
         if spec.name == "Power":
             unit = _dims.UNKNOWN  # exponents are not tracked by the grammar
-        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts])
+        sign = _dims.result_sign(spec.name, [a[3] for a in abstracts], same=rel == SAME)
         return (F, _rule_name(spec.name, abstracts), self._uid(unit), sign)
 
     def _unit_mul(self, a: int, b: int) -> int:

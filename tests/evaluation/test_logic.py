@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from quantrl.alpha import evaluate, parse
+from quantrl.alpha.dimensions import result_sign
 from quantrl.data import load_market
 from quantrl.errors import ConfigError, QuantRLError
 from quantrl.evaluation.alpha import alphaeval
@@ -648,6 +649,38 @@ def test_windows_of_one_and_redundancy() -> None:
     redundant = JUDGE.judge("Abs(Abs($close - $open)) / $close")
     assert redundant.score == pytest.approx(1.0 - JUDGE.redundant_penalty)
     assert "repeats Abs" in redundant.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "redundant"),
+    [
+        ("Abs(Mul(Delta($close, 10), Delta($close, 10))) / Mul($close, $close)", True),
+        ("Abs(Mul(Corr($close, $open, 10), Corr($close, $open, 10)))", True),
+        ("Abs(Mul(Delta($close, 10), Delta($close, 20))) / Mul($close, $close)", False),
+    ],
+)
+def test_abs_of_a_square_is_redundant(text: str, redundant: bool) -> None:
+    """A product of two identical operands is a square, never negative: its Abs is itself,
+    which the judge reports (on real prices the values agree bit for bit); a product of two
+    different signed quantities keeps its Abs."""
+    verdict = JUDGE.judge(text)
+    found = [r for r in verdict.reasons if "Abs of a non-negative quantity" in r]
+    assert len(found) == redundant, verdict.reasons
+    abs_node = parse(text)
+    while abs_node.name != "Abs":
+        abs_node = abs_node.children[0]
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    values, inner = evaluate(abs_node, panel), evaluate(abs_node.children[0], panel)
+    assert np.array_equal(values, inner, equal_nan=True) == redundant
+
+
+def test_a_square_has_the_sign_of_a_square() -> None:
+    """The sign class of a product of identical operands is that of a square."""
+    cases = {"any": "nonneg", "neg": "pos", "pos": "pos", "nonpos": "nonneg", "nonneg": "nonneg"}
+    for sign, square in cases.items():
+        assert result_sign("Mul", [sign, sign], same=True) == square
+    assert result_sign("Mul", ["any", "any"]) == "any"
+    assert result_sign("Add", ["any", "any"], same=True) == "any"
 
 
 def test_constants_only_and_ref_of_constant_score_zero() -> None:

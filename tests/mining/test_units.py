@@ -352,6 +352,10 @@ def test_mask_rules_by_hand() -> None:
     assert "Log" not in allowed and "Abs" in allowed
     _write(st, ["$close", "10", "Delta", "Abs"])
     assert "Log" not in _allowed(st)  # Log(Abs(x)) of a signed x is not offered
+    _write(st, ["$close", "10", "Delta", "$close", "10", "Delta", "Mul"])  # a square...
+    assert "Abs" not in _allowed(st)  # ... is never negative
+    _write(st, ["$close", "10", "Delta", "$close", "20", "Delta", "Mul"])  # two changes
+    assert "Abs" in _allowed(st)
     _write(st, ["$close", "$open", "Div"])
     assert "SEP" in _allowed(st)
     _write(st, ["$close", "10"])  # constants take the unit of their partner
