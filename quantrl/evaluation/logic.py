@@ -239,8 +239,8 @@ class RuleBasedJudge:
             if outer == SCALE and names.get(text) == SCALE:
                 continue
             message = (
-                f"redundant: {text} ignores the sign of {inner}: it is the same with the "
-                "constant written positive"
+                f"redundant: {text} ignores the sign of {inner}: it is the same with its "
+                "negative constants written positive"
             )
             out.append((self.redundant_penalty, message))
         return out
