@@ -13,7 +13,9 @@ follows for fields only (``shared_cores``: ``Sub(Corr($close, $open, 10), Mul(Co
 $open, 10), 2))`` is a function of the Corr alone), and a negative constant factor whose sign
 an operator above it ignores, which the grammar's abstracts cannot see (they hold the sign of a
 node's values, not of a factor inside it; ``idle_signs``: ``Std(Mul($high, -1), 40)`` is
-``Std($high, 40)``). The rule-based judge reports them and the miner's pool refuses formulas
+``Std($high, 40)``), and a difference whose subtrahend is such a negation, for the same reason
+(``double_negatives``: ``Sub($open, Div($close, -5))`` is ``Add($open, Div($close, 5))``). The
+rule-based judge reports them and the miner's pool refuses formulas
 holding one unevaluated (``formula_refusal``).
 """
 
@@ -36,6 +38,7 @@ __all__ = [
     "REFUSAL_REASONS",
     "decided_comparisons",
     "decided_folds",
+    "double_negatives",
     "formula_refusal",
     "idle_signs",
     "shared_cores",
@@ -354,6 +357,23 @@ def idle_signs(expr: Expr) -> list[tuple[str, str]]:
     return found
 
 
+def double_negatives(expr: Expr) -> list[tuple[str, str]]:
+    """(text, negated operand) of each difference in ``expr`` whose subtrahend is a negation
+    (a product or quotient with a negative literal, as ``idle_signs`` defines it): subtracting
+    it adds its positive form (``Sub($open, Div($close, -5))`` is ``Add($open, Div($close,
+    5))``, ``Sub(x, Mul(y, -1))`` is ``Add(x, y)``), as the grammar writes ``Add(x, 1)`` for
+    ``Sub(x, -1)``."""
+    memo: dict[str, str | None] = {}
+    found: list[tuple[str, str]] = []
+    for node in expr.walk():
+        if node.kind != "op" or node.name != "Sub" or len(node.children) != 2:
+            continue
+        inner = _negation(node.children[1], memo)
+        if inner is not None and all(text != str(node) for text, _ in found):
+            found.append((str(node), inner))
+    return found
+
+
 #: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
 REFUSAL_REASONS: tuple[str, ...] = (
     "cancels",
@@ -361,6 +381,7 @@ REFUSAL_REASONS: tuple[str, ...] = (
     "decided",
     "shared core",
     "idle sign",
+    "double negative",
 )
 
 
@@ -373,7 +394,8 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     ``decided_comparisons`` and ``decided_folds``) or ``"shared core"`` (a sum, difference,
     quotient or comparison of two constant shifts or multiples of one operator expression,
     ``shared_cores``) or ``"idle sign"`` (a negative constant whose sign an operator above it
-    ignores, ``idle_signs``); else None."""
+    ignores, ``idle_signs``) or ``"double negative"`` (a difference whose subtrahend is a
+    negation, ``double_negatives``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
         return REFUSAL_REASONS[0], cancelling[0]
@@ -387,4 +409,7 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     if shared:
         return REFUSAL_REASONS[3], shared[0][0]
     signs = idle_signs(expr)
-    return (REFUSAL_REASONS[4], signs[0][0]) if signs else None
+    if signs:
+        return REFUSAL_REASONS[4], signs[0][0]
+    doubled = double_negatives(expr)
+    return (REFUSAL_REASONS[5], doubled[0][0]) if doubled else None

@@ -22,6 +22,7 @@ from quantrl.errors import ConfigError, FormulaError, QuantRLError
 from quantrl.evaluation.formula_rules import (
     decided_comparisons,
     decided_folds,
+    double_negatives,
     idle_signs,
     shared_cores,
 )
@@ -106,13 +107,15 @@ class RuleBasedJudge:
     ``degenerate_penalty`` where its terms cancel or the expression's range decides it
     (``formula_rules.shared_cores``; the node rules report those of one field), and
     ``redundant_penalty`` per operator that ignores the sign a negative constant gives its
-    operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``). A formula
+    operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``) and per difference that
+    subtracts such a negation (``Sub($open, Div($close, -5))``, ``formula_rules.double_negatives``).
+    A formula
     that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
     no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
-    with units on) writes only formulas without any finding but five that need more of the
+    with units on) writes only formulas without any finding but six that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
     guard, a comparison, Abs or Sign decided by ranges, two shifts or multiples of one
-    operator expression and a sign an operator above it ignores, which the miner's pool
+    operator expression, a sign an operator above it ignores and a subtracted negation, which the miner's pool
     refuses unevaluated (``formula_rules.formula_refusal``).
     """
 
@@ -221,13 +224,14 @@ class RuleBasedJudge:
             )
         return units + others
 
-    def _idle_signs(
+    def _negation_findings(
         self, expr: Any, names: dict[str, str], outer: str, findings: list[tuple[float, str]]
     ) -> list[tuple[float, str]]:
         """``redundant_penalty`` per node that ignores a negative constant's sign
-        (``formula_rules.idle_signs``), unless a node rule already reported that node, or the
-        node's constant factor passes up to the outermost factor or to an operator a constant
-        factor changes at most in sign, which are reported alone."""
+        (``formula_rules.idle_signs``) and per difference that subtracts a negation
+        (``formula_rules.double_negatives``), unless a node rule already reported that node; an
+        idle sign is also left out where its constant factor passes up to the outermost factor
+        or to an operator a constant factor changes at most in sign, which are reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
         for text, inner in idle_signs(expr):
@@ -241,6 +245,14 @@ class RuleBasedJudge:
             message = (
                 f"redundant: {text} ignores the sign of {inner}: it is the same with its "
                 "negative constants written positive"
+            )
+            out.append((self.redundant_penalty, message))
+        for text, inner in double_negatives(expr):
+            if any(message.startswith(text) for message in reported):
+                continue
+            message = (
+                f"redundant: {text} subtracts the negation {inner}: adding it with its "
+                "negative constant written positive is the same"
             )
             out.append((self.redundant_penalty, message))
         return out
@@ -278,7 +290,7 @@ class RuleBasedJudge:
                 )
             )
         outer = rule_name(expr, names)
-        findings += self._idle_signs(expr, names, outer, findings)
+        findings += self._negation_findings(expr, names, outer, findings)
         if outer in (SHIFT, SCALE):
             what = "shift" if outer == SHIFT else "factor"
             findings.append(

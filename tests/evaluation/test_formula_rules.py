@@ -12,6 +12,7 @@ from quantrl.data import load_market
 from quantrl.evaluation.formula_rules import (
     decided_comparisons,
     decided_folds,
+    double_negatives,
     formula_refusal,
     idle_signs,
     shared_cores,
@@ -388,3 +389,39 @@ def test_an_idle_sign_the_node_rules_report_is_reported_once(text: str, node: st
     assert not [r for r in reasons if "ignores the sign of" in r], reasons
     assert [r for r in reasons if r.startswith("redundant")], reasons
     assert formula_refusal(expr) == ("idle sign", node)
+
+
+@pytest.mark.parametrize(
+    ("text", "node", "simpler"),
+    [
+        (
+            "Div(Sub($open,Div($close,-5)),$high)",
+            "Sub($open,Div($close,-5))",
+            "Add($open,Div($close,5))",
+        ),
+        (
+            "Div(Sub(Max($low,50),Mul(-0.5,$high)),$close)",
+            "Sub(Max($low,50),Mul(-0.5,$high))",
+            "Add(Max($low,50),Mul(0.5,$high))",
+        ),
+        (
+            "Div(Sub($open,EMA(Mul($close,-1),10)),$high)",
+            "Sub($open,EMA(Mul($close,-1),10))",
+            "Add($open,EMA($close,10))",
+        ),
+        ("Div(Add($open,Div($close,-5)),$high)", None, None),  # a weighted difference
+        ("Div(Sub(Div($close,-5),$open),$high)", None, None),  # minus a fifth, less the open
+    ],
+)
+def test_a_subtracted_negation(text: str, node: str | None, simpler: str | None) -> None:
+    """Subtracting a negation adds its positive form: the judge reports it once and the pool
+    refuses it; on real prices the difference equals the sum, bit for bit."""
+    expr = parse(text)
+    _assert_refused(expr, "subtracts the negation", "double negative", node, "redundant")
+    assert [t for t, _ in double_negatives(expr)] == ([] if node is None else [node])
+    if node is None:
+        return
+    panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+    values, plain = evaluate(parse(node), panel), evaluate(parse(simpler), panel)
+    assert np.isfinite(values).mean() > 0.5
+    assert np.array_equal(values, plain, equal_nan=True), text

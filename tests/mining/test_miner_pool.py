@@ -135,12 +135,18 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Div(Mad(Mean(Mul($close,-2),5),20),Mean($close,20))",
             "Div(Std($close,20),Mean($close,20))",
         ),
+        (  # subtracting a negation is adding: the close over the open plus 1
+            "Div(Sub($close,Mul($open,-1)),$open)",
+            "double negative",
+            "Div(Sub(Mean($close,20),EMA(Mul($close,-1),10)),$close)",
+            "Div(Add($close,$open),$open)",
+        ),
     ],
 )
 def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
     """A formula with a finding that needs more of it than a node's operands (a factor that
     cancels, an idle guard, a comparison its operands' ranges decide, two shifts or multiples of
-    one expression, a sign an operator above it ignores) is refused before
+    one expression, a sign an operator above it ignores, a subtracted negation) is refused before
     evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool

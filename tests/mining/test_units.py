@@ -191,7 +191,8 @@ def test_masked_rollouts_are_unit_consistent() -> None:
 def _findings(expr) -> list[str]:
     """The judge's findings on a formula but those the grammar leaves to the pool (a factor
     that cancels in a product or quotient, an idle guard, a comparison, Abs or Sign decided by
-    its operands' ranges, a negative constant's sign that an operator above it ignores:
+    its operands' ranges, a negative constant's sign that an operator above it ignores, a
+    subtracted negation:
     ``AlphaPool.try_add`` refuses them unevaluated)."""
     left = (
         "cancels",
@@ -199,6 +200,7 @@ def _findings(expr) -> list[str]:
         "by the ranges of its operands",
         "the range of its operand never changes sign",
         "ignores the sign of",
+        "subtracts the negation",
     )
     return [r for r in JUDGE.judge(expr).reasons if not any(s in r for s in left)]
 
