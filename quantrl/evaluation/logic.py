@@ -229,8 +229,8 @@ class RuleBasedJudge:
     ) -> list[tuple[float, str]]:
         """``redundant_penalty`` per node that ignores a negative constant's sign
         (``formula_rules.idle_signs``) and per difference that subtracts a negation
-        (``formula_rules.double_negatives``), unless a node rule already reported that node; an
-        idle sign is also left out where its constant factor passes up to the outermost factor
+        (``formula_rules.double_negatives``), unless a node rule already reported that node (or,
+        for a difference, the negation it subtracts); an idle sign is also left out where its constant factor passes up to the outermost factor
         or to an operator a constant factor changes at most in sign, which are reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
@@ -248,7 +248,7 @@ class RuleBasedJudge:
             )
             out.append((self.redundant_penalty, message))
         for text, inner in double_negatives(expr):
-            if any(message.startswith(text) for message in reported):
+            if any(message.startswith((text, inner)) for message in reported):
                 continue
             message = (
                 f"redundant: {text} subtracts the negation {inner}: adding it with its "
