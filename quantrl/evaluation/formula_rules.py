@@ -298,6 +298,20 @@ def _negative_literal(node: Expr) -> bool:
     return isinstance(node, Constant) and node.value < 0.0
 
 
+def _flips(node: Expr, memo: dict[str, str | None]) -> list[str]:
+    """The operands of a two-operand node that flip its sign, in order: negations
+    (``_negation``'s text) and, in a product or quotient, a negative literal (the node's own
+    text)."""
+    key = str(node)
+    out: list[str] = []
+    for child in node.children:
+        if node.name in ("Mul", "Div") and _negative_literal(child):
+            out.append(key)
+        elif child.features and (inner := _negation(child, memo)) is not None:
+            out.append(inner)
+    return out
+
+
 def _negation(node: Expr, memo: dict[str, str | None]) -> str | None:
     """Text of the product or quotient whose negative literal makes ``node`` the negation of
     the same formula with that literal positive (passing through sums and differences of two
@@ -307,16 +321,11 @@ def _negation(node: Expr, memo: dict[str, str | None]) -> str | None:
         return memo[key]
     found: str | None = None
     if node.kind == "op" and len(node.children) == 2 and node.name in ("Mul", "Div"):
-        flips = [
-            key if _negative_literal(c) else _negation(c, memo)
-            for c in node.children
-            if c.features or _negative_literal(c)
-        ]
-        flipped = [f for f in flips if f is not None]
-        found = flipped[0] if len(flipped) == 1 else None
+        flips = _flips(node, memo)
+        found = flips[0] if len(flips) == 1 else None
     elif node.kind == "op" and len(node.children) == 2 and node.name in ("Add", "Sub"):
-        pair = [_negation(c, memo) for c in node.children]
-        found = pair[0] if None not in pair else None
+        flips = _flips(node, memo)
+        found = flips[0] if len(flips) == 2 else None
     elif node.kind == "op" and len(node.children) == 1 and node.name in _SIGN_ODD:
         found = _negation(node.children[0], memo)
     memo[key] = found
@@ -342,14 +351,9 @@ def idle_signs(expr: Expr) -> list[tuple[str, str]]:
         if node.name in _SIGN_BLIND and len(node.children) == 1:
             inner = _negation(node.children[0], memo)
         elif node.name in _PAIR_SIGN_BLIND and len(node.children) == 2:
-            kids = node.children
-            if node.name in ("Mul", "Div") and any(_negative_literal(c) for c in kids):
-                literal = next(c for c in kids if _negative_literal(c))
-                other = kids[1] if literal is kids[0] else kids[0]
-                inner = _negation(other, memo)
-            else:
-                pair = [_negation(c, memo) for c in kids]
-                inner = pair[0] if None not in pair else None
+            flips = _flips(node, memo)
+            named = [f for f in flips if f != str(node)]  # a literal stands as the node's text
+            inner = named[0] if len(flips) == 2 and named else None
         else:
             continue
         if inner is not None:

@@ -286,7 +286,7 @@ class UnitGrammar:
             return entry
         abstracts = [self._abs[e.aid] for e in operands]
         unit = spec.unit_rule([self._units[a[2]] for a in abstracts], params)
-        same = len(operands) == 2 and operands[0].text == operands[1].text
+        same = len(operands) == 2 and self.relation(*operands) == SAME
         sign = _dims.result_sign(spec.name, [a[3] for a in abstracts], same=same)
         depth = 1 + max(a[4] for a in abstracts)
         name = _rule_name(spec.name, abstracts)
