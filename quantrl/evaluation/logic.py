@@ -115,8 +115,8 @@ class RuleBasedJudge:
     with units on) writes only formulas without any finding but six that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
     guard, a comparison, Abs or Sign decided by ranges, two shifts or multiples of one
-    operator expression, a sign an operator above it ignores and a subtracted negation, which the miner's pool
-    refuses unevaluated (``formula_rules.formula_refusal``).
+    operator expression, a sign an operator above it ignores and a subtracted negation, which
+    the miner's pool refuses unevaluated (``formula_rules.formula_refusal``).
     """
 
     def __init__(
@@ -230,8 +230,9 @@ class RuleBasedJudge:
         """``redundant_penalty`` per node that ignores a negative constant's sign
         (``formula_rules.idle_signs``) and per difference that subtracts a negation
         (``formula_rules.double_negatives``), unless a node rule already reported that node (or,
-        for a difference, the negation it subtracts); an idle sign is also left out where its constant factor passes up to the outermost factor
-        or to an operator a constant factor changes at most in sign, which are reported alone."""
+        for a difference, the negation it subtracts); an idle sign is also left out where its
+        constant factor passes up to the outermost factor or to an operator a constant factor
+        changes at most in sign, which are reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
         for text, inner in idle_signs(expr):

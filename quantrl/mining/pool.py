@@ -33,10 +33,10 @@ for the reason ``quantrl.evaluation.formula_rules.formula_refusal`` gives (``"ca
 ``"idle guard"``, ``"decided"``, ``"shared core"``, ``"idle sign"``, ``"double negative"``:
 ``Div(Mul($close, $volume), $volume)`` is ``$close``, ``Std(Mul($high, -1), 40)`` is
 ``Std($high, 40)``); and a candidate whose values are finite on fewer than ``min_coverage``
-(default half) of the label's cells is refused as ``"sparse"``: a factor defined for a handful of stocks
-a day (a rolling correlation that is NaN wherever a window's spread is below its epsilon, a log
-of a mostly negative quantity) ranks those few stocks among themselves and reads as 0
-elsewhere, so its training fit is noise that the pool would otherwise weight. A candidate with
+(default half) of the label's cells is refused as ``"sparse"``: a factor defined for a handful
+of stocks a day (a rolling correlation that is NaN wherever a window's spread is below its
+epsilon, a log of a mostly negative quantity) ranks those few stocks among themselves and reads
+as 0 elsewhere, so its training fit is noise that the pool would otherwise weight. A candidate with
 a comparison that takes one outcome on at least ``one_sided`` (default 0.999) of the training
 cells where it is defined is refused as ``"one-sided"``: ``Greater(Mul(Max(Med($close, 40),
 50), 30), $high)`` is its first operand on every cell, an operand in disguise

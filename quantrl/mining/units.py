@@ -22,8 +22,9 @@ magnitude class and an operator's name, and two constant shifts or multiples of 
 expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``), as abstracts follow only the
 field a shift or multiple wraps, and a negative constant whose sign an operator above it
 ignores (``Std(Mul($high, -1), 40)``) or that a difference subtracts (``Sub($open, Div($close,
--5))``), as abstracts hold the sign of a node's values, not of a factor inside it. Node rules read an operand through its abstract, with a
-stand-in text (``_stand_in``): a bare feature's own, else a placeholder.
+-5))``), as abstracts hold the sign of a node's values, not of a factor inside it. Node rules
+read an operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's
+own, else a placeholder.
 
 A formula may end on one market-data expression with a scale-free unit (ratio, count, bool)
 that is not a constant shift or multiple of another (``Mul(Div($close, $open), -5)`` has the
