@@ -151,6 +151,17 @@ def _stand_in(abstract: tuple, i: int) -> str:
 
 _MEMO_LIMIT = 500_000
 
+#: Rolling operators whose result unit reads the window (a sum of w log-levels is the log of a
+#: w-fold product); node rules read a window only when it is 1.
+WINDOW_UNITS = frozenset({"Sum", "WMA"})
+
+
+def _window_class(name: str, window: int) -> int:
+    """The windows of a rolling operator that the grammar's rules tell apart: each of
+    ``WINDOW_UNITS``'s, else 1 against any other (0)."""
+    return window if name in WINDOW_UNITS or window == 1 else 0
+
+
 #: Aggregate of a stack prefix: (entries, Mul-product unit id, Mul-product sign, max(d_j + j),
 #: how many entries are constants or SCALEs (capped at 2), whether an entry makes the Mul fold
 #: refused: the constant 1 or a log-level).
@@ -194,6 +205,14 @@ class UnitGrammar:
         ]  # fmt: skip
         # one window per pair-rolling operator stands for all: the rules never read its value
         self.pair_reps = list({sp.name: (sp, w) for sp, w in reversed(self.pair)}.values())
+        # likewise per rolling operator, apart from a window of 1 (a node rule refuses some) and
+        # the windows of ``WINDOW_UNITS`` (their unit reads it): the completion costs only ask
+        # whether some window finishes an entry
+        self.rolling_reps = list(
+            {
+                (sp.name, _window_class(sp.name, w)): (sp, w) for sp, w in reversed(self.rolling)
+            }.values()
+        )
         self.mul = next((sp for sp in self.binary if sp.name == "Mul"), None)
         self.span = 1 + max((sp.n_inputs for sp in specs), default=1)
         self._units: list[_dims.Unit] = [_dims.CONST]
@@ -208,6 +227,9 @@ class UnitGrammar:
         self._finish: dict[tuple, float] = {}
         self._abs: list[tuple] = []
         self._ids: dict[tuple, int] = {}
+        self._depths: list[int] = []  # per abstract id: its depth
+        self._core_ids: list[int] = []  # per abstract id: the id of its kind, name, unit, sign
+        self._cids: dict[tuple, int] = {}
         self._steps: dict[tuple, int | None] = {}
         self._cores: dict[tuple, tuple | None] = {}
         self._single: dict[int, float] = {}
@@ -238,6 +260,12 @@ class UnitGrammar:
             aid = len(self._abs)
             self._abs.append(abstract)
             self._ids[abstract] = aid
+            self._depths.append(abstract[4])
+            core = abstract[:4]
+            cid = self._cids.get(core)
+            if cid is None:
+                cid = self._cids[core] = len(self._cids)
+            self._core_ids.append(cid)
         return aid
 
     def leaf(self, field: str) -> Entry:
@@ -409,17 +437,22 @@ class UnitGrammar:
         return UNRELATED
 
     def _step(self, spec: _ops.OpSpec, params: tuple, aids: tuple, rel: Any) -> int | None:
-        abstracts = [self._abs[i] for i in aids]
-        depth = 1 + max(a[4] for a in abstracts)
+        depths = self._depths
+        depth = 1 + (depths[aids[0]] if len(aids) == 1 else max(depths[i] for i in aids))
         if depth > self.max_depth:
             return None
-        key = (spec.name, params, tuple(a[:4] for a in abstracts), rel)
+        ids = self._core_ids
+        key = (spec.name, params, tuple(ids[i] for i in aids), rel)
         try:
             core = self._cores[key]
         except KeyError:
+            abstracts = [self._abs[i] for i in aids]
             core = self._cores[key] = self._core(spec, params, abstracts, rel)
         if core is None:
             return None
+        if core[1] not in (SHIFT, SCALE):  # not a shift or multiple: wraps nothing
+            return self._aid((*core, depth, None))
+        abstracts = [self._abs[i] for i in aids]
         return self._aid((*core, depth, _wraps(spec.name, core[1], abstracts)))
 
     def _core(
@@ -492,7 +525,7 @@ class UnitGrammar:
             r = self.step(spec, (), (aid,), UNKNOWN)
             if r is not None and self.end_ok(r):
                 return 1.0
-        for spec, w in self.rolling:
+        for spec, w in self.rolling_reps:
             r = self.step(spec, (w,), (aid,), UNKNOWN)
             if r is not None and self.end_ok(r):
                 return 2.0

@@ -449,6 +449,38 @@ def test_too_short_for_any_sound_formula() -> None:
         Vocabulary(units="maybe")
 
 
+def test_one_window_stands_for_all_in_completion_costs() -> None:
+    """Completion costs try one window per rolling operator (``rolling_reps``, ``pair_reps``):
+    the node and unit rules give every window but 1 the same node, except Sum and WMA."""
+    from quantrl.mining.units import UNKNOWN, WINDOW_UNITS, UnitGrammar
+
+    vocab = Vocabulary(windows=(1, 5, 10, 20, 40), max_depth=5)
+    state = GrammarState(vocab)
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        _rollout(state, rng)
+    grammar = state._units
+    assert isinstance(grammar, UnitGrammar)
+    specs = [grammar.vocab.spec(i) for i in range(grammar.n_ops)]
+    windowed = [sp for sp in specs if sp.params]
+    aids = [i for i, a in enumerate(grammar._abs) if a[0] == 0 and a[4] < vocab.max_depth]
+    assert len(aids) > 100
+    logs = 0
+    for spec in windowed:
+        windows = [w for w in vocab.windows if w > 1 and vocab.window_ok(spec, w)]
+        for i, aid in enumerate(aids):
+            operands = (aid,) if spec.n_inputs == 1 else (aids[i - 1], aid)
+            nodes = {grammar.step(spec, (w,), operands, UNKNOWN) for w in windows}
+            if spec.name in WINDOW_UNITS:
+                logs += len(nodes) > 1  # a sum of w log-levels: the unit reads w
+            else:
+                assert len(nodes) == 1, (spec.name, [grammar._abs[a] for a in operands])
+    assert logs > 0
+    reps = {sp.name for sp, _ in grammar.rolling_reps}
+    assert reps == {sp.name for sp, _ in grammar.rolling}
+    assert len(grammar.rolling_reps) < len(grammar.rolling) / 2
+
+
 #: Products and quotients of fields: 29 % of its masked samples hold a factor that cancels.
 PRODUCTS = Vocabulary(operators=("Mul", "Div", "Mean"), max_len=12)
 #: With guarded sums too: of its masked samples 21 % hold a factor that cancels and 8 % an
