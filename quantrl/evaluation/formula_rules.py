@@ -1,7 +1,7 @@
 """Formula rules: findings that need more of a formula than a node's operands.
 
 The node rules (``quantrl.evaluation.node_rules``) see an operand through its rule name, unit,
-sign class and text, which is all the miner's grammar knows when it masks a token. Four
+sign class and text, which is all the miner's grammar knows when it masks a token. Seven
 findings need more: a factor that cancels between the numerator and denominator of a product
 or quotient (``node_rules.cancelling_node``), a guard against 0 that nothing above it guards
 (``node_rules.idle_guards``), and a comparison, Abs or Sign that the exact constants and the
@@ -14,16 +14,19 @@ $open, 10), 2))`` is a function of the Corr alone), and a negative constant fact
 an operator above it ignores, which the grammar's abstracts cannot see (they hold the sign of a
 node's values, not of a factor inside it; ``idle_signs``: ``Std(Mul($high, -1), 40)`` is
 ``Std($high, 40)``), and a difference whose subtrahend is such a negation, for the same reason
-(``double_negatives``: ``Sub($open, Div($close, -5))`` is ``Add($open, Div($close, 5))``). The
-rule-based judge reports them and the miner's pool refuses formulas
-holding one unevaluated (``formula_refusal``).
+(``double_negatives``: ``Sub($open, Div($close, -5))`` is ``Add($open, Div($close, 5))``), and
+a formula that is such a negation as a whole (``negated_formula``: ``Div(Sub(Mul($high, -1),
+$low), $close)`` is minus ``Div(Add($high, $low), $close)``, the same ranks up to sign). The
+rule-based judge reports them, each with the formula that the node is without the sign, and the
+miner's pool refuses formulas holding one unevaluated (``formula_refusal``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from quantrl.alpha import Constant, Expr
+from quantrl.alpha import Constant, Expr, Op
 from quantrl.alpha.dimensions import NEGATIVE, NONNEGATIVE, NONPOSITIVE, POSITIVE
 from quantrl.evaluation.node_rules import (
     AFFINE_OPS,
@@ -36,11 +39,13 @@ from quantrl.evaluation.node_rules import (
 
 __all__ = [
     "REFUSAL_REASONS",
+    "SignFinding",
     "decided_comparisons",
     "decided_folds",
     "double_negatives",
     "formula_refusal",
     "idle_signs",
+    "negated_formula",
     "shared_cores",
     "value_bounds",
 ]
@@ -67,6 +72,11 @@ _SIGN_ODD = frozenset(
 )
 #: Operators of two operands blind to a sign flip of both, f(-x, -y) = f(x, y).
 _PAIR_SIGN_BLIND = frozenset({"Mul", "Div", "Corr", "Cov"})
+#: Operators that a sign flip of their operands turns into another, f(-x) = -g(x).
+_MIRRORS = {"Max": "Min", "Min": "Max", "Greater": "Less", "Less": "Greater"}
+#: Operators in which a negative literal operand flips the node's sign (with its other operand
+#: for a comparison).
+_LITERAL_FLIPS = frozenset({"Mul", "Div", "Greater", "Less"})
 #: Comparisons whose outcome ``comparison_decided`` can fix.
 _COMPARISONS = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 
@@ -298,84 +308,145 @@ def _negative_literal(node: Expr) -> bool:
     return isinstance(node, Constant) and node.value < 0.0
 
 
-def _flips(node: Expr, memo: dict[str, str | None]) -> list[str]:
-    """The operands of a two-operand node that flip its sign, in order: negations
-    (``_negation``'s text) and, in a product or quotient, a negative literal (the node's own
-    text)."""
-    key = str(node)
-    out: list[str] = []
-    for child in node.children:
-        if node.name in ("Mul", "Div") and _negative_literal(child):
-            out.append(key)
-        elif child.features and (inner := _negation(child, memo)) is not None:
-            out.append(inner)
+class _Negation(NamedTuple):
+    """A node that is the exact negation of a formula: the product or quotient whose negative
+    literal makes it so (``holder``) and that formula (``positive``)."""
+
+    holder: str
+    positive: Expr
+
+
+class SignFinding(NamedTuple):
+    """A node whose negative constants do nothing but flip a sign it ignores or undoes: its text,
+    the negated operand(s), the product or quotient holding the first negative literal, and the
+    same node without the sign (equal to it, bit for bit)."""
+
+    node: str
+    operand: str
+    holder: str
+    simpler: str
+
+
+def _flipped(node: Expr, memo: dict[str, _Negation | None]) -> list[tuple[int, _Negation]]:
+    """(index, negation) of each operand that flips the sign of a two-operand node: a negation
+    and, in a product, quotient or comparison, a negative literal (held by the node itself,
+    its positive form the literal written positive)."""
+    out: list[tuple[int, _Negation]] = []
+    for i, child in enumerate(node.children):
+        if node.name in _LITERAL_FLIPS and _negative_literal(child):
+            out.append((i, _Negation(str(node), Constant(-child.value))))
+        elif child.features and (negation := _negation(child, memo)) is not None:
+            out.append((i, negation))
     return out
 
 
-def _negation(node: Expr, memo: dict[str, str | None]) -> str | None:
-    """Text of the product or quotient whose negative literal makes ``node`` the negation of
-    the same formula with that literal positive (passing through sums and differences of two
-    negations and through ``_SIGN_ODD`` operators), else None."""
+def _unflipped(node: Expr, flips: list[tuple[int, _Negation]], name: str = "") -> Expr:
+    """``node`` (or operator ``name`` on its operands) with each flipped operand positive; a
+    factor of 1 left by a literal -1 is dropped."""
+    kids = list(node.children)
+    for i, negation in flips:
+        kids[i] = negation.positive
+    name = name or node.name
+    one = [isinstance(k, Constant) and k.value == 1.0 for k in kids]
+    if name == "Mul" and any(one) and not all(one):
+        return kids[one.index(False)]
+    if name == "Div" and one[-1]:
+        return kids[0]
+    return Op.make(name, kids, node.params)
+
+
+def _negation(node: Expr, memo: dict[str, _Negation | None]) -> _Negation | None:
+    """How ``node`` is the exact negation of a formula written without a negative constant, or
+    None: a product or quotient with one negative literal or negated operand, a Corr or Cov
+    with one negated operand, a sum or difference of two negations, a negation less anything
+    (``Sub(Mul($high, -1), $low)`` is minus ``Add($high, $low)``), a negation through an
+    operator that carries a sign (``_SIGN_ODD``) or through one that turns into its mirror (Max
+    and Min of one negation, Greater and Less of two)."""
     key = str(node)
     if key in memo:
         return memo[key]
-    found: str | None = None
-    if node.kind == "op" and len(node.children) == 2 and node.name in ("Mul", "Div"):
-        flips = _flips(node, memo)
-        found = flips[0] if len(flips) == 1 else None
-    elif node.kind == "op" and len(node.children) == 2 and node.name in ("Add", "Sub"):
-        flips = _flips(node, memo)
-        found = flips[0] if len(flips) == 2 else None
-    elif node.kind == "op" and len(node.children) == 1 and node.name in _SIGN_ODD:
-        found = _negation(node.children[0], memo)
+    found: _Negation | None = None
+    name = node.name if node.kind == "op" else ""
+    if len(node.children) == 2 and name in ("Add", "Sub", *_PAIR_SIGN_BLIND, *_MIRRORS):
+        flips = _flipped(node, memo)
+        holder = flips[0][1].holder if flips else ""
+        if len(flips) == 1 and name in _PAIR_SIGN_BLIND:  # odd in each operand
+            found = _Negation(holder, _unflipped(node, flips))
+        elif len(flips) == 2 and name in ("Add", "Sub"):
+            found = _Negation(holder, _unflipped(node, flips))
+        elif len(flips) == 2 and name in _MIRRORS:  # Greater(-x, -y) is -Less(x, y)
+            found = _Negation(holder, _unflipped(node, flips, _MIRRORS[name]))
+        elif len(flips) == 1 and name == "Sub" and flips[0][0] == 0:  # -x - y is -(x + y)
+            found = _Negation(holder, _unflipped(node, flips, "Add"))
+    elif len(node.children) == 1 and (name in _SIGN_ODD or name in _MIRRORS):
+        inner = _negation(node.children[0], memo)
+        if inner is not None:
+            positive = Op.make(_MIRRORS.get(name, name), [inner.positive], node.params)
+            found = _Negation(inner.holder, positive)
     memo[key] = found
     return found
 
 
-def idle_signs(expr: Expr) -> list[tuple[str, str]]:
-    """(text, negated operand) of each node of ``expr`` that ignores the sign a negative
-    constant gives its operand: an operator blind to sign (Abs, Std, Var, Mad, Kurt, Rsquare)
-    of a negation (``Std(Mul($high, -1), 40)`` is ``Std($high, 40)``, ``Mad(Mean(Div($close,
-    -5), 10), 20)`` the Mad of the positive quotient), and a product, quotient, Corr or Cov of
-    two negations (``Corr(Mul($close, -1), Mul($open, -2), 10)`` is ``Corr($close, Mul($open,
-    2), 10)``), the two signs cancelling. A negation is a product or quotient with one negative
-    literal (or one negated operand), a sum or difference of two negations, or a negation
-    through an operator that carries a sign (Ref, Mean, Sum, Med, EMA, WMA, Delta, Skew, Sign,
-    Slope, Resi, CSDemean, CSZScore); the negated operand is the product or quotient holding the
-    literal. The simpler formula writes the literal positive (or drops a factor of -1)."""
-    memo: dict[str, str | None] = {}
-    found: list[tuple[str, str]] = []
+def idle_signs(expr: Expr) -> list[SignFinding]:
+    """Each node of ``expr`` that ignores the sign a negative constant gives its operand: an
+    operator blind to sign (Abs, Std, Var, Mad, Kurt, Rsquare) of a negation (``Std(Mul($high,
+    -1), 40)`` is ``Std($high, 40)``, ``Std(Sub(Mul($high, -1), $low), 40)`` is
+    ``Std(Add($high, $low), 40)``, ``Mad(Min(Div($close, -5), 10), 20)`` is ``Mad(Max(Div($close,
+    5), 10), 20)``), and a product, quotient, Corr or Cov of two negations (``Corr(Mul($close,
+    -1), Mul($open, -2), 10)`` is ``Corr($close, Mul($open, 2), 10)``), the two signs
+    cancelling. A negation is what ``_negation`` finds: a product or quotient with one negative
+    literal, carried up through sums, differences, products, quotients, Corr and Cov, the
+    operators that keep a sign (Ref, Mean, Sum, Med, EMA, WMA, Delta, Skew, Sign, Slope, Resi,
+    CSDemean, CSZScore) and those that turn into their mirror (Max, Min, Greater, Less)."""
+    memo: dict[str, _Negation | None] = {}
+    found: list[SignFinding] = []
     for node in expr.walk():
-        if node.kind != "op" or any(text == str(node) for text, _ in found):
+        text = str(node)
+        if node.kind != "op" or any(f.node == text for f in found):
             continue
+        flips: list[tuple[int, _Negation]] = []
         if node.name in _SIGN_BLIND and len(node.children) == 1:
             inner = _negation(node.children[0], memo)
+            flips = [(0, inner)] if inner is not None else []
         elif node.name in _PAIR_SIGN_BLIND and len(node.children) == 2:
-            flips = _flips(node, memo)
-            named = [f for f in flips if f != str(node)]  # a literal stands as the node's text
-            inner = named[0] if len(flips) == 2 and named else None
-        else:
+            flips = _flipped(node, memo)
+            flips = flips if len(flips) == 2 else []
+        named = [n.holder for _, n in flips if n.holder != text]  # a literal's holder: the node
+        if not named:
             continue
-        if inner is not None:
-            found.append((str(node), inner))
+        operand = " and ".join(str(node.children[i]) for i, _ in flips)
+        found.append(SignFinding(text, operand, named[0], str(_unflipped(node, flips))))
     return found
 
 
-def double_negatives(expr: Expr) -> list[tuple[str, str]]:
-    """(text, negated operand) of each difference in ``expr`` whose subtrahend is a negation
-    (a product or quotient with a negative literal, as ``idle_signs`` defines it): subtracting
-    it adds its positive form (``Sub($open, Div($close, -5))`` is ``Add($open, Div($close,
-    5))``, ``Sub(x, Mul(y, -1))`` is ``Add(x, y)``), as the grammar writes ``Add(x, 1)`` for
-    ``Sub(x, -1)``."""
-    memo: dict[str, str | None] = {}
-    found: list[tuple[str, str]] = []
+def double_negatives(expr: Expr) -> list[SignFinding]:
+    """Each difference in ``expr`` whose subtrahend is a negation (as ``idle_signs`` finds
+    one): subtracting it adds its positive form (``Sub($open, Div($close, -5))`` is
+    ``Add($open, Div($close, 5))``, ``Sub(x, Mul(y, -1))`` is ``Add(x, y)``), as the grammar
+    writes ``Add(x, 1)`` for ``Sub(x, -1)``."""
+    memo: dict[str, _Negation | None] = {}
+    found: list[SignFinding] = []
     for node in expr.walk():
         if node.kind != "op" or node.name != "Sub" or len(node.children) != 2:
             continue
         inner = _negation(node.children[1], memo)
-        if inner is not None and all(text != str(node) for text, _ in found):
-            found.append((str(node), inner))
+        text = str(node)
+        if inner is not None and all(f.node != text for f in found):
+            simpler = Op.make("Add", [node.children[0], inner.positive])
+            found.append(SignFinding(text, str(node.children[1]), inner.holder, str(simpler)))
     return found
+
+
+def negated_formula(expr: Expr) -> SignFinding | None:
+    """The finding when ``expr`` as a whole is a negation (as ``idle_signs`` finds one): minus
+    a formula without the negative constant, whose per-date ranks and ICs are the same up to
+    sign (``Div(Sub(Mul($high, -1), $low), $close)`` is minus ``Div(Add($high, $low),
+    $close)``), as the grammar ends no formula on an outermost constant factor."""
+    negation = _negation(expr, {}) if expr.kind == "op" else None
+    if negation is None:
+        return None
+    text = str(expr)
+    return SignFinding(text, text, negation.holder, str(negation.positive))
 
 
 #: The reasons ``formula_refusal`` gives, which the miner's pool reports and pays nothing for.
@@ -386,6 +457,7 @@ REFUSAL_REASONS: tuple[str, ...] = (
     "shared core",
     "idle sign",
     "double negative",
+    "negated",
 )
 
 
@@ -399,7 +471,8 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     quotient or comparison of two constant shifts or multiples of one operator expression,
     ``shared_cores``) or ``"idle sign"`` (a negative constant whose sign an operator above it
     ignores, ``idle_signs``) or ``"double negative"`` (a difference whose subtrahend is a
-    negation, ``double_negatives``); else None."""
+    negation, ``double_negatives``) or ``"negated"`` (the whole formula is a negation,
+    ``negated_formula``); else None."""
     cancelling = cancelling_node(expr)
     if cancelling is not None:
         return REFUSAL_REASONS[0], cancelling[0]
@@ -414,6 +487,9 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
         return REFUSAL_REASONS[3], shared[0][0]
     signs = idle_signs(expr)
     if signs:
-        return REFUSAL_REASONS[4], signs[0][0]
+        return REFUSAL_REASONS[4], signs[0].node
     doubled = double_negatives(expr)
-    return (REFUSAL_REASONS[5], doubled[0][0]) if doubled else None
+    if doubled:
+        return REFUSAL_REASONS[5], doubled[0].node
+    negated = negated_formula(expr)
+    return (REFUSAL_REASONS[6], negated.node) if negated is not None else None

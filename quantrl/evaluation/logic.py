@@ -24,6 +24,7 @@ from quantrl.evaluation.formula_rules import (
     decided_folds,
     double_negatives,
     idle_signs,
+    negated_formula,
     shared_cores,
 )
 from quantrl.evaluation.node_rules import (
@@ -107,16 +108,18 @@ class RuleBasedJudge:
     ``degenerate_penalty`` where its terms cancel or the expression's range decides it
     (``formula_rules.shared_cores``; the node rules report those of one field), and
     ``redundant_penalty`` per operator that ignores the sign a negative constant gives its
-    operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``) and per difference that
-    subtracts such a negation (``Sub($open, Div($close, -5))``, ``formula_rules.double_negatives``).
-    A formula
+    operand (``Std(Mul($high, -1), 40)``, ``formula_rules.idle_signs``), per difference that
+    subtracts such a negation (``Sub($open, Div($close, -5))``, ``formula_rules.double_negatives``)
+    and for a formula that is one as a whole (``Div(Sub(Mul($high, -1), $low), $close)``,
+    ``formula_rules.negated_formula``). A formula
     that does not parse (constants-only subtrees, Ref of a constant, bad windows), depends on
     no market data or reads future rows scores 0. The miner's grammar (``quantrl.mining.tokens``
-    with units on) writes only formulas without any finding but six that need more of the
+    with units on) writes only formulas without any finding but seven that need more of the
     formula than a node's operands: a factor that cancels in a product or quotient, an idle
     guard, a comparison, Abs or Sign decided by ranges, two shifts or multiples of one
-    operator expression, a sign an operator above it ignores and a subtracted negation, which
-    the miner's pool refuses unevaluated (``formula_rules.formula_refusal``).
+    operator expression, a sign an operator above it ignores, a subtracted negation and a
+    negated formula, which the miner's pool refuses unevaluated
+    (``formula_rules.formula_refusal``).
     """
 
     def __init__(
@@ -228,14 +231,17 @@ class RuleBasedJudge:
         self, expr: Any, names: dict[str, str], outer: str, findings: list[tuple[float, str]]
     ) -> list[tuple[float, str]]:
         """``redundant_penalty`` per node that ignores a negative constant's sign
-        (``formula_rules.idle_signs``) and per difference that subtracts a negation
+        (``formula_rules.idle_signs``), per difference that subtracts a negation
         (``formula_rules.double_negatives``), unless a node rule already reported that node (or,
-        for a difference, the negation it subtracts); an idle sign is also left out where its
-        constant factor passes up to the outermost factor or to an operator a constant factor
-        changes at most in sign, which are reported alone."""
+        for a difference, the negation it subtracts), and for a formula that is a negation as a
+        whole (``formula_rules.negated_formula``) unless its outermost constant factor, the
+        formula or the product holding its negative constant is reported; an idle sign is also left out where its constant factor passes up to the
+        outermost factor or to an operator a constant factor changes at most in sign, which are
+        reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
-        for text, inner in idle_signs(expr):
+        for found in idle_signs(expr):
+            text = found.node
             if any(
                 message.startswith(text) or (text in message and "constant factor" in message)
                 for message in reported
@@ -244,16 +250,26 @@ class RuleBasedJudge:
             if outer == SCALE and names.get(text) == SCALE:
                 continue
             message = (
-                f"redundant: {text} ignores the sign of {inner}: it is the same with its "
-                "negative constants written positive"
+                f"redundant: {text} ignores the sign of {found.operand}: it is {found.simpler}"
             )
             out.append((self.redundant_penalty, message))
-        for text, inner in double_negatives(expr):
-            if any(message.startswith((text, inner)) for message in reported):
+        for found in double_negatives(expr):
+            if any(message.startswith((found.node, found.holder)) for message in reported):
                 continue
             message = (
-                f"redundant: {text} subtracts the negation {inner}: adding it with its "
-                "negative constant written positive is the same"
+                f"redundant: {found.node} subtracts the negation {found.operand}: it is "
+                f"{found.simpler}"
+            )
+            out.append((self.redundant_penalty, message))
+        negated = negated_formula(expr)
+        if (
+            negated is not None
+            and outer != SCALE
+            and not any(message.startswith((negated.node, negated.holder)) for message in reported)
+        ):
+            message = (
+                f"redundant: the formula is minus {negated.simpler}, with the same per-date "
+                "ranks and ICs up to sign"
             )
             out.append((self.redundant_penalty, message))
         return out

@@ -9,8 +9,8 @@ steps, the end token included), so runs with equal step or time budgets compare 
   the kinds the mask admits, then a token of that kind uniformly. Every sample is valid; one
   the pool would refuse unevaluated (``formula_refusal``: a factor that cancels, an idle
   guard, a comparison or Abs its ranges decide, two shifts or multiples of one expression, a
-  sign an operator above it ignores, a subtracted negation) is drawn again without spending
-  tokens.
+  sign an operator above it ignores, a subtracted negation, a negated formula) is drawn again
+  without spending tokens.
 * ``GeneticSearch`` is a steady-state genetic program on the same expression trees (no gplearn):
   a population seeded by the random sampler; each offspring comes from tournament-selected
   parents by subtree crossover, subtree mutation (a node replaced by a fresh random subtree),

@@ -30,9 +30,9 @@ change is kept only when the objective improves by more than ``min_gain``; other
 left as it was. The reported gain is the objective after minus before (it may be negative for a
 rejected candidate). Before any of this, a simpler formula in disguise is refused unevaluated
 for the reason ``quantrl.evaluation.formula_rules.formula_refusal`` gives (``"cancels"``,
-``"idle guard"``, ``"decided"``, ``"shared core"``, ``"idle sign"``, ``"double negative"``:
-``Div(Mul($close, $volume), $volume)`` is ``$close``, ``Std(Mul($high, -1), 40)`` is
-``Std($high, 40)``); and a candidate whose values are finite on fewer than ``min_coverage``
+``"idle guard"``, ``"decided"``, ``"shared core"``, ``"idle sign"``, ``"double negative"``,
+``"negated"``: ``Div(Mul($close, $volume), $volume)`` is ``$close``, ``Std(Mul($high, -1), 40)``
+is ``Std($high, 40)``); and a candidate whose values are finite on fewer than ``min_coverage``
 (default half) of the label's cells is refused as ``"sparse"``: a factor defined for a handful
 of stocks a day (a rolling correlation that is NaN wherever a window's spread is below its
 epsilon, a log of a mostly negative quantity) ranks those few stocks among themselves and reads

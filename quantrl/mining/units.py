@@ -10,7 +10,7 @@ operands when ``quantrl.evaluation.node_rules.node_findings`` has nothing to say
 (units agree, a Log of a positive quantity, no identical operands that make it trivial, no
 comparison that a constant or the signs decide, no raw level shifted by a constant, no redundant
 Abs or constant, no window of 1) and the result is at most ``max_depth`` deep; the rule-based
-judge scores exactly those findings, so a formula written under these rules has none but six,
+judge scores exactly those findings, so a formula written under these rules has none but seven,
 which the pool refuses unevaluated (``quantrl.evaluation.formula_rules.formula_refusal``): a factor
 that cancels between products and quotients (``Div(Mul($close, $volume), $volume)``), as
 abstracts do not list a product's factors (listing them multiplied the time a formula takes to
@@ -21,8 +21,9 @@ Abs that exact constants and the ranges carried through the operators below it d
 magnitude class and an operator's name, and two constant shifts or multiples of one operator
 expression (``Sub(Corr(x, y, 10), Mul(Corr(x, y, 10), 2))``), as abstracts follow only the
 field a shift or multiple wraps, and a negative constant whose sign an operator above it
-ignores (``Std(Mul($high, -1), 40)``) or that a difference subtracts (``Sub($open, Div($close,
--5))``), as abstracts hold the sign of a node's values, not of a factor inside it. Node rules
+ignores (``Std(Mul($high, -1), 40)``), that a difference subtracts (``Sub($open, Div($close,
+-5))``) or that negates the whole formula (``Div(Sub(Mul($high, -1), $low), $close)``), as
+abstracts hold the sign of a node's values, not of a factor inside it. Node rules
 read an operand through its abstract, with a stand-in text (``_stand_in``): a bare feature's
 own, else a placeholder.
 

@@ -15,6 +15,7 @@ from quantrl.evaluation.formula_rules import (
     double_negatives,
     formula_refusal,
     idle_signs,
+    negated_formula,
     shared_cores,
     value_bounds,
 )
@@ -360,19 +361,44 @@ _MINED = "Corr(Log(Add({},WMA(EMA($low,10),40))),EMA(Std(Log($high),50),30),40)"
             "Cov(Mul($close,-1),Div($open,-2),10)",
             "Cov($close,Div($open,2),10)",
         ),
+        (  # a negation less anything: -(high + low)
+            _MINED.format("Std(Sub(Mul($high,-1),$low),40)"),
+            "Std(Sub(Mul($high,-1),$low),40)",
+            "Std(Add($high,$low),40)",
+        ),
+        (  # the Min of a negation is minus the Max
+            _MINED.format("Std(Min(Mul($low,-1),10),40)"),
+            "Std(Min(Mul($low,-1),10),40)",
+            "Std(Max($low,10),40)",
+        ),
+        (  # the Greater of two negations is minus the Less
+            "Sub(Mad(Greater(Mul($close,-1),Ref(Div($open,-2),5)),10),Std($close,10))",
+            "Mad(Greater(Mul($close,-1),Ref(Div($open,-2),5)),10)",
+            "Mad(Less($close,Ref(Div($open,2),5)),10)",
+        ),
+        (  # the Corr of a negation is minus a Corr
+            "Div(Std(Corr(Div($close,-5),$volume,10),20),Mean(Corr($close,$volume,10),20))",
+            "Std(Corr(Div($close,-5),$volume,10),20)",
+            "Std(Corr(Div($close,5),$volume,10),20)",
+        ),
         (_MINED.format("Std(Mul($high,2),40)"), None, None),  # no negative constant
         (_MINED.format("Mean(Mul($high,-1),40)"), None, None),  # a Mean keeps the sign
-        (_MINED.format("Std(Sub(Mul($high,-1),$low),40)"), None, None),  # -(high + low)
+        (_MINED.format("Std(Add(Mul($high,-1),$low),40)"), None, None),  # low - high
+        (_MINED.format("Std(Greater(Mul(Delta($high,5),-1),Delta($low,5)),40)"), None, None),
     ],
 )
 def test_a_sign_an_operator_ignores(text: str, node: str | None, simpler: str | None) -> None:
     """A negative constant beneath an operator blind to sign (or two beneath one blind to a
-    flip of both operands) is idle: the judge reports it once and the pool refuses it; on real
-    prices the node equals the form with the constant written positive, bit for bit."""
+    flip of both operands) is idle: the judge reports it once, with the node written without
+    the sign, and the pool refuses it; on real prices the two are equal, bit for bit."""
     expr = parse(text)
     _assert_refused(expr, "ignores the sign of", "idle sign", node, "redundant")
-    assert [t for t, _ in idle_signs(expr)] == ([] if node is None else [node])
+    found = idle_signs(expr)
+    assert [f.node for f in found] == ([] if node is None else [node])
     if node is not None:
+        assert found[0].simpler == simpler
+        reasons = [r for r in JUDGE.judge(expr).reasons if "ignores the sign of" in r]
+        assert reasons[0].endswith(f": it is {simpler}"), reasons
         _assert_same_bits(node, simpler)
 
 
@@ -413,15 +439,81 @@ def test_an_idle_sign_the_node_rules_report_is_reported_once(text: str, node: st
             "Sub($open,EMA(Mul($close,-1),10))",
             "Add($open,EMA($close,10))",
         ),
+        (  # a negation less something is a negation too: -(close + open)
+            "Div(Sub($high,Sum(Sub(Mul(-1,$close),$open),30)),$low)",
+            "Sub($high,Sum(Sub(Mul(-1,$close),$open),30))",
+            "Add($high,Sum(Add($close,$open),30))",
+        ),
+        (  # the Max of a negation is minus the Min
+            "Div(Sub($open,Med(Max(Mul(-2,$close),20),50)),$low)",
+            "Sub($open,Med(Max(Mul(-2,$close),20),50))",
+            "Add($open,Med(Min(Mul(2,$close),20),50))",
+        ),
         ("Div(Add($open,Div($close,-5)),$high)", None, None),  # a weighted difference
-        ("Div(Sub(Div($close,-5),$open),$high)", None, None),  # minus a fifth, less the open
+        (  # minus a fifth, less the open, added to something
+            "Add(Div(Sub(Div($close,-5),$open),$high),Div($low,$close))",
+            None,
+            None,
+        ),
     ],
 )
 def test_a_subtracted_negation(text: str, node: str | None, simpler: str | None) -> None:
-    """Subtracting a negation adds its positive form: the judge reports it once and the pool
-    refuses it; on real prices the difference equals the sum, bit for bit."""
+    """Subtracting a negation adds its positive form: the judge reports it once, with the sum,
+    and the pool refuses it; on real prices the difference equals the sum, bit for bit."""
     expr = parse(text)
     _assert_refused(expr, "subtracts the negation", "double negative", node, "redundant")
-    assert [t for t, _ in double_negatives(expr)] == ([] if node is None else [node])
+    found = double_negatives(expr)
+    assert [f.node for f in found] == ([] if node is None else [node])
     if node is not None:
+        assert found[0].simpler == simpler
+        assert f"{node} subtracts the negation" in " ".join(JUDGE.judge(expr).reasons)
         _assert_same_bits(node, simpler)
+
+
+@pytest.mark.parametrize(
+    ("text", "simpler"),
+    [
+        ("Div(Sub(Div($close,-5),$open),$high)", "Div(Add(Div($close,5),$open),$high)"),
+        ("Div(Sub(Mul($high,-1),$low),$close)", "Div(Add($high,$low),$close)"),
+        (
+            "Mean(Div(Sub(Min(Mul($low,-1),10),$open),$close),5)",
+            "Mean(Div(Add(Max($low,10),$open),$close),5)",
+        ),
+        (  # a Corr is odd in each operand
+            "Corr(Sub(Mul($close,-1),$low),$volume,10)",
+            "Corr(Add($close,$low),$volume,10)",
+        ),
+        ("Add(Div(Sub(Div($close,-5),$open),$high),Div($low,$close))", None),  # a sum
+        ("Div(Greater(Mul($high,-1),Delta($low,5)),$close)", None),  # one side negated
+    ],
+)
+def test_a_negated_formula(text: str, simpler: str | None) -> None:
+    """A formula that is a negation as a whole has the per-date ranks of its positive form up
+    to sign: the judge reports it once, with that form, and the pool refuses it; on real prices
+    the formula is minus that form, bit for bit."""
+    expr = parse(text)
+    node = None if simpler is None else text
+    _assert_refused(expr, "the formula is minus", "negated", node, "redundant")
+    found = negated_formula(expr)
+    assert (found is None) == (simpler is None)
+    if found is not None:
+        assert found.simpler == simpler
+        panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
+        values, plain = evaluate(expr, panel), evaluate(parse(simpler), panel)
+        assert np.isfinite(values).mean() > 0.5
+        assert np.array_equal(values, -plain, equal_nan=True), text
+
+
+def test_a_negated_formula_the_node_rules_report_is_reported_once() -> None:
+    """An outermost constant factor (through a Min and a Mean too), or a division by -1, is
+    reported by the node rules alone; the pool still refuses the formula as negated."""
+    for text in (
+        "Mul(Div($close,$open),-5)",
+        "Mean(Div(Min(Mul($low,-1),10),$close),5)",
+        "Div(Sub(Div($high,-1),$low),$close)",
+    ):
+        expr = parse(text)
+        reasons = JUDGE.judge(expr).reasons
+        assert not [r for r in reasons if "the formula is minus" in r], reasons
+        assert len(reasons) == 1 and reasons[0].startswith("redundant"), reasons
+        assert formula_refusal(expr) == ("negated", text)

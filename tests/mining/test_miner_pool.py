@@ -141,13 +141,19 @@ def test_duplicates_and_near_duplicates_rejected(panel):
             "Div(Sub(Mean($close,20),EMA(Mul($close,-1),10)),$close)",
             "Div(Add($close,$open),$open)",
         ),
+        (  # minus the close less the open is minus their sum: ranks and ICs up to sign
+            "Div(Sub(Mul($close,-1),$open),$high)",
+            "negated",
+            "Div(Sub(Div($close,-5),$open),$high)",
+            "Div(Add($close,$open),$high)",
+        ),
     ],
 )
 def test_formulas_the_pool_refuses_unevaluated(panel, refused, reason, also_refused, joins):
     """A formula with a finding that needs more of it than a node's operands (a factor that
     cancels, an idle guard, a comparison its operands' ranges decide, two shifts or multiples of
-    one expression, a sign an operator above it ignores, a subtracted negation) is refused before
-    evaluation (reward 0), while its sound form joins."""
+    one expression, a sign an operator above it ignores, a subtracted negation, a negated
+    formula) is refused before evaluation (reward 0), while its sound form joins."""
     task = MiningTask(panel, panel.forward_returns(20), AlphaPool(5))
     pool = task.pool
     spent = pool.timings["evaluate"]

@@ -192,7 +192,7 @@ def _findings(expr) -> list[str]:
     """The judge's findings on a formula but those the grammar leaves to the pool (a factor
     that cancels in a product or quotient, an idle guard, a comparison, Abs or Sign decided by
     its operands' ranges, a negative constant's sign that an operator above it ignores, a
-    subtracted negation:
+    subtracted negation, a negated formula:
     ``AlphaPool.try_add`` refuses them unevaluated)."""
     left = (
         "cancels",
@@ -201,6 +201,7 @@ def _findings(expr) -> list[str]:
         "the range of its operand never changes sign",
         "ignores the sign of",
         "subtracts the negation",
+        "the formula is minus",
     )
     return [r for r in JUDGE.judge(expr).reasons if not any(s in r for s in left)]
 
@@ -218,7 +219,7 @@ def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
         else:
             assert verdict.score == 1.0, (str(expr), verdict.reasons)
         assert state.admits(expr)
-    assert refused <= 100  # about 8 %: the pool refuses them
+    assert refused <= 170  # about 15 %: the pool refuses them
 
 
 def _rescaled(panel, rng: np.random.Generator):
