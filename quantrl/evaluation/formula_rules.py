@@ -75,8 +75,8 @@ _PAIR_SIGN_BLIND = frozenset({"Mul", "Div", "Corr", "Cov"})
 #: Operators that a sign flip of their operands turns into another, f(-x) = -g(x).
 _MIRRORS = {"Max": "Min", "Min": "Max", "Greater": "Less", "Less": "Greater"}
 #: Operators in which a negative literal operand flips the node's sign (with its other operand
-#: for a comparison).
-_LITERAL_FLIPS = frozenset({"Mul", "Div", "Greater", "Less"})
+#: for a comparison, a sum or a difference: ``Sub(-10, x)`` is minus ``Add(10, x)``).
+_LITERAL_FLIPS = frozenset({"Mul", "Div", "Greater", "Less", "Add", "Sub"})
 #: Comparisons whose outcome ``comparison_decided`` can fix.
 _COMPARISONS = frozenset({"Greater", "Less", "Gt", "Ge", "Lt", "Le", "Eq", "Ne"})
 
@@ -309,8 +309,8 @@ def _negative_literal(node: Expr) -> bool:
 
 
 class _Negation(NamedTuple):
-    """A node that is the exact negation of a formula: the product or quotient whose negative
-    literal makes it so (``holder``) and that formula (``positive``)."""
+    """A node that is the exact negation of a formula: the node whose negative literal makes it
+    so (``holder``) and that formula (``positive``)."""
 
     holder: str
     positive: Expr
@@ -318,8 +318,8 @@ class _Negation(NamedTuple):
 
 class SignFinding(NamedTuple):
     """A node whose negative constants do nothing but flip a sign it ignores or undoes: its text,
-    the negated operand(s), the product or quotient holding the first negative literal, and the
-    same node without the sign (equal to it, bit for bit)."""
+    the negated operand(s), the node holding the first negative literal, and the same node
+    without the sign (equal to it, bit for bit)."""
 
     node: str
     operand: str
@@ -329,8 +329,8 @@ class SignFinding(NamedTuple):
 
 def _flipped(node: Expr, memo: dict[str, _Negation | None]) -> list[tuple[int, _Negation]]:
     """(index, negation) of each operand that flips the sign of a two-operand node: a negation
-    and, in a product, quotient or comparison, a negative literal (held by the node itself,
-    its positive form the literal written positive)."""
+    and, in a product, quotient, comparison, sum or difference, a negative literal (held by the
+    node itself, its positive form the literal written positive)."""
     out: list[tuple[int, _Negation]] = []
     for i, child in enumerate(node.children):
         if node.name in _LITERAL_FLIPS and _negative_literal(child):
@@ -358,10 +358,11 @@ def _unflipped(node: Expr, flips: list[tuple[int, _Negation]], name: str = "") -
 def _negation(node: Expr, memo: dict[str, _Negation | None]) -> _Negation | None:
     """How ``node`` is the exact negation of a formula written without a negative constant, or
     None: a product or quotient with one negative literal or negated operand, a Corr or Cov
-    with one negated operand, a sum or difference of two negations, a negation less anything
-    (``Sub(Mul($high, -1), $low)`` is minus ``Add($high, $low)``), a negation through an
-    operator that carries a sign (``_SIGN_ODD``) or through one that turns into its mirror (Max
-    and Min of one negation, Greater and Less of two)."""
+    with one negated operand, a sum or difference of two negations (a negative literal counts
+    as one), a negation less anything (``Sub(Mul($high, -1), $low)`` is minus ``Add($high,
+    $low)``, ``Sub(-10, x)`` minus ``Add(10, x)``), a negation through an operator that carries
+    a sign (``_SIGN_ODD``) or through one that turns into its mirror (Max and Min of one
+    negation, Greater and Less of two)."""
     key = str(node)
     if key in memo:
         return memo[key]

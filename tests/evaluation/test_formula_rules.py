@@ -483,7 +483,12 @@ def test_a_subtracted_negation(text: str, node: str | None, simpler: str | None)
             "Corr(Sub(Mul($close,-1),$low),$volume,10)",
             "Corr(Add($close,$low),$volume,10)",
         ),
+        (  # a negative number less something is minus a sum
+            "Div(Sub(-10,Corr($close,$low,10)),Std($close,10))",
+            "Div(Add(10,Corr($close,$low,10)),Std($close,10))",
+        ),
         ("Add(Div(Sub(Div($close,-5),$open),$high),Div($low,$close))", None),  # a sum
+        ("Div(Add(Corr($close,$low,10),-1),Std($close,10))", None),  # a shift
         ("Div(Greater(Mul($high,-1),Delta($low,5)),$close)", None),  # one side negated
     ],
 )

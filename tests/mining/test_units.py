@@ -219,7 +219,7 @@ def test_rule_based_judge_agrees_on_1000_masked_formulas() -> None:
         else:
             assert verdict.score == 1.0, (str(expr), verdict.reasons)
         assert state.admits(expr)
-    assert refused <= 170  # about 15 %: the pool refuses them
+    assert refused <= 180  # about 17 %: the pool refuses them
 
 
 def _rescaled(panel, rng: np.random.Generator):
