@@ -224,10 +224,17 @@ def evaluate_all(
         raise SystemExit(f"mine first: {', '.join(missing)} not mined yet")
     panel, label = _segment(inputs, split)
     params = {**design.as_dict(), "horizon": HORIZON, "history": panel.warmup}
+    pools = {(m, s): AlphaPool.load(_pool_path(out, m, s)) for s in seeds for m in design.methods}
+    empty = [f"{m} seed {s}" for (m, s), pool in pools.items() if not len(pool)]
+    if empty:  # checked before anything is scored, so no trial is recorded
+        raise SystemExit(
+            f"{', '.join(empty)} mined an empty pool: no formula passed the pool's tests at this "
+            "budget, so there is no factor to evaluate; raise --formulas"
+        )
     rows, results = [], {}
     for seed in seeds:
         for method in design.methods:
-            pool = AlphaPool.load(_pool_path(out, method, seed))
+            pool = pools[method, seed]
             factor = pool.combined(panel, cache=EvalCache(max_bytes=256 << 20))
             ic = ic_summary(factor, label).as_dict()
             metrics = {k: float(ic[k]) for k in ("ic", "rank_ic", "icir", "rank_icir")}

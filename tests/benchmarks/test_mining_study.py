@@ -32,7 +32,7 @@ from quantrl.stats.inference import PairedComparison
 
 SEEDS = [1000, 1001]
 DESIGN = Design(
-    formulas=24,
+    formulas=32,
     methods=("ppo", "random"),
     bench_args=("--max-symbols", "20", "--ppo", "n_steps=16,n_envs=2,batch_size=32"),
 )
@@ -247,3 +247,21 @@ def test_study_figure_draws_each_seed_and_each_mean_with_its_t_interval(tmp_path
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     with pytest.raises(SystemExit, match="nothing to plot"):
         study_figure([{"method": "ppo", "seed": 1}], methods, seeds, "test")
+
+
+def test_an_empty_pool_stops_the_evaluation_with_its_name(study, tmp_path) -> None:
+    """A pool that kept no formula has no factor to score: the evaluation stops, naming the
+    method and seed, before it records any trial."""
+    out, inputs, _, _, _ = study
+    copy = tmp_path / "study"
+    copy.mkdir()
+    for name in ("design.json", "mined.json"):
+        (copy / name).write_bytes((out / name).read_bytes())
+    (copy / "pools").mkdir()
+    for path in (out / "pools").glob("*.json"):
+        (copy / "pools" / path.name).write_bytes(path.read_bytes())
+    AlphaPool(4).save(copy / "pools" / f"random-{SEEDS[1]}.json")
+    registry = Registry(tmp_path / "registry.sqlite")
+    with pytest.raises(SystemExit, match=f"random seed {SEEDS[1]} mined an empty pool"):
+        evaluate_all(copy, DESIGN, SEEDS, inputs, registry, split="valid")
+    assert registry.count_trials(STUDY, "valid") == 0
