@@ -51,6 +51,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.bench_alpha
 	$(BIN)/python -m benchmarks.bench_envs
 	$(BIN)/python -m benchmarks.bench_mining --minutes 2
+	$(BIN)/python -m benchmarks.bench_grammar --warm 4000 --repeats 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache
