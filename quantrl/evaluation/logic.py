@@ -235,9 +235,9 @@ class RuleBasedJudge:
         (``formula_rules.double_negatives``), unless a node rule already reported that node (or,
         for a difference, the negation it subtracts), and for a formula that is a negation as a
         whole (``formula_rules.negated_formula``) unless its outermost constant factor, the
-        formula or the product holding its negative constant is reported; an idle sign is also left out where its constant factor passes up to the
-        outermost factor or to an operator a constant factor changes at most in sign, which are
-        reported alone."""
+        formula or the node holding its negative constant is reported; an idle sign is also left
+        out where its constant factor passes up to the outermost factor or to an operator a
+        constant factor changes at most in sign, which are reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
         for found in idle_signs(expr):
