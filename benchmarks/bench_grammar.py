@@ -5,9 +5,9 @@ Random search, GP and PPO all ask ``GrammarState`` for the admissible next token
 fresh grammar is slow until its memo tables fill. For each vocabulary (the default, depth 4, 12
 tokens) the script samples ``--formulas`` formulas from a fresh grammar (cold), then
 ``--formulas`` more once ``--warm`` have been drawn (warm), best of ``--repeats`` fresh grammars,
-and prints ms a formula beside the units-off grammar on the same draws (kinds only, the
-reference), with a digest of the formulas so two versions of the grammar can be checked to
-write the same ones.
+and prints ms a formula beside the units-off grammar with the same seed and counts (it tracks
+token kinds only: the reference), with a digest of the formulas so two versions of the grammar
+can be checked to write the same ones.
 
     .venv/bin/python -m benchmarks.bench_grammar --formulas 2000 --repeats 3
 """
