@@ -38,6 +38,7 @@ from quantrl.evaluation.node_rules import (
 )
 
 __all__ = [
+    "NegationMemo",
     "REFUSAL_REASONS",
     "SignFinding",
     "decided_comparisons",
@@ -388,7 +389,11 @@ def _negation(node: Expr, memo: dict[str, _Negation | None]) -> _Negation | None
     return found
 
 
-def idle_signs(expr: Expr) -> list[SignFinding]:
+#: A memo of ``_negation`` by node text, which the negation rules on one formula may share.
+NegationMemo = dict[str, _Negation | None]
+
+
+def idle_signs(expr: Expr, memo: NegationMemo | None = None) -> list[SignFinding]:
     """Each node of ``expr`` that ignores the sign a negative constant gives its operand: an
     operator blind to sign (Abs, Std, Var, Mad, Kurt, Rsquare) of a negation (``Std(Mul($high,
     -1), 40)`` is ``Std($high, 40)``, ``Std(Sub(Mul($high, -1), $low), 40)`` is
@@ -398,8 +403,9 @@ def idle_signs(expr: Expr) -> list[SignFinding]:
     cancelling. A negation is what ``_negation`` finds: a product or quotient with one negative
     literal, carried up through sums, differences, products, quotients, Corr and Cov, the
     operators that keep a sign (Ref, Mean, Sum, Med, EMA, WMA, Delta, Skew, Sign, Slope, Resi,
-    CSDemean, CSZScore) and those that turn into their mirror (Max, Min, Greater, Less)."""
-    memo: dict[str, _Negation | None] = {}
+    CSDemean, CSZScore) and those that turn into their mirror (Max, Min, Greater, Less). Pass
+    one ``memo`` to the negation rules on the same formula to find its negations once."""
+    memo = {} if memo is None else memo
     found: list[SignFinding] = []
     for node in expr.walk():
         text = str(node)
@@ -420,12 +426,12 @@ def idle_signs(expr: Expr) -> list[SignFinding]:
     return found
 
 
-def double_negatives(expr: Expr) -> list[SignFinding]:
+def double_negatives(expr: Expr, memo: NegationMemo | None = None) -> list[SignFinding]:
     """Each difference in ``expr`` whose subtrahend is a negation (as ``idle_signs`` finds
     one): subtracting it adds its positive form (``Sub($open, Div($close, -5))`` is
     ``Add($open, Div($close, 5))``, ``Sub(x, Mul(y, -1))`` is ``Add(x, y)``), as the grammar
-    writes ``Add(x, 1)`` for ``Sub(x, -1)``."""
-    memo: dict[str, _Negation | None] = {}
+    writes ``Add(x, 1)`` for ``Sub(x, -1)``. ``memo`` as for ``idle_signs``."""
+    memo = {} if memo is None else memo
     found: list[SignFinding] = []
     for node in expr.walk():
         if node.kind != "op" or node.name != "Sub" or len(node.children) != 2:
@@ -438,12 +444,13 @@ def double_negatives(expr: Expr) -> list[SignFinding]:
     return found
 
 
-def negated_formula(expr: Expr) -> SignFinding | None:
+def negated_formula(expr: Expr, memo: NegationMemo | None = None) -> SignFinding | None:
     """The finding when ``expr`` as a whole is a negation (as ``idle_signs`` finds one): minus
     a formula without the negative constant, whose per-date ranks and ICs are the same up to
     sign (``Div(Sub(Mul($high, -1), $low), $close)`` is minus ``Div(Add($high, $low),
-    $close)``), as the grammar ends no formula on an outermost constant factor."""
-    negation = _negation(expr, {}) if expr.kind == "op" else None
+    $close)``), as the grammar ends no formula on an outermost constant factor. ``memo`` as for
+    ``idle_signs``."""
+    negation = _negation(expr, {} if memo is None else memo) if expr.kind == "op" else None
     if negation is None:
         return None
     text = str(expr)
@@ -486,11 +493,12 @@ def formula_refusal(expr: Expr) -> tuple[str, str] | None:
     shared = shared_cores(expr)
     if shared:
         return REFUSAL_REASONS[3], shared[0][0]
-    signs = idle_signs(expr)
+    memo: NegationMemo = {}
+    signs = idle_signs(expr, memo)
     if signs:
         return REFUSAL_REASONS[4], signs[0].node
-    doubled = double_negatives(expr)
+    doubled = double_negatives(expr, memo)
     if doubled:
         return REFUSAL_REASONS[5], doubled[0].node
-    negated = negated_formula(expr)
+    negated = negated_formula(expr, memo)
     return (REFUSAL_REASONS[6], negated.node) if negated is not None else None

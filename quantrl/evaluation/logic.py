@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from quantrl.alpha import parse
 from quantrl.errors import ConfigError, FormulaError, QuantRLError
 from quantrl.evaluation.formula_rules import (
+    NegationMemo,
     decided_comparisons,
     decided_folds,
     double_negatives,
@@ -240,7 +241,8 @@ class RuleBasedJudge:
         constant factor changes at most in sign, which are reported alone."""
         reported = [message.split(": ", 1)[1] for _, message in findings]
         out: list[tuple[float, str]] = []
-        for found in idle_signs(expr):
+        memo: NegationMemo = {}  # the formula's negations, found once for the three rules
+        for found in idle_signs(expr, memo):
             text = found.node
             if any(
                 message.startswith(text) or (text in message and "constant factor" in message)
@@ -253,7 +255,7 @@ class RuleBasedJudge:
                 f"redundant: {text} ignores the sign of {found.operand}: it is {found.simpler}"
             )
             out.append((self.redundant_penalty, message))
-        for found in double_negatives(expr):
+        for found in double_negatives(expr, memo):
             if any(message.startswith((found.node, found.holder)) for message in reported):
                 continue
             message = (
@@ -261,7 +263,7 @@ class RuleBasedJudge:
                 f"{found.simpler}"
             )
             out.append((self.redundant_penalty, message))
-        negated = negated_formula(expr)
+        negated = negated_formula(expr, memo)
         if (
             negated is not None
             and outer != SCALE
