@@ -444,16 +444,13 @@ class UnitGrammar:
             return None
         ids = self._core_ids
         key = (spec.name, params, tuple(ids[i] for i in aids), rel)
+        abstracts = [self._abs[i] for i in aids]
         try:
             core = self._cores[key]
         except KeyError:
-            abstracts = [self._abs[i] for i in aids]
             core = self._cores[key] = self._core(spec, params, abstracts, rel)
         if core is None:
             return None
-        if core[1] not in (SHIFT, SCALE):  # not a shift or multiple: wraps nothing
-            return self._aid((*core, depth, None))
-        abstracts = [self._abs[i] for i in aids]
         return self._aid((*core, depth, _wraps(spec.name, core[1], abstracts)))
 
     def _core(
