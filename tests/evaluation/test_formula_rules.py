@@ -326,12 +326,24 @@ def test_judge_reports_a_cancelling_quotient_of_one_expression_once() -> None:
     assert formula_refusal(expr)[0] == "cancels"
 
 
-def _assert_same_bits(node: str, simpler: str) -> None:
-    """On real prices ``node`` equals its ``simpler`` form bit for bit (NaN where it is NaN)."""
+def _assert_same_bits(node: str, simpler: str, *, negated: bool = False) -> None:
+    """On real prices ``node`` equals its ``simpler`` form (minus it, ``negated``) bit for bit
+    (NaN where it is NaN)."""
     panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
     values, plain = evaluate(parse(node), panel), evaluate(parse(simpler), panel)
     assert np.isfinite(values).mean() > 0.5
-    assert np.array_equal(values, plain, equal_nan=True), node
+    assert np.array_equal(values, -plain if negated else plain, equal_nan=True), node
+
+
+def _assert_sign_finding(expr, found, marker: str, reason: str, node, simpler) -> None:
+    """A negation rule's findings ``found`` on ``expr``: ``node`` alone (or none), reported
+    once by the judge (``marker``) and refused by the pool for ``reason``, with its ``simpler``
+    form equal to it bit for bit on real prices."""
+    _assert_refused(expr, marker, reason, node, "redundant")
+    assert [f.node for f in found] == ([] if node is None else [node])
+    if node is not None:
+        assert found[0].simpler == simpler
+        _assert_same_bits(node, simpler)
 
 
 _MINED = "Corr(Log(Add({},WMA(EMA($low,10),40))),EMA(Std(Log($high),50),30),40)"
@@ -392,14 +404,10 @@ def test_a_sign_an_operator_ignores(text: str, node: str | None, simpler: str | 
     flip of both operands) is idle: the judge reports it once, with the node written without
     the sign, and the pool refuses it; on real prices the two are equal, bit for bit."""
     expr = parse(text)
-    _assert_refused(expr, "ignores the sign of", "idle sign", node, "redundant")
-    found = idle_signs(expr)
-    assert [f.node for f in found] == ([] if node is None else [node])
+    _assert_sign_finding(expr, idle_signs(expr), "ignores the sign of", "idle sign", node, simpler)
     if node is not None:
-        assert found[0].simpler == simpler
         reasons = [r for r in JUDGE.judge(expr).reasons if "ignores the sign of" in r]
         assert reasons[0].endswith(f": it is {simpler}"), reasons
-        _assert_same_bits(node, simpler)
 
 
 @pytest.mark.parametrize(
@@ -461,13 +469,10 @@ def test_a_subtracted_negation(text: str, node: str | None, simpler: str | None)
     """Subtracting a negation adds its positive form: the judge reports it once, with the sum,
     and the pool refuses it; on real prices the difference equals the sum, bit for bit."""
     expr = parse(text)
-    _assert_refused(expr, "subtracts the negation", "double negative", node, "redundant")
     found = double_negatives(expr)
-    assert [f.node for f in found] == ([] if node is None else [node])
+    _assert_sign_finding(expr, found, "subtracts the negation", "double negative", node, simpler)
     if node is not None:
-        assert found[0].simpler == simpler
         assert f"{node} subtracts the negation" in " ".join(JUDGE.judge(expr).reasons)
-        _assert_same_bits(node, simpler)
 
 
 @pytest.mark.parametrize(
@@ -503,10 +508,7 @@ def test_a_negated_formula(text: str, simpler: str | None) -> None:
     assert (found is None) == (simpler is None)
     if found is not None:
         assert found.simpler == simpler
-        panel = load_market("dow30", start="2018-01-01", end="2019-12-31")
-        values, plain = evaluate(expr, panel), evaluate(parse(simpler), panel)
-        assert np.isfinite(values).mean() > 0.5
-        assert np.array_equal(values, -plain, equal_nan=True), text
+        _assert_same_bits(text, simpler, negated=True)
 
 
 def test_a_negated_formula_the_node_rules_report_is_reported_once() -> None:
