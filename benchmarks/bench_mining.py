@@ -38,7 +38,10 @@ negatively. A candidate holding a comparison that takes one outcome on at least 
 training cells where it is defined, an operand in disguise, is refused as ``"one-sided"``
 (``--one-sided``, 0 keeps them), and one that passed the training tests with a constant whose
 scaling leaves its factor as it was is refused as ``"idle constant"`` (``--idle-constants off``
-keeps them). ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
+keeps them). An accepted candidate is added in its simplest one-step deletion the pool accepts
+as well, with no loss of training objective (``quantrl.mining.simplify``; ``--simplify TOL``
+allows a loss of TOL times its gain, ``--simplify -1`` adds formulas as offered).
+``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
 can run in separate processes, each pinned to its own core.
 
     .venv/bin/python benchmarks/bench_mining.py --formulas 2000 --methods random,gp,ppo
@@ -67,6 +70,7 @@ from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.env import REWARD_BASES, RewardWeights
 from quantrl.mining.neutral import exposure_formulas
 from quantrl.mining.pool import CV_GATES, T_GATES, AlphaPool
+from quantrl.mining.simplify import Simplifier
 from quantrl.mining.train import PPOConfig, PPOMiner
 
 HORIZON = 20  # label: the 20-day forward return
@@ -348,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse a candidate whose factor a scaled constant leaves as it was (off: keep)",
     )  # fmt: skip
     ap.add_argument(
+        "--simplify", type=float, default=0.0,
+        help="add an acceptable candidate in its simplest acceptable one-step-deletion form, "
+        "within this share of its gain (quantrl.mining.simplify; negative: as offered)",
+    )  # fmt: skip
+    ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
         help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
@@ -447,6 +456,7 @@ def mine(
     task = MiningTask(
         inputs.train, inputs.labels["train"], pool, cache=cache, reward_basis=args.reward,
         reward_weights=inputs.weights,
+        simplifier=None if args.simplify < 0 else Simplifier(inputs.vocab, args.simplify),
     )  # fmt: skip
     if args.valid_gate:
         pool.bind_validation(inputs.valid, inputs.labels["valid"])
@@ -473,6 +483,7 @@ def mine(
         "cpu_seconds": spent["cpu_seconds"],
         "capped": spent["capped"],
         "repeats": task.n_repeats,
+        "simplified": 0 if task.simplifier is None else task.simplifier.n_simplified,
         "breakdown": breakdown(searcher, task, spent["cpu_seconds"]),
         "second_half": second_half(spent["half"], task),
         "reward_quality": _quantiles(task.qualities),

@@ -6,7 +6,8 @@ valid / test. PPO, masked random search and genetic programming each mine a pool
 training split, at the same budget of TOKENS (formula length + 1 per formula, as the RL env
 counts them; ``--minutes`` is only an optional cap), per method and seed. The pool is the
 workload M pool without style neutralisation (per-date rank transform, 3 training blocks,
-cross-validated reward). The table shows, for each run, the final pool's test IC and its share
+cross-validated reward, accepted formulas added in their simplest acceptable form; ``--simplify
+-1`` adds them as offered). The table shows, for each run, the final pool's test IC and its share
 of the ceiling (the test IC of the planted signal itself against the realised label), and how
 many planted formulas the pool holds verbatim. With a token budget and no cap hit, a seed
 reproduces its numbers exactly.
@@ -30,6 +31,7 @@ from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.jobs.harness import make_searcher
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.pool import AlphaPool
+from quantrl.mining.simplify import Simplifier
 
 
 def report(rows: list[dict]) -> None:
@@ -76,6 +78,11 @@ def main() -> None:
     ap.add_argument("--units", default="on", choices=("on", "off"))
     ap.add_argument("--capacity", type=int, default=10)
     ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument(
+        "--simplify", type=float, default=0.0,
+        help="add accepted formulas in their simplest acceptable form within this share of "
+        "their gain (negative: as offered)",
+    )  # fmt: skip
     ap.add_argument("--ppo", default="", help="PPOConfig overrides, e.g. n_epochs=2,d_model=32")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, help="print saved runs")
@@ -112,9 +119,11 @@ def main() -> None:
             pool = AlphaPool(
                 args.capacity, transform="rank", blocks=args.blocks, purge=market.horizon
             )
+            simplifier = None if args.simplify < 0 else Simplifier(vocab, args.simplify)
             task = MiningTask(
-                train, market.labels["train"], pool, cache=EvalCache(max_bytes=256 << 20)
-            )
+                train, market.labels["train"], pool, cache=EvalCache(max_bytes=256 << 20),
+                simplifier=simplifier,
+            )  # fmt: skip
             searcher = make_searcher(method, task, vocab, seed=seed, ppo=ppo)
             spent = run_budget(searcher, task, tokens=args.tokens, minutes=args.minutes)
             test_m = pool.evaluate_on(test, market.labels["test"], cache=EvalCache(256 << 20))

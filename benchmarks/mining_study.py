@@ -577,6 +577,11 @@ def main() -> None:
         help="the pool's idle-constant refusal (bench_mining --idle-constants; '': its default)",
     )  # fmt: skip
     ap.add_argument(
+        "--simplify", type=float, default=None,
+        help="add accepted candidates in their simplest acceptable form within this share of "
+        "their gain (bench_mining --simplify; negative: as offered; default: the bench's)",
+    )  # fmt: skip
+    ap.add_argument(
         "--plot", type=Path, default=None,
         help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
     )  # fmt: skip
@@ -600,6 +605,8 @@ def main() -> None:
         bench_args += ("--t-gate", args.t_gate)
     if args.idle_constants:
         bench_args += ("--idle-constants", args.idle_constants)
+    if args.simplify is not None:
+        bench_args += ("--simplify", str(args.simplify))
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)
     seeds = parse_seeds(args.seeds)
     if args.split == "test" and set(seeds) & set(DESIGN_SEEDS):

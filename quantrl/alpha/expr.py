@@ -368,3 +368,24 @@ def feature(name: str) -> Feature:
 def constant(value: float) -> Constant:
     """Shorthand for ``Constant(value)``."""
     return Constant(value)
+
+
+def replace_node(expr: Expr, index: int, new: Expr) -> Expr:
+    """Copy of ``expr`` with its pre-order node ``index`` replaced by ``new`` (may raise)."""
+    counter = [0]
+
+    def visit(node: Expr) -> Expr:
+        i = counter[0]
+        counter[0] += 1
+        if i == index:
+            counter[0] += node.size - 1
+            return new
+        if not node.children:
+            return node
+        kids = tuple(visit(c) for c in node.children)
+        if all(a is b for a, b in zip(kids, node.children, strict=True)):
+            return node
+        assert isinstance(node, Op)
+        return Op(node.spec, kids, node.params)
+
+    return visit(expr)

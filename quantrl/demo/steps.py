@@ -33,6 +33,7 @@ from quantrl.evaluation.alpha import alphaeval, diversity, evaluate_split, quant
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.baselines import RandomSearch
 from quantrl.mining.pool import AlphaPool
+from quantrl.mining.simplify import Simplifier
 from quantrl.stats.ic import nanmean, rank_ic_series
 from quantrl.stats.inference import ic_lags, newey_west_t
 
@@ -100,8 +101,9 @@ def mine_pools(budget: DemoBudget, seed: int) -> tuple[list[Any], Any]:
     pools = []
     for s in range(seed, seed + budget.mine_seeds):
         pool = AlphaPool(budget.pool_capacity, purge=budget.horizon)
-        task = MiningTask(train, label, pool)
-        RandomSearch(task, Vocabulary(max_len=12), seed=s).run_chunk(budget.mine_tokens)
+        vocab = Vocabulary(max_len=12)
+        task = MiningTask(train, label, pool, simplifier=Simplifier(vocab))
+        RandomSearch(task, vocab, seed=s).run_chunk(budget.mine_tokens)
         if len(pool) == 0:  # pragma: no cover - a pool always accepts its first valid factor
             pool.try_add(REFERENCE_FORMULA)
         pools.append(pool)

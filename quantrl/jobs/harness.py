@@ -20,6 +20,7 @@ from quantrl.jobs.store import METRICS, SPLITS
 from quantrl.mining.baselines import GeneticSearch, RandomSearch
 from quantrl.mining.env import MiningTask, RewardWeights
 from quantrl.mining.pool import AlphaPool
+from quantrl.mining.simplify import Simplifier
 from quantrl.mining.tokens import Vocabulary
 from quantrl.mining.train import PPOConfig, PPOMiner
 from quantrl.stats.ic import ic_summary
@@ -209,6 +210,7 @@ def build_harness(
         subtree_penalty=spec.subtree_penalty,
         reward_basis=spec.reward,
         reward_weights=RewardWeights.from_value(getattr(spec, "reward_weights", None)),
+        simplifier=Simplifier(vocab, spec.simplify_tolerance) if spec.simplify else None,
     )
     searcher = make_searcher(
         method or spec.method,

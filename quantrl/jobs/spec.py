@@ -54,6 +54,9 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     cv_gate = "off"                 # off | mean | every: also require a cross-validated gain
                                     # (blocks > 1, objective "ic"): on average over the held-out
                                     # blocks, or in every held-out block
+    simplify = true                 # add an accepted formula in its simplest one-step deletion
+                                    # the pool accepts as well (false: as offered)
+    simplify_tolerance = 0.0        # share of the formula's gain a simpler form may lose
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -360,6 +363,8 @@ class PoolTable(Table):
     one_sided: Annotated[Float, finite(ge=0, le=1)] = ONE_SIDED
     idle_constants: Bool = True
     cv_gate: Annotated[Str, choice(CV_GATES)] = "off"
+    simplify: Bool = True
+    simplify_tolerance: Annotated[Float, finite(ge=0, lt=1)] = 0.0
 
     @model_validator(mode="after")
     def _one_sided_off_or_above_half(self) -> PoolTable:
@@ -534,6 +539,8 @@ class JobSpec:
     one_sided: float
     idle_constants: bool
     cv_gate: str
+    simplify: bool
+    simplify_tolerance: float
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -607,6 +614,8 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
             ("one_sided", pool.one_sided == 0.0),
             ("idle_constants", not pool.idle_constants),
             ("cv_gate", pool.cv_gate == "off"),
+            ("simplify", not pool.simplify),
+            ("simplify_tolerance", pool.simplify_tolerance == 0.0),
         ),
         "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
         "budget": (("keep", budget.keep == "last"),),
@@ -654,6 +663,8 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         one_sided=pool.one_sided,
         idle_constants=pool.idle_constants,
         cv_gate=pool.cv_gate,
+        simplify=pool.simplify,
+        simplify_tolerance=pool.simplify_tolerance,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

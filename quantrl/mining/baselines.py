@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from quantrl.alpha.expr import Constant, Expr, Feature, Op
+from quantrl.alpha.expr import Constant, Expr, Feature, Op, replace_node
 from quantrl.alpha.parser import parse, parse_rpn, to_rpn
 from quantrl.errors import ConfigError, FormulaError, JobError
 from quantrl.evaluation.formula_rules import formula_refusal
@@ -152,27 +152,6 @@ def _nodes(expr: Expr) -> list[Expr]:
     return list(expr.walk())
 
 
-def _replace(expr: Expr, index: int, new: Expr) -> Expr:
-    """Copy of ``expr`` with its pre-order node ``index`` replaced by ``new`` (may raise)."""
-    counter = [0]
-
-    def visit(node: Expr) -> Expr:
-        i = counter[0]
-        counter[0] += 1
-        if i == index:
-            counter[0] += node.size - 1
-            return new
-        if not node.children:
-            return node
-        kids = tuple(visit(c) for c in node.children)
-        if all(a is b for a, b in zip(kids, node.children, strict=True)):
-            return node
-        assert isinstance(node, Op)
-        return Op(node.spec, kids, node.params)
-
-    return visit(expr)
-
-
 class GeneticSearch(_Searcher):
     """Steady-state genetic programming on expression trees (see the module docstring)."""
 
@@ -262,11 +241,11 @@ class GeneticSearch(_Searcher):
                 names = self._ops_by_sig.get((spec.category, spec.n_inputs, spec.params), [])
                 name = names[int(self.rng.integers(len(names)))] if names else spec.name
                 new = Op.make(name, node.children, node.params)
-        return _replace(expr, i, new)
+        return replace_node(expr, i, new)
 
     def _crossover(self, a: Expr, b: Expr) -> Expr:
         donor = _nodes(b)[self._random_node(b)]
-        return _replace(a, self._random_node(a), donor)
+        return replace_node(a, self._random_node(a), donor)
 
     def _mutate_subtree(self, expr: Expr) -> Expr:
         i = self._random_node(expr)
@@ -275,7 +254,7 @@ class GeneticSearch(_Searcher):
         sub = self._subtree(budget)
         if sub is None:
             return expr
-        return _replace(expr, i, sub)
+        return replace_node(expr, i, sub)
 
     def _offspring(self) -> Expr:
         pc, ps, pp = self.p

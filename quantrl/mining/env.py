@@ -27,13 +27,14 @@ import numpy as np
 
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr, Op
-from quantrl.alpha.parser import parse_rpn
+from quantrl.alpha.parser import parse, parse_rpn
 from quantrl.data import load_market
 from quantrl.data.splits import split_dates
 from quantrl.errors import ConfigError, FormulaError
 from quantrl.evaluation.alpha import pfs, rre
 from quantrl.evaluation.formula_rules import REFUSAL_REASONS
 from quantrl.mining.pool import AddResult, AlphaPool
+from quantrl.mining.simplify import Simplifier
 from quantrl.mining.tokens import GrammarState, Vocabulary
 
 __all__ = ["REWARD_BASES", "AlphaMinerEnv", "MiningTask", "RewardWeights", "root_subtrees"]
@@ -145,6 +146,10 @@ class MiningTask:
     stability (RRE) and robustness (PFS); by default the gain alone is paid. ``qualities``
     holds the blend's factor of every candidate it was applied to, so its spread can be seen.
 
+    With a ``simplifier`` (``quantrl.mining.simplify.Simplifier``), a candidate the pool would
+    accept is added in its simplest form the pool accepts as well; the result is the
+    candidate's, and its ``simplified`` names the formula added in its place.
+
     A formula offered again while the pool is unchanged gets the verdict remembered from its
     last offer (``n_repeats`` counts them) instead of being evaluated again: the pool is
     deterministic, so the result is the same. ``timings()`` splits the CPU time of ``offer``
@@ -168,6 +173,7 @@ class MiningTask:
     qualities: list[float] = field(default_factory=list)
     reward_weights: RewardWeights = field(default_factory=RewardWeights)
     seen: set[str] = field(default_factory=set)
+    simplifier: Simplifier | None = None
     _memo: dict[str, AddResult] = field(default_factory=dict, repr=False)
     _memo_version: int = field(default=-1, repr=False)
 
@@ -222,7 +228,10 @@ class MiningTask:
             self.n_repeats += 1
             return hit
         try:
-            result = pool.try_add(expr)
+            simplifier = self.simplifier
+            result = pool.try_add(expr, commit=simplifier is None)
+            if simplifier is not None and result.reason == "pending":
+                result = simplifier.add(pool, parse(expr), result)
         except FormulaError as exc:
             self.n_errors += 1
             result = AddResult(str(expr), False, 0.0, pool.objective, f"error: {exc}")

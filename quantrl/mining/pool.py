@@ -105,7 +105,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,7 @@ class AddResult:
     marginal_cv_gain: float = math.nan
     cv_gain: float = math.nan
     gain_t: float = math.nan
+    simplified: str = ""  # the simpler formula the pool kept in the candidate's place, if any
 
 
 @dataclass
@@ -291,6 +292,7 @@ class AlphaPool:
         self._zcand = np.zeros((0, 0))  # (T, N): the candidate
         self._cv_cache: tuple[int, list[float]] | None = None
         self._folds: PoolFolds | None = None
+        self._pending: dict[str, tuple[int, AddResult, tuple]] = {}  # considered, not committed
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -521,8 +523,12 @@ class AlphaPool:
         return np.array([a - b for a, b in zip(after, cached[1], strict=True)])
 
     # ------------------------------------------------------------------ adding
-    def try_add(self, formula: str | Expr) -> AddResult:
-        """Offer a formula: accept it when it is new, not a near-duplicate and raises the objective."""
+    def try_add(self, formula: str | Expr, *, commit: bool = True) -> AddResult:
+        """Offer a formula: accept it when it is new, not a near-duplicate and raises the objective.
+
+        With ``commit=False`` a candidate that passes every test is not added: the result says
+        ``"pending"`` and ``commit(formula)`` adds it while the pool is unchanged.
+        """
         self._require_bound()
         self.n_tried += 1
         expr = parse(formula)
@@ -544,7 +550,7 @@ class AlphaPool:
         z = self._candidate_z(values)
         start = time.process_time()
         try:
-            return self._judge_candidate(expr, key, before, z)
+            return self._judge_candidate(expr, key, before, z, commit)
         finally:
             self.timings["fit"] += time.process_time() - start
 
@@ -570,7 +576,9 @@ class AlphaPool:
         self.timings["evaluate"] += time.process_time() - start
         return bool(found)
 
-    def _judge_candidate(self, expr: Expr, key: str, before: float, z: np.ndarray) -> AddResult:
+    def _judge_candidate(
+        self, expr: Expr, key: str, before: float, z: np.ndarray, commit: bool = True
+    ) -> AddResult:
         s, zz, b, c = self._candidate_stats()
         single = self._label_sums.ic(PoolStats.single(s, zz, b, c), np.ones(1))
         single_ic = finite_mean(single, math.nan)
@@ -656,16 +664,39 @@ class AlphaPool:
                     marginal_cv_gain=marginal_cv, cv_gain=cv_change, gain_t=gain_t,
                 )  # fmt: skip
         valid_gain = valid_after - self.valid_objective
+        result = AddResult(
+            key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
+            worst, marginal, marginal_cv, cv_change, gain_t,
+        )  # fmt: skip
+        state = (members, st, w, after, series, valid_after)
+        if commit:
+            return self._apply(result, state)
+        members[-1].z = z.copy()  # the scratch array is the next candidate's
+        self._pending[key] = (self.version, result, state)
+        return replace(result, accepted=False, reason="pending")
+
+    def commit(self, formula: str | Expr) -> AddResult:
+        """Add a candidate that ``try_add(formula, commit=False)`` found acceptable, unchanged."""
+        key = str(parse(formula))
+        pending = self._pending.get(key)
+        if pending is None or pending[0] != self.version:
+            raise ConfigError(
+                f"{key} is not pending: offer it with try_add(commit=False) since the pool's "
+                "last change"
+            )
+        return self._apply(pending[1], pending[2])
+
+    def _apply(self, result: AddResult, state: tuple) -> AddResult:
+        """Make an accepted change: members, sums, weights and objectives."""
+        members, st, w, after, series, valid_after = state
         self._keep(members)
         self._members, self._stats, self.weights, self.objective = members, st, w, after
         self._current = series
         self.valid_objective = valid_after
         self.n_accepted += 1
         self.version += 1
-        return AddResult(
-            key, True, gain, after, "accepted", single_ic, max_mutual, tuple(dropped), valid_gain,
-            worst, marginal, marginal_cv, cv_change, gain_t,
-        )  # fmt: skip
+        self._pending.clear()
+        return result
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
         """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""

@@ -21,7 +21,7 @@ from quantrl.jobs.store import Registry
 SPEC = """
 [job]
 name = "{name}"
-seed = 3
+seed = 1
 output_dir = "{name}"
 registry = "registry.sqlite"
 

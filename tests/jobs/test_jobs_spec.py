@@ -178,6 +178,9 @@ def test_pool_keys_reach_the_job_pool():
             {"cv_gate": "every", "blocks": 3, "objective": "rank_ic"},
             r'needs blocks >= 2 and objective = "ic", got blocks = 3, objective = "rank_ic"',
         ),
+        ({"simplify": "yes"}, r"\[pool\] simplify: must be true or false"),
+        ({"simplify_tolerance": 1.0}, r"\[pool\] simplify_tolerance: .*>= 0 and < 1, got 1"),
+        ({"simplify_tolerance": -0.1}, r"\[pool\] simplify_tolerance: "),
     ],
 )
 def test_bad_pool_keys(pool, match):
@@ -256,6 +259,45 @@ def test_pool_cv_gate_key_digests_as_before_only_when_off():
     assert changed_keys(spec().canonical, spec({"cv_gate": "every"}).canonical) == [
         "[pool] cv_gate: (absent) -> 'every'"
     ]
+
+
+def test_pool_simplify_keys_digest_as_before_only_when_off():
+    from quantrl.jobs.schema import changed_keys
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(pool=None):
+        return spec_from_dict({"job": {"name": "d"}, "pool": pool or {}, "budget": {"steps": 1}})
+
+    off = spec({"simplify": False, "simplify_tolerance": 0.0})
+    canonical = json.loads(off.canonical)["pool"]
+    assert "simplify" not in canonical and "simplify_tolerance" not in canonical  # as before
+    assert spec().simplify and spec().simplify_tolerance == 0.0  # on by default
+    assert changed_keys(off.canonical, spec().canonical) == ["[pool] simplify: (absent) -> True"]
+    loose = spec({"simplify_tolerance": 0.1})
+    assert loose.simplify_tolerance == 0.1
+    assert changed_keys(spec().canonical, loose.canonical) == [
+        "[pool] simplify_tolerance: (absent) -> 0.1"
+    ]
+
+
+def test_harness_simplifies_unless_told_not_to():
+    from quantrl.jobs.harness import build_harness, load_splits
+    from quantrl.jobs.spec import spec_from_dict
+
+    def spec(pool):
+        return spec_from_dict(
+            {"job": {"name": "h"}, "data": {"market": "dow30"}, "pool": pool,
+             "budget": {"steps": 10}, "search": {"method": "random"}}
+        )  # fmt: skip
+
+    plain = spec({})
+    train, valid, _, labels = load_splits(plain)
+    vocab, task, _ = build_harness(plain, train, valid, labels)
+    assert task.simplifier is not None and task.simplifier.vocab is vocab
+    assert task.simplifier.tolerance == 0.0
+    loose = build_harness(spec({"simplify_tolerance": 0.2}), train, valid, labels)[1]
+    assert loose.simplifier is not None and loose.simplifier.tolerance == 0.2
+    assert build_harness(spec({"simplify": False}), train, valid, labels)[1].simplifier is None
 
 
 def test_pool_neutralize_key():
