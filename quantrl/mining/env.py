@@ -7,7 +7,9 @@ token offers the formula to the shared ``AlphaPool`` through a ``MiningTask`` an
 the pool objective on the training split when the formula joins the pool, by default
 cross-validated over blocks of training dates (see ``MiningTask``; 0 for an identical formula,
 a near-duplicate, a degenerate, sparse or one-sided one, one with an idle constant, one the pool
-refuses unevaluated or one tried before), minus an optional frequent-subtree penalty. A masked
+refuses unevaluated or one tried before), minus an optional frequent-subtree penalty. The
+default task adds an accepted formula in its simplest form the pool accepts as well
+(``quantrl.mining.simplify``); ``info["simplified"]`` names it. A masked
 action (only possible without masking) ends the episode with ``invalid_reward`` (default -1, as
 AlphaGen), or raises ``ConfigError`` with ``invalid_action="raise"``.
 
@@ -305,7 +307,8 @@ def _default_task(panel: Any, label_horizon: int, capacity: int, vocab: Vocabula
         full = load_market("dow30")
         panel = full.split(*split_dates("dow30"))[0]
     label = panel.forward_returns(label_horizon)
-    return MiningTask(panel, label, AlphaPool(capacity, purge=label_horizon))
+    pool = AlphaPool(capacity, purge=label_horizon)
+    return MiningTask(panel, label, pool, simplifier=Simplifier(vocab))
 
 
 class AlphaMinerEnv(gym.Env):
@@ -404,6 +407,7 @@ class AlphaMinerEnv(gym.Env):
             "accepted": result.accepted,
             "gain": result.gain,
             "reason": result.reason,
+            "simplified": result.simplified,
             "pool_size": len(self.task.pool),
             "objective": self.task.pool.objective,
         }

@@ -672,6 +672,8 @@ class AlphaPool:
         if commit:
             return self._apply(result, state)
         members[-1].z = z.copy()  # the scratch array is the next candidate's
+        if any(v != self.version for v, _, _ in self._pending.values()):
+            self._pending.clear()  # considered before a change: they can no longer be committed
         self._pending[key] = (self.version, result, state)
         return replace(result, accepted=False, reason="pending")
 

@@ -1,16 +1,17 @@
 """Simpler forms of accepted formulas: keep an operand instead of its operator when that serves.
 
 A random or learned search writes a formula that passes the pool's tests with parts that add
-nothing: in ``Mul($open,Div(EMA(Sub(10,Corr($close,$high,20)),20),$high))`` the ratio
-``Div($open,$high)`` may do all the work. When a candidate would be accepted, ``Simplifier``
+nothing: ``Corr(Add(Mul(Mad($close,10),Cov(Div(30,$high),$close,20)),Mean($close,20)),
+Std($volume,30),30)`` fits the training years no better than ``Corr(Mean($close,20),
+Std($volume,30),30)``. When a candidate would be accepted, ``Simplifier``
 tries its one-step deletions (an operator node replaced by one of its operands that is not a
 constant), shortest first, each through every test of the pool as a candidate in the original's
 place (``AlphaPool.try_add(..., commit=False)``). The first deletion the pool would accept whose
 training objective is within ``tolerance`` of the original's gain (after >= after_original -
 tolerance * gain_original) replaces it, and its own deletions are tried in turn; the pool adds the
-last one kept. Only forms the token grammar can write (``GrammarState.admits``: units on, depth)
-and that ``formula_refusal`` lets through are tried, so a simplified member is one every searcher
-could have drawn. Every form tried counts as a trial of the pool (``AlphaPool.n_tried``), and the
+last one kept. Only forms the token grammar of the searchers' vocabulary writes
+(``GrammarState.admits``: units, depth) and that ``formula_refusal`` lets through are tried, so a
+simplified member is one every searcher could have drawn. Every form tried counts as a trial of the pool (``AlphaPool.n_tried``), and the
 choice reads the training split only.
 """
 
@@ -67,7 +68,9 @@ class Simplifier:
 
     def add(self, pool: AlphaPool, expr: Expr, pending: AddResult) -> AddResult:
         """Add ``expr``, which ``pool.try_add(expr, commit=False)`` found acceptable, or its
-        simplest acceptable deletion; the result is the original's with ``simplified`` set."""
+        simplest acceptable deletion. The result keeps the original's gains (a searcher is paid
+        for what it wrote) with the pool's objective after the change and, when a deletion was
+        added, ``simplified`` naming it."""
         if pending.reason != "pending":
             raise ConfigError(f"{expr} is not pending in the pool ({pending.reason})")
         floor = pending.objective - self.tolerance * max(pending.gain, 0.0)
