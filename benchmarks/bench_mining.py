@@ -536,7 +536,8 @@ def main() -> None:
         print(
             f"  {method} seed {seed}: {row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU"
             f"{', stopped by the clock' if row['capped'] else ''}), {row['formulas']} formulas "
-            f"({row['repeats']} repeats), test RankIC {test_m['rank_ic']:.4f}",
+            f"({row['repeats']} repeats, {row['simplified']} added in a simpler form), "
+            f"test RankIC {test_m['rank_ic']:.4f}",
             flush=True,
         )
 
