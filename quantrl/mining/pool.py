@@ -101,7 +101,6 @@ per-date series index the scored rows. k = 1 (the default) scores every date.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -114,7 +113,6 @@ import numpy as np
 from quantrl.alpha.engine import EvalCache, evaluate
 from quantrl.alpha.expr import Expr
 from quantrl.alpha.parser import parse
-from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.folds import Fold
 from quantrl.errors import ConfigError
 from quantrl.evaluation.comparison_shares import COMPARISONS, ONE_SIDED, comparison_shares
@@ -124,6 +122,12 @@ from quantrl.kernels.cross_section import count_finite_in_nb, cs_rank_nb
 from quantrl.kernels.projection import cross_sums, factor_sums, neutralize_rows_into
 from quantrl.mining.blocks import PoolFolds, pool_folds
 from quantrl.mining.neutral import Exposures, neutralize_rows
+from quantrl.mining.pool_file import (
+    pool_document,
+    read_pool_file,
+    saved_settings,
+    write_pool_file,
+)
 from quantrl.mining.pool_stats import (
     LabelSums,
     PoolStats,
@@ -147,28 +151,6 @@ OBJECTIVES = ("ic", "rank_ic")
 CV_GATES = ("off", "mean", "every")
 #: ``t_gate`` settings: no gate, or the change's gain t above the trials' expected maximum.
 T_GATES = ("off", "deflated")
-
-
-#: The settings a saved pool records: (JSON key, attribute, cast, value read when a file saved
-#: before the setting existed lacks it: the behaviour it had then).
-_SAVED_SETTINGS: tuple[tuple[str, str, Any, Any], ...] = (
-    ("capacity", "capacity", int, None),
-    ("objective", "objective_name", str, "ic"),
-    ("mutual_threshold", "mutual_threshold", float, 0.99),
-    ("min_gain", "min_gain", float, 0.0),
-    ("ridge", "ridge", float, 1e-8),
-    ("transform", "transform", str, "zscore"),
-    ("valid_min_gain", "valid_min_gain", float, 0.0),
-    ("blocks", "blocks", int, 1),
-    ("purge", "purge", int, 0),
-    ("neutralize", "neutralize", lambda texts: [str(t) for t in texts], []),
-    ("min_coverage", "min_coverage", float, 0.0),
-    ("date_step", "date_step", int, 1),
-    ("one_sided", "one_sided", float, 0.0),
-    ("cv_gate", "cv_gate", str, "off"),
-    ("t_gate", "t_gate", str, "off"),
-    ("idle_constants", "idle_constants", bool, False),
-)
 
 
 @dataclass(frozen=True)
@@ -766,17 +748,11 @@ class AlphaPool:
     # ------------------------------------------------------------------ persistence
     def to_dict(self, metrics: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
         """JSON-ready description: settings, formulas, weights, single ICs and split metrics."""
-        settings = {key: cast(getattr(self, attr)) for key, attr, cast, _ in _SAVED_SETTINGS}
-        return {
-            **settings,
-            "train_objective": self.objective,
-            "valid_objective": self.valid_objective,
-            "members": [
-                {"formula": str(m.expr), "weight": float(w), "train_ic": m.single_ic}
-                for m, w in zip(self._members, self.weights, strict=True)
-            ],
-            "metrics": metrics or {},
-        }
+        members = [
+            {"formula": str(m.expr), "weight": float(w), "train_ic": m.single_ic}
+            for m, w in zip(self._members, self.weights, strict=True)
+        ]
+        return pool_document(self, members, metrics)
 
     def save(
         self,
@@ -790,19 +766,12 @@ class AlphaPool:
         data = self.to_dict(metrics)
         if selection is not None:
             data["selection"] = selection
-        text = json.dumps(data, indent=2, allow_nan=True)
-        atomic_write_bytes(Path(path), text.encode())
+        write_pool_file(path, data)
 
     @staticmethod
     def read(path: str | Path) -> dict[str, Any]:
         """Read a saved pool's JSON (formulas, weights, metrics) without binding a panel."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read pool file {path}: {exc}") from exc
-        if not isinstance(data, dict) or "members" not in data:
-            raise ConfigError(f"{path} is not a saved AlphaPool (no 'members')")
-        return data
+        return read_pool_file(path)
 
     @classmethod
     def load(
@@ -810,10 +779,7 @@ class AlphaPool:
     ) -> AlphaPool:
         """Load a saved pool; with a panel and label, bind it and restore members and weights."""
         data = cls.read(path)
-        settings = {
-            key: cast(data.get(key, absent)) for key, _, cast, absent in _SAVED_SETTINGS[1:]
-        }
-        pool = cls(int(data["capacity"]), **settings)
+        pool = cls(int(data["capacity"]), **saved_settings(data))
         formulas = [m["formula"] for m in data["members"]]
         weights = [float(m["weight"]) for m in data["members"]]
         if panel is not None and label is not None:
