@@ -21,6 +21,7 @@ SEARCH = textwrap.dedent(
     from quantrl.mining.baselines import GeneticSearch, RandomSearch
     from quantrl.mining.neutral import DEFAULT_STYLE_EXPOSURES
     from quantrl.mining.pool import AlphaPool
+    from quantrl.mining.simplify import Simplifier
 
     panel = quantrl.load_market("sp500", start="2015-01-01", end="2016-03-31")
     panel = panel.select(list(panel.symbols[:40]))
@@ -28,8 +29,9 @@ SEARCH = textwrap.dedent(
     out = {}
     for name, cls, kw in [("random", RandomSearch, {}), ("gp", GeneticSearch, {"population": 10})]:
         pool = AlphaPool(4, blocks=3, transform="rank", neutralize=DEFAULT_STYLE_EXPOSURES)
-        task = MiningTask(panel, label, pool)
-        search = cls(task, Vocabulary(max_len=10), seed=5, **kw)
+        vocab = Vocabulary(max_len=10)
+        task = MiningTask(panel, label, pool, simplifier=Simplifier(vocab))
+        search = cls(task, vocab, seed=5, **kw)
         offers = []
         original = task.offer
 
@@ -37,7 +39,7 @@ SEARCH = textwrap.dedent(
             reward, r = original(expr)
             offers.append([r.formula, r.reason, reward.hex(), r.gain.hex(), r.objective.hex(),
                            r.single_ic.hex(), r.max_mutual.hex(), r.marginal_gain.hex(),
-                           r.marginal_cv_gain.hex(), r.worst_block_gain.hex()])
+                           r.marginal_cv_gain.hex(), r.worst_block_gain.hex(), r.simplified])
             return reward, r
 
         task.offer = offer
@@ -100,6 +102,7 @@ def test_search_is_identical_under_different_hash_seeds():
     for method in ("random", "gp"):
         assert len(a[method]["offers"]) > 10
         assert a[method]["formulas"], method  # the pool took something
+        assert any(offer[-1] for offer in a[method]["offers"]), method  # and simplified some
         assert a[method] == b[method], method
 
 
