@@ -75,12 +75,15 @@ class Simplifier:
             raise ConfigError(f"{expr} is not pending in the pool ({pending.reason})")
         floor = pending.objective - self.tolerance * max(pending.gain, 0.0)
         kept = expr
+        seen: set[str] = set()  # a form refused once is refused again: the pool is unchanged
         improved = True
         while improved:
             improved = False
             for simpler in deletions(kept):
-                if str(simpler) in pool.formulas or not self.writable(simpler):
+                text = str(simpler)
+                if text in seen or text in pool.formulas or not self.writable(simpler):
                     continue
+                seen.add(text)
                 self.n_tried += 1
                 result = pool.try_add(simpler, commit=False)
                 if result.reason == "pending" and result.objective >= floor:
