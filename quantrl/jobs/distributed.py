@@ -33,6 +33,7 @@ from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, load_spec
 from quantrl.jobs.store import Registry
 from quantrl.mining.pool import AlphaPool
+from quantrl.mining.pool_file import checked_origins
 from quantrl.progress import ProgressBar
 
 __all__ = ["DistributedResult", "MinerTask", "mine_distributed", "plan_miners", "run_miner"]
@@ -97,6 +98,7 @@ def run_miner(shared: dict[str, Any], task: MinerTask) -> dict[str, Any]:
         "operators": list(task.operators),
         "formulas": pool.formulas,
         "weights": [float(w) for w in pool.weights],
+        "origins": dict(pool.origins),
         "train_objective": float(pool.objective),
         "steps": int(searcher.steps_done),
         "n_formulas": int(mining.n_offered),
@@ -237,12 +239,16 @@ def _mine_locked(
 def merge_pools(
     spec: JobSpec, train: Any, valid: Any, labels: dict[str, Any], miners: list[dict[str, Any]]
 ) -> AlphaPool:
-    """Offer every miner's formulas, in miner order, to one pool built as the job's pool is."""
+    """Offer every miner's formulas, in miner order, to one pool built as the job's pool is; a
+    member a miner had added in a simpler form keeps the formula it was offered as."""
 
     pool = make_pool(spec, train, valid, labels)
+    origins: dict[str, str] = {}
     for result in miners:
         for formula in result["formulas"]:
             pool.try_add(formula)
+        origins = checked_origins(result.get("origins"), "miner result") | origins
+    pool.origins = {f: origins[f] for f in pool.formulas if f in origins}
     return pool
 
 

@@ -21,10 +21,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from quantrl.errors import JobError
+from quantrl.errors import ConfigError, JobError
 from quantrl.jobs.harness import MiningSetup
 from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.store import Registry
+from quantrl.mining.pool_file import checked_origins
 
 __all__ = [
     "KEEP_RULE",
@@ -56,6 +57,7 @@ def track_best(setup: MiningSetup, info: Mapping[str, float]) -> bool:
         "steps": int(info["steps"]),
         "n_formulas": int(info["formulas"]),
         "valid_rank_ic": score,
+        "origins": dict(pool.origins),
     }
     return True
 
@@ -74,6 +76,7 @@ def keep_best(setup: MiningSetup) -> dict[str, Any]:
         or [float(w) for w in pool.weights] != best["weights"]
     ):
         pool.restore(best["formulas"], best["weights"])
+        pool.origins = dict(best["origins"])
     return {
         "rule": KEEP_RULE,
         "chunks": chunks,
@@ -133,8 +136,12 @@ def best_from_state(raw: Any) -> dict[str, Any] | None:
     """The snapshot a checkpoint holds (None when absent); JobError when it is malformed."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) != set(_FIELDS):
+    if not isinstance(raw, dict) or set(raw) - {"origins"} != set(_FIELDS):
         raise JobError(f"checkpoint best-chunk snapshot does not hold exactly {_FIELDS}")
+    try:  # snapshots saved before members recorded their origins have none
+        origins = checked_origins(raw.get("origins"), "checkpoint best-chunk snapshot")
+    except ConfigError as exc:
+        raise JobError(str(exc)) from None
     formulas, weights = raw["formulas"], raw["weights"]
     if not isinstance(formulas, list) or not all(isinstance(f, str) for f in formulas):
         raise JobError("checkpoint best-chunk snapshot: formulas are not a list of strings")
@@ -153,6 +160,7 @@ def best_from_state(raw: Any) -> dict[str, Any] | None:
         "steps": int(raw["steps"]),
         "n_formulas": int(raw["n_formulas"]),
         "valid_rank_ic": float(raw["valid_rank_ic"]),
+        "origins": origins,
     }
 
 

@@ -58,6 +58,7 @@ from quantrl.jobs.ledger import record_pool
 from quantrl.jobs.lock import JobLock
 from quantrl.jobs.spec import JobSpec, changed_keys, load_spec
 from quantrl.jobs.store import Registry
+from quantrl.mining.pool_file import checked_origins
 from quantrl.progress import ProgressBar
 
 __all__ = [
@@ -102,7 +103,11 @@ def _state(setup: MiningSetup, run_id: int, elapsed: float, status: str) -> dict
         "status": status,
         "n_formulas": setup.task.n_offered,
         "seen": sorted(setup.task.seen),
-        "pool": {"formulas": pool.formulas, "weights": [float(w) for w in pool.weights]},
+        "pool": {
+            "formulas": pool.formulas,
+            "weights": [float(w) for w in pool.weights],
+            "origins": dict(pool.origins),
+        },
         "searcher": setup.searcher.state_dict(),
         "curve": [dict(p) for p in setup.curve],
         "best": setup.best,
@@ -151,6 +156,10 @@ def _run_locked(
     if found is not None:
         state, _ = found
         setup.task.pool.restore(state["pool"]["formulas"], state["pool"]["weights"])
+        try:
+            setup.task.pool.origins = checked_origins(state["pool"].get("origins"), "checkpoint")
+        except ConfigError as exc:
+            raise JobError(str(exc)) from None
         setup.searcher.load_state_dict(state["searcher"])
         setup.task.n_offered = int(state.get("n_formulas", 0))
         setup.task.seen = set(state.get("seen", ()))

@@ -125,6 +125,7 @@ from quantrl.mining.neutral import Exposures, neutralize_rows
 from quantrl.mining.pool_file import (
     pool_document,
     read_pool_file,
+    saved_origins,
     saved_settings,
     write_pool_file,
 )
@@ -275,6 +276,8 @@ class AlphaPool:
         self._cv_cache: tuple[int, list[float]] | None = None
         self._folds: PoolFolds | None = None
         self._pending: dict[str, tuple[int, AddResult, tuple]] = {}  # considered, not committed
+        #: member formula -> the formula a searcher offered, for members added in a simpler form
+        self.origins: dict[str, str] = {}
 
     # ------------------------------------------------------------------ binding
     def bind(self, panel: Any, label: np.ndarray, cache: EvalCache | None = None) -> AlphaPool:
@@ -659,8 +662,9 @@ class AlphaPool:
         self._pending[key] = (self.version, result, state)
         return replace(result, accepted=False, reason="pending")
 
-    def commit(self, formula: str | Expr) -> AddResult:
-        """Add a candidate that ``try_add(formula, commit=False)`` found acceptable, unchanged."""
+    def commit(self, formula: str | Expr, *, offered: str | Expr | None = None) -> AddResult:
+        """Add a candidate that ``try_add(formula, commit=False)`` found acceptable, unchanged;
+        ``offered`` is the formula a searcher wrote when this one is its simpler form."""
         key = str(parse(formula))
         pending = self._pending.get(key)
         if pending is None or pending[0] != self.version:
@@ -668,12 +672,17 @@ class AlphaPool:
                 f"{key} is not pending: offer it with try_add(commit=False) since the pool's "
                 "last change"
             )
-        return self._apply(pending[1], pending[2])
+        result = self._apply(pending[1], pending[2])
+        if offered is not None and str(offered) != key:
+            self.origins[key] = str(offered)
+        return result
 
     def _apply(self, result: AddResult, state: tuple) -> AddResult:
         """Make an accepted change: members, sums, weights and objectives."""
         members, st, w, after, series, valid_after = state
         self._keep(members)
+        kept = {str(m.expr) for m in members}
+        self.origins = {f: o for f, o in self.origins.items() if f in kept}
         self._members, self._stats, self.weights, self.objective = members, st, w, after
         self._current = series
         self.valid_objective = valid_after
@@ -683,7 +692,8 @@ class AlphaPool:
         return result
 
     def restore(self, formulas: Sequence[str], weights: Sequence[float] | None = None) -> None:
-        """Rebuild members from formulas in order (no acceptance test), then refit or set weights."""
+        """Rebuild members from formulas in order (no acceptance test), then refit or set weights
+        (``origins`` is cleared: set it afterwards for members added in a simpler form)."""
         self._require_bound()
         if len(formulas) > self.capacity:
             raise ConfigError(f"{len(formulas)} formulas exceed the pool capacity {self.capacity}")
@@ -700,6 +710,7 @@ class AlphaPool:
             single_ic = finite_mean(single, math.nan)
             self._members.append(_Member(expr, z, single_ic, vz))
             self._keep(self._members)
+        self.origins = {}
         w = (
             fit_weights(self._stats, self.ridge)
             if weights is None
@@ -792,4 +803,5 @@ class AlphaPool:
             ]
             pool.weights = np.asarray(weights, dtype=np.float64)
             pool.objective = float(data.get("train_objective", 0.0))
+        pool.origins = saved_origins(data)
         return pool

@@ -15,7 +15,15 @@ from typing import Any
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.errors import ConfigError
 
-__all__ = ["SAVED_SETTINGS", "pool_document", "read_pool_file", "saved_settings", "write_pool_file"]
+__all__ = [
+    "SAVED_SETTINGS",
+    "checked_origins",
+    "pool_document",
+    "read_pool_file",
+    "saved_origins",
+    "saved_settings",
+    "write_pool_file",
+]
 
 #: The settings a saved pool records: (JSON key, attribute, cast, value read when a file saved
 #: before the setting existed lacks it: the behaviour it had then).
@@ -42,8 +50,13 @@ SAVED_SETTINGS: tuple[tuple[str, str, Any, Any], ...] = (
 def pool_document(
     pool: Any, members: list[dict[str, Any]], metrics: dict[str, dict[str, float]] | None
 ) -> dict[str, Any]:
-    """The JSON-ready document of a pool: its settings, objectives, ``members`` and metrics."""
+    """The JSON-ready document of a pool: its settings, objectives, ``members`` and metrics; a
+    member added in a simpler form records the formula offered (``pool.origins``)."""
     settings = {key: cast(getattr(pool, attr)) for key, attr, cast, _ in SAVED_SETTINGS}
+    origins = getattr(pool, "origins", {})
+    members = [
+        {**m, "offered": origins[m["formula"]]} if m["formula"] in origins else m for m in members
+    ]
     return {
         **settings,
         "train_objective": pool.objective,
@@ -56,6 +69,23 @@ def pool_document(
 def saved_settings(data: dict[str, Any]) -> dict[str, Any]:
     """Keyword settings of ``AlphaPool`` (all but the capacity) from a saved document."""
     return {key: cast(data.get(key, absent)) for key, _, cast, absent in SAVED_SETTINGS[1:]}
+
+
+def saved_origins(data: dict[str, Any]) -> dict[str, str]:
+    """Member formula -> formula offered, for the members a saved document says were simplified."""
+    return {m["formula"]: str(m["offered"]) for m in data["members"] if "offered" in m}
+
+
+def checked_origins(raw: Any, where: str) -> dict[str, str]:
+    """Origins read back from a file (None: none); ConfigError naming ``where`` when they are not
+    a mapping of formulas to formulas."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ConfigError(f"{where}: origins are not a mapping of member formulas to formulas")
+    return dict(raw)
 
 
 def write_pool_file(path: str | Path, data: dict[str, Any]) -> None:

@@ -89,7 +89,7 @@ class Simplifier:
                 if result.reason == "pending" and result.objective >= floor:
                     kept, improved = simpler, True
                     break
-        added = pool.commit(kept)
+        added = pool.commit(kept, offered=expr)
         if kept is expr:
             return added
         self.n_simplified += 1

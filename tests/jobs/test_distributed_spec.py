@@ -96,3 +96,23 @@ def test_run_due_runs_a_distributed_spec_then_skips_it(tmp_path: Path) -> None:
     second = run_due(tmp_path)
     assert [(o.job, o.action) for o in second] == [("due-dist", "skipped")]
     assert len(list((tmp_path / "out" / "miners").glob("*.json"))) == 2
+
+
+def test_merged_pool_keeps_the_formula_each_simplified_member_was_offered_as() -> None:
+    from quantrl.jobs.distributed import merge_pools
+    from quantrl.jobs.harness import load_splits
+
+    spec = spec_from_dict(
+        {"job": {"name": "merge"}, "data": {"market": "dow30"}, "pool": {"capacity": 3}}
+    )
+    train, valid, _, labels = load_splits(spec)
+    kept, offered = "Div(Mean($close,20),$close)", "Log(Div(Mean($close,20),$close))"
+    miners = [
+        {"formulas": [kept], "origins": {kept: offered}},
+        {"formulas": ["Corr($close,$volume,20)"]},  # a result saved before origins existed
+    ]
+    pool = merge_pools(spec, train, valid, labels, miners)
+    assert kept in pool.formulas and pool.origins == {kept: offered}
+    bad = [{"formulas": [kept], "origins": [offered]}]
+    with pytest.raises(ConfigError, match="miner result: origins are not a mapping"):
+        merge_pools(spec, train, valid, labels, bad)

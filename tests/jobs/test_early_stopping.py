@@ -102,7 +102,7 @@ def test_keeping_the_best_does_not_change_the_search(runs):
 
 
 def test_a_killed_and_resumed_run_keeps_the_same_pool(runs, tmp_path):
-    _, (whole, _), _ = runs
+    whole_spec, (whole, _), _ = runs
     spec = _spec(tmp_path, "best", "best_valid")
 
     def stop(setup, info):  # before chunk 6's checkpoint: chunk 5's is on disk
@@ -116,6 +116,11 @@ def test_a_killed_and_resumed_run_keeps_the_same_pool(runs, tmp_path):
     assert (resumed.formulas, resumed.weights) == (whole.formulas, whole.weights)
     assert resumed.selection == whole.selection
     np.testing.assert_equal(resumed.curve, whole.curve)
+    # a member added in a simpler form names the formula offered, through the kill and the
+    # restore of the best chunk's pool
+    members = json.loads(whole_spec.pool_path.read_text())["members"]
+    assert any("offered" in m for m in members)
+    assert json.loads(spec.pool_path.read_text())["members"] == members
 
 
 def test_the_cli_says_which_chunk_it_kept(tmp_path):
@@ -150,6 +155,11 @@ def test_the_cli_says_which_chunk_it_kept(tmp_path):
              "valid_rank_ic": float("nan")},
             "not a number",
         ),
+        (
+            {"formulas": ["$close"], "weights": [1.0], "steps": 1, "n_formulas": 1,
+             "valid_rank_ic": 0.1, "origins": {"$close": 3}},
+            "origins are not a mapping of member formulas to formulas",
+        ),
     ],
 )  # fmt: skip
 def test_a_malformed_snapshot_in_a_checkpoint_is_refused(raw, message):
@@ -159,6 +169,9 @@ def test_a_malformed_snapshot_in_a_checkpoint_is_refused(raw, message):
 
 def test_an_older_checkpoint_without_a_snapshot_reads_as_none():
     assert best_from_state(None) is None
+    older = {"formulas": ["$close"], "weights": [1.0], "steps": 1, "n_formulas": 1,
+             "valid_rank_ic": 0.1}  # fmt: skip
+    assert best_from_state(older)["origins"] == {}  # saved before members recorded origins
 
 
 def test_the_spec_key():

@@ -138,6 +138,7 @@ def test_sigkill_resume_matches_uninterrupted_run(tmp_path):
     np.testing.assert_equal(resumed.curve, ref.curve)  # NaN while the pool was empty
     saved = json.loads(spec.pool_path.read_text())
     assert [m["formula"] for m in saved["members"]] == ref.formulas
+    assert saved["members"] == json.loads(ref_spec.pool_path.read_text())["members"]
     with JobLock(spec.lock_path) as lock:  # released by the run; the side file is gone
         assert lock.read()["pid"] == os.getpid()
     assert lock.read() is None

@@ -94,6 +94,24 @@ def test_an_equivalent_deletion_replaces_the_candidate(panel):
     assert pool.n_tried == 2  # each form tried is a trial
 
 
+def test_a_simplified_member_keeps_the_formula_offered_through_save_and_load(panel, tmp_path):
+    label = panel.forward_returns(20)
+    pool = AlphaPool(5, transform="rank").bind(panel, label)
+    task = MiningTask(panel, label, pool, simplifier=Simplifier(Vocabulary()))
+    offered, kept = "Log(Div(Mean($close,20),$close))", "Div(Mean($close,20),$close)"
+    task.offer(parse(offered))
+    task.offer(parse("Corr($close,$volume,20)"))  # added as offered: no deletion is writable
+    assert pool.origins == {kept: offered}
+    members = pool.to_dict()["members"]
+    assert [m.get("offered") for m in members] == [offered, None]
+    pool.save(tmp_path / "pool.json")
+    assert AlphaPool.load(tmp_path / "pool.json").origins == {kept: offered}
+    rebound = AlphaPool.load(tmp_path / "pool.json", panel, label)
+    assert rebound.formulas == pool.formulas and rebound.origins == {kept: offered}
+    pool.restore(pool.formulas)  # a rebuild forgets origins until told
+    assert pool.origins == {}
+
+
 def test_tolerance_floor_against_fresh_pools(panel):
     label = panel.forward_returns(20)
     original = "Corr(Log($close),Log($volume),20)"
