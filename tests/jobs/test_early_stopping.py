@@ -128,6 +128,10 @@ def test_the_cli_says_which_chunk_it_kept(tmp_path):
     res = CliRunner().invoke(app, ["mine", str(spec.source), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "kept the pool after" in res.output and "chosen on" in res.output
+    saved = json.loads(spec.pool_path.read_text())["members"]
+    simplified = [m for m in saved if "offered" in m]
+    assert simplified  # each such member is printed with the formula it was offered as
+    assert all(f"offered as {m['offered']}" in res.output for m in simplified)
 
 
 @pytest.mark.parametrize(
