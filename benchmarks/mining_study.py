@@ -59,7 +59,7 @@ from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from benchmarks.bench_mining import MiningInputs, build_parser, load_inputs, mine
-from quantrl.alpha import EvalCache
+from quantrl.alpha import EvalCache, parse, to_rpn
 from quantrl.backtest.engine import run_weights
 from quantrl.data.cache import atomic_write_bytes
 from quantrl.data.panel import Panel
@@ -462,6 +462,22 @@ def _row(rows: Sequence[dict], method: str, seed: int) -> dict | None:
     return next((r for r in rows if r["method"] == method and r["seed"] == seed), None)
 
 
+def member_size(
+    rows: Sequence[dict], method: str, seeds: Sequence[int]
+) -> tuple[int, float, float]:
+    """Pool members of one method over the seeds: their count, mean RPN tokens and mean depth."""
+    exprs = [
+        parse(formula)
+        for s in seeds
+        if (r := _row(rows, method, s))
+        for formula, _ in r.get("members", ())
+    ]
+    if not exprs:
+        return 0, math.nan, math.nan
+    tokens = float(np.mean([len(to_rpn(e)) for e in exprs]))
+    return len(exprs), tokens, float(np.mean([e.depth for e in exprs]))
+
+
 def versus(
     rows: Sequence[dict], other: Sequence[dict], seeds: Sequence[int], split: str, label: str
 ) -> str:
@@ -494,6 +510,16 @@ def versus(
             f"\n{LABELS.get(m, m)}: the two designs mined the same pool on {len(same)} of "
             f"{len(seeds)} seeds" + (f" ({', '.join(map(str, same))})." if same else ".")
         )
+        (n_a, tok_a, dep_a), (n_b, tok_b, dep_b) = (
+            member_size(rows, m, seeds),
+            member_size(other, m, seeds),
+        )
+        if n_a and n_b:
+            lines.append(
+                f"{LABELS.get(m, m)}: pool members of {tok_a:.1f} tokens (depth {dep_a:.1f}) on "
+                f"average in this design ({n_a} members), {tok_b:.1f} ({dep_b:.1f}) in the other "
+                f"({n_b})."
+            )
         for label_, rows_ in (("this design", rows), ("the other design", other)):
             q = [
                 r["reward_quality"] for s in seeds

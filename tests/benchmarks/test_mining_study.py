@@ -19,6 +19,7 @@ from benchmarks.mining_study import (
     evaluate_all,
     long_short_weights,
     mean_ci,
+    member_size,
     mine_all,
     plot_study,
     study_figure,
@@ -196,8 +197,20 @@ def test_versus_says_when_two_designs_mined_the_same_pools() -> None:
     assert other[0]["method"] == "ppo" and other[0]["seed"] == 1000
     assert "PPO (MaskablePPO): the two designs mined the same pool on 3 of 4 seeds" in text
     assert "random search: the two designs mined the same pool on 4 of 4 seeds" in text
+    # Mean($close,w) is 3 tokens deep 2, Std($close,5) the same: by hand over PPO's 2 seeds
+    assert "PPO (MaskablePPO): pool members of 3.0 tokens (depth 2.0) on average in this" in text
     same = next(x for x in text.splitlines() if x.startswith("| random search | valid RankIC"))
     assert "+0.0000 on every seed | - | -" in same  # the tests are undefined, not p = nan
+
+
+def test_member_size_counts_tokens_and_depth_by_hand() -> None:
+    rows = _synthetic_rows(2)
+    rows[0]["members"] = [["Corr($close,Log($volume),20)", 1.0], ["$close", -1.0]]  # PPO, 1000
+    rows[3]["members"] = [["Div(Mean($close,20),$close)", 1.0]]  # PPO, seed 1001
+    # tokens: $close $volume Log 20 Corr = 5; $close = 1; $close 20 Mean $close Div = 5
+    # depth: Corr(., Log(.)) = 3; a feature = 1; Div(Mean(.), .) = 3
+    assert member_size(rows, "ppo", [1000, 1001]) == (3, 11 / 3, 7 / 3)
+    assert member_size(rows, "random", [1000, 1001])[0] == 0  # no members recorded
 
 
 def test_versus_reports_the_blended_rewards_quality_factors() -> None:
