@@ -40,7 +40,8 @@ training cells where it is defined, an operand in disguise, is refused as ``"one
 scaling leaves its factor as it was is refused as ``"idle constant"`` (``--idle-constants off``
 keeps them). An accepted candidate is added in its simplest one-step deletion the pool accepts
 as well, with no loss of training objective (``quantrl.mining.simplify``; ``--simplify TOL``
-allows a loss of TOL times its gain, ``--simplify -1`` adds formulas as offered).
+allows a loss of TOL times its gain, ``--simplify-reach 2`` also tries forms two deletions away,
+``--simplify -1`` adds formulas as offered).
 ``--json FILE`` saves the runs and ``--merge FILE ...`` prints one table of saved runs, so seeds
 can run in separate processes, each pinned to its own core.
 
@@ -357,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
         "within this share of its gain (quantrl.mining.simplify; negative: as offered)",
     )  # fmt: skip
     ap.add_argument(
+        "--simplify-reach", type=int, default=1, choices=(1, 2),
+        help="deletions a simplification step may take (2: two when no single one serves)",
+    )  # fmt: skip
+    ap.add_argument(
         "--reward", default="cv", choices=REWARD_BASES,
         help="PPO reward: cross-validated or in-sample marginal pool gain, or the net gain",
     )  # fmt: skip
@@ -456,7 +461,9 @@ def mine(
     task = MiningTask(
         inputs.train, inputs.labels["train"], pool, cache=cache, reward_basis=args.reward,
         reward_weights=inputs.weights,
-        simplifier=None if args.simplify < 0 else Simplifier(inputs.vocab, args.simplify),
+        simplifier=None
+        if args.simplify < 0
+        else Simplifier(inputs.vocab, args.simplify, reach=args.simplify_reach),
     )  # fmt: skip
     if args.valid_gate:
         pool.bind_validation(inputs.valid, inputs.labels["valid"])

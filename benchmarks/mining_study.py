@@ -608,6 +608,10 @@ def main() -> None:
         "their gain (bench_mining --simplify; negative: as offered; default: the bench's)",
     )  # fmt: skip
     ap.add_argument(
+        "--simplify-reach", type=int, default=None, choices=(1, 2),
+        help="deletions a simplification step may take (bench_mining --simplify-reach)",
+    )  # fmt: skip
+    ap.add_argument(
         "--plot", type=Path, default=None,
         help="write a PNG of the per-seed RankIC and Sharpe, seeds paired across methods",
     )  # fmt: skip
@@ -631,6 +635,8 @@ def main() -> None:
         bench_args += ("--t-gate", args.t_gate)
     if args.idle_constants:
         bench_args += ("--idle-constants", args.idle_constants)
+    if args.simplify_reach is not None:
+        bench_args += ("--simplify-reach", str(args.simplify_reach))
     if args.simplify is not None:
         bench_args += ("--simplify", str(args.simplify))
     design = Design(args.formulas, tuple(args.methods.split(",")), bench_args)

@@ -210,7 +210,11 @@ def build_harness(
         subtree_penalty=spec.subtree_penalty,
         reward_basis=spec.reward,
         reward_weights=RewardWeights.from_value(getattr(spec, "reward_weights", None)),
-        simplifier=Simplifier(vocab, spec.simplify_tolerance) if spec.simplify else None,
+        simplifier=(
+            Simplifier(vocab, spec.simplify_tolerance, reach=spec.simplify_reach)
+            if spec.simplify
+            else None
+        ),
     )
     searcher = make_searcher(
         method or spec.method,

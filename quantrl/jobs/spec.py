@@ -57,6 +57,7 @@ Format (every key but ``job.name`` has a default; relative paths are relative to
     simplify = true                 # add an accepted formula in its simplest one-step deletion
                                     # the pool accepts as well (false: as offered)
     simplify_tolerance = 0.0        # share of the formula's gain a simpler form may lose
+    simplify_reach = 1              # 2: also try forms two deletions away (shorter, slower)
 
     [budget]
     steps = 20000                   # env steps (tokens); 0 = no step limit
@@ -365,6 +366,7 @@ class PoolTable(Table):
     cv_gate: Annotated[Str, choice(CV_GATES)] = "off"
     simplify: Bool = True
     simplify_tolerance: Annotated[Float, finite(ge=0, lt=1)] = 0.0
+    simplify_reach: Annotated[Int, int_range(1, 2)] = 1
 
     @model_validator(mode="after")
     def _one_sided_off_or_above_half(self) -> PoolTable:
@@ -541,6 +543,7 @@ class JobSpec:
     cv_gate: str
     simplify: bool
     simplify_tolerance: float
+    simplify_reach: int
     steps: int
     minutes: float
     checkpoint_minutes: float
@@ -616,6 +619,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
             ("cv_gate", pool.cv_gate == "off"),
             ("simplify", not pool.simplify),
             ("simplify_tolerance", pool.simplify_tolerance == 0.0),
+            ("simplify_reach", pool.simplify_reach == 1),
         ),
         "search": (("max_depth", search.max_depth == 6), ("units", search.units == "on")),
         "budget": (("keep", budget.keep == "last"),),
@@ -665,6 +669,7 @@ def _flatten(m: JobFile, base: Path) -> JobSpec:
         cv_gate=pool.cv_gate,
         simplify=pool.simplify,
         simplify_tolerance=pool.simplify_tolerance,
+        simplify_reach=pool.simplify_reach,
         steps=budget.steps,
         minutes=budget.minutes,
         checkpoint_minutes=budget.checkpoint_minutes,

@@ -17,6 +17,7 @@ choice reads the training split only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from quantrl.alpha.expr import Expr, replace_node
@@ -52,6 +53,7 @@ class Simplifier:
 
     vocab: Vocabulary
     tolerance: float = 0.0
+    reach: int = 1  # 2: when no one-step deletion serves, try those two deletions away
     n_simplified: int = 0  # candidates added in a simpler form
     n_tried: int = 0  # deletions offered to the pool
     _grammar: GrammarState | None = field(default=None, repr=False)
@@ -59,6 +61,17 @@ class Simplifier:
     def __post_init__(self) -> None:
         if not 0.0 <= self.tolerance < 1.0:
             raise ConfigError(f"tolerance must lie in [0, 1), got {self.tolerance}")
+        if self.reach not in (1, 2):
+            raise ConfigError(f"reach must be 1 or 2 deletions, got {self.reach}")
+
+    def candidates(self, expr: Expr) -> Iterator[Expr]:
+        """``expr``'s deletions, shortest first; with ``reach=2`` then those two deletions away."""
+        first = deletions(expr)
+        yield from first
+        if self.reach == 2:
+            near = {str(e) for e in first}
+            found = {str(d): d for e in first for d in deletions(e) if str(d) not in near}
+            yield from sorted(found.values(), key=lambda e: (len(to_rpn(e)), str(e)))
 
     def writable(self, expr: Expr) -> bool:
         """Whether a searcher could offer ``expr``: the grammar writes it, no refusal rule holds."""
@@ -79,7 +92,7 @@ class Simplifier:
         improved = True
         while improved:
             improved = False
-            for simpler in deletions(kept):
+            for simpler in self.candidates(kept):
                 text = str(simpler)
                 if text in seen or text in pool.formulas or not self.writable(simpler):
                     continue

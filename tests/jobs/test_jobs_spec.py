@@ -181,6 +181,7 @@ def test_pool_keys_reach_the_job_pool():
         ({"simplify": "yes"}, r"\[pool\] simplify: must be true or false"),
         ({"simplify_tolerance": 1.0}, r"\[pool\] simplify_tolerance: .*>= 0 and < 1, got 1"),
         ({"simplify_tolerance": -0.1}, r"\[pool\] simplify_tolerance: "),
+        ({"simplify_reach": 3}, r"\[pool\] simplify_reach: must be an integer in \[1, 2\], got 3"),
     ],
 )
 def test_bad_pool_keys(pool, match):
@@ -278,6 +279,10 @@ def test_pool_simplify_keys_digest_as_before_only_when_off():
     assert changed_keys(spec().canonical, loose.canonical) == [
         "[pool] simplify_tolerance: (absent) -> 0.1"
     ]
+    assert spec({"simplify_reach": 1}).digest == spec().digest and spec().simplify_reach == 1
+    assert changed_keys(spec().canonical, spec({"simplify_reach": 2}).canonical) == [
+        "[pool] simplify_reach: (absent) -> 2"
+    ]
 
 
 def test_harness_simplifies_unless_told_not_to():
@@ -297,6 +302,9 @@ def test_harness_simplifies_unless_told_not_to():
     assert task.simplifier.tolerance == 0.0
     loose = build_harness(spec({"simplify_tolerance": 0.2}), train, valid, labels)[1]
     assert loose.simplifier is not None and loose.simplifier.tolerance == 0.2
+    assert task.simplifier.reach == 1 and loose.simplifier.reach == 1
+    far = build_harness(spec({"simplify_reach": 2}), train, valid, labels)[1]
+    assert far.simplifier is not None and far.simplifier.reach == 2
     assert build_harness(spec({"simplify": False}), train, valid, labels)[1].simplifier is None
 
 

@@ -135,6 +135,24 @@ def test_tolerance_floor_against_fresh_pools(panel):
         assert result.simplified == ("" if kept == original else kept)
     with pytest.raises(ConfigError, match="tolerance"):
         Simplifier(Vocabulary(), tolerance=1.0)
+    # two deletions away lies a form at least as good as the original, past two worse ones
+    assert _alone(panel, last) >= best
+    pool = AlphaPool(5, transform="rank").bind(panel, label)
+    simplifier = Simplifier(Vocabulary(), reach=2)
+    _, result = MiningTask(panel, label, pool, simplifier=simplifier).offer(parse(original))
+    assert pool.formulas == [last] and result.simplified == last
+    assert pool.objective == _alone(panel, last)
+
+
+def test_reach_two_tries_forms_two_deletions_away_after_the_one_step_ones():
+    formula = parse("Corr(Log($close),Log($volume),20)")
+    one = ["Log($close)", "Log($volume)", "Corr($close,Log($volume),20)",
+           "Corr(Log($close),$volume,20)"]  # fmt: skip
+    two = ["$close", "$volume", "Corr($close,$volume,20)"]  # new at the second step, by hand
+    assert [str(e) for e in Simplifier(Vocabulary()).candidates(formula)] == one
+    assert [str(e) for e in Simplifier(Vocabulary(), reach=2).candidates(formula)] == one + two
+    with pytest.raises(ConfigError, match="reach must be 1 or 2"):
+        Simplifier(Vocabulary(), reach=3)
 
 
 def _search(panel, simplify: bool) -> tuple[list[str], list[str], int]:
