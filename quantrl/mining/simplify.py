@@ -98,7 +98,10 @@ class Simplifier:
                     continue
                 seen.add(text)
                 self.n_tried += 1
-                result = pool.try_add(simpler, commit=False)
+                try:
+                    result = pool.try_add(simpler, commit=False)
+                except FormulaError:  # a form that cannot be evaluated is no simpler form
+                    continue
                 if result.reason == "pending" and result.objective >= floor:
                     kept, improved = simpler, True
                     break

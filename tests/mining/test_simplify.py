@@ -8,7 +8,7 @@ import pytest
 
 import quantrl
 from quantrl.alpha import parse
-from quantrl.errors import ConfigError
+from quantrl.errors import ConfigError, FormulaError
 from quantrl.evaluation.logic import RuleBasedJudge
 from quantrl.mining import MiningTask, Vocabulary
 from quantrl.mining.baselines import RandomSearch
@@ -92,6 +92,23 @@ def test_an_equivalent_deletion_replaces_the_candidate(panel):
     assert simplifier.n_simplified == 1
     assert simplifier.n_tried == 1  # the other deletions are not writable (units)
     assert pool.n_tried == 2  # each form tried is a trial
+
+
+def test_a_deletion_that_fails_to_evaluate_leaves_the_candidate_as_offered(panel, monkeypatch):
+    label = panel.forward_returns(20)
+    pool = AlphaPool(5, transform="rank").bind(panel, label)
+    original = pool.try_add
+
+    def try_add(formula, *, commit=True):
+        if str(formula) == "Div(Mean($close,20),$close)":
+            raise FormulaError("cannot evaluate", formula=str(formula), position=0)
+        return original(formula, commit=commit)
+
+    monkeypatch.setattr(pool, "try_add", try_add)
+    task = MiningTask(panel, label, pool, simplifier=Simplifier(Vocabulary()))
+    _, result = task.offer(parse("Log(Div(Mean($close,20),$close))"))
+    assert result.accepted and result.simplified == "" and task.n_errors == 0
+    assert pool.formulas == ["Log(Div(Mean($close,20),$close))"]
 
 
 def test_a_simplified_member_keeps_the_formula_offered_through_save_and_load(panel, tmp_path):
