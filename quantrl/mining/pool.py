@@ -139,7 +139,7 @@ from quantrl.mining.pool_stats import (
 )
 from quantrl.mining.transforms import TRANSFORMS, standardize_rows, transform_rows
 from quantrl.mining.validation_split import ValidationSplit, masked_combination
-from quantrl.stats.ic import ic_summary, label_order, rank_ic_series
+from quantrl.stats.ic import ic_summary, rank_ic_series
 from quantrl.stats.performance import expected_max_sharpe
 
 __all__ = [
@@ -331,22 +331,10 @@ class AlphaPool:
         self._require_bound()
         if self._members:
             raise ConfigError("bind the validation split before adding members")
-        y = np.asarray(label, dtype=np.float64)
-        shape = (int(panel.n_dates), int(panel.n_symbols))
-        if y.shape != shape:
-            raise ConfigError(f"validation label shape {y.shape} differs from the panel's {shape}")
-        if tuple(panel.symbols) != tuple(self._panel.symbols):
-            raise ConfigError("the validation panel must have the training panel's symbols")
-        universe = np.isfinite(y)
-        if not universe.any():
-            raise ConfigError("the validation label has no finite value")
-        cache = cache if cache is not None else EvalCache(max_bytes=128 << 20)
-        target = y
-        if self.transform == "rank":
-            target = np.where(universe, cs_rank_nb(np.ascontiguousarray(y)), np.nan)
-        self._valid = ValidationSplit(
-            panel, y, universe, label_order(y), cache, self._exposures(panel, cache), target
-        )
+        self._valid = ValidationSplit.bind(
+            panel, label, symbols=self._panel.symbols, transform=self.transform, cache=cache,
+            exposures=self._exposures,
+        )  # fmt: skip
         self.valid_objective = 0.0
         self.version += 1
         return self
@@ -357,10 +345,8 @@ class AlphaPool:
         return self._valid is not None
 
     def _valid_z(self, expr: Expr) -> np.ndarray:
-        v = self._valid
-        assert v is not None
-        values = evaluate(expr, v.panel, cache=v.cache)
-        return np.where(v.universe, self._factor_rows(values, v.expo), 0.0)
+        assert self._valid is not None
+        return self._valid.factor(expr, self._factor_rows)
 
     def _valid_objective(self, vzs: Sequence[np.ndarray], w: np.ndarray) -> float:
         """Validation objective of the combination ``w`` of validation-panel factors."""
