@@ -29,8 +29,6 @@ from quantrl.jobs.ledger import REGISTRY_ENV
 from quantrl.jobs.runner import run_due, run_job
 from quantrl.jobs.spec import load_spec
 from quantrl.jobs.store import Registry
-from quantrl.mining.pool import AlphaPool
-from quantrl.mining.pool_file import saved_origins
 
 __all__ = ["REGISTRY_ENV", "alpha_top_command", "jobs_app", "mine_command"]
 
@@ -117,16 +115,14 @@ def mine_command(
             restart=restart,
             progress=not quiet,
         )
-        title = f"job {merged.job} (run {merged.run_id})"
-        _print_pool(console, title, merged.metrics, merged, job.pool_path)
+        _print_pool(console, f"job {merged.job} (run {merged.run_id})", merged.metrics, merged)
         console.print(
             f"{len(merged.miners)} miners on {merged.executor} x{merged.workers} "
             f"({merged.reused} reused), {merged.seconds:.0f} s"
         )
         return
     result = run_job(job, resume=resume, restart=restart, progress=not quiet)
-    title = f"job {result.job} (run {result.run_id})"
-    _print_pool(console, title, result.metrics, result, job.pool_path)
+    _print_pool(console, f"job {result.job} (run {result.run_id})", result.metrics, result)
     console.print(
         f"{result.steps} steps, {result.n_formulas} formulas, {result.seconds:.0f} s"
         + (" (resumed)" if result.resumed else "")
@@ -148,9 +144,7 @@ def _print_curve(console: Console, folder: Path) -> None:
         console.print(f"learning curve: {figure.resolve()}", soft_wrap=True)
 
 
-def _print_pool(
-    console: Console, title: str, metrics: dict[str, Any], result: Any, pool_file: Path
-) -> None:
+def _print_pool(console: Console, title: str, metrics: dict[str, Any], result: Any) -> None:
     table = Table(title=title)
     table.add_column("split")
     for name in ("IC", "RankIC", "ICIR", "RankICIR"):
@@ -160,11 +154,10 @@ def _print_pool(
             split, _fmt(m["ic"]), _fmt(m["rank_ic"]), _fmt(m["icir"], 3), _fmt(m["rank_icir"], 3)
         )
     console.print(table)
-    origins = saved_origins(AlphaPool.read(pool_file)) if pool_file.is_file() else {}
     for f, w in zip(result.formulas, result.weights, strict=True):
         console.print(f"  {w:+.4f}  {f}", soft_wrap=True)
-        if f in origins:  # added in a simpler form
-            console.print(f"           offered as {origins[f]}", soft_wrap=True)
+        if f in result.origins:  # added in a simpler form
+            console.print(f"           offered as {result.origins[f]}", soft_wrap=True)
 
 
 @jobs_app.command("list")

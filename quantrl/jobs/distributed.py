@@ -123,6 +123,7 @@ class DistributedResult:
     reused: int = 0
     seconds: float = 0.0
     mining_seconds: float = 0.0
+    origins: dict[str, str] = field(default_factory=dict)  # ``AlphaPool.origins`` of the pool
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -233,6 +234,7 @@ def _mine_locked(
         reused,
         time.monotonic() - started,
         mining_seconds,
+        dict(pool.origins),
     )
 
 

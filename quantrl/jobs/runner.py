@@ -85,6 +85,7 @@ class JobResult:
     resumed: bool = False
     curve: list[dict[str, float]] = field(default_factory=list)
     selection: dict[str, Any] | None = None  # which chunk's pool was kept (``[budget] keep``)
+    origins: dict[str, str] = field(default_factory=dict)  # ``AlphaPool.origins`` of the pool
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -337,6 +338,7 @@ def _finish(
         resumed,
         [dict(p) for p in setup.curve],
         selection,
+        dict(pool.origins),
     )
 
 
